@@ -1,0 +1,1 @@
+"""What `uses:` resolves to: local composite and JavaScript actions, and built-ins."""

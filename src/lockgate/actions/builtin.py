@@ -1,0 +1,260 @@
+"""Built-in equivalents of the most used actions, so they run with no download."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ActionFailed(Exception):
+    """The action ran and failed; the message says why and what to do."""
+
+
+@dataclass
+class BuiltinContext:
+    workspace: Path
+    snapshot: Path | None  # the run's copy of the repository; None when running in place
+    inputs: dict[str, str]
+    state_dir: Path  # the repository's .lockgate directory
+    run_id: int
+    temp: Path
+    log: Callable[[str], None]
+    outputs: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # exported to later steps
+    paths: list[str] = field(default_factory=list)  # prepended to PATH of later steps
+    post: list[Callable[[bool], None]] = field(default_factory=list)  # arg: job succeeded
+    artifacts: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def input(self, name: str, default: str = "") -> str:
+        return self.inputs.get(name, "") or default
+
+    def lines(self, name: str) -> list[str]:
+        return [x.strip() for x in self.input(name).splitlines() if x.strip()]
+
+
+def checkout(ctx: BuiltinContext) -> None:
+    target = (ctx.workspace / ctx.input("path", ".")).resolve()
+    if ctx.snapshot is None:
+        ctx.log("running in place (--bind): the workspace is the repository itself")
+        return
+    from ..engine.workspace import copy_tree
+
+    copy_tree(ctx.snapshot, target)
+    ctx.log(f"checked out the working tree into {target}")
+
+
+def _python_candidates(spec: str) -> list[str]:
+    spec = spec.strip()
+    if spec in ("", "x", "3", "3.x"):
+        return ["python3"]
+    parts = spec.split(".")
+    minor = ".".join(parts[:2])
+    return [f"python{minor}"] + ([f"python{parts[0]}"] if len(parts) == 1 else [])
+
+
+def setup_python(ctx: BuiltinContext) -> None:
+    spec = ctx.input("python-version")
+    version_file = ctx.input("python-version-file")
+    if not spec and version_file:
+        spec = (ctx.workspace / version_file).read_text().strip().splitlines()[0]
+    for name in _python_candidates(spec):
+        exe = shutil.which(name)
+        if not exe:
+            continue
+        probe = subprocess.run(
+            [
+                exe,
+                "-c",
+                "import sys,platform;print(sys.executable);print(platform.python_version())",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            continue
+        executable, version = probe.stdout.split()
+        if spec and not (
+            version == spec
+            or version.startswith(spec.rstrip(".x") + ".")
+            or spec in ("x", "3.x", "3")
+        ):
+            continue
+        shims = ctx.temp / "setup-python" / version
+        shims.mkdir(parents=True, exist_ok=True)
+        for alias in ("python", "python3", f"python{'.'.join(version.split('.')[:2])}"):
+            link = shims / alias
+            if not link.exists():
+                link.symlink_to(executable)
+        pip = shims / "pip"
+        pip.write_text(f'#!/bin/sh\nexec "{executable}" -m pip "$@"\n')
+        pip.chmod(0o755)
+        ctx.paths.append(str(shims))
+        ctx.outputs.update({"python-version": version, "python-path": executable})
+        ctx.env["pythonLocation"] = str(Path(executable).parent.parent)
+        ctx.log(f"using installed Python {version} at {executable}")
+        return
+    raise ActionFailed(
+        f"no installed Python matches python-version {spec!r}; install it (e.g. apt-get install "
+        f"python{spec}) or change python-version to an installed one"
+    )
+
+
+def setup_node(ctx: BuiltinContext) -> None:
+    spec = ctx.input("node-version").strip().removeprefix("v")
+    node = shutil.which("node")
+    if not node:
+        raise ActionFailed("node is not installed; install Node.js to use actions/setup-node")
+    version = (
+        subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+        .stdout.strip()
+        .removeprefix("v")
+    )
+    wanted = spec.split(".x")[0]
+    pinned = spec and not spec.startswith("lts") and spec not in ("latest", "node", "*")
+    if pinned and not (version == wanted or version.startswith(wanted + ".")):
+        raise ActionFailed(
+            f"node-version {spec!r} requested but the installed node is v{version}; "
+            "install a matching Node.js or change node-version"
+        )
+    ctx.outputs["node-version"] = f"v{version}"
+    ctx.log(f"using installed node v{version} at {node}")
+
+
+# -- actions/cache ---------------------------------------------------------------------
+
+
+def _cache_dir(ctx: BuiltinContext) -> Path:
+    return ctx.state_dir / "cache" / "actions"
+
+
+def _cache_file(ctx: BuiltinContext, key: str) -> Path:
+    return _cache_dir(ctx) / (hashlib.sha256(key.encode()).hexdigest() + ".tar.gz")
+
+
+def _cache_paths(ctx: BuiltinContext) -> list[Path]:
+    return [
+        Path(os.path.expanduser(p)) if p.startswith("~") else ctx.workspace / p
+        for p in ctx.lines("path")
+    ]
+
+
+def cache(ctx: BuiltinContext) -> None:
+    key = ctx.input("key")
+    paths = _cache_paths(ctx)
+    if not key or not paths:
+        raise ActionFailed("actions/cache needs `key` and `path` inputs")
+    index_path = _cache_dir(ctx) / "index.json"
+    index: dict[str, float] = json.loads(index_path.read_text()) if index_path.exists() else {}
+    hit_key = key if key in index else None
+    if hit_key is None:
+        for prefix in ctx.lines("restore-keys"):
+            candidates = [k for k in index if k.startswith(prefix)]
+            if candidates:
+                hit_key = max(candidates, key=lambda k: index[k])
+                break
+    if hit_key is not None:
+        with tarfile.open(_cache_file(ctx, hit_key)) as archive:
+            archive.extractall(ctx.workspace, filter="tar")
+        ctx.log(f"cache restored from key: {hit_key}")
+        ctx.outputs["cache-matched-key"] = hit_key
+    else:
+        ctx.log(f"cache not found for key: {key}")
+    ctx.outputs["cache-hit"] = "true" if hit_key == key else "false"
+
+    def save(succeeded: bool) -> None:
+        if not succeeded or hit_key == key:
+            return
+        _cache_dir(ctx).mkdir(parents=True, exist_ok=True)
+        partial = _cache_file(ctx, key).with_suffix(".partial")
+        with tarfile.open(partial, "w:gz") as archive:
+            for path in paths:
+                if path.exists():
+                    archive.add(path, arcname=os.path.relpath(path, ctx.workspace))
+        partial.replace(_cache_file(ctx, key))
+        current = json.loads(index_path.read_text()) if index_path.exists() else {}
+        current[key] = time.time()
+        index_path.write_text(json.dumps(current))
+        ctx.log(f"cache saved with key: {key}")
+
+    ctx.post.append(save)
+
+
+# -- artifacts ----------------------------------------------------------------------------
+
+_ARTIFACT_NAME = re.compile(r'[^"<>:|*?\\/\r\n]+')
+
+
+def artifact_root(state_dir: Path, run_id: int) -> Path:
+    return state_dir / "artifacts" / str(run_id)
+
+
+def upload_artifact(ctx: BuiltinContext) -> None:
+    name = ctx.input("name", "artifact")
+    if not _ARTIFACT_NAME.fullmatch(name):
+        raise ActionFailed(f'invalid artifact name {name!r}: it may not contain " < > : | * ? \\ /')
+    files: list[Path] = []
+    for pattern in ctx.lines("path"):
+        matched = glob.glob(str(ctx.workspace / pattern), recursive=True)
+        for hit in map(Path, matched):
+            files.extend([p for p in hit.rglob("*") if p.is_file()] if hit.is_dir() else [hit])
+    if not files:
+        policy = ctx.input("if-no-files-found", "warn")
+        message = f"no files found for path {ctx.lines('path')}; no artifact uploaded"
+        if policy == "error":
+            raise ActionFailed(message)
+        if policy == "warn":
+            ctx.log(f"::warning::{message}")
+        return
+    base = Path(os.path.commonpath([str(p.parent) for p in files]))
+    target = artifact_root(ctx.state_dir, ctx.run_id) / name
+    if target.exists():
+        raise ActionFailed(f"an artifact named {name!r} was already uploaded in this run")
+    size = 0
+    for file in files:
+        dest = target / file.relative_to(base)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, dest)
+        size += file.stat().st_size
+    ctx.artifacts.append((name, str(target), size))
+    ctx.outputs["artifact-id"] = name
+    ctx.log(f"uploaded artifact {name!r}: {len(files)} file(s), {size} bytes")
+
+
+def download_artifact(ctx: BuiltinContext) -> None:
+    root = artifact_root(ctx.state_dir, ctx.run_id)
+    name = ctx.input("name")
+    destination = ctx.workspace / ctx.input("path", ".")
+    if name:
+        source = root / name
+        if not source.is_dir():
+            raise ActionFailed(
+                f"no artifact named {name!r} in this run (uploaded so far: "
+                f"{', '.join(sorted(p.name for p in root.glob('*'))) or 'none'})"
+            )
+        shutil.copytree(source, destination, dirs_exist_ok=True)
+    else:
+        for source in sorted(root.glob("*")):
+            shutil.copytree(source, destination / source.name, dirs_exist_ok=True)
+    ctx.outputs["download-path"] = str(destination)
+    ctx.log(f"downloaded {'artifact ' + repr(name) if name else 'all artifacts'} to {destination}")
+
+
+BUILTINS: dict[str, Callable[[BuiltinContext], None]] = {
+    "actions/checkout": checkout,
+    "actions/setup-python": setup_python,
+    "actions/setup-node": setup_node,
+    "actions/cache": cache,
+    "actions/upload-artifact": upload_artifact,
+    "actions/download-artifact": download_artifact,
+}

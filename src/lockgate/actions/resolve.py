@@ -1,0 +1,48 @@
+"""`uses:` -> a built-in, a local action directory, or a clear error saying how to map it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .builtin import BUILTINS, BuiltinContext
+from .manifest import Manifest, load_manifest
+
+
+class UnresolvedAction(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    run: Callable[[BuiltinContext], None]
+
+
+@dataclass(frozen=True)
+class LocalAction:
+    directory: Path
+    shown: str
+    manifest: Manifest
+
+
+def resolve(uses: str, repo_dir: Path, action_paths: Mapping[str, Path]) -> Builtin | LocalAction:
+    uses = uses.strip()
+    if uses.startswith("./"):
+        directory = (repo_dir / uses).resolve()
+        return LocalAction(directory, uses, load_manifest(directory, uses))
+    if uses.startswith("docker://"):
+        raise UnresolvedAction(
+            f"{uses}: docker actions need a container engine, and none is configured here"
+        )
+    if uses in action_paths or uses.split("@")[0] in action_paths:
+        directory = action_paths.get(uses) or action_paths[uses.split("@")[0]]
+        return LocalAction(directory, str(directory), load_manifest(directory, str(directory)))
+    name = uses.split("@")[0].lower()
+    if name in BUILTINS:
+        return Builtin(name, BUILTINS[name])
+    raise UnresolvedAction(
+        f"remote action {uses!r} is not available offline; map it to a local checkout with "
+        f"--action-path {uses}=DIR"
+    )

@@ -1,0 +1,386 @@
+"""The `lockgate` command: a thin shell over the engine and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from .. import __version__
+from ..engine.plan import describe_runs_on, job_needs, stages, topological_order
+from ..engine.runner import Runner, summary
+from ..engine.state import RunOptions
+from ..errors import UserError
+from ..store import Store, default_url
+from .views import LiveView, PlainView, SilentView
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="lockgate: run GitHub Actions workflows locally, without Docker, and keep every run.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+err = Console(stderr=True, highlight=False)
+
+
+def _pairs(values: list[str], flag: str, sep: str = "=") -> dict[str, str]:
+    result = {}
+    for item in values:
+        key, found, value = item.partition(sep)
+        if not found or not key:
+            raise UserError(
+                f"{item!r} is not KEY{sep}VALUE",
+                where=flag,
+                hint=f"write it as {flag} NAME{sep}VALUE",
+            )
+        result[key] = value
+    return result
+
+
+def _secret_file(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    from ..engine.envfiles import EnvFileError, parse_env_file
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", where="--secret-file")
+    try:
+        return parse_env_file(path)
+    except EnvFileError as exc:
+        raise UserError(str(exc), where=f"--secret-file {path}") from None
+
+
+def _store(db: str | None, repo: Path) -> Store:
+    store = Store(db or default_url(repo))
+    store.mark_interrupted()
+    return store
+
+
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="plain | json")]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLAlchemy URL (default: LOCKGATE_DB, else .lockgate/lockgate.db)"),
+]
+RepoOpt = Annotated[Path, typer.Option("-C", "--repo", help="repository root (default: cwd)")]
+
+
+@app.command()
+def run(
+    event: Annotated[str, typer.Argument(help="event to simulate")] = "push",
+    workflows: Annotated[
+        Path | None,
+        typer.Option(
+            "-W", "--workflows", help="workflow file or directory (default: .github/workflows)"
+        ),
+    ] = None,
+    repo: RepoOpt = Path("."),
+    job: Annotated[
+        list[str], typer.Option("-j", "--job", help="run only this job (and what it needs)")
+    ] = [],  # noqa: B006
+    secret: Annotated[list[str], typer.Option("-s", "--secret", help="K=V")] = [],  # noqa: B006
+    secret_file: Annotated[Path | None, typer.Option("--secret-file")] = None,
+    var: Annotated[list[str], typer.Option("--var", help="K=V for the vars context")] = [],  # noqa: B006
+    input_: Annotated[list[str], typer.Option("--input", help="K=V workflow input")] = [],  # noqa: B006
+    env: Annotated[list[str], typer.Option("--env", help="K=V added to every step")] = [],  # noqa: B006
+    actor: Annotated[str, typer.Option("--actor")] = os.environ.get("USER", "lockgate"),
+    event_json: Annotated[
+        Path | None, typer.Option("-e", "--event-json", help="event payload JSON file")
+    ] = None,
+    matrix: Annotated[
+        list[str], typer.Option("--matrix", help="K:V, keep only these matrix combinations")
+    ] = [],  # noqa: B006
+    platform: Annotated[
+        list[str], typer.Option("--platform", help="LABEL=local: run jobs for LABEL here")
+    ] = [],  # noqa: B006
+    action_path: Annotated[
+        list[str],
+        typer.Option(
+            "--action-path", help="owner/repo@ref=DIR: use a local copy of a remote action"
+        ),
+    ] = [],  # noqa: B006
+    jobs: Annotated[int, typer.Option("--jobs", help="jobs in parallel")] = os.cpu_count() or 2,
+    bind: Annotated[bool, typer.Option("--bind", help="run in the repository itself")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="print the plan, run nothing")] = False,
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Run the workflows EVENT triggers, as GitHub would, on this machine.
+
+    Example: lockgate run push -W .github/workflows/ci.yml -j test --matrix python:3.11
+    """
+    repo_dir = repo.resolve()
+    if not repo_dir.is_dir():
+        raise UserError(f"{repo} is not a directory", where="-C")
+    payload: dict[str, Any] = {}
+    if event_json is not None:
+        try:
+            payload = json.loads(event_json.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read event JSON: {exc}", where="-e") from None
+    env_pairs = _pairs(env, "--env")
+    options = RunOptions(
+        repo_dir=repo_dir,
+        event_name=event,
+        workflows=workflows,
+        job_filter=tuple(job),
+        secrets={**_secret_file(secret_file), **_pairs(secret, "-s")},
+        vars=_pairs(var, "--var"),
+        inputs=_pairs(input_, "--input"),
+        env=env_pairs,
+        actor=actor,
+        event_payload=payload,
+        matrix_filter=_pairs(matrix, "--matrix", ":"),
+        platforms=_pairs(platform, "--platform"),
+        max_jobs=max(1, jobs),
+        bind=bind,
+        action_paths={
+            k: Path(v).resolve() for k, v in _pairs(action_path, "--action-path").items()
+        },
+    )
+    for name in list(options.secrets):
+        if name in os.environ and not options.secrets[name]:
+            options.secrets[name] = os.environ[name]
+    if output not in ("plain", "json"):
+        raise UserError(f"unknown output {output!r}", where="--output", hint="plain or json")
+    store = _store(db, repo_dir)
+    runner = Runner(options, store, SilentView())
+    chosen, not_triggered = runner.selection()
+    if list_:
+        _print_plan(chosen, not_triggered, output)
+        return
+    if not chosen:
+        message = f"no workflow is triggered by {event}"
+        if output == "json":
+            print(json.dumps({"conclusion": "success", "runs": [], "message": message}))
+        else:
+            err.print(message + "".join(f"\n  {wf.display}: {why}" for wf, why in not_triggered))
+        return
+    view = (
+        SilentView() if output == "json" else (LiveView() if sys.stdout.isatty() else PlainView())
+    )
+    runner.observer = view
+    try:
+        results = asyncio.run(runner.run(chosen))
+    finally:
+        view.close()
+    report = summary(results)
+    if output == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_results(report)
+    conclusion = report["conclusion"]
+    raise typer.Exit(0 if conclusion == "success" else 130 if conclusion == "cancelled" else 1)
+
+
+def _print_plan(chosen: list[Any], not_triggered: list[Any], output: str) -> None:
+    plans: list[dict[str, Any]] = []
+    for wf in chosen:
+        needs = job_needs(wf)
+        order = topological_order(needs, where=wf.display)
+        plan_stages = []
+        for stage in stages(needs, order):
+            entries = []
+            for job_id in stage:
+                spec = wf.model.jobs[job_id]
+                entry: dict[str, Any] = {"job": job_id, "needs": needs[job_id]}
+                if hasattr(spec, "runs_on"):
+                    entry["runs_on"] = describe_runs_on(spec)
+                else:
+                    entry["uses"] = spec.uses
+                matrix = spec.strategy.matrix if spec.strategy else None
+                if isinstance(matrix, dict):
+                    from ..engine.matrix import MatrixError, expand
+
+                    try:
+                        entry["matrix"] = expand(matrix)
+                    except MatrixError:
+                        entry["matrix"] = "computed at run time"
+                elif matrix is not None:
+                    entry["matrix"] = "computed at run time"
+                entries.append(entry)
+            plan_stages.append(entries)
+        plans.append(
+            {"workflow": wf.model.name or wf.display, "file": wf.display, "stages": plan_stages}
+        )
+    if output == "json":
+        print(
+            json.dumps(
+                {
+                    "workflows": plans,
+                    "not_triggered": [
+                        {"file": wf.display, "reason": why} for wf, why in not_triggered
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    console = Console(highlight=False)
+    for plan in plans:
+        console.print(f"[bold]{plan['workflow']}[/] ({plan['file']})")
+        for n, stage in enumerate(plan["stages"], 1):
+            for entry in stage:
+                runs_where = entry.get("runs_on") or f"uses {entry.get('uses')}"
+                matrix = entry.get("matrix")
+                count = (
+                    f", matrix: {len(matrix)} jobs"
+                    if isinstance(matrix, list)
+                    else (f", matrix: {matrix}" if matrix else "")
+                )
+                after = f", needs: {', '.join(entry['needs'])}" if entry["needs"] else ""
+                console.print(f"  stage {n}: {entry['job']} ({runs_where}{count}{after})")
+    for wf, why in not_triggered:
+        console.print(f"[dim]{wf.display}: {why}[/]")
+
+
+def _print_results(report: dict[str, Any]) -> None:
+    console = Console(highlight=False)
+    for run_report in report["runs"]:
+        for job in run_report["jobs"]:
+            if job["summary"]:
+                console.rule(f"summary: {job['name']}")
+                console.print(Markdown(job["summary"]))
+        console.print(
+            f"run {run_report['run_id']} {run_report['workflow']}: "
+            f"[bold]{run_report['conclusion']}[/]  (lockgate show {run_report['run_id']})"
+        )
+        for job in run_report["jobs"]:
+            duration = f" {job['duration']:.1f}s" if job["duration"] else ""
+            message = f" — {job['message']}" if job["message"] else ""
+            console.print(f"  {job['conclusion'] or '?':9} {job['name']}{duration}{message}")
+
+
+@app.command()
+def runs(
+    repo: RepoOpt = Path("."),
+    limit: Annotated[int, typer.Option("-n", "--limit")] = 20,
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """List recent runs.
+
+    Example: lockgate runs -n 5
+    """
+    rows = _store(db, repo.resolve()).list_runs(limit)
+    if output == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table("run", "workflow", "event", "branch", "sha", "status", "started")
+    for row in rows:
+        sha = row["sha"][:8] + ("*" if row["dirty"] else "")
+        started = datetime.fromtimestamp(row["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            str(row["id"]),
+            row["workflow"],
+            row["event"],
+            row["branch"],
+            sha,
+            row["conclusion"] or row["status"],
+            started,
+        )
+    Console().print(table)
+
+
+def _get_run(store: Store, run_id: int) -> dict[str, Any]:
+    found = store.get_run(run_id)
+    if found is None:
+        raise UserError(f"no run {run_id}", hint="see `lockgate runs` for run numbers")
+    return found
+
+
+@app.command()
+def show(
+    run_id: Annotated[int, typer.Argument(help="run number")],
+    repo: RepoOpt = Path("."),
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Show a run: jobs, steps, outcomes, durations, annotations and summaries.
+
+    Example: lockgate show 12 --output json
+    """
+    found = _get_run(_store(db, repo.resolve()), run_id)
+    if output == "json":
+        print(json.dumps(found, indent=2, default=str))
+        return
+    console = Console(highlight=False)
+    sha = found["sha"][:12] + (" (dirty)" if found["dirty"] else "")
+    console.print(
+        f"[bold]run {run_id}[/] {found['workflow']} — {found['event']} on "
+        f"{found['branch']} {sha} — {found['conclusion'] or found['status']}"
+    )
+    for job in found["jobs"]:
+        took = ""
+        if job["started_at"] and job["finished_at"]:
+            took = f" {job['finished_at'] - job['started_at']:.1f}s"
+        message = f" — {job['message']}" if job["message"] else ""
+        console.print(f"  {job['conclusion'] or job['status']:9} {job['name']}{took}{message}")
+        for step in job["steps"]:
+            took = ""
+            if step["started_at"] and step["finished_at"]:
+                took = f" {step['finished_at'] - step['started_at']:.2f}s"
+            console.print(f"      {step['conclusion'] or step['status']:9} {step['name']}{took}")
+        for note in job["annotations"]:
+            where = f" {note['file']}:{note['line'] or ''}" if note["file"] else ""
+            console.print(f"      {note['level']}{where}: {note['message']}")
+        if job["summary"]:
+            console.print(Markdown(job["summary"]))
+
+
+@app.command()
+def logs(
+    run_id: Annotated[int, typer.Argument(help="run number")],
+    job: Annotated[list[str], typer.Option("-j", "--job", help="only this job")] = [],  # noqa: B006
+    repo: RepoOpt = Path("."),
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Print a run's stored log lines (with timestamps).
+
+    Example: lockgate logs 12 -j test
+    """
+    store = _store(db, repo.resolve())
+    _get_run(store, run_id)
+    lines = store.logs(run_id, job)
+    if output == "json":
+        print(json.dumps(lines, indent=2, default=str))
+        return
+    for entry in lines:
+        stamp = datetime.fromtimestamp(entry["ts"]).strftime("%H:%M:%S.%f")[:-3]
+        print(f"{stamp} [{entry['key']}] {entry['line']}")
+
+
+@app.command()
+def version() -> None:
+    """Print lockgate's version."""
+    print(__version__)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err.print(f"[red]error[/]: {exc}", highlight=False, markup=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except typer.BadParameter as exc:
+        exc.show()
+        sys.exit(2)
+    except Exception as exc:
+        show = getattr(exc, "show", None)
+        if show is not None and hasattr(exc, "exit_code"):  # click's usage errors
+            show()
+            sys.exit(2)
+        raise

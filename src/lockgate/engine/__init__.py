@@ -1,0 +1,1 @@
+"""Planning and running workflows: triggers, matrix, the needs DAG, jobs and steps."""

@@ -1,0 +1,115 @@
+"""What every job of a run shares: options, store, contexts, the masker, the run directory."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..store import Store
+from .commands import Masker
+from .gitinfo import RepoInfo
+from .state import Observer, RunOptions
+
+ARCH = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(
+    platform.machine().lower(), platform.machine().upper()
+)
+
+
+def runner_labels(platforms: dict[str, str]) -> set[str]:
+    labels = {"self-hosted", "linux", ARCH.lower(), "local"}
+    labels |= {label.lower() for label, target in platforms.items() if target == "local"}
+    return labels
+
+
+def label_matches(label: str, platforms: dict[str, str]) -> bool:
+    lowered = label.lower()
+    return lowered in runner_labels(platforms) or lowered.startswith("ubuntu-")
+
+
+@dataclass
+class RunContext:
+    options: RunOptions
+    store: Store
+    repo: RepoInfo
+    observer: Observer
+    state_dir: Path  # <repo>/.lockgate
+    masker: Masker = field(default_factory=Masker)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        for value in self.options.secrets.values():
+            self.masker.add(value)
+        self.slots = asyncio.Semaphore(max(1, self.options.max_jobs))
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.repo.branch}"
+
+    def github(
+        self, run_id: int, workflow: str, workflow_file: str, job: str = ""
+    ) -> dict[str, Any]:
+        owner = self.repo.repository.split("/")[0]
+        return {
+            "event_name": self.options.event_name,
+            "event": self.options.event_payload,
+            "sha": self.repo.sha,
+            "ref": self.ref,
+            "ref_name": self.repo.branch,
+            "ref_type": "branch",
+            "ref_protected": False,
+            "head_ref": "",
+            "base_ref": "",
+            "repository": self.repo.repository,
+            "repository_owner": owner,
+            "repositoryUrl": f"file://{self.repo.root}",
+            "actor": self.options.actor,
+            "triggering_actor": self.options.actor,
+            "workflow": workflow,
+            "workflow_ref": f"{self.repo.repository}/{workflow_file}@{self.ref}",
+            "run_id": str(run_id),
+            "run_number": str(run_id),
+            "run_attempt": "1",
+            "retention_days": "90",
+            "server_url": "https://github.com",
+            "api_url": "https://api.github.com",
+            "graphql_url": "https://api.github.com/graphql",
+            "job": job,
+            "action": "",
+            "token": self.options.secrets.get("GITHUB_TOKEN", ""),
+            "workspace": "",
+        }
+
+    def secrets(self) -> dict[str, str]:
+        return {"GITHUB_TOKEN": "", **self.options.secrets}
+
+
+def hash_files(workspace: Path, patterns: tuple[str, ...]) -> str:
+    """hashFiles(): sha256 over the sha256 of every matching file, in path order."""
+    from .globs import filter_match
+
+    includes = [p for p in patterns if not p.startswith("!")]
+    if not includes:
+        return ""
+    names = sorted(
+        str(p.relative_to(workspace))
+        for p in workspace.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(workspace).parts
+    )
+    outer = hashlib.sha256()
+    found = False
+    for name in names:
+        if filter_match(name, [p.removeprefix("./") for p in patterns]):
+            outer.update(hashlib.sha256((workspace / name).read_bytes()).digest())
+            found = True
+    return outer.hexdigest() if found else ""
+
+
+def host_env() -> dict[str, str]:
+    """The runner's own environment, minus what would confuse a step."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}

@@ -1,0 +1,734 @@
+"""One job on the local runner: its steps, their environment files, commands and results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..actions.builtin import ActionFailed, BuiltinContext
+from ..actions.manifest import Manifest
+from ..actions.resolve import Builtin, LocalAction, UnresolvedAction, resolve
+from ..errors import UserError
+from ..workflow import schema
+from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
+from ..workflow.template import render, render_condition
+from .commands import parse_command
+from .context import ARCH, RunContext, hash_files, host_env
+from .envfiles import EnvFileError, parse_env_file, read_path_file
+from .process import ProcessGroups, stream_process
+from .shells import command_line, default_shell, script_suffix
+from .state import Annotation, JobRun, StepRun
+
+MAX_ACTION_DEPTH = 9
+ANNOTATION_LEVELS = {"error", "warning", "notice"}
+LOG_FLUSH_LINES, LOG_FLUSH_SECONDS = 500, 1.0
+
+
+class StepFailed(Exception):
+    """A step could not run (bad expression, missing action): fails the step, not lockgate."""
+
+
+@dataclass
+class Scope:
+    """Where steps run: the job itself, or inside a composite action."""
+
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inputs: dict[str, Any] | None = None
+    action_path: Path | None = None
+    depth: int = 0
+
+
+@dataclass
+class PostStep:
+    name: str
+    condition: str
+    run: Callable[[StepRun], Any]
+
+
+class JobExecutor:
+    def __init__(
+        self,
+        run: RunContext,
+        job: JobRun,
+        spec: schema.Job,
+        workflow: schema.Workflow,
+        base_contexts: dict[str, Value],
+        run_dir: Path,
+        run_id: int,
+        snapshot: Path | None,
+    ) -> None:
+        self.run = run
+        self.job = job
+        self.spec = spec
+        self.workflow = workflow
+        self.base = base_contexts  # github, needs, strategy, matrix, inputs, vars, secrets
+        self.run_id = run_id
+        self.snapshot = snapshot
+        self.dir = run_dir / "jobs" / str(job.row)
+        self.temp = self.dir / "temp"
+        self.files = self.dir / "files"
+        self.workspace = run.options.repo_dir if snapshot is None else self.dir / "workspace"
+        self.groups = ProcessGroups()
+        self.env: dict[str, str] = {}  # workflow + job env, then GITHUB_ENV additions
+        self.paths: list[str] = []  # GITHUB_PATH additions, newest first
+        self.failed = False
+        self.cancel_requested = False
+        self.posts: list[PostStep] = []
+        self.log_buffer: list[tuple[int, int, float, str]] = []
+        self.last_flush = time.monotonic()
+        self.current: asyncio.Future[bool] | None = None
+        self.step_counter = 0
+        self.step_rows: dict[int, int] = {}  # step number -> store row
+        self.scope = Scope()  # the job's own `steps` context
+        self.state: dict[str, str] = {}  # GITHUB_STATE of the action running now
+
+    # -- public ----------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Soft cancel: kill the running step; only always()/cancelled() steps still run."""
+        self.cancel_requested = True
+        if self.current is not None:
+            self.current.cancel()
+
+    async def execute(self) -> None:
+        job = self.job
+        for d in (self.temp, self.files, self.workspace):
+            d.mkdir(parents=True, exist_ok=True)
+        job.status, job.started = "running", time.time()
+        self.run.store.update_job(job.row, status="running", started_at=job.started)
+        self.run.observer.job_updated(job)
+        timeout = self.minutes(self.spec.timeout_minutes, "timeout-minutes") * 60
+        try:
+            self.env = self.initial_env()
+            async with asyncio.timeout(timeout):
+                await self.run_steps(self.spec.steps, self.scope)
+                await self.run_posts()
+        except TimeoutError:
+            self.failed = True
+            job.message = (
+                f"the job exceeded its timeout-minutes ({timeout / 60:g} min) and was stopped"
+            )
+            self.annotate(Annotation("error", job.message))
+        except (UserError, StepFailed, ExpressionError) as exc:
+            self.failed = True
+            job.message = str(exc) if not isinstance(exc, ExpressionError) else exc.message
+            self.annotate(Annotation("error", job.message))
+        finally:
+            self.groups.kill_all()
+            self.flush_logs()
+        if self.cancel_requested:
+            job.conclusion = "cancelled"
+        else:
+            job.conclusion = "failure" if self.failed else "success"
+        with contextlib.suppress(ExpressionError, StepFailed):
+            job.outputs = self.job_outputs()
+        job.status, job.finished = "completed", time.time()
+        self.run.store.update_job(
+            job.row,
+            status="completed",
+            conclusion=job.conclusion,
+            finished_at=job.finished,
+            outputs=job.outputs,
+            message=job.message or None,
+            summary=job.summary or None,
+        )
+        self.run.observer.job_updated(job)
+        if self.snapshot is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- contexts and expressions --------------------------------------------------------
+    def status_functions(self) -> dict[str, tuple[int, int, Callable[..., Value]]]:
+        return {
+            "success": (0, 0, lambda: not self.failed and not self.cancel_requested),
+            "failure": (0, 0, lambda: self.failed),
+            "cancelled": (0, 0, lambda: self.cancel_requested),
+            "always": (0, 0, lambda: True),
+            "hashfiles": (1, 255, lambda *p: hash_files(self.workspace, tuple(map(to_string, p)))),
+        }
+
+    def contexts(self, scope: Scope, env: Mapping[str, str] | None = None) -> dict[str, Value]:
+        github = dict(self.base["github"])
+        github["workspace"] = str(self.workspace)
+        if scope.action_path is not None:
+            github["action_path"] = str(scope.action_path)
+        ctx: dict[str, Value] = {
+            **self.base,
+            "github": github,
+            "env": dict(self.env if env is None else env),
+            "job": {"status": self.job_status(), "container": {"network": ""}, "services": {}},
+            "steps": scope.steps,
+            "runner": {
+                "name": "lockgate-local",
+                "os": "Linux",
+                "arch": ARCH,
+                "temp": str(self.temp),
+                "tool_cache": str(self.run.state_dir / "toolcache"),
+                "debug": "",
+                "environment": "self-hosted",
+            },
+        }
+        if scope.inputs is not None:
+            ctx["inputs"] = scope.inputs
+        return ctx
+
+    def job_status(self) -> str:
+        if self.cancel_requested:
+            return "cancelled"
+        return "failure" if self.failed else "success"
+
+    def evaluator(
+        self, scope: Scope, env: Mapping[str, str] | None = None
+    ) -> Callable[[str], Value]:
+        ctx = self.contexts(scope, env)
+        functions = self.status_functions()
+        return lambda source: evaluate(source, ctx, functions)
+
+    def render(self, value: Any, scope: Scope, env: Mapping[str, str] | None = None) -> Any:
+        if isinstance(value, str):
+            return render(value, self.evaluator(scope, env))
+        return value
+
+    def render_text(self, value: Any, scope: Scope, env: Mapping[str, str] | None = None) -> str:
+        return to_string(self.render(value, scope, env))
+
+    def minutes(self, value: Any, what: str) -> float:
+        rendered = self.render(value, Scope()) if isinstance(value, str) else value
+        try:
+            minutes = float(rendered)
+        except (TypeError, ValueError):
+            raise UserError(f"{what} must be a number of minutes, got {rendered!r}") from None
+        return minutes
+
+    def initial_env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for source in (self.workflow.env, self.spec.env):
+            if isinstance(source, str):
+                evaluated = self.render(source, Scope(), env)
+                source = evaluated if isinstance(evaluated, dict) else {}
+            for key, value in source.items():
+                env[key] = self.render_text(value, Scope(), env) if value is not None else ""
+        return env
+
+    def job_outputs(self) -> dict[str, str]:
+        return {
+            k: self.run.masker(self.render_text(v, self.scope))
+            for k, v in self.spec.outputs.items()
+        }
+
+    # -- steps ------------------------------------------------------------------------------
+    async def run_steps(self, steps: list[schema.Step], scope: Scope) -> bool:
+        """Run steps in order; False when one of them failed (without continue-on-error)."""
+        failed_here = False
+        for index, step in enumerate(steps):
+            record = self.new_step(self.step_name(step, index, scope))
+            self.run.observer.step_updated(self.job, record)
+            try:
+                condition = render_condition(step.if_, self.evaluator(scope))
+            except ExpressionError as exc:
+                self.log(record, f"::error::the `if` of this step is invalid: {exc.message}")
+                condition = None
+                self.finish_step(record, "failure", "failure", None)
+                self.failed = failed_here = True
+                continue
+            if not truthy(condition):
+                self.finish_step(record, "skipped", "skipped", None, status="skipped")
+                self.remember(scope, step, record)
+                continue
+            outcome = await self.run_one(step, scope, record)
+            continue_on_error = truthy(self.render(step.continue_on_error, scope))
+            conclusion = "success" if outcome == "failure" and continue_on_error else outcome
+            if conclusion == "failure":
+                self.failed = failed_here = True
+            self.finish_step(record, outcome, conclusion, record.outputs)
+            self.remember(scope, step, record)
+        return not failed_here
+
+    def remember(self, scope: Scope, step: schema.Step, record: StepRun) -> None:
+        if step.id:
+            scope.steps[step.id] = {
+                "outputs": dict(record.outputs),
+                "outcome": record.outcome,
+                "conclusion": record.conclusion,
+            }
+
+    def step_name(self, step: schema.Step, index: int, scope: Scope) -> str:
+        if step.name:
+            with contextlib.suppress(ExpressionError):
+                return self.render_text(step.name, scope)
+            return step.name
+        if step.run is not None:
+            return "Run " + step.run.strip().splitlines()[0][:80]
+        return f"Run {step.uses}"
+
+    def new_step(self, name: str) -> StepRun:
+        self.step_counter += 1
+        record = StepRun(self.step_counter, name, status="running", started=time.time())
+        self.job.steps.append(record)
+        self.step_rows[record.number] = self.run.store.create_step(
+            self.job.row, record.number, name
+        )
+        return record
+
+    def finish_step(
+        self,
+        record: StepRun,
+        outcome: str,
+        conclusion: str,
+        outputs: dict[str, str] | None,
+        status: str = "completed",
+    ) -> None:
+        record.status, record.outcome, record.conclusion = status, outcome, conclusion
+        record.finished = time.time()
+        logs, self.log_buffer = self.log_buffer, []
+        self.last_flush = time.monotonic()
+        self.run.store.finish_step(
+            self.step_rows[record.number],
+            logs,
+            status=status,
+            outcome=outcome,
+            conclusion=conclusion,
+            finished_at=record.finished,
+            outputs=outputs or None,
+        )
+        self.run.observer.step_updated(self.job, record)
+
+    async def run_one(self, step: schema.Step, scope: Scope, record: StepRun) -> str:
+        if self.cancel_requested and not self.runs_when_cancelled(step):
+            return "cancelled"
+        timeout = None
+        if step.timeout_minutes is not None:
+            timeout = self.minutes(self.render(step.timeout_minutes, scope), "timeout-minutes") * 60
+        work = (
+            self.run_uses(step, scope, record)
+            if step.uses
+            else self.run_script(step, scope, record)
+        )
+        self.current = asyncio.ensure_future(work)
+        try:
+            async with asyncio.timeout(timeout):
+                ok = await self.current
+        except TimeoutError:
+            self.log(
+                record,
+                f"::error::the step exceeded its timeout-minutes "
+                f"({timeout / 60 if timeout else 0:g} min) and was stopped",
+            )
+            return "failure"
+        except asyncio.CancelledError:
+            if self.cancel_requested and not self.current_task_cancelling():
+                self.log(record, "the step was cancelled")
+                return "cancelled"
+            raise
+        except (StepFailed, UserError, EnvFileError) as exc:
+            self.log(record, f"::error::{exc}")
+            return "failure"
+        except ExpressionError as exc:
+            self.log(record, f"::error::{exc.message}")
+            return "failure"
+        finally:
+            self.current = None
+        return "success" if ok else "failure"
+
+    @staticmethod
+    def current_task_cancelling() -> bool:
+        task = asyncio.current_task()
+        return bool(task and task.cancelling())
+
+    def runs_when_cancelled(self, step: schema.Step) -> bool:
+        text = str(step.if_ or "")
+        return "always()" in text or "cancelled()" in text
+
+    # -- run: steps ------------------------------------------------------------------------
+    def step_env(
+        self, step_env: Any, scope: Scope, extra: Mapping[str, str] = {}
+    ) -> dict[str, str]:
+        env = dict(self.env)
+        if isinstance(step_env, str):
+            rendered = self.render(step_env, scope, env)
+            step_env = rendered if isinstance(rendered, dict) else {}
+        for key, value in step_env.items():
+            env[key] = self.render_text(value, scope, env) if value is not None else ""
+        env.update(extra)
+        return env
+
+    def defaults(self) -> schema.RunDefaults:
+        job, wf = self.spec.defaults.run, self.workflow.defaults.run
+        return schema.RunDefaults(
+            shell=job.shell or wf.shell,
+            working_directory=job.working_directory or wf.working_directory,
+        )
+
+    async def run_script(self, step: schema.Step, scope: Scope, record: StepRun) -> bool:
+        assert step.run is not None
+        env = self.step_env(step.env, scope)
+        script = self.render_text(step.run, scope, env)
+        defaults = self.defaults()
+        shell = step.shell or (None if scope.depth else defaults.shell)
+        if scope.depth and not shell:
+            raise StepFailed("a `run:` step in a composite action needs `shell:`")
+        shell = self.render_text(shell, scope) if shell else default_shell()
+        workdir = step.working_directory or (None if scope.depth else defaults.working_directory)
+        cwd = self.workspace / self.render_text(workdir, scope) if workdir else self.workspace
+        if not cwd.is_dir():
+            raise StepFailed(f"working-directory {cwd} does not exist")
+        path = self.temp / f"{uuid.uuid4().hex}{script_suffix(shell)}"
+        path.write_text(script if script.endswith("\n") else script + "\n")
+        argv = command_line(shell, str(path))
+        return await self.spawn(argv, env, cwd, record, scope) == 0
+
+    async def spawn(
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        record: StepRun,
+        scope: Scope,
+        phase: str = "",
+    ) -> int:
+        """Run a process with the step's files; fold GITHUB_ENV/OUTPUT/PATH/STATE back in."""
+        files = {
+            name: self.files / f"{name.lower()}_{record.number}{phase}"
+            for name in (
+                "GITHUB_ENV",
+                "GITHUB_OUTPUT",
+                "GITHUB_PATH",
+                "GITHUB_STATE",
+                "GITHUB_STEP_SUMMARY",
+            )
+        }
+        for f in files.values():
+            f.touch()
+        full_env = self.process_env(env, scope, files)
+        state = _LineState()
+        code = await stream_process(
+            argv,
+            env=full_env,
+            cwd=cwd,
+            groups=self.groups,
+            grace=self.run.options.kill_grace,
+            on_line=lambda line: self.handle_line(record, line, state),
+        )
+        self.absorb_files(files, record)
+        return code
+
+    def process_env(
+        self, env: Mapping[str, str], scope: Scope, files: Mapping[str, Path]
+    ) -> dict[str, str]:
+        github = self.base["github"]
+        assert isinstance(github, dict)
+        full = host_env()
+        full.update(
+            {
+                "CI": "true",
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_WORKSPACE": str(self.workspace),
+                "GITHUB_SHA": github["sha"],
+                "GITHUB_REF": github["ref"],
+                "GITHUB_REF_NAME": github["ref_name"],
+                "GITHUB_REF_TYPE": github["ref_type"],
+                "GITHUB_REPOSITORY": github["repository"],
+                "GITHUB_REPOSITORY_OWNER": github["repository_owner"],
+                "GITHUB_ACTOR": github["actor"],
+                "GITHUB_TRIGGERING_ACTOR": github["actor"],
+                "GITHUB_EVENT_NAME": github["event_name"],
+                "GITHUB_EVENT_PATH": str(self.event_path()),
+                "GITHUB_JOB": self.job.job_id,
+                "GITHUB_RUN_ID": github["run_id"],
+                "GITHUB_RUN_NUMBER": github["run_number"],
+                "GITHUB_RUN_ATTEMPT": "1",
+                "GITHUB_WORKFLOW": github["workflow"],
+                "GITHUB_WORKFLOW_REF": github["workflow_ref"],
+                "GITHUB_SERVER_URL": github["server_url"],
+                "GITHUB_API_URL": github["api_url"],
+                "GITHUB_GRAPHQL_URL": github["graphql_url"],
+                "GITHUB_HEAD_REF": "",
+                "GITHUB_BASE_REF": "",
+                "GITHUB_RETENTION_DAYS": "90",
+                "GITHUB_ACTION": f"__run_{self.step_counter}",
+                "RUNNER_OS": "Linux",
+                "RUNNER_ARCH": ARCH,
+                "RUNNER_NAME": "lockgate-local",
+                "RUNNER_ENVIRONMENT": "self-hosted",
+                "RUNNER_TEMP": str(self.temp),
+                "RUNNER_TOOL_CACHE": str(self.run.state_dir / "toolcache"),
+            }
+        )
+        if scope.action_path is not None:
+            full["GITHUB_ACTION_PATH"] = str(scope.action_path)
+        full.update({name: str(path) for name, path in files.items()})
+        full.update(env)
+        full["PATH"] = os.pathsep.join([*self.paths, env.get("PATH", full.get("PATH", ""))])
+        return full
+
+    def event_path(self) -> Path:
+        path = self.dir / "event.json"
+        if not path.exists():
+            import json
+
+            path.write_text(json.dumps(self.run.options.event_payload))
+        return path
+
+    def absorb_files(self, files: Mapping[str, Path], record: StepRun) -> None:
+        for key, value in parse_env_file(files["GITHUB_ENV"]).items():
+            self.env[key] = value
+        self.paths = list(reversed(read_path_file(files["GITHUB_PATH"]))) + self.paths
+        record.outputs.update(parse_env_file(files["GITHUB_OUTPUT"]))
+        self.state.update(parse_env_file(files["GITHUB_STATE"]))
+        summary = files["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8", errors="replace")
+        if summary.strip():
+            self.job.summary += self.run.masker(
+                summary if summary.endswith("\n") else summary + "\n"
+            )
+
+    # -- output lines and workflow commands --------------------------------------------------
+    def handle_line(self, record: StepRun, line: str, state: _LineState) -> None:
+        if state.stop_token is not None:
+            if line == f"::{state.stop_token}::":
+                state.stop_token = None
+                return
+            self.log(record, line)
+            return
+        command = parse_command(line)
+        if command is None:
+            self.log(record, line)
+            return
+        name, props, message = command.name, command.properties, command.message
+        if name == "add-mask":
+            self.run.masker.add(message)
+        elif name in ANNOTATION_LEVELS:
+            self.annotate(
+                Annotation(
+                    name,
+                    self.run.masker(message),
+                    props.get("file"),
+                    _int(props.get("line")),
+                    _int(props.get("col")),
+                    props.get("title"),
+                ),
+                record,
+            )
+        elif name == "group":
+            self.log(record, f"▸ {message}")
+        elif name == "endgroup":
+            pass
+        elif name == "stop-commands":
+            state.stop_token = message
+        elif name == "set-output":
+            record.outputs[props.get("name", "")] = message
+            self.log(
+                record,
+                "warning: the `set-output` command is deprecated; write to $GITHUB_OUTPUT instead",
+            )
+        elif name == "save-state":
+            self.state[props.get("name", "")] = message
+        elif name == "debug":
+            if self.run.options.secrets.get("ACTIONS_STEP_DEBUG") == "true":
+                self.log(record, f"##[debug]{message}")
+        elif name in ("set-env", "add-path"):
+            self.annotate(
+                Annotation(
+                    "error", f"the `{name}` command is disabled; use $GITHUB_ENV / $GITHUB_PATH"
+                ),
+                record,
+            )
+        else:
+            self.log(record, line)
+
+    def log(self, record: StepRun, line: str) -> None:
+        masked = self.run.masker(line)
+        self.log_buffer.append((self.job.row, record.number, time.time(), masked))
+        self.run.observer.log(self.job, record, masked)
+        if (
+            len(self.log_buffer) >= LOG_FLUSH_LINES
+            or time.monotonic() - self.last_flush > LOG_FLUSH_SECONDS
+        ):
+            self.flush_logs()
+
+    def flush_logs(self) -> None:
+        logs, self.log_buffer = self.log_buffer, []
+        self.last_flush = time.monotonic()
+        if logs:
+            self.run.store.add_logs(logs)
+
+    def annotate(self, annotation: Annotation, record: StepRun | None = None) -> None:
+        number = record.number if record else 0
+        self.run.store.add_annotation(
+            self.job.row,
+            number,
+            level=annotation.level,
+            message=annotation.message,
+            file=annotation.file,
+            line=annotation.line,
+            col=annotation.col,
+            title=annotation.title,
+        )
+        self.run.observer.annotation(self.job, annotation)
+        if record is not None:
+            where = f" {annotation.file}:{annotation.line or ''}" if annotation.file else ""
+            self.log(record, f"{annotation.level}{where}: {annotation.message}")
+
+    # -- uses: steps ---------------------------------------------------------------------------
+    async def run_uses(self, step: schema.Step, scope: Scope, record: StepRun) -> bool:
+        assert step.uses is not None
+        try:
+            action = resolve(step.uses, self.run.options.repo_dir, self.run.options.action_paths)
+        except UnresolvedAction as exc:
+            raise StepFailed(str(exc)) from None
+        env = self.step_env(step.env, scope)
+        given = {k: self.render_text(v, scope, env) for k, v in step.with_.items() if v is not None}
+        if isinstance(action, Builtin):
+            return await self.run_builtin(action, given, record)
+        manifest = action.manifest
+        inputs = self.action_inputs(manifest, given, scope)
+        if manifest.kind == "composite":
+            if scope.depth >= MAX_ACTION_DEPTH:
+                raise StepFailed(f"composite actions nest deeper than {MAX_ACTION_DEPTH} levels")
+            inner = Scope(inputs=inputs, action_path=action.directory, depth=scope.depth + 1)
+            ok = await self.run_steps(list(manifest.runs.steps), inner)
+            ev = self.evaluator(inner)
+            for name, output in manifest.outputs.items():
+                if output.value is not None:
+                    record.outputs[name] = to_string(render(output.value, ev))
+            return ok
+        if manifest.kind == "node":
+            return await self.run_node(action, manifest, inputs, env, scope, record)
+        raise StepFailed(
+            f"{step.uses} is a {manifest.runs.using!r} action, which needs a container engine; "
+            "none is available on this runner"
+        )
+
+    def action_inputs(
+        self, manifest: Manifest, given: dict[str, str], scope: Scope
+    ) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        for name, spec in manifest.inputs.items():
+            if name in given:
+                inputs[name] = given[name]
+            elif spec.default is not None:
+                inputs[name] = self.render_text(spec.default, scope)
+            else:
+                inputs[name] = ""
+        for name in given:
+            inputs.setdefault(name, given[name])
+        return inputs
+
+    async def run_node(
+        self,
+        action: LocalAction,
+        manifest: Manifest,
+        inputs: dict[str, Any],
+        env: dict[str, str],
+        scope: Scope,
+        record: StepRun,
+    ) -> bool:
+        node = shutil.which("node")
+        if node is None:
+            raise StepFailed(
+                f"{action.shown} runs on {manifest.runs.using}, but node is not "
+                "installed on this runner"
+            )
+        inner = Scope(inputs=inputs, action_path=action.directory, depth=scope.depth + 1)
+        input_env = {
+            f"INPUT_{k.replace(' ', '_').upper()}": to_string(v) for k, v in inputs.items()
+        }
+        state: dict[str, str] = {}
+
+        async def phase(script: str, name: str, target: StepRun) -> bool:
+            self.state = state
+            env_with = {**env, **input_env, **{f"STATE_{k}": v for k, v in state.items()}}
+            code = await self.spawn(
+                [node, str(action.directory / script)],
+                env_with,
+                self.workspace,
+                target,
+                inner,
+                phase=name,
+            )
+            return code == 0
+
+        runs = manifest.runs
+        pre_wanted = runs.pre and truthy(
+            render_condition(runs.pre_if or "always()", self.evaluator(scope))
+        )
+        if runs.pre and pre_wanted and not await phase(runs.pre, "pre", record):
+            return False
+        if not runs.main:
+            raise StepFailed(f"{action.shown}: runs.main is missing")
+        ok = await phase(runs.main, "", record)
+        if runs.post:
+            post_script = runs.post
+
+            async def post(post_record: StepRun) -> bool:
+                return await phase(post_script, "post", post_record)
+
+            self.posts.append(PostStep(f"Post {record.name}", runs.post_if or "always()", post))
+        return ok
+
+    async def run_builtin(self, action: Builtin, inputs: dict[str, str], record: StepRun) -> bool:
+        ctx = BuiltinContext(
+            workspace=self.workspace,
+            snapshot=self.snapshot,
+            inputs=inputs,
+            state_dir=self.run.state_dir,
+            run_id=self.run_id,
+            temp=self.temp,
+            log=lambda line: self.log(record, line),
+        )
+        try:
+            await asyncio.to_thread(action.run, ctx)
+        except ActionFailed as exc:
+            self.log(record, f"::error::{action.name}: {exc}")
+            self.annotate(Annotation("error", f"{action.name}: {exc}"))
+            return False
+        finally:
+            for name, path, size in ctx.artifacts:
+                self.run.store.add_artifact(self.run_id, name, path, size)
+        record.outputs.update(ctx.outputs)
+        self.env.update(ctx.env)
+        self.paths = list(reversed(ctx.paths)) + self.paths
+        for hook in ctx.post:
+
+            def make(h: Callable[[bool], None] = hook) -> Callable[[StepRun], Any]:
+                async def post(_: StepRun) -> bool:
+                    await asyncio.to_thread(h, not self.failed)
+                    return True
+
+                return post
+
+            self.posts.append(PostStep(f"Post {record.name}", "always()", make()))
+        return True
+
+    async def run_posts(self) -> None:
+        for post in reversed(self.posts):
+            record = self.new_step(post.name)
+            self.run.observer.step_updated(self.job, record)
+            if not truthy(render_condition(post.condition, self.evaluator(Scope()))):
+                self.finish_step(record, "skipped", "skipped", None, status="skipped")
+                continue
+            try:
+                ok = await post.run(record)
+            except (StepFailed, ActionFailed, OSError) as exc:
+                self.log(record, f"::error::{exc}")
+                ok = False
+            outcome = "success" if ok else "failure"
+            self.failed = self.failed or not ok
+            self.finish_step(record, outcome, outcome, record.outputs)
+
+
+@dataclass
+class _LineState:
+    stop_token: str | None = None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,503 @@
+"""Runs a workflow's jobs along the needs DAG: matrix, fail-fast, max-parallel, reusable calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..workflow import schema
+from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
+from ..workflow.loader import LoadedWorkflow, load_workflow
+from ..workflow.template import render, render_condition
+from .context import RunContext, label_matches
+from .job import JobExecutor
+from .matrix import MatrixError, expand
+from .plan import closure, job_needs, topological_order
+from .state import JobRun
+
+
+@dataclass
+class GroupResult:
+    """What `needs.<job>` sees: one result for all matrix instances of a job."""
+
+    result: str
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def combine(conclusions: list[str]) -> str:
+    if not conclusions:
+        return "skipped"
+    for verdict in ("failure", "cancelled"):
+        if verdict in conclusions:
+            return verdict
+    return "success" if "success" in conclusions else "skipped"
+
+
+def matrix_label(matrix: dict[str, Any]) -> str:
+    def show(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(show(v) for v in value.values())
+        return to_string(value)
+
+    return ", ".join(show(v) for v in matrix.values())
+
+
+class WorkflowRun:
+    def __init__(
+        self,
+        ctx: RunContext,
+        wf: LoadedWorkflow,
+        run_id: int,
+        run_dir: Path,
+        snapshot: Path | None,
+        inputs: dict[str, Value],
+        secrets: dict[str, str],
+        prefix: str = "",
+        only: tuple[str, ...] = (),
+    ) -> None:
+        self.ctx = ctx
+        self.wf = wf
+        self.model = wf.model
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.snapshot = snapshot
+        self.inputs = inputs
+        self.secrets = secrets
+        self.prefix = prefix
+        self.results: dict[str, GroupResult] = {}
+        self.done: dict[str, asyncio.Event] = {}
+        self.jobs: list[JobRun] = []
+        self.executors: dict[str, JobExecutor] = {}
+        self.children: list[WorkflowRun] = []  # runs of called reusable workflows
+        needs = job_needs(wf)
+        self.order = topological_order(needs, where=wf.display)
+        self.needs = needs
+        self.selected = closure(needs, only) if only else set(needs)
+        unknown = [j for j in only if j not in needs]
+        if unknown:
+            raise UserError(
+                f"no job {unknown[0]!r} in {wf.display}",
+                where="-j",
+                hint=f"jobs: {', '.join(needs)}",
+            )
+
+    # -- contexts ---------------------------------------------------------------------------
+    def github(self, job_id: str = "") -> dict[str, Any]:
+        return self.ctx.github(
+            self.run_id, self.model.name or self.wf.display, self.wf.display, job_id
+        )
+
+    def needs_context(self, job_id: str) -> dict[str, Any]:
+        return {
+            need: {"result": self.results[need].result, "outputs": self.results[need].outputs}
+            for need in self.needs[job_id]
+        }
+
+    def ancestors(self, job_id: str) -> set[str]:
+        return closure(self.needs, self.needs[job_id]) - {job_id}
+
+    def job_functions(self, job_id: str) -> dict[str, tuple[int, int, Any]]:
+        results = [self.results[a].result for a in self.ancestors(job_id)]
+        return {
+            "success": (
+                0,
+                0,
+                lambda: all(r == "success" for r in results) and not self.ctx.cancelled,
+            ),
+            "failure": (0, 0, lambda: "failure" in results),
+            "cancelled": (0, 0, lambda: self.ctx.cancelled),
+            "always": (0, 0, lambda: True),
+        }
+
+    def base_contexts(
+        self, job_id: str, matrix: dict[str, Any] | None, strategy: dict[str, Any] | None
+    ) -> dict[str, Value]:
+        return {
+            "github": self.github(job_id),
+            "needs": self.needs_context(job_id),
+            "vars": dict(self.ctx.options.vars),
+            "secrets": self.secrets,
+            "inputs": self.inputs,
+            "matrix": matrix or {},
+            "strategy": strategy or {},
+        }
+
+    def evaluate_in(
+        self,
+        job_id: str,
+        value: Any,
+        matrix: dict[str, Any] | None = None,
+        strategy: dict[str, Any] | None = None,
+    ) -> Any:
+        """Render a job-level value (strategy, runs-on, name, ...) with the job-level contexts."""
+        if not isinstance(value, str):
+            if isinstance(value, dict):
+                return {k: self.evaluate_in(job_id, v, matrix, strategy) for k, v in value.items()}
+            if isinstance(value, list):
+                return [self.evaluate_in(job_id, v, matrix, strategy) for v in value]
+            return value
+        ctx = self.base_contexts(job_id, matrix, strategy)
+        return render(value, lambda source: evaluate(source, ctx))
+
+    # -- running ------------------------------------------------------------------------------
+    async def run(self) -> dict[str, GroupResult]:
+        self.done = {job_id: asyncio.Event() for job_id in self.order}
+        tasks = [
+            asyncio.ensure_future(self.run_group(job_id))
+            for job_id in self.order
+            if job_id in self.selected
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        return self.results
+
+    def cancel(self) -> None:
+        for executor in self.executors.values():
+            executor.cancel()
+        for child in self.children:
+            child.cancel()
+
+    async def run_group(self, job_id: str) -> None:
+        try:
+            for need in self.needs[job_id]:
+                await self.done[need].wait()
+            spec = self.model.jobs[job_id]
+            self.results[job_id] = await self.start_group(job_id, spec)
+        finally:
+            self.done[job_id].set()
+
+    async def start_group(self, job_id: str, spec: schema.Job | schema.CallJob) -> GroupResult:
+        try:
+            condition = render_condition(
+                spec.if_,
+                lambda s: evaluate(
+                    s, self.base_contexts(job_id, None, None), self.job_functions(job_id)
+                ),
+            )
+        except ExpressionError as exc:
+            return self.finished_without_running(job_id, "failure", f"invalid `if`: {exc.message}")
+        if not truthy(condition):
+            return self.finished_without_running(job_id, "skipped", "condition was false")
+        try:
+            combos, strategy = self.strategy(job_id, spec)
+        except (MatrixError, ExpressionError, UserError) as exc:
+            message = exc.message if isinstance(exc, ExpressionError) else str(exc)
+            return self.finished_without_running(job_id, "failure", f"strategy: {message}")
+        if not combos:
+            return self.finished_without_running(job_id, "skipped", "the matrix is empty")
+        if isinstance(spec, schema.CallJob):
+            return await self.run_call(job_id, spec, combos[0], strategy)
+        return await self.run_matrix(job_id, spec, combos, strategy)
+
+    def strategy(
+        self, job_id: str, spec: schema.Job | schema.CallJob
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        strat = spec.strategy or schema.Strategy()
+        raw = self.evaluate_in(job_id, strat.matrix)
+        if isinstance(raw, dict):
+            raw = {k: self.evaluate_in(job_id, v) for k, v in raw.items()}
+        if raw is not None and not isinstance(raw, dict):
+            raise MatrixError(f"matrix must be a mapping, got {to_string(raw)!r}")
+        combos = expand(raw)
+        wanted = self.ctx.options.matrix_filter
+        if wanted:
+            combos = [
+                c
+                for c in combos
+                if all(k not in c or to_string(c[k]) == v for k, v in wanted.items())
+            ]
+        fail_fast = truthy(self.evaluate_in(job_id, strat.fail_fast))
+        max_parallel = self.evaluate_in(job_id, strat.max_parallel)
+        strategy = {
+            "fail-fast": fail_fast,
+            "job-total": len(combos),
+            "max-parallel": int(float(max_parallel)) if max_parallel else len(combos),
+        }
+        return combos, strategy
+
+    def finished_without_running(self, job_id: str, conclusion: str, message: str) -> GroupResult:
+        spec = self.model.jobs[job_id]
+        job = JobRun(
+            self.prefix + job_id,
+            job_id,
+            self.prefix + (spec.name or job_id),
+            {},
+            status="completed",
+            conclusion=conclusion,
+            message=message,
+        )
+        job.row = self.ctx.store.create_job(
+            self.run_id,
+            key=job.key,
+            job_id=job_id,
+            name=job.name,
+            matrix={},
+            status="completed",
+            conclusion=conclusion,
+            message=message,
+            finished_at=time.time(),
+        )
+        self.jobs.append(job)
+        self.ctx.observer.job_updated(job)
+        return GroupResult(conclusion)
+
+    def new_job(
+        self, job_id: str, spec: schema.Job, matrix: dict[str, Any], strategy: dict[str, Any]
+    ) -> JobRun:
+        key = f"{job_id} ({matrix_label(matrix)})" if matrix else job_id
+        name = key
+        if spec.name:
+            with contextlib.suppress(ExpressionError):
+                name = to_string(self.evaluate_in(job_id, spec.name, matrix, strategy))
+            if matrix and "${{" not in spec.name:
+                name = f"{name} ({matrix_label(matrix)})"
+        environment = spec.environment
+        env_name = (
+            environment
+            if isinstance(environment, str)
+            else (environment.name if environment else None)
+        )
+        job = JobRun(self.prefix + key, job_id, self.prefix + name, matrix)
+        job.continue_on_error = truthy(
+            self.evaluate_in(job_id, spec.continue_on_error, matrix, strategy)
+        )
+        job.row = self.ctx.store.create_job(
+            self.run_id,
+            key=job.key,
+            job_id=job_id,
+            name=job.name,
+            matrix=matrix,
+            status="queued",
+            environment=env_name,
+        )
+        self.jobs.append(job)
+        self.ctx.observer.job_updated(job)
+        return job
+
+    async def run_matrix(
+        self, job_id: str, spec: schema.Job, combos: list[dict[str, Any]], strategy: dict[str, Any]
+    ) -> GroupResult:
+        limit = asyncio.Semaphore(strategy["max-parallel"])
+        jobs = [
+            self.new_job(job_id, spec, m, {**strategy, "job-index": i})
+            for i, m in enumerate(combos)
+        ]
+        group_failed = False
+
+        async def one(index: int, job: JobRun) -> None:
+            nonlocal group_failed
+            async with limit, self.ctx.slots:
+                if (group_failed and strategy["fail-fast"]) or self.ctx.cancelled:
+                    self.mark(job, "cancelled", "cancelled before it started")
+                    return
+                await self.run_job(job, spec, {**strategy, "job-index": index})
+            if job.conclusion == "failure" and not job.continue_on_error:
+                group_failed = True
+                if strategy["fail-fast"]:
+                    for other in jobs:
+                        executor = self.executors.get(other.key)
+                        if other is not job and executor and other.status == "running":
+                            executor.cancel()
+
+        await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs)))
+        outputs: dict[str, str] = {}
+        for job in jobs:
+            outputs.update(job.outputs)
+        conclusions = [
+            "success" if j.conclusion == "failure" and j.continue_on_error else j.conclusion or ""
+            for j in jobs
+        ]
+        return GroupResult(combine(conclusions), outputs)
+
+    def mark(self, job: JobRun, conclusion: str, message: str) -> None:
+        job.status, job.conclusion, job.message = "completed", conclusion, message
+        job.finished = time.time()
+        self.ctx.store.update_job(
+            job.row,
+            status="completed",
+            conclusion=conclusion,
+            message=message,
+            finished_at=job.finished,
+        )
+        self.ctx.observer.job_updated(job)
+
+    async def run_job(self, job: JobRun, spec: schema.Job, strategy: dict[str, Any]) -> None:
+        try:
+            labels = self.evaluate_in(job.job_id, spec.runs_on, job.matrix, strategy)
+        except ExpressionError as exc:
+            self.mark(job, "failure", f"runs-on: {exc.message}")
+            return
+        if isinstance(labels, dict):
+            labels = labels.get("labels") or []
+        label_list = [labels] if isinstance(labels, str) else [to_string(x) for x in labels]
+        platforms = self.ctx.options.platforms
+        missing = [label for label in label_list if not label_matches(label, platforms)]
+        if missing:
+            self.mark(
+                job,
+                "skipped",
+                f"runs-on {missing[0]!r} is not a label of this runner; map it with "
+                f"--platform {missing[0]}=local",
+            )
+            self.ctx.observer.message(f"{job.name}: {job.message}", "warning")
+            return
+        if spec.services:
+            self.mark(
+                job,
+                "failure",
+                "this job needs `services:` ("
+                + ", ".join(spec.services)
+                + "), which need a container engine (podman "
+                "or docker); none works on this machine",
+            )
+            return
+        if spec.container:
+            self.ctx.observer.message(
+                f"{job.name}: no container engine works here; running the `container:` job "
+                "on the host instead",
+                "warning",
+            )
+        executor = JobExecutor(
+            self.ctx,
+            job,
+            spec,
+            self.model,
+            self.base_contexts(job.job_id, job.matrix, strategy),
+            self.run_dir,
+            self.run_id,
+            self.snapshot,
+        )
+        self.executors[job.key] = executor
+        if self.ctx.cancelled:
+            executor.cancel_requested = True
+        await executor.execute()
+
+    # -- reusable workflows ---------------------------------------------------------------------
+    async def run_call(
+        self, job_id: str, spec: schema.CallJob, matrix: dict[str, Any], strategy: dict[str, Any]
+    ) -> GroupResult:
+        uses = spec.uses.strip()
+        if not uses.startswith("./"):
+            return self.finished_without_running(
+                job_id,
+                "failure",
+                f"reusable workflow {uses!r} is remote; only ./ paths run offline",
+            )
+        path = self.ctx.options.repo_dir / uses.split("@")[0]
+        try:
+            called = load_workflow(path, uses)
+            if called.model.on.workflow_call is None:
+                raise UserError(
+                    f"{uses} is not a reusable workflow (no `on: workflow_call`)",
+                    hint="add `on: workflow_call` to the called workflow",
+                )
+            inputs = self.call_inputs(job_id, spec, called, matrix, strategy)
+        except (UserError, ExpressionError) as exc:
+            message = exc.message if isinstance(exc, ExpressionError) else str(exc)
+            return self.finished_without_running(job_id, "failure", message)
+        if spec.secrets == "inherit":
+            secrets = dict(self.secrets)
+        else:
+            secrets = {
+                k: to_string(self.evaluate_in(job_id, v, matrix, strategy))
+                for k, v in spec.secrets.items()
+            }
+        inner = WorkflowRun(
+            self.ctx,
+            called,
+            self.run_id,
+            self.run_dir,
+            self.snapshot,
+            inputs,
+            secrets,
+            prefix=f"{self.prefix}{job_id} / ",
+        )
+        self.children.append(inner)
+        results = await inner.run()
+        self.jobs.extend(inner.jobs)
+        outputs: dict[str, str] = {}
+        call = called.model.on.workflow_call
+        jobs_ctx = {k: {"result": r.result, "outputs": r.outputs} for k, r in results.items()}
+        ctx = {
+            "github": self.github(job_id),
+            "jobs": jobs_ctx,
+            "inputs": inputs,
+            "vars": dict(self.ctx.options.vars),
+        }
+        for name, out in (call.outputs if call else {}).items():
+            with contextlib.suppress(ExpressionError):
+                outputs[name] = to_string(render(out.value, lambda s: evaluate(s, ctx)))
+        return GroupResult(combine([r.result for r in results.values()]), outputs)
+
+    def call_inputs(
+        self,
+        job_id: str,
+        spec: schema.CallJob,
+        called: LoadedWorkflow,
+        matrix: dict[str, Any],
+        strategy: dict[str, Any],
+    ) -> dict[str, Value]:
+        declared = called.model.on.workflow_call.inputs if called.model.on.workflow_call else {}
+        given = {k: self.evaluate_in(job_id, v, matrix, strategy) for k, v in spec.with_.items()}
+        unknown = [k for k in given if k not in declared]
+        if unknown:
+            raise UserError(
+                f"input {unknown[0]!r} is not declared by {spec.uses}",
+                where=self.wf.where(["jobs", job_id, "with", unknown[0]]),
+                hint=f"declared inputs: {', '.join(declared) or 'none'}",
+            )
+        return typed_inputs(declared, given, f"{self.wf.display}: jobs.{job_id}.with")
+
+
+def typed_inputs(
+    declared: dict[str, schema.InputSpec], given: dict[str, Any], where: str
+) -> dict[str, Value]:
+    """Apply defaults, check required inputs, and convert to the declared types."""
+    values: dict[str, Value] = {}
+    for name, spec in declared.items():
+        if name in given and given[name] is not None:
+            raw = given[name]
+        elif spec.default is not None:
+            raw = spec.default
+        elif spec.required:
+            raise UserError(
+                f"required input {name!r} was not given",
+                where=where,
+                hint=f"pass --input {name}=VALUE",
+            )
+        else:
+            raw = None
+        values[name] = _convert(name, spec, raw, where)
+    return values
+
+
+def _convert(name: str, spec: schema.InputSpec, raw: Any, where: str) -> Value:
+    if spec.type == "boolean":
+        if raw is None:
+            return False
+        if isinstance(raw, bool):
+            return raw
+        text = to_string(raw).lower()
+        if text not in ("true", "false"):
+            raise UserError(f"input {name!r} must be true or false, got {raw!r}", where=where)
+        return text == "true"
+    if spec.type == "number":
+        if raw is None:
+            return 0.0
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise UserError(f"input {name!r} must be a number, got {raw!r}", where=where) from None
+    text = "" if raw is None else to_string(raw)
+    if spec.type == "choice" and spec.options and text and text not in spec.options:
+        raise UserError(f"input {name!r} must be one of {spec.options}, got {text!r}", where=where)
+    return text

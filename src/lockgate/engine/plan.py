@@ -1,0 +1,122 @@
+"""Which workflows an event triggers, and the order their jobs can run in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..workflow.loader import LoadedWorkflow, load_workflow
+from ..workflow.schema import Job
+from .triggers import Event, triggered
+
+
+def workflow_files(repo_dir: Path, target: Path | None) -> list[Path]:
+    path = target if target is not None else repo_dir / ".github" / "workflows"
+    if not path.is_absolute():
+        path = repo_dir / path
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted([*path.glob("*.yml"), *path.glob("*.yaml")])
+        if files:
+            return files
+        raise UserError(
+            f"no workflow files (*.yml, *.yaml) in {path}",
+            where="-W",
+            hint="point -W at a workflow file or a directory of them",
+        )
+    raise UserError(
+        f"{path} does not exist",
+        where="-W",
+        hint="pass -W FILE_OR_DIR, or run from a repository with .github/workflows",
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    triggered: list[LoadedWorkflow]
+    not_triggered: list[tuple[LoadedWorkflow, str]]
+
+
+def select(repo_dir: Path, target: Path | None, event: Event) -> Selection:
+    chosen, skipped = [], []
+    for path in workflow_files(repo_dir, target):
+        try:
+            shown = str(path.relative_to(repo_dir))
+        except ValueError:
+            shown = str(path)
+        wf = load_workflow(path, shown)
+        yes, why = triggered(wf.model, event)
+        if yes:
+            chosen.append(wf)
+        else:
+            skipped.append((wf, why))
+    return Selection(chosen, skipped)
+
+
+def topological_order(needs: Mapping[str, Sequence[str]], where: str = "") -> list[str]:
+    """Jobs in an order where every job follows what it needs; a cycle is an error naming it."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            cycle = [*path[path.index(node) :], node]
+            raise UserError(
+                f"jobs form a cycle: {' -> '.join(cycle)}",
+                where=where,
+                hint="remove one of these `needs:` so the jobs can run in order",
+            )
+        state[node] = 1
+        path.append(node)
+        for dep in needs.get(node, ()):
+            visit(dep)
+        path.pop()
+        state[node] = 2
+        order.append(node)
+
+    for node in needs:
+        visit(node)
+    return order
+
+
+def job_needs(wf: LoadedWorkflow) -> dict[str, list[str]]:
+    return {job_id: list(job.needs) for job_id, job in wf.model.jobs.items()}
+
+
+def closure(needs: Mapping[str, Sequence[str]], wanted: Iterable[str]) -> set[str]:
+    """The wanted jobs plus everything they need, transitively."""
+    result: set[str] = set()
+    stack = list(wanted)
+    while stack:
+        job = stack.pop()
+        if job not in result:
+            result.add(job)
+            stack.extend(needs.get(job, ()))
+    return result
+
+
+def stages(needs: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[list[str]]:
+    """Jobs grouped by depth in the DAG: stage N needs only jobs of earlier stages."""
+    depth: dict[str, int] = {}
+    for job in order:
+        depth[job] = 1 + max((depth[d] for d in needs.get(job, ())), default=-1)
+    grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for job in order:
+        grouped[depth[job]].append(job)
+    return grouped
+
+
+def describe_runs_on(job: Job) -> str:
+    runs_on = job.runs_on
+    if isinstance(runs_on, str):
+        return runs_on
+    if isinstance(runs_on, list):
+        return ", ".join(runs_on)
+    labels = runs_on.labels
+    return f"group {runs_on.group or ''} {labels or ''}".strip()

@@ -1,0 +1,98 @@
+"""Child processes in their own process group, streamed line by line, killed as a group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def terminate_group(pgid: int, grace: float) -> None:
+    """SIGTERM the group, then SIGKILL whatever is left after `grace` seconds."""
+    kill_group(pgid, signal.SIGTERM)
+    deadline = asyncio.get_running_loop().time() + grace
+    while group_alive(pgid) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    kill_group(pgid, signal.SIGKILL)
+
+
+class ProcessGroups:
+    """Every group a job started: killed when the job ends, so nothing is orphaned."""
+
+    def __init__(self) -> None:
+        self.groups: set[int] = set()
+
+    def kill_all(self) -> None:
+        for pgid in self.groups:
+            kill_group(pgid)
+        self.groups.clear()
+
+
+async def stream_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    on_line: Callable[[str], None],
+    groups: ProcessGroups,
+    grace: float,
+) -> int:
+    """Run to completion, feeding each output line (stdout and stderr merged) to `on_line`.
+
+    Cancellation kills the whole group with SIGTERM, then SIGKILL.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        env=dict(env),
+        cwd=str(cwd),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+        limit=1 << 20,
+    )
+    groups.groups.add(proc.pid)
+    assert proc.stdout is not None
+    stdout = proc.stdout
+
+    async def pump() -> None:
+        while True:
+            try:
+                raw = await stdout.readline()
+            except ValueError:  # a line longer than the limit: take it in pieces
+                raw = await stdout.read(1 << 20)
+            if not raw:
+                return
+            on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+    reader = asyncio.ensure_future(pump())
+    try:
+        code = await proc.wait()
+        # A background child may hold the pipe open; do not wait for it forever.
+        try:
+            await asyncio.wait_for(asyncio.shield(reader), 0.5)
+        except TimeoutError:
+            reader.cancel()
+        return code
+    except asyncio.CancelledError:
+        reader.cancel()
+        await terminate_group(proc.pid, grace)
+        with contextlib.suppress(ProcessLookupError):
+            await proc.wait()
+        raise

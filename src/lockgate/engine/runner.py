@@ -1,0 +1,204 @@
+"""`lockgate run`: select the workflows an event triggers and run them, recording everything."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..store import Store
+from ..workflow.expressions import Value
+from ..workflow.loader import LoadedWorkflow
+from .context import RunContext
+from .gitinfo import RepoInfo, repo_info
+from .orchestrator import WorkflowRun, combine, typed_inputs
+from .plan import select
+from .state import JobRun, Observer, RunOptions
+from .triggers import Event
+from .workspace import snapshot
+
+
+@dataclass
+class WorkflowResult:
+    run_id: int
+    workflow: str
+    file: str
+    conclusion: str
+    jobs: list[JobRun]
+
+
+def event_for(options: RunOptions, repo: RepoInfo) -> Event:
+    payload = options.event_payload
+    ref = str(payload.get("ref") or f"refs/heads/{repo.branch}")
+    action = payload.get("action")
+    return Event(
+        options.event_name, ref, repo.changed_files, str(action) if action is not None else None
+    )
+
+
+def dispatch_inputs(wf: LoadedWorkflow, options: RunOptions) -> dict[str, Value]:
+    on = wf.model.on
+    declared = {}
+    if options.event_name == "workflow_dispatch" and on.workflow_dispatch is not None:
+        declared = on.workflow_dispatch.inputs
+    elif options.event_name == "workflow_call" and on.workflow_call is not None:
+        declared = on.workflow_call.inputs
+    unknown = [k for k in options.inputs if k not in declared]
+    if unknown and declared:
+        raise UserError(
+            f"input {unknown[0]!r} is not declared by {wf.display}",
+            where="--input",
+            hint=f"declared inputs: {', '.join(declared)}",
+        )
+    return typed_inputs(declared, dict(options.inputs), f"{wf.display}: inputs")
+
+
+class Runner:
+    def __init__(self, options: RunOptions, store: Store, observer: Observer) -> None:
+        self.options = options
+        self.store = store
+        self.observer = observer
+        self.repo = repo_info(options.repo_dir)
+        self.state_dir = options.repo_dir / ".lockgate"
+
+    def selection(self) -> tuple[list[LoadedWorkflow], list[tuple[LoadedWorkflow, str]]]:
+        chosen = select(
+            self.options.repo_dir, self.options.workflows, event_for(self.options, self.repo)
+        )
+        return chosen.triggered, chosen.not_triggered
+
+    async def run(self, workflows: list[LoadedWorkflow]) -> list[WorkflowResult]:
+        ctx = RunContext(self.options, self.store, self.repo, self.observer, self.state_dir)
+        runs: list[tuple[WorkflowRun, Path]] = []
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        work_root = Path(tempfile.mkdtemp(prefix="lockgate-run-"))
+        try:
+            shared: Path | None = None
+            if not self.options.bind:
+                shared = snapshot(self.repo, work_root / "snapshot")
+            for wf in workflows:
+                inputs = dispatch_inputs(wf, self.options)
+                run_id = self.store.create_run(
+                    workflow=wf.model.name or wf.display,
+                    workflow_file=wf.display,
+                    event=self.options.event_name,
+                    sha=self.repo.sha,
+                    ref=f"refs/heads/{self.repo.branch}",
+                    branch=self.repo.branch,
+                    dirty=self.repo.dirty,
+                    actor=self.options.actor,
+                    repo_dir=str(self.options.repo_dir),
+                )
+                run_dir = work_root / f"run-{run_id}"
+                run = WorkflowRun(
+                    ctx,
+                    wf,
+                    run_id,
+                    run_dir,
+                    shared,
+                    inputs,
+                    ctx.secrets(),
+                    only=self.options.job_filter,
+                )
+                runs.append((run, run_dir))
+            await self._run_all(ctx, [r for r, _ in runs])
+        finally:
+            shutil.rmtree(work_root, ignore_errors=True)
+        results = []
+        for run, _ in runs:
+            conclusion = (
+                "cancelled"
+                if ctx.cancelled
+                else combine(
+                    [
+                        "success"
+                        if j.conclusion == "failure" and j.continue_on_error
+                        else j.conclusion or "cancelled"
+                        for j in run.jobs
+                    ]
+                )
+            )
+            if conclusion == "skipped":
+                conclusion = "success"
+            self.store.finish_run(run.run_id, conclusion)
+            results.append(
+                WorkflowResult(
+                    run.run_id,
+                    run.model.name or run.wf.display,
+                    run.wf.display,
+                    conclusion,
+                    run.jobs,
+                )
+            )
+        return results
+
+    async def _run_all(self, ctx: RunContext, runs: list[WorkflowRun]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            if ctx.cancelled:  # second Ctrl-C: stop waiting for cleanup steps
+                for task in tasks:
+                    task.cancel()
+                return
+            ctx.cancelled = True
+            self.observer.message(
+                "cancelling: stopping running steps (Ctrl-C again to skip cleanup steps)", "warning"
+            )
+            for run in runs:
+                run.cancel()
+
+        tasks = [asyncio.ensure_future(run.run()) for run in runs]
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupt)
+        try:
+            await asyncio.gather(*tasks, return_exceptions=False)
+        except asyncio.CancelledError:
+            ctx.cancelled = True
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def summary(results: list[WorkflowResult]) -> dict[str, Any]:
+    return {
+        "conclusion": combine([r.conclusion for r in results]) if results else "success",
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "workflow": r.workflow,
+                "file": r.file,
+                "conclusion": r.conclusion,
+                "jobs": [
+                    {
+                        "key": j.key,
+                        "job_id": j.job_id,
+                        "name": j.name,
+                        "matrix": j.matrix,
+                        "conclusion": j.conclusion,
+                        "duration": j.duration,
+                        "outputs": j.outputs,
+                        "message": j.message,
+                        "summary": j.summary,
+                        "steps": [
+                            {
+                                "number": s.number,
+                                "name": s.name,
+                                "outcome": s.outcome,
+                                "conclusion": s.conclusion,
+                                "duration": s.duration,
+                                "outputs": s.outputs,
+                            }
+                            for s in j.steps
+                        ],
+                    }
+                    for j in r.jobs
+                ],
+            }
+            for r in results
+        ],
+    }

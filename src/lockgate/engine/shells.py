@@ -1,0 +1,40 @@
+"""`shell:` -> the command line that runs a step's script, as GitHub builds it."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+
+from ..errors import UserError
+
+BUILT_IN = {
+    "bash": ("bash --noprofile --norc -eo pipefail {0}", ".sh"),
+    "sh": ("sh -e {0}", ".sh"),
+    "python": ("python {0}", ".py"),
+    "pwsh": ("pwsh -command \". '{0}'\"", ".ps1"),
+}
+
+
+def default_shell() -> str:
+    """GitHub's default on Linux: bash (with pipefail) where installed, else sh."""
+    return "bash" if shutil.which("bash") else "sh"
+
+
+def command_line(shell: str, script_path: str) -> list[str]:
+    template, _ = BUILT_IN.get(shell, (shell, ""))
+    if "{0}" not in template:
+        raise UserError(
+            f"custom shell {shell!r} has no {{0}} placeholder for the script path",
+            hint="write it like `shell: perl {0}`",
+        )
+    argv = [part.replace("{0}", script_path) for part in shlex.split(template)]
+    if not shutil.which(argv[0]):
+        raise UserError(
+            f"shell {argv[0]!r} is not installed on this runner",
+            hint="install it, or choose another `shell:`",
+        )
+    return argv
+
+
+def script_suffix(shell: str) -> str:
+    return BUILT_IN.get(shell, ("", ""))[1]

@@ -1,0 +1,109 @@
+"""What a run knows about its jobs and steps while it runs (and what observers are shown)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass
+class StepRun:
+    number: int
+    name: str
+    status: str = "pending"  # pending | running | completed | skipped
+    outcome: str | None = None  # success | failure | cancelled | skipped
+    conclusion: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+
+@dataclass
+class JobRun:
+    key: str  # job id plus matrix values, unique within the run
+    job_id: str
+    name: str
+    matrix: dict[str, Any]
+    row: int = 0  # store row id
+    status: str = "queued"  # queued | running | completed
+    conclusion: str | None = None  # success | failure | cancelled | skipped
+    outputs: dict[str, str] = field(default_factory=dict)
+    steps: list[StepRun] = field(default_factory=list)
+    started: float | None = None
+    finished: float | None = None
+    message: str = ""
+    summary: str = ""
+    continue_on_error: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+
+@dataclass
+class Annotation:
+    level: str  # error | warning | notice
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+    title: str | None = None
+
+
+class Observer(Protocol):
+    """Receives progress; the CLI draws it (live tree, plain lines or nothing)."""
+
+    def job_updated(self, job: JobRun) -> None: ...
+    def step_updated(self, job: JobRun, step: StepRun) -> None: ...
+    def log(self, job: JobRun, step: StepRun, line: str) -> None: ...
+    def annotation(self, job: JobRun, annotation: Annotation) -> None: ...
+    def message(self, text: str, level: str = "info") -> None: ...
+
+
+class Silent:
+    def job_updated(self, job: JobRun) -> None:
+        pass
+
+    def step_updated(self, job: JobRun, step: StepRun) -> None:
+        pass
+
+    def log(self, job: JobRun, step: StepRun, line: str) -> None:
+        pass
+
+    def annotation(self, job: JobRun, annotation: Annotation) -> None:
+        pass
+
+    def message(self, text: str, level: str = "info") -> None:
+        pass
+
+
+@dataclass
+class RunOptions:
+    """Everything `lockgate run` was asked to do."""
+
+    repo_dir: Path
+    event_name: str = "push"
+    workflows: Path | None = None
+    job_filter: tuple[str, ...] = ()
+    secrets: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    actor: str = "lockgate"
+    event_payload: dict[str, Any] = field(default_factory=dict)
+    matrix_filter: dict[str, str] = field(default_factory=dict)
+    platforms: dict[str, str] = field(default_factory=dict)
+    max_jobs: int = 2
+    bind: bool = False
+    action_paths: dict[str, Path] = field(default_factory=dict)
+    kill_grace: float = 5.0  # seconds between SIGTERM and SIGKILL

@@ -1,0 +1,68 @@
+"""The isolated copy of the repository a run works in: tracked plus untracked, not ignored."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .gitinfo import RepoInfo
+
+
+def _listed_files(repo: RepoInfo) -> list[str]:
+    if not repo.is_git:
+        return [
+            str(p.relative_to(repo.root))
+            for p in repo.root.rglob("*")
+            if (p.is_file() or p.is_symlink()) and ".lockgate" not in p.parts
+        ]
+    out = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo.root),
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
+
+
+def snapshot(repo: RepoInfo, destination: Path) -> Path:
+    """Copy the working tree (uncommitted work included) with git history shared, not copied."""
+    destination.mkdir(parents=True, exist_ok=True)
+    if repo.is_toplevel:
+        subprocess.run(
+            ["git", "clone", "-q", "--shared", "--no-checkout", str(repo.root), str(destination)],
+            check=True,
+            capture_output=True,
+        )
+        if repo.sha.strip("0"):
+            subprocess.run(
+                ["git", "-C", str(destination), "reset", "-q", repo.sha],
+                check=True,
+                capture_output=True,
+            )
+    for name in _listed_files(repo):
+        source = repo.root / name
+        target = destination / name
+        if not (source.is_file() or source.is_symlink()):
+            continue  # deleted in the working tree, or a submodule directory
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.unlink(missing_ok=True)
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copy2(source, target)
+    return destination
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """A job's own copy of the run snapshot (jobs must not see each other's writes)."""
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)

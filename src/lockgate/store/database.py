@@ -1,0 +1,245 @@
+"""The Store: every write commits at once, so a killed process loses nothing written."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.pool import NullPool
+
+from ..errors import UserError
+from . import tables as t
+
+HEAD_REVISION = "0001"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def default_url(repo_dir: Path) -> str:
+    """`LOCKGATE_DB`, else SQLite under the repository's `.lockgate/`."""
+    configured = os.environ.get("LOCKGATE_DB")
+    if configured:
+        return configured
+    return f"sqlite:///{(repo_dir / '.lockgate' / 'lockgate.db').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                self.engine: Engine = create_engine(url, poolclass=NullPool)
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = create_engine(url, pool_pre_ping=True)
+            self._migrate()
+        except (ArgumentError, OperationalError, ModuleNotFoundError) as exc:
+            raise UserError(
+                f"cannot open the store {url!r}: {str(exc).splitlines()[0]}",
+                where="--db / LOCKGATE_DB",
+                hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB",
+            ) from exc
+
+    # -- schema -----------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            if self._revision(conn) == HEAD_REVISION:
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @staticmethod
+    def _revision(conn: Connection) -> str | None:
+        try:
+            with conn.begin_nested():
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except (OperationalError, ProgrammingError):
+            return None
+
+    # -- runs -----------------------------------------------------------------------
+    def create_run(self, **fields: Any) -> int:
+        fields.setdefault("status", "running")
+        fields.setdefault("started_at", time.time())
+        fields.setdefault("pid", os.getpid())
+        fields.setdefault("host", socket.gethostname())
+        with self.engine.begin() as conn:
+            return self._insert(conn, t.runs, fields)
+
+    def finish_run(self, run_id: int, conclusion: str) -> None:
+        self._update(
+            t.runs, run_id, status="completed", conclusion=conclusion, finished_at=time.time()
+        )
+
+    def mark_interrupted(self) -> list[int]:
+        """Runs left 'running' by a process that no longer exists on this host."""
+        host = socket.gethostname()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(t.runs.c.id, t.runs.c.pid).where(
+                    t.runs.c.status == "running", t.runs.c.host == host
+                )
+            ).all()
+            dead = [r.id for r in rows if not _pid_alive(r.pid)]
+            if dead:
+                now = time.time()
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id.in_(dead))
+                    .values(status="interrupted", finished_at=now)
+                )
+                conn.execute(
+                    update(t.jobs)
+                    .where(t.jobs.c.run_id.in_(dead), t.jobs.c.status.in_(("queued", "running")))
+                    .values(status="interrupted", finished_at=now)
+                )
+        return dead
+
+    # -- jobs and steps ---------------------------------------------------------------
+    def create_job(self, run_id: int, **fields: Any) -> int:
+        with self.engine.begin() as conn:
+            return self._insert(conn, t.jobs, {"run_id": run_id, **fields})
+
+    def update_job(self, job_row: int, **fields: Any) -> None:
+        self._update(t.jobs, job_row, **fields)
+
+    def create_step(self, job_row: int, number: int, name: str) -> int:
+        with self.engine.begin() as conn:
+            fields = {
+                "job_row": job_row,
+                "number": number,
+                "name": name,
+                "status": "running",
+                "started_at": time.time(),
+            }
+            return self._insert(conn, t.steps, fields)
+
+    def finish_step(
+        self, step_row: int, logs: Sequence[tuple[int, int, float, str]], **fields: Any
+    ) -> None:
+        """Record a step's result together with its remaining log lines, in one transaction."""
+        with self.engine.begin() as conn:
+            self._insert_logs(conn, logs)
+            conn.execute(update(t.steps).where(t.steps.c.id == step_row).values(**fields))
+
+    def add_logs(self, logs: Sequence[tuple[int, int, float, str]]) -> None:
+        with self.engine.begin() as conn:
+            self._insert_logs(conn, logs)
+
+    @staticmethod
+    def _insert_logs(conn: Connection, logs: Sequence[tuple[int, int, float, str]]) -> None:
+        if logs:
+            conn.execute(
+                insert(t.log_lines),
+                [{"job_row": j, "step": s, "ts": ts, "line": line} for j, s, ts, line in logs],
+            )
+
+    def add_annotation(self, job_row: int, step: int, **fields: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.annotations).values(job_row=job_row, step=step, **fields))
+
+    def add_artifact(self, run_id: int, name: str, path: str, size: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.artifacts).values(run_id=run_id, name=name, path=path, size=size))
+
+    @staticmethod
+    def _insert(conn: Connection, table: Any, fields: dict[str, Any]) -> int:
+        key = conn.execute(insert(table).values(**fields)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def _update(self, table: Any, row_id: int, **fields: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == row_id).values(**fields))
+
+    # -- reading back -------------------------------------------------------------------
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.runs).order_by(t.runs.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    def next_run_number(self) -> int:
+        with self.engine.connect() as conn:
+            return (
+                int(conn.execute(select(func.coalesce(func.max(t.runs.c.id), 0))).scalar() or 0) + 1
+            )
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            run = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+            if run is None:
+                return None
+            result = dict(run._mapping)
+            jobs = conn.execute(
+                select(t.jobs).where(t.jobs.c.run_id == run_id).order_by(t.jobs.c.id)
+            ).all()
+            result["jobs"] = []
+            for job in jobs:
+                entry = dict(job._mapping)
+                entry["steps"] = [
+                    dict(s._mapping)
+                    for s in conn.execute(
+                        select(t.steps)
+                        .where(t.steps.c.job_row == job.id)
+                        .order_by(t.steps.c.number)
+                    )
+                ]
+                entry["annotations"] = [
+                    dict(a._mapping)
+                    for a in conn.execute(
+                        select(t.annotations)
+                        .where(t.annotations.c.job_row == job.id)
+                        .order_by(t.annotations.c.id)
+                    )
+                ]
+                result["jobs"].append(entry)
+            result["artifacts"] = [
+                dict(a._mapping)
+                for a in conn.execute(select(t.artifacts).where(t.artifacts.c.run_id == run_id))
+            ]
+            return result
+
+    def logs(self, run_id: int, job_keys: Iterable[str] = ()) -> list[dict[str, Any]]:
+        keys = list(job_keys)
+        query = (
+            select(t.jobs.c.key, t.log_lines.c.step, t.log_lines.c.ts, t.log_lines.c.line)
+            .join(t.jobs, t.jobs.c.id == t.log_lines.c.job_row)
+            .where(t.jobs.c.run_id == run_id)
+            .order_by(t.log_lines.c.job_row, t.log_lines.c.id)
+        )
+        if keys:
+            query = query.where(t.jobs.c.job_id.in_(keys) | t.jobs.c.key.in_(keys))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

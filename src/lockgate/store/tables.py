@@ -1,0 +1,110 @@
+"""SQLAlchemy Core tables. Change them only together with a migration in migrations/versions."""
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow", String(255), nullable=False),
+    Column("workflow_file", Text, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("sha", String(64), nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("branch", Text, nullable=False),
+    Column("dirty", Boolean, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("repo_dir", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | completed | interrupted
+    Column("conclusion", String(16)),  # success | failure | cancelled
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("pid", Integer),
+    Column("host", String(255)),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),  # job id plus matrix values: unique within a run
+    Column("job_id", String(255), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("matrix", JSON),
+    Column("status", String(16), nullable=False),
+    Column("conclusion", String(16)),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("outputs", JSON),
+    Column("environment", Text),
+    Column("message", Text),
+    Column("summary", Text),
+    Index("ix_jobs_run", "run_id"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_row", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(16)),
+    Column("conclusion", String(16)),
+    Column("exit_code", Integer),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("outputs", JSON),
+    Index("ix_steps_job", "job_row"),
+)
+
+log_lines = Table(
+    "log_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_row", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("line", Text, nullable=False),
+    Index("ix_log_job", "job_row"),
+)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_row", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("file", Text),
+    Column("line", Integer),
+    Column("col", Integer),
+    Column("title", Text),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+)

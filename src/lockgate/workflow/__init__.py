@@ -1,0 +1,1 @@
+"""Workflow files: YAML with positions, the schema, and the expression language."""

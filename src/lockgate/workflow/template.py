@@ -1,0 +1,71 @@
+"""`${{ }}` templates inside YAML strings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from .expressions import Value, to_string
+
+OPEN, CLOSE = "${{", "}}"
+
+
+def _segments(text: str) -> Iterator[tuple[bool, str]]:
+    """Split into (is_expression, text) parts; quotes inside an expression may hold '}}'."""
+    i = 0
+    while True:
+        start = text.find(OPEN, i)
+        if start < 0:
+            if i < len(text):
+                yield False, text[i:]
+            return
+        if start > i:
+            yield False, text[i:start]
+        j, quoted = start + len(OPEN), False
+        while j < len(text):
+            if text[j] == "'":
+                quoted = not quoted
+            elif not quoted and text.startswith(CLOSE, j):
+                break
+            j += 1
+        if j >= len(text):  # unterminated: GitHub treats it as literal text
+            yield False, text[start:]
+            return
+        yield True, text[start + len(OPEN) : j].strip()
+        i = j + len(CLOSE)
+
+
+def expressions_in(text: str, bare: bool = False) -> list[str]:
+    """The expressions a value holds; with `bare` (an `if:`), text without `${{` is one."""
+    if bare and OPEN not in text:
+        return [text.strip()]
+    return [part for is_expr, part in _segments(text) if is_expr]
+
+
+def is_single_expression(text: str) -> bool:
+    parts = list(_segments(text.strip()))
+    return len(parts) == 1 and parts[0][0]
+
+
+def render(text: str, evaluate: Callable[[str], Value]) -> Value:
+    """Interpolate; a value that is one whole expression keeps the expression's type."""
+    if OPEN not in text:
+        return text
+    if is_single_expression(text):
+        return evaluate(next(iter(_segments(text.strip())))[1])
+    return "".join(
+        to_string(evaluate(part)) if is_expr else part for is_expr, part in _segments(text)
+    )
+
+
+def render_condition(text: str | bool | None, evaluate: Callable[[str], Value]) -> Value:
+    """An `if:` value: bare expression or `${{ }}`; empty means the implicit success()."""
+    if text is None:
+        return evaluate("success()")
+    if isinstance(text, bool):
+        return text
+    stripped = text.strip()
+    if is_single_expression(stripped):
+        stripped = next(iter(_segments(stripped)))[1]
+    elif OPEN in stripped:
+        return render(stripped, evaluate)
+    return evaluate(stripped or "success()")
