@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,60 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (required under CI=true)")
     pytest.skip(reason)
+
+
+LOCKGATE = Path(sys.executable).parent / "lockgate"
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def make_repo(root: Path, files: dict[str, str], commit: bool = True) -> Path:
+    """A real git repository holding `files` (path -> text), committed on branch main."""
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if commit:
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "initial")
+    return root
+
+
+def lockgate(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `lockgate` command as a user would."""
+    full_env = {**os.environ, "LOCKGATE_DB": "", **(env or {})}
+    full_env.pop("LOCKGATE_DB")
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(LOCKGATE), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_json(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    import json
+
+    done = lockgate("run", *args, "--output", "json", cwd=repo, env=env)
+    assert done.stdout.strip(), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def jobs_by_key(report: dict) -> dict:  # type: ignore[type-arg]
+    return {job["key"]: job for run in report["runs"] for job in run["jobs"]}

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
@@ -162,7 +163,9 @@ def run(
         if output == "json":
             print(json.dumps({"conclusion": "success", "runs": [], "message": message}))
         else:
-            err.print(message + "".join(f"\n  {wf.display}: {why}" for wf, why in not_triggered))
+            err.print(
+                escape(message + "".join(f"\n  {wf.display}: {why}" for wf, why in not_triggered))
+            )
         return
     view = (
         SilentView() if output == "json" else (LiveView() if sys.stdout.isatty() else PlainView())
@@ -239,7 +242,7 @@ def _print_plan(chosen: list[Any], not_triggered: list[Any], output: str) -> Non
                 after = f", needs: {', '.join(entry['needs'])}" if entry["needs"] else ""
                 console.print(f"  stage {n}: {entry['job']} ({runs_where}{count}{after})")
     for wf, why in not_triggered:
-        console.print(f"[dim]{wf.display}: {why}[/]")
+        console.print(f"[dim]{escape(wf.display)}: {escape(why)}[/]")
 
 
 def _print_results(report: dict[str, Any]) -> None:
@@ -367,9 +370,10 @@ def version() -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the code of typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
     except UserError as exc:
-        err.print(f"[red]error[/]: {exc}", highlight=False, markup=True)
+        err.print(f"[red]error[/]: {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -384,3 +388,4 @@ def main() -> None:
             show()
             sys.exit(2)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
