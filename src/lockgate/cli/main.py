@@ -30,7 +30,7 @@ app = typer.Typer(
     help="lockgate: run GitHub Actions workflows locally, without Docker, and keep every run.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _pairs(values: list[str], flag: str, sep: str = "=") -> dict[str, str]:

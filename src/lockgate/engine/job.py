@@ -83,7 +83,7 @@ class JobExecutor:
         self.cancel_requested = False
         self.posts: list[PostStep] = []
         self.log_buffer: list[tuple[int, int, float, str]] = []
-        self.last_flush = time.monotonic()
+        self.flush_timer: asyncio.TimerHandle | None = None
         self.current: asyncio.Future[bool] | None = None
         self.step_counter = 0
         self.step_rows: dict[int, int] = {}  # step number -> store row
@@ -286,8 +286,10 @@ class JobExecutor:
     ) -> None:
         record.status, record.outcome, record.conclusion = status, outcome, conclusion
         record.finished = time.time()
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
         logs, self.log_buffer = self.log_buffer, []
-        self.last_flush = time.monotonic()
         self.run.store.finish_step(
             self.step_rows[record.number],
             logs,
@@ -545,15 +547,22 @@ class JobExecutor:
         masked = self.run.masker(line)
         self.log_buffer.append((self.job.row, record.number, time.time(), masked))
         self.run.observer.log(self.job, record, masked)
-        if (
-            len(self.log_buffer) >= LOG_FLUSH_LINES
-            or time.monotonic() - self.last_flush > LOG_FLUSH_SECONDS
-        ):
+        if len(self.log_buffer) >= LOG_FLUSH_LINES:
             self.flush_logs()
+        elif self.flush_timer is None:
+            # A quiet step's last lines still reach the store within a second.
+            loop = asyncio.get_running_loop()
+            self.flush_timer = loop.call_later(LOG_FLUSH_SECONDS, self.flush_logs)
+
+    def take_logs(self) -> list[tuple[int, int, float, str]]:
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        logs, self.log_buffer = self.log_buffer, []
+        return logs
 
     def flush_logs(self) -> None:
-        logs, self.log_buffer = self.log_buffer, []
-        self.last_flush = time.monotonic()
+        logs = self.take_logs()
         if logs:
             self.run.store.add_logs(logs)
 

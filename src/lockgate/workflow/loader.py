@@ -119,7 +119,8 @@ def _strings(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str
 
 
 def _schema_error(exc: ValidationError, tree: Any, display: str) -> UserError:
-    error = exc.errors()[0]
+    # An unknown key is usually the typo behind every other error: report it first.
+    error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = [p for p in error["loc"] if not (isinstance(p, str) and p in ("job", "call"))]
     kind = error["type"]
     field = ".".join(str(p) for p in loc) or "(top level)"

@@ -1,0 +1,159 @@
+"""Timeouts, fail-fast, Ctrl-C and crashes: whole process groups die, nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import LOCKGATE, jobs_by_key, lockgate, make_repo, run_json
+
+pytestmark = pytest.mark.integration
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is dead for our purposes.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def _wait_for(path: Path, deadline: float = 20) -> str:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was not written")
+
+
+def test_step_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    wf = f"""
+on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - timeout-minutes: 0.03
+        run: |
+          sleep 300 &
+          echo $! > {pidfile}
+          sleep 300
+      - if: always()
+        run: echo after-timeout
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/t.yml": wf})
+    started = time.monotonic()
+    code, report = run_json(repo)
+    assert time.monotonic() - started < 30
+    assert code == 1
+    job = jobs_by_key(report)["slow"]
+    assert job["steps"][0]["outcome"] == "failure"
+    assert not _alive(int(pidfile.read_text()))
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert "exceeded its timeout-minutes" in logs and "after-timeout" in logs
+
+
+def test_job_timeout_and_background_processes_are_cleaned_up(tmp_path: Path) -> None:
+    pidfile = tmp_path / "daemon.pid"
+    wf = f"""
+on: push
+jobs:
+  server:
+    runs-on: ubuntu-latest
+    timeout-minutes: 0.05
+    steps:
+      - run: |
+          (sleep 300 & echo $! > {pidfile}) &
+      - run: sleep 300
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/t.yml": wf})
+    code, report = run_json(repo)
+    assert code == 1
+    assert "timeout-minutes" in jobs_by_key(report)["server"]["message"]
+    assert not _alive(int(_wait_for(pidfile)))
+
+
+def test_fail_fast_cancels_the_other_matrix_jobs(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  m:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2]
+    steps:
+      - run: |
+          if [ "${{ matrix.n }}" = 1 ]; then sleep 0.5; exit 1; fi
+          sleep 120
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/f.yml": wf})
+    started = time.monotonic()
+    code, report = run_json(repo, "--jobs", "2")
+    assert time.monotonic() - started < 60
+    jobs = jobs_by_key(report)
+    assert code == 1
+    assert jobs["m (1)"]["conclusion"] == "failure"
+    assert jobs["m (2)"]["conclusion"] == "cancelled"
+
+
+def test_ctrl_c_cancels_and_runs_cleanup_steps(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    wf = f"""
+on: push
+jobs:
+  long:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo up > {marker}; sleep 300
+      - if: cancelled()
+        run: echo cleanup-after-cancel
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/c.yml": wf})
+    proc = subprocess.Popen(
+        [str(LOCKGATE), "run", "--output", "json"], cwd=repo, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for(marker)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    job = jobs_by_key(json.loads(out))["long"]
+    assert job["conclusion"] == "cancelled"
+    assert job["steps"][0]["outcome"] == "cancelled"
+    assert "cleanup-after-cancel" in lockgate("logs", "1", cwd=repo).stdout
+
+
+def test_killed_run_is_shown_as_interrupted_with_its_logs(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    wf = f"""
+on: push
+jobs:
+  crash:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo first-step-done
+      - run: echo line-before-kill; echo up > {marker}; sleep 300
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/k.yml": wf})
+    proc = subprocess.Popen([str(LOCKGATE), "run"], cwd=repo, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    _wait_for(marker)
+    time.sleep(1.2)  # logs of a running step are flushed at least every second
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    shown = json.loads(lockgate("show", "1", "--output", "json", cwd=repo).stdout)
+    assert shown["status"] == "interrupted"
+    assert shown["jobs"][0]["status"] == "interrupted"
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert "first-step-done" in logs and "line-before-kill" in logs
