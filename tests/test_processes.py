@@ -121,8 +121,11 @@ jobs:
 """
     repo = make_repo(tmp_path / "repo", {".github/workflows/c.yml": wf})
     proc = subprocess.Popen(
-        [str(LOCKGATE), "run", "--output", "json"], cwd=repo, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [str(LOCKGATE), "run", "--output", "json"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _wait_for(marker)
     proc.send_signal(signal.SIGINT)
@@ -146,8 +149,13 @@ jobs:
       - run: echo line-before-kill; echo up > {marker}; sleep 300
 """
     repo = make_repo(tmp_path / "repo", {".github/workflows/k.yml": wf})
-    proc = subprocess.Popen([str(LOCKGATE), "run"], cwd=repo, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(LOCKGATE), "run"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_for(marker)
     time.sleep(1.2)  # logs of a running step are flushed at least every second
     os.killpg(proc.pid, signal.SIGKILL)

@@ -201,7 +201,7 @@ jobs:
       - run: echo "legacy=${{ steps.s.outputs.legacy }}"
 """
     repo = make_repo(tmp_path / "repo", {".github/workflows/n.yml": wf})
-    code, report = run_json(repo)
+    code, _ = run_json(repo)
     assert code == 0
     shown = json.loads(lockgate("show", "1", "--output", "json", cwd=repo).stdout)
     notes = shown["jobs"][0]["annotations"]

@@ -22,7 +22,9 @@ def _error(tmp_path: Path, text: str) -> str:
 
 def test_on_is_a_key_not_true(tmp_path: Path) -> None:
     path = tmp_path / "wf.yml"
-    path.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: x\n")
+    path.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: x\n"
+    )
     wf = load_workflow(path)
     assert wf.model.on.push is not None
 

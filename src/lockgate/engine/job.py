@@ -681,6 +681,11 @@ class JobExecutor:
         return ok
 
     async def run_builtin(self, action: Builtin, inputs: dict[str, str], record: StepRun) -> bool:
+        loop = asyncio.get_running_loop()
+
+        def log_from_thread(line: str) -> None:
+            loop.call_soon_threadsafe(self.log, record, line)
+
         ctx = BuiltinContext(
             workspace=self.workspace,
             snapshot=self.snapshot,
@@ -688,7 +693,8 @@ class JobExecutor:
             state_dir=self.run.state_dir,
             run_id=self.run_id,
             temp=self.temp,
-            log=lambda line: self.log(record, line),
+            # Built-ins run in a worker thread; their log lines go back through the loop.
+            log=log_from_thread,
         )
         try:
             await asyncio.to_thread(action.run, ctx)
