@@ -28,6 +28,13 @@ from .shells import command_line, default_shell, script_suffix
 from .state import Annotation, JobRun, StepRun
 
 MAX_ACTION_DEPTH = 9
+COMMAND_FILES = (
+    "GITHUB_ENV",
+    "GITHUB_OUTPUT",
+    "GITHUB_PATH",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
+)
 ANNOTATION_LEVELS = {"error", "warning", "notice"}
 LOG_FLUSH_LINES, LOG_FLUSH_SECONDS = 500, 1.0
 
@@ -89,6 +96,7 @@ class JobExecutor:
         self.step_rows: dict[int, int] = {}  # step number -> store row
         self.scope = Scope()  # the job's own `steps` context
         self.state: dict[str, str] = {}  # GITHUB_STATE of the action running now
+        self.files_ready = False
 
     # -- public ----------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -392,21 +400,9 @@ class JobExecutor:
         cwd: Path,
         record: StepRun,
         scope: Scope,
-        phase: str = "",
     ) -> int:
-        """Run a process with the step's files; fold GITHUB_ENV/OUTPUT/PATH/STATE back in."""
-        files = {
-            name: self.files / f"{name.lower()}_{record.number}{phase}"
-            for name in (
-                "GITHUB_ENV",
-                "GITHUB_OUTPUT",
-                "GITHUB_PATH",
-                "GITHUB_STATE",
-                "GITHUB_STEP_SUMMARY",
-            )
-        }
-        for f in files.values():
-            f.touch()
+        """Run a process with the job's command files; fold GITHUB_ENV/OUTPUT/PATH/STATE back in."""
+        files = self.command_files()
         full_env = self.process_env(env, scope, files)
         state = _LineState()
         code = await stream_process(
@@ -477,13 +473,40 @@ class JobExecutor:
             path.write_text(json.dumps(self.run.options.event_payload))
         return path
 
+    def command_files(self) -> dict[str, Path]:
+        """The job's GITHUB_ENV, ... files: created once, emptied after each step reads them.
+
+        Creating five files per step costs more than running a trivial step.
+        """
+        files = {name: self.files / name.lower() for name in COMMAND_FILES}
+        if not self.files_ready:
+            for path in files.values():
+                path.touch()
+            self.files_ready = True
+        return files
+
+    @staticmethod
+    def take(path: Path) -> Path | None:
+        """The file when a step wrote to it (then emptied for the next step), else None."""
+        if path.stat().st_size == 0:
+            return None
+        taken = path.with_suffix(".taken")
+        path.replace(taken)
+        path.touch()
+        return taken
+
     def absorb_files(self, files: Mapping[str, Path], record: StepRun) -> None:
-        for key, value in parse_env_file(files["GITHUB_ENV"]).items():
-            self.env[key] = value
-        self.paths = list(reversed(read_path_file(files["GITHUB_PATH"]))) + self.paths
-        record.outputs.update(parse_env_file(files["GITHUB_OUTPUT"]))
-        self.state.update(parse_env_file(files["GITHUB_STATE"]))
-        summary = files["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8", errors="replace")
+        taken = {name: self.take(path) for name, path in files.items()}
+        if env_file := taken["GITHUB_ENV"]:
+            self.env.update(parse_env_file(env_file))
+        if path_file := taken["GITHUB_PATH"]:
+            self.paths = list(reversed(read_path_file(path_file))) + self.paths
+        if output_file := taken["GITHUB_OUTPUT"]:
+            record.outputs.update(parse_env_file(output_file))
+        if state_file := taken["GITHUB_STATE"]:
+            self.state.update(parse_env_file(state_file))
+        summary_file = taken["GITHUB_STEP_SUMMARY"]
+        summary = summary_file.read_text(encoding="utf-8", errors="replace") if summary_file else ""
         if summary.strip():
             self.job.summary += self.run.masker(
                 summary if summary.endswith("\n") else summary + "\n"
@@ -649,7 +672,7 @@ class JobExecutor:
         }
         state: dict[str, str] = {}
 
-        async def phase(script: str, name: str, target: StepRun) -> bool:
+        async def phase(script: str, target: StepRun) -> bool:
             self.state = state
             env_with = {**env, **input_env, **{f"STATE_{k}": v for k, v in state.items()}}
             code = await self.spawn(
@@ -658,7 +681,6 @@ class JobExecutor:
                 self.workspace,
                 target,
                 inner,
-                phase=name,
             )
             return code == 0
 
@@ -666,16 +688,16 @@ class JobExecutor:
         pre_wanted = runs.pre and truthy(
             render_condition(runs.pre_if or "always()", self.evaluator(scope))
         )
-        if runs.pre and pre_wanted and not await phase(runs.pre, "pre", record):
+        if runs.pre and pre_wanted and not await phase(runs.pre, record):
             return False
         if not runs.main:
             raise StepFailed(f"{action.shown}: runs.main is missing")
-        ok = await phase(runs.main, "", record)
+        ok = await phase(runs.main, record)
         if runs.post:
             post_script = runs.post
 
             async def post(post_record: StepRun) -> bool:
-                return await phase(post_script, "post", post_record)
+                return await phase(post_script, post_record)
 
             self.posts.append(PostStep(f"Post {record.name}", runs.post_if or "always()", post))
         return ok

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
-from sqlalchemy.pool import NullPool
 
 from ..errors import UserError
 from . import tables as t
@@ -56,7 +55,8 @@ class Store:
         try:
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-                self.engine: Engine = create_engine(url, poolclass=NullPool)
+                # One pooled connection: connecting (and the pragmas) once, not per write.
+                self.engine: Engine = create_engine(url, pool_size=1, max_overflow=4)
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)

@@ -1,0 +1,106 @@
+"""Orchestration overhead of `lockgate run`, measured against a plain bash loop in one sitting.
+
+1. 200 trivial steps in one job: the whole `lockgate run` process (start-up included) against
+   the same 200 commands run by bash, one `bash -e script` per step as lockgate does.
+   Target: under 5 ms overhead per step.
+2. Fan-out/fan-in: prepare (1 s) -> 4 parallel jobs (2 s each) -> publish (1 s); the critical
+   path is 4 s. Target: wall time / critical path at most 1.1.
+
+Usage: python benchmarks/engine_overhead.py [--steps 200] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LOCKGATE = Path(sys.executable).parent / "lockgate"
+
+
+def make_repo(root: Path, workflow: str) -> Path:
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / ".github" / "workflows" / "bench.yml").write_text(workflow)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=b", "-c", "user.email=b@b",
+                    "commit", "-qm", "bench"], check=True)
+    return root
+
+
+def timed(argv: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def steps_benchmark(work: Path, steps: int, repeat: int) -> None:
+    lines = "\n".join(f"      - run: echo step {i}" for i in range(steps))
+    repo = make_repo(work / "steps", f"on: push\njobs:\n  many:\n    runs-on: ubuntu-latest\n"
+                                     f"    steps:\n{lines}\n")
+    scripts = work / "scripts"
+    scripts.mkdir()
+    for i in range(steps):
+        (scripts / f"{i}.sh").write_text(f"echo step {i}\n")
+    loop = (f"for i in $(seq 0 {steps - 1}); do bash --noprofile --norc -eo pipefail "
+            f"{scripts}/$i.sh > /dev/null; done")
+    baseline = [timed(["bash", "-c", loop], repo) for _ in range(repeat)]
+    engine = [timed([str(LOCKGATE), "run", "--output", "json"], repo) for _ in range(repeat)]
+    b, e = statistics.median(baseline), statistics.median(engine)
+    per_step_ms = (e - b) / steps * 1000
+    print(f"{steps} steps: lockgate run {e:.2f}s, bash loop {b:.2f}s (median of {repeat})")
+    print(f"  overhead per step: {per_step_ms:.2f} ms (target < 5 ms), ratio {e / b:.2f}x")
+
+
+FAN = """on: push
+jobs:
+  prepare:
+    runs-on: ubuntu-latest
+    steps:
+      - run: sleep 1
+  part:
+    needs: prepare
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2, 3, 4]
+    steps:
+      - run: sleep 2
+  publish:
+    needs: part
+    runs-on: ubuntu-latest
+    steps:
+      - run: sleep 1
+"""
+
+
+def fan_benchmark(work: Path, repeat: int) -> None:
+    repo = make_repo(work / "fan", FAN)
+    critical = 4.0
+    walls = [timed([str(LOCKGATE), "run", "--jobs", "4", "--output", "json"], repo)
+             for _ in range(repeat)]
+    wall = statistics.median(walls)
+    print(f"fan-out/fan-in (--jobs 4): wall {wall:.2f}s, critical path {critical:.1f}s, "
+          f"ratio {wall / critical:.3f} (target <= 1.1)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
+        work = Path(tmp)
+        steps_benchmark(work, args.steps, args.repeat)
+        fan_benchmark(work, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
