@@ -27,8 +27,21 @@ def make_repo(root: Path, workflow: str) -> Path:
     (root / ".github" / "workflows" / "bench.yml").write_text(workflow)
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(root), "-c", "user.name=b", "-c", "user.email=b@b",
-                    "commit", "-qm", "bench"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "bench",
+        ],
+        check=True,
+    )
     return root
 
 
@@ -43,14 +56,18 @@ def timed(argv: list[str], cwd: Path) -> float:
 
 def steps_benchmark(work: Path, steps: int, repeat: int) -> None:
     lines = "\n".join(f"      - run: echo step {i}" for i in range(steps))
-    repo = make_repo(work / "steps", f"on: push\njobs:\n  many:\n    runs-on: ubuntu-latest\n"
-                                     f"    steps:\n{lines}\n")
+    repo = make_repo(
+        work / "steps",
+        f"on: push\njobs:\n  many:\n    runs-on: ubuntu-latest\n    steps:\n{lines}\n",
+    )
     scripts = work / "scripts"
     scripts.mkdir()
     for i in range(steps):
         (scripts / f"{i}.sh").write_text(f"echo step {i}\n")
-    loop = (f"for i in $(seq 0 {steps - 1}); do bash --noprofile --norc -eo pipefail "
-            f"{scripts}/$i.sh > /dev/null; done")
+    loop = (
+        f"for i in $(seq 0 {steps - 1}); do bash --noprofile --norc -eo pipefail "
+        f"{scripts}/$i.sh > /dev/null; done"
+    )
     baseline = [timed(["bash", "-c", loop], repo) for _ in range(repeat)]
     engine = [timed([str(LOCKGATE), "run", "--output", "json"], repo) for _ in range(repeat)]
     b, e = statistics.median(baseline), statistics.median(engine)
@@ -84,11 +101,15 @@ jobs:
 def fan_benchmark(work: Path, repeat: int) -> None:
     repo = make_repo(work / "fan", FAN)
     critical = 4.0
-    walls = [timed([str(LOCKGATE), "run", "--jobs", "4", "--output", "json"], repo)
-             for _ in range(repeat)]
+    walls = [
+        timed([str(LOCKGATE), "run", "--jobs", "4", "--output", "json"], repo)
+        for _ in range(repeat)
+    ]
     wall = statistics.median(walls)
-    print(f"fan-out/fan-in (--jobs 4): wall {wall:.2f}s, critical path {critical:.1f}s, "
-          f"ratio {wall / critical:.3f} (target <= 1.1)")
+    print(
+        f"fan-out/fan-in (--jobs 4): wall {wall:.2f}s, critical path {critical:.1f}s, "
+        f"ratio {wall / critical:.3f} (target <= 1.1)"
+    )
 
 
 def main() -> None:

@@ -186,7 +186,13 @@ class WorkflowRun:
         except ExpressionError as exc:
             return self.finished_without_running(job_id, "failure", f"invalid `if`: {exc.message}")
         if not truthy(condition):
-            return self.finished_without_running(job_id, "skipped", "condition was false")
+            unsuccessful = [n for n in self.needs[job_id] if self.results[n].result != "success"]
+            why = (
+                f"needed job {unsuccessful[0]!r} did not succeed"
+                if spec.if_ is None and unsuccessful
+                else "its `if` condition was false"
+            )
+            return self.finished_without_running(job_id, "skipped", why)
         try:
             combos, strategy = self.strategy(job_id, spec)
         except (MatrixError, ExpressionError, UserError) as exc:
