@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
+# Beside the project, or wherever LOCKGATE_CONFORMANCE points (a workspace copy has no ../shared).
+CONFORMANCE = Path(os.environ.get("LOCKGATE_CONFORMANCE") or ROOT.parent / "shared" / "conformance")
 IN_CI = os.environ.get("CI") == "true"
 
 
