@@ -146,6 +146,13 @@ class WorkflowRun:
 
     # -- running ------------------------------------------------------------------------------
     async def run(self) -> dict[str, GroupResult]:
+        grouped = [j for j, spec in self.model.jobs.items() if spec.concurrency is not None]
+        if self.model.concurrency is not None or grouped:
+            self.ctx.observer.message(
+                f"{self.wf.display}: `concurrency:` groups are not enforced by the local runner "
+                "yet; jobs run as if they had none",
+                "warning",
+            )
         self.done = {job_id: asyncio.Event() for job_id in self.order}
         tasks = [
             asyncio.ensure_future(self.run_group(job_id))
