@@ -215,7 +215,7 @@ class JobExecutor:
         return minutes
 
     def initial_env(self) -> dict[str, str]:
-        env: dict[str, str] = {}
+        env: dict[str, str] = dict(self.run.options.env)  # --env: under the workflow's own
         for source in (self.workflow.env, self.spec.env):
             if isinstance(source, str):
                 evaluated = self.render(source, Scope(), env)
