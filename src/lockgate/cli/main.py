@@ -181,7 +181,7 @@ def run(
     else:
         _print_results(report)
     conclusion = report["conclusion"]
-    raise typer.Exit(0 if conclusion == "success" else 130 if conclusion == "cancelled" else 1)
+    raise typer.Exit(0 if conclusion == "success" else 130 if runner.interrupted else 1)
 
 
 def _print_plan(chosen: list[Any], not_triggered: list[Any], output: str) -> None:

@@ -310,8 +310,6 @@ class JobExecutor:
         self.run.observer.step_updated(self.job, record)
 
     async def run_one(self, step: schema.Step, scope: Scope, record: StepRun) -> str:
-        if self.cancel_requested and not self.runs_when_cancelled(step):
-            return "cancelled"
         timeout = None
         if step.timeout_minutes is not None:
             timeout = self.minutes(self.render(step.timeout_minutes, scope), "timeout-minutes") * 60
@@ -350,10 +348,6 @@ class JobExecutor:
     def current_task_cancelling() -> bool:
         task = asyncio.current_task()
         return bool(task and task.cancelling())
-
-    def runs_when_cancelled(self, step: schema.Step) -> bool:
-        text = str(step.if_ or "")
-        return "always()" in text or "cancelled()" in text
 
     # -- run: steps ------------------------------------------------------------------------
     def step_env(

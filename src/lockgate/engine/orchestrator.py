@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
 from ..workflow.loader import LoadedWorkflow, load_workflow
 from ..workflow.template import render, render_condition
+from .concurrency import Slot
 from .context import RunContext, label_matches
 from .job import JobExecutor
 from .matrix import MatrixError, expand
@@ -74,6 +76,8 @@ class WorkflowRun:
         self.jobs: list[JobRun] = []
         self.executors: dict[str, JobExecutor] = {}
         self.children: list[WorkflowRun] = []  # runs of called reusable workflows
+        self.stopped = False  # cancelled as a whole (Ctrl-C or a newer run's cancel-in-progress)
+        self.stopped_jobs: set[str] = set()  # keys of jobs a newer job cancelled
         needs = job_needs(wf)
         self.order = topological_order(needs, where=wf.display)
         self.needs = needs
@@ -107,10 +111,10 @@ class WorkflowRun:
             "success": (
                 0,
                 0,
-                lambda: all(r == "success" for r in results) and not self.ctx.cancelled,
+                lambda: all(r == "success" for r in results) and not self.stopped,
             ),
             "failure": (0, 0, lambda: "failure" in results),
-            "cancelled": (0, 0, lambda: self.ctx.cancelled),
+            "cancelled": (0, 0, lambda: self.stopped),
             "always": (0, 0, lambda: True),
         }
 
@@ -146,28 +150,72 @@ class WorkflowRun:
 
     # -- running ------------------------------------------------------------------------------
     async def run(self) -> dict[str, GroupResult]:
-        grouped = [j for j, spec in self.model.jobs.items() if spec.concurrency is not None]
-        if self.model.concurrency is not None or grouped:
-            self.ctx.observer.message(
-                f"{self.wf.display}: `concurrency:` groups are not enforced by the local runner "
-                "yet; jobs run as if they had none",
-                "warning",
-            )
         self.done = {job_id: asyncio.Event() for job_id in self.order}
-        tasks = [
-            asyncio.ensure_future(self.run_group(job_id))
-            for job_id in self.order
-            if job_id in self.selected
-        ]
+        selected = [job_id for job_id in self.order if job_id in self.selected]
+        workflow_ctx: dict[str, Value] = {
+            "github": self.github(),
+            "inputs": self.inputs,
+            "vars": dict(self.ctx.options.vars),
+        }
+        try:
+            entered = self.group(
+                self.model.concurrency,
+                lambda value: render(value, lambda s: evaluate(s, workflow_ctx)),
+                self.wf.display,
+                self.cancel,
+            )
+            async with entered as in_progress:
+                if not in_progress:
+                    for job_id in selected:
+                        self.results[job_id] = self.finished_without_running(
+                            job_id, "cancelled", "a newer run entered its concurrency group"
+                        )
+                    return self.results
+                await self.run_jobs(selected)
+        except ExpressionError as exc:
+            for job_id in selected:
+                self.results[job_id] = self.finished_without_running(
+                    job_id, "failure", f"concurrency: {exc.message}"
+                )
+        return self.results
+
+    async def run_jobs(self, selected: list[str]) -> None:
+        tasks = [asyncio.ensure_future(self.run_group(job_id)) for job_id in selected]
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
             raise
-        return self.results
+
+    @contextlib.asynccontextmanager
+    async def group(
+        self,
+        spec: schema.Concurrency | str | None,
+        rendered: Callable[[Any], Any],
+        label: str,
+        on_cancel: Callable[[], None],
+    ) -> AsyncIterator[bool]:
+        """Hold a `concurrency:` group for the block; yields False when superseded while waiting."""
+        if spec is None:
+            yield True
+            return
+        concurrency = schema.Concurrency(group=spec) if isinstance(spec, str) else spec
+        group = to_string(rendered(concurrency.group))
+        cancel_in_progress = truthy(rendered(concurrency.cancel_in_progress))
+        slot = Slot(self.ctx.state_dir / "concurrency", group)
+        waiting = f"{label}: waiting for concurrency group {group!r}"
+        if not await slot.wait(cancel_in_progress, lambda: self.ctx.observer.message(waiting)):
+            yield False
+            return
+        slot.watch(on_cancel)
+        try:
+            yield True
+        finally:
+            slot.release()
 
     def cancel(self) -> None:
+        self.stopped = True
         for executor in self.executors.values():
             executor.cancel()
         for child in self.children:
@@ -308,11 +356,34 @@ class WorkflowRun:
 
         async def one(index: int, job: JobRun) -> None:
             nonlocal group_failed
-            async with limit, self.ctx.slots:
-                if (group_failed and strategy["fail-fast"]) or self.ctx.cancelled:
-                    self.mark(job, "cancelled", "cancelled before it started")
+            job_strategy = {**strategy, "job-index": index}
+
+            def stop() -> None:
+                job.message = "cancelled by a newer job in its concurrency group"
+                self.stopped_jobs.add(job.key)
+                if job.key in self.executors:
+                    self.executors[job.key].cancel()
+
+            async with limit:
+                try:
+                    entered = self.group(
+                        spec.concurrency,
+                        lambda value: self.evaluate_in(job_id, value, job.matrix, job_strategy),
+                        job.name,
+                        stop,
+                    )
+                    async with entered as in_progress:
+                        if not in_progress:
+                            self.mark(job, "cancelled", "a newer job entered its concurrency group")
+                            return
+                        async with self.ctx.slots:
+                            if (group_failed and strategy["fail-fast"]) or self.stopped:
+                                self.mark(job, "cancelled", "cancelled before it started")
+                                return
+                            await self.run_job(job, spec, job_strategy)
+                except ExpressionError as exc:
+                    self.mark(job, "failure", f"concurrency: {exc.message}")
                     return
-                await self.run_job(job, spec, {**strategy, "job-index": index})
             if job.conclusion == "failure" and not job.continue_on_error:
                 group_failed = True
                 if strategy["fail-fast"]:
@@ -390,7 +461,7 @@ class WorkflowRun:
             self.snapshot,
         )
         self.executors[job.key] = executor
-        if self.ctx.cancelled:
+        if self.stopped or job.key in self.stopped_jobs:
             executor.cancel_requested = True
         await executor.execute()
 

@@ -65,6 +65,7 @@ class Runner:
         self.observer = observer
         self.repo = repo_info(options.repo_dir)
         self.state_dir = options.repo_dir / ".lockgate"
+        self.interrupted = False  # Ctrl-C or SIGTERM, as opposed to jobs cancelled by the run
 
     def selection(self) -> tuple[list[LoadedWorkflow], list[tuple[LoadedWorkflow, str]]]:
         chosen = select(
@@ -109,6 +110,7 @@ class Runner:
             await self._run_all(ctx, [r for r, _ in runs])
         finally:
             shutil.rmtree(work_root, ignore_errors=True)
+        self.interrupted = ctx.cancelled
         results = []
         for run, _ in runs:
             conclusion = (
