@@ -12,9 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
-from rich.table import Table
 
 from .. import __version__
 from ..engine.plan import describe_runs_on, job_needs, stages, topological_order
@@ -23,6 +21,13 @@ from ..engine.state import RunOptions
 from ..errors import UserError
 from ..store import Store, default_url
 from .views import LiveView, PlainView, SilentView
+
+
+def _markdown(text: str) -> Any:
+    from rich.markdown import Markdown  # imported on use: markdown-it costs 50 ms of start-up
+
+    return Markdown(text)
+
 
 app = typer.Typer(
     add_completion=False,
@@ -251,7 +256,7 @@ def _print_results(report: dict[str, Any]) -> None:
         for job in run_report["jobs"]:
             if job["summary"]:
                 console.rule(f"summary: {job['name']}")
-                console.print(Markdown(job["summary"]))
+                console.print(_markdown(job["summary"]))
         console.print(
             f"run {run_report['run_id']} {run_report['workflow']}: "
             f"[bold]{run_report['conclusion']}[/]  (lockgate show {run_report['run_id']})"
@@ -277,6 +282,8 @@ def runs(
     if output == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
+    from rich.table import Table  # imported on use: it is slow and `run` never needs it
+
     table = Table("run", "workflow", "event", "branch", "sha", "status", "started")
     for row in rows:
         sha = row["sha"][:8] + ("*" if row["dirty"] else "")
@@ -336,7 +343,7 @@ def show(
             where = f" {note['file']}:{note['line'] or ''}" if note["file"] else ""
             console.print(f"      {note['level']}{where}: {note['message']}")
         if job["summary"]:
-            console.print(Markdown(job["summary"]))
+            console.print(_markdown(job["summary"]))
 
 
 @app.command()

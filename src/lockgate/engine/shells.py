@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 import shutil
 
@@ -15,9 +16,20 @@ BUILT_IN = {
 }
 
 
+@functools.cache
+def _installed(program: str) -> bool:
+    """Looked up once per run: a step spawns a shell every few milliseconds."""
+    return shutil.which(program) is not None
+
+
+@functools.cache
+def _template_words(template: str) -> tuple[str, ...]:
+    return tuple(shlex.split(template))
+
+
 def default_shell() -> str:
     """GitHub's default on Linux: bash (with pipefail) where installed, else sh."""
-    return "bash" if shutil.which("bash") else "sh"
+    return "bash" if _installed("bash") else "sh"
 
 
 def command_line(shell: str, script_path: str) -> list[str]:
@@ -27,8 +39,8 @@ def command_line(shell: str, script_path: str) -> list[str]:
             f"custom shell {shell!r} has no {{0}} placeholder for the script path",
             hint="write it like `shell: perl {0}`",
         )
-    argv = [part.replace("{0}", script_path) for part in shlex.split(template)]
-    if not shutil.which(argv[0]):
+    argv = [part.replace("{0}", script_path) for part in _template_words(template)]
+    if not _installed(argv[0]):
         raise UserError(
             f"shell {argv[0]!r} is not installed on this runner",
             hint="install it, or choose another `shell:`",
