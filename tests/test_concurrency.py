@@ -30,14 +30,15 @@ def _stamp(log: Path, name: str) -> str:
 
 def test_jobs_sharing_a_group_never_overlap(tmp_path: Path) -> None:
     log = tmp_path / "spans"
-    steps = lambda n: (
-        f"""
+
+    def steps(name: str) -> str:
+        return f"""
     steps:
       - run: |
-          {_stamp(log, n)}
+          {_stamp(log, name)}
           sleep 0.4
-          {_stamp(log, n)}"""
-    )  # noqa: E731
+          {_stamp(log, name)}"""
+
     wf = f"""
 on: push
 jobs:
