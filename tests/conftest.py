@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Beside the project, or wherever LOCKGATE_CONFORMANCE points (a workspace copy has no ../shared).
 CONFORMANCE = Path(os.environ.get("LOCKGATE_CONFORMANCE") or ROOT.parent / "shared" / "conformance")
 IN_CI = os.environ.get("CI") == "true"
+# Tests make their own repositories and stores; a store or remote cache of the calling shell
+# (or of a `lockgate run` running this suite) must not leak into them.
+for _name in ("LOCKGATE_DB", "LOCKGATE_REMOTE_CACHE"):
+    os.environ.pop(_name, None)
 
 
 def need(condition: bool, reason: str) -> None:
@@ -55,9 +59,7 @@ def lockgate(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed `lockgate` command as a user would."""
-    full_env = {**os.environ, "LOCKGATE_DB": "", **(env or {})}
-    full_env.pop("LOCKGATE_DB")
-    full_env.update(env or {})
+    full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [str(LOCKGATE), *args],
         cwd=cwd,

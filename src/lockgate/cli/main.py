@@ -17,6 +17,7 @@ from rich.markup import escape
 from .. import __version__
 from ..engine.plan import describe_runs_on, job_needs, stages, topological_order
 from ..engine.runner import Runner, summary
+from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
 from ..errors import UserError
 from ..store import Store, default_url
@@ -115,6 +116,23 @@ def run(
     ] = [],  # noqa: B006
     jobs: Annotated[int, typer.Option("--jobs", help="jobs in parallel")] = os.cpu_count() or 2,
     bind: Annotated[bool, typer.Option("--bind", help="run in the repository itself")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="run every job; neither read nor write the cache")
+    ] = False,
+    remote_cache: Annotated[
+        str | None,
+        typer.Option(
+            "--remote-cache",
+            envvar="LOCKGATE_REMOTE_CACHE",
+            help="Bazel HTTP remote cache URL (default: lockgate.yml cache.remote)",
+        ),
+    ] = None,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            "--fail-fast", help="at the first failure, cancel what can no longer change the result"
+        ),
+    ] = False,
     list_: Annotated[bool, typer.Option("--list", help="print the plan, run nothing")] = False,
     output: OutputOpt = "plain",
     db: DbOpt = None,
@@ -148,6 +166,9 @@ def run(
         platforms=_pairs(platform, "--platform"),
         max_jobs=max(1, jobs),
         bind=bind,
+        use_cache=not no_cache,
+        remote_cache=remote_cache,
+        fail_fast=fail_fast,
         action_paths={
             k: Path(v).resolve() for k, v in _pairs(action_path, "--action-path").items()
         },
@@ -161,7 +182,7 @@ def run(
     runner = Runner(options, store, SilentView())
     chosen, not_triggered = runner.selection()
     if list_:
-        _print_plan(chosen, not_triggered, output)
+        _print_plan(chosen, not_triggered, output, store)
         return
     if not chosen:
         message = f"no workflow is triggered by {event}"
@@ -189,17 +210,21 @@ def run(
     raise typer.Exit(0 if conclusion == "success" else 130 if runner.interrupted else 1)
 
 
-def _print_plan(chosen: list[Any], not_triggered: list[Any], output: str) -> None:
+def _print_plan(chosen: list[Any], not_triggered: list[Any], output: str, store: Store) -> None:
     plans: list[dict[str, Any]] = []
     for wf in chosen:
         needs = job_needs(wf)
         order = topological_order(needs, where=wf.display)
+        stats = job_stats(store.job_history(wf.display))
         plan_stages = []
         for stage in stages(needs, order):
             entries = []
-            for job_id in stage:
+            in_file_order = [j for j in wf.model.jobs if j in stage]
+            for job_id in fastest_first(in_file_order, stats):
                 spec = wf.model.jobs[job_id]
                 entry: dict[str, Any] = {"job": job_id, "needs": needs[job_id]}
+                history = stats.get(job_id)
+                entry["history"] = history.describe() if history else "no history"
                 if hasattr(spec, "runs_on"):
                     entry["runs_on"] = describe_runs_on(spec)
                 else:
@@ -245,7 +270,13 @@ def _print_plan(chosen: list[Any], not_triggered: list[Any], output: str) -> Non
                     else (f", matrix: {matrix}" if matrix else "")
                 )
                 after = f", needs: {', '.join(entry['needs'])}" if entry["needs"] else ""
-                console.print(f"  stage {n}: {entry['job']} ({runs_where}{count}{after})")
+                console.print(
+                    f"  stage {n}: {entry['job']} ({runs_where}{count}{after}) "
+                    f"[dim]{entry['history']}[/]"
+                )
+    console.print(
+        "[dim]within a stage, jobs start in the order shown: likeliest to fail soonest first[/]"
+    )
     for wf, why in not_triggered:
         console.print(f"[dim]{escape(wf.display)}: {escape(why)}[/]")
 
@@ -264,7 +295,8 @@ def _print_results(report: dict[str, Any]) -> None:
         for job in run_report["jobs"]:
             duration = f" {job['duration']:.1f}s" if job["duration"] else ""
             message = f" — {job['message']}" if job["message"] else ""
-            console.print(f"  {job['conclusion'] or '?':9} {job['name']}{duration}{message}")
+            shown = "cached" if job.get("cached_from") else job["conclusion"] or "?"
+            console.print(f"  {shown:9} {job['name']}{duration}{message}")
 
 
 @app.command()
@@ -367,6 +399,80 @@ def logs(
     for entry in lines:
         stamp = datetime.fromtimestamp(entry["ts"]).strftime("%H:%M:%S.%f")[:-3]
         print(f"{stamp} [{entry['key']}] {entry['line']}")
+
+
+cache_app = typer.Typer(help="The job cache under .lockgate/cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""
+
+
+@cache_app.command("ls")
+def cache_ls(repo: RepoOpt = Path("."), output: OutputOpt = "plain") -> None:
+    """List cache entries, most recently used first.
+
+    Example: lockgate cache ls -o json
+    """
+    from ..engine.cache.jobcache import cache_listing
+
+    entries = cache_listing(repo.resolve() / ".lockgate")
+    if output == "json":
+        print(json.dumps(entries, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("key", "job", "workflow", "from run", "size", "last used", "saves")
+    for e in entries:
+        used = datetime.fromtimestamp(e["used"]).strftime("%Y-%m-%d %H:%M:%S")
+        saves = f"{e['saves']:.1f}s" if "saves" in e else ""
+        table.add_row(
+            e["key"][:12],
+            e["job"],
+            e.get("workflow", ""),
+            str(e.get("source_run", "")),
+            _size(e["size"]),
+            used,
+            saves,
+        )
+    Console(highlight=False).print(table)
+    total = sum(e["size"] for e in entries)
+    Console(highlight=False).print(f"{len(entries)} entries, {_size(total)}")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    repo: RepoOpt = Path("."),
+    max_size: Annotated[
+        str | None,
+        typer.Option("--max-size", help="e.g. 500MB (default: lockgate.yml cache.max-size, 2GiB)"),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="remove every entry")] = False,
+) -> None:
+    """Drop least recently used entries until the cache fits in its size bound.
+
+    Example: lockgate cache prune --max-size 500MB
+    """
+    from ..engine.cache.jobcache import prune_cache
+    from ..workflow.project import load_project, parse_size
+
+    root = repo.resolve()
+    if all_:
+        bound = 0
+    elif max_size is not None:
+        try:
+            bound = parse_size(max_size)
+        except ValueError as exc:
+            raise UserError(str(exc), where="--max-size", hint="e.g. --max-size 500MB") from None
+    else:
+        bound = load_project(root).max_size
+    dropped = prune_cache(root / ".lockgate", bound)
+    err.print(f"removed {dropped} entries; the cache now fits in {_size(bound)}")
 
 
 @app.command()

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..store import Store
 from .commands import Masker
 from .gitinfo import RepoInfo
+from .scheduling import Slots
 from .state import Observer, RunOptions
+
+if TYPE_CHECKING:
+    from .cache.jobcache import JobCache
 
 ARCH = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(
     platform.machine().lower(), platform.machine().upper()
@@ -39,13 +43,16 @@ class RunContext:
     observer: Observer
     state_dir: Path  # <repo>/.lockgate
     masker: Masker = field(default_factory=Masker)
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
-    cancelled: bool = False
+    slots: Slots = field(default_factory=lambda: Slots(2))
+    cancelled: bool = False  # Ctrl-C or SIGTERM
+    job_cache: JobCache | None = None
+    # Called when a job fails; with --fail-fast the runner cancels what is left.
+    job_failed: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         for value in self.options.secrets.values():
             self.masker.add(value)
-        self.slots = asyncio.Semaphore(max(1, self.options.max_jobs))
+        self.slots = Slots(max(1, self.options.max_jobs))
 
     @property
     def ref(self) -> str:

@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,7 @@ class JobExecutor:
         self.scope = Scope()  # the job's own `steps` context
         self.state: dict[str, str] = {}  # GITHUB_STATE of the action running now
         self.files_ready = False
+        self.artifacts: list[tuple[str, str, int]] = []  # uploaded by this job: name, path, size
 
     # -- public ----------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -105,7 +106,10 @@ class JobExecutor:
         if self.current is not None:
             self.current.cancel()
 
-    async def execute(self) -> None:
+    async def execute(
+        self, on_success: Callable[[JobExecutor], Awaitable[None]] | None = None
+    ) -> None:
+        """Run the job; `on_success` sees a successful job before its workspace is removed."""
         job = self.job
         for d in (self.temp, self.files, self.workspace):
             d.mkdir(parents=True, exist_ok=True)
@@ -148,6 +152,8 @@ class JobExecutor:
             summary=job.summary or None,
         )
         self.run.observer.job_updated(job)
+        if on_success is not None and job.conclusion == "success" and not self.run.cancelled:
+            await on_success(self)
         if self.snapshot is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -721,6 +727,7 @@ class JobExecutor:
         finally:
             for name, path, size in ctx.artifacts:
                 self.run.store.add_artifact(self.run_id, name, path, size)
+            self.artifacts.extend(ctx.artifacts)
         record.outputs.update(ctx.outputs)
         self.env.update(ctx.env)
         self.paths = list(reversed(ctx.paths)) + self.paths

@@ -20,6 +20,7 @@ from .context import RunContext, label_matches
 from .job import JobExecutor
 from .matrix import MatrixError, expand
 from .plan import closure, job_needs, topological_order
+from .scheduling import job_stats
 from .state import JobRun
 
 
@@ -80,6 +81,8 @@ class WorkflowRun:
         self.stopped_jobs: set[str] = set()  # keys of jobs a newer job cancelled
         needs = job_needs(wf)
         self.order = topological_order(needs, where=wf.display)
+        self.file_order = {job_id: i for i, job_id in enumerate(wf.model.jobs)}
+        self.stats = job_stats(ctx.store.job_history(wf.display))
         self.needs = needs
         self.selected = closure(needs, only) if only else set(needs)
         unknown = [j for j in only if j not in needs]
@@ -240,6 +243,8 @@ class WorkflowRun:
             )
         except ExpressionError as exc:
             return self.finished_without_running(job_id, "failure", f"invalid `if`: {exc.message}")
+        if not truthy(condition) and self.stopped:
+            return self.finished_without_running(job_id, "cancelled", "the run was cancelled")
         if not truthy(condition):
             unsuccessful = [n for n in self.needs[job_id] if self.results[n].result != "success"]
             why = (
@@ -376,7 +381,7 @@ class WorkflowRun:
                         if not in_progress:
                             self.mark(job, "cancelled", "a newer job entered its concurrency group")
                             return
-                        async with self.ctx.slots:
+                        async with self.ctx.slots.hold(self.rank(job_id)):
                             if (group_failed and strategy["fail-fast"]) or self.stopped:
                                 self.mark(job, "cancelled", "cancelled before it started")
                                 return
@@ -386,6 +391,7 @@ class WorkflowRun:
                     return
             if job.conclusion == "failure" and not job.continue_on_error:
                 group_failed = True
+                self.ctx.job_failed()
                 if strategy["fail-fast"]:
                     for other in jobs:
                         executor = self.executors.get(other.key)
@@ -401,6 +407,11 @@ class WorkflowRun:
             for j in jobs
         ]
         return GroupResult(combine(conclusions), outputs)
+
+    def rank(self, job_id: str) -> tuple[float, int]:
+        """Fastest-first: likeliest to fail soonest, then file order."""
+        stats = self.stats.get(job_id)
+        return (-stats.score if stats else 0.0, self.file_order[job_id])
 
     def mark(self, job: JobRun, conclusion: str, message: str) -> None:
         job.status, job.conclusion, job.message = "completed", conclusion, message
@@ -450,20 +461,30 @@ class WorkflowRun:
                 "on the host instead",
                 "warning",
             )
+        contexts = self.base_contexts(job.job_id, job.matrix, strategy)
+        # After Ctrl-C every job is cancelled; after a run-wide stop (--fail-fast, a newer run's
+        # cancel-in-progress) a job that still starts was asked for by always() and runs.
+        cancelled = self.ctx.cancelled or job.key in self.stopped_jobs
+        cache, key = self.ctx.job_cache, None
+        if cache is not None and cache.cacheable(job.job_id, spec) and not cancelled:
+            key = await asyncio.to_thread(cache.key, self.wf, job.job_id, contexts, label_list)
+            hit = await asyncio.to_thread(cache.lookup, key)
+            if hit is not None:
+                cache.restore(job, key, *hit, self.run_id)
+                return
+            job.cache_key = key
+            self.ctx.store.update_job(job.row, cache_key=key)
         executor = JobExecutor(
-            self.ctx,
-            job,
-            spec,
-            self.model,
-            self.base_contexts(job.job_id, job.matrix, strategy),
-            self.run_dir,
-            self.run_id,
-            self.snapshot,
+            self.ctx, job, spec, self.model, contexts, self.run_dir, self.run_id, self.snapshot
         )
         self.executors[job.key] = executor
-        if self.stopped or job.key in self.stopped_jobs:
-            executor.cancel_requested = True
-        await executor.execute()
+        executor.cancel_requested = cancelled or job.key in self.stopped_jobs
+
+        async def save(done: JobExecutor) -> None:
+            assert cache is not None and key is not None
+            await cache.save(key, done, self.wf.display)
+
+        await executor.execute(save if key is not None else None)
 
     # -- reusable workflows ---------------------------------------------------------------------
     async def run_call(

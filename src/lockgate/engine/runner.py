@@ -14,6 +14,8 @@ from ..errors import UserError
 from ..store import Store
 from ..workflow.expressions import Value
 from ..workflow.loader import LoadedWorkflow
+from ..workflow.project import load_project
+from .cache.jobcache import JobCache
 from .context import RunContext
 from .gitinfo import RepoInfo, repo_info
 from .orchestrator import WorkflowRun, combine, typed_inputs
@@ -64,6 +66,7 @@ class Runner:
         self.store = store
         self.observer = observer
         self.repo = repo_info(options.repo_dir)
+        self.project = load_project(options.repo_dir)
         self.state_dir = options.repo_dir / ".lockgate"
         self.interrupted = False  # Ctrl-C or SIGTERM, as opposed to jobs cancelled by the run
 
@@ -77,6 +80,20 @@ class Runner:
         ctx = RunContext(self.options, self.store, self.repo, self.observer, self.state_dir)
         runs: list[tuple[WorkflowRun, Path]] = []
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        ignore = self.state_dir / ".gitignore"
+        if not ignore.exists():  # lockgate's own state is never part of a workspace
+            ignore.write_text("*\n")
+        if self.options.use_cache:
+            ctx.job_cache = JobCache(ctx, self.project, self.options.remote_cache)
+        if self.options.fail_fast:
+
+            def stop_on_failure() -> None:
+                if not any(run.stopped for run, _ in runs):
+                    self.observer.message("a job failed: cancelling the rest (--fail-fast)")
+                for run, _ in runs:
+                    run.cancel()
+
+            ctx.job_failed = stop_on_failure
         work_root = Path(tempfile.mkdtemp(prefix="lockgate-run-"))
         try:
             shared: Path | None = None
@@ -110,6 +127,8 @@ class Runner:
             await self._run_all(ctx, [r for r, _ in runs])
         finally:
             shutil.rmtree(work_root, ignore_errors=True)
+        if ctx.job_cache is not None:
+            ctx.job_cache.prune()
         self.interrupted = ctx.cancelled
         results = []
         for run, _ in runs:
@@ -182,6 +201,8 @@ def summary(results: list[WorkflowResult]) -> dict[str, Any]:
                         "name": j.name,
                         "matrix": j.matrix,
                         "conclusion": j.conclusion,
+                        "cached_from": j.cached_from,
+                        "cache_key": j.cache_key,
                         "duration": j.duration,
                         "outputs": j.outputs,
                         "message": j.message,

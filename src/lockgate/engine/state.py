@@ -42,6 +42,8 @@ class JobRun:
     message: str = ""
     summary: str = ""
     continue_on_error: bool = False
+    cache_key: str | None = None
+    cached_from: int | None = None  # the run whose results a cache hit restored
 
     @property
     def duration(self) -> float | None:
@@ -107,3 +109,6 @@ class RunOptions:
     bind: bool = False
     action_paths: dict[str, Path] = field(default_factory=dict)
     kill_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
+    use_cache: bool = True
+    remote_cache: str | None = None  # Bazel HTTP remote cache URL (else lockgate.yml's)
+    fail_fast: bool = False  # at the first failure, cancel what can no longer change the verdict

@@ -10,7 +10,7 @@ from pathlib import Path
 from .gitinfo import RepoInfo
 
 
-def _listed_files(repo: RepoInfo) -> list[str]:
+def listed_files(repo: RepoInfo) -> list[str]:
     if not repo.is_git:
         return [
             str(p.relative_to(repo.root))
@@ -49,7 +49,7 @@ def snapshot(repo: RepoInfo, destination: Path) -> Path:
                 check=True,
                 capture_output=True,
             )
-    for name in _listed_files(repo):
+    for name in listed_files(repo):
         source = repo.root / name
         target = destination / name
         if not (source.is_file() or source.is_symlink()):

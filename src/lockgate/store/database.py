@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from ..errors import UserError
 from . import tables as t
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -185,6 +185,52 @@ class Store:
             conn.execute(update(table).where(table.c.id == row_id).values(**fields))
 
     # -- reading back -------------------------------------------------------------------
+    def job_logs(self, job_row: int) -> list[tuple[int, float, str]]:
+        """(step, timestamp, line) of one job, in order."""
+        query = (
+            select(t.log_lines.c.step, t.log_lines.c.ts, t.log_lines.c.line)
+            .where(t.log_lines.c.job_row == job_row)
+            .order_by(t.log_lines.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(r.step, r.ts, r.line) for r in conn.execute(query)]
+
+    def job_annotations(self, job_row: int) -> list[dict[str, Any]]:
+        columns = [c for c in t.annotations.c if c.name not in ("id", "job_row")]
+        query = (
+            select(*columns).where(t.annotations.c.job_row == job_row).order_by(t.annotations.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def job_history(self, workflow_file: str, runs: int = 50) -> dict[str, list[tuple[str, float]]]:
+        """(conclusion, seconds) per job id over the last `runs` runs of a workflow, newest
+        first; cache hits are left out, since they say nothing about how a job fails."""
+        recent = (
+            select(t.runs.c.id)
+            .where(t.runs.c.workflow_file == workflow_file, t.runs.c.status == "completed")
+            .order_by(t.runs.c.id.desc())
+            .limit(runs)
+            .subquery()
+        )
+        query = (
+            select(t.jobs.c.job_id, t.jobs.c.conclusion, t.jobs.c.started_at, t.jobs.c.finished_at)
+            .where(
+                t.jobs.c.run_id.in_(select(recent.c.id)),
+                t.jobs.c.cached_from.is_(None),
+                t.jobs.c.conclusion.in_(("success", "failure")),
+                t.jobs.c.started_at.is_not(None),
+                t.jobs.c.finished_at.is_not(None),
+            )
+            .order_by(t.jobs.c.id.desc())
+        )
+        history: dict[str, list[tuple[str, float]]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                seconds = row.finished_at - row.started_at
+                history.setdefault(row.job_id, []).append((row.conclusion, seconds))
+        return history
+
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.runs).order_by(t.runs.c.id.desc()).limit(limit))

@@ -54,6 +54,8 @@ jobs = Table(
     Column("environment", Text),
     Column("message", Text),
     Column("summary", Text),
+    Column("cache_key", String(64)),
+    Column("cached_from", Integer),  # the run a cache hit restored this job from
     Index("ix_jobs_run", "run_id"),
 )
 

@@ -1,0 +1,1 @@
+"""Content-addressed job cache: keys, local and remote storage, entries."""

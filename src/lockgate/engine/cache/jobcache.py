@@ -1,0 +1,279 @@
+"""The job cache as a run uses it: key a job, restore a hit in its place, save a success."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...actions.builtin import artifact_root
+from ...workflow import schema
+from ...workflow.loader import LoadedWorkflow, plain
+from ...workflow.project import Project
+from ..globs import filter_match
+from ..state import Annotation, JobRun, StepRun
+from .entries import Entry, blobs_named, decode_logs, encode_logs, pack, unpack
+from .inputs import WorkspaceFiles, tree_digest
+from .keys import PER_RUN, job_key, pick, referenced, secrets_digest
+from .storage import Layers, LocalStorage, RemoteStorage, prune, sha256
+
+if TYPE_CHECKING:
+    from ..context import RunContext
+    from ..job import JobExecutor
+
+
+class JobCache:
+    def __init__(self, ctx: RunContext, project: Project, remote_url: str | None) -> None:
+        self.ctx = ctx
+        self.project = project
+        self.loop = asyncio.get_running_loop()
+        self.local = LocalStorage(ctx.state_dir / "cache")
+        url = remote_url or project.cache.remote
+        remote = RemoteStorage(url, float(project.cache.remote_timeout), self.warn) if url else None
+        self.layers = Layers(self.local, remote, self.warn)
+        self._files: WorkspaceFiles | None = None
+        self._files_lock = threading.Lock()
+        self.saved = 0
+
+    def warn(self, text: str) -> None:
+        # Storage runs in worker threads; the observer belongs to the loop's thread.
+        if threading.current_thread() is threading.main_thread():
+            self.ctx.observer.message(text, "warning")
+        else:
+            self.loop.call_soon_threadsafe(self.ctx.observer.message, text, "warning")
+
+    def files(self) -> WorkspaceFiles:
+        with self._files_lock:
+            if self._files is None:
+                self._files = WorkspaceFiles(self.ctx.repo, self.local.root / "file-hashes.json")
+            return self._files
+
+    # -- keys -----------------------------------------------------------------------------
+    def cacheable(self, job_id: str, spec: schema.Job) -> bool:
+        """Jobs that deploy (they name an `environment`) run every time unless lockgate.yml
+        says `cache: true` for them; `cache: false` turns caching off for any job."""
+        rules = self.project.rules(job_id)
+        if rules.cache is not None:
+            return rules.cache
+        return spec.environment is None
+
+    def key(
+        self, wf: LoadedWorkflow, job_id: str, contexts: dict[str, Any], labels: list[str]
+    ) -> str:
+        tree = wf.tree
+        definition = {
+            "job": plain(tree["jobs"][job_id]),
+            "env": plain(tree.get("env")),
+            "defaults": plain(tree.get("defaults")),
+        }
+        text = str(definition)
+        rules = self.project.rules(job_id)
+        patterns = None if rules.inputs is None else [*rules.inputs, *self.action_dirs(wf, job_id)]
+        return job_key(
+            {
+                "workflow": wf.display,
+                "definition": definition,
+                "labels": sorted(label.lower() for label in labels),
+                "matrix": contexts["matrix"],
+                "strategy": contexts["strategy"],
+                "needs": contexts["needs"],
+                "inputs": contexts["inputs"],
+                "vars": pick(contexts["vars"], referenced("vars", text), frozenset()),
+                "github": pick(contexts["github"], referenced("github", text), PER_RUN),
+                "secrets": secrets_digest(contexts["secrets"], referenced("secrets", text)),
+                "env": dict(self.ctx.options.env),
+                "host_env": {name: os.environ.get(name) for name in sorted(rules.env)},
+                "files": self.files().digest(patterns),
+                "actions": self.mapped_actions(wf, job_id),
+            }
+        )
+
+    def local_uses(self, wf: LoadedWorkflow, job_id: str) -> list[str]:
+        spec = wf.model.jobs[job_id]
+        steps = spec.steps if isinstance(spec, schema.Job) else []
+        return [s.uses.strip() for s in steps if s.uses]
+
+    def action_dirs(self, wf: LoadedWorkflow, job_id: str) -> list[str]:
+        """`./path` actions the job uses stay inputs even when lockgate.yml narrows them."""
+        dirs = [u.removeprefix("./").rstrip("/") for u in self.local_uses(wf, job_id)]
+        return [f"{d}/**" for d in dirs if d and not d.startswith(("/", "."))]
+
+    def mapped_actions(self, wf: LoadedWorkflow, job_id: str) -> dict[str, str]:
+        mapped = self.ctx.options.action_paths
+        used = [u for u in self.local_uses(wf, job_id) if u in mapped]
+        return {ref: tree_digest(mapped[ref]) for ref in sorted(used)}
+
+    # -- lookup and restore ----------------------------------------------------------------
+    def lookup(self, key: str) -> tuple[Entry, dict[str, bytes]] | None:
+        """The entry and every blob it names, verified; None for a miss or anything damaged."""
+        data = self.layers.get_entry(key)
+        if data is None:
+            return None
+        try:
+            entry = Entry.decode(data)
+        except ValueError as exc:
+            self.warn(f"cache entry {key[:12]} is damaged ({exc}); running the job")
+            self.layers.forget(key)
+            return None
+        blobs = {}
+        for digest in entry.blobs():
+            blob = self.layers.get_blob(digest)
+            if blob is None:
+                return None
+            blobs[digest] = blob
+        return entry, blobs
+
+    def restore(
+        self, job: JobRun, key: str, entry: Entry, blobs: dict[str, bytes], run_id: int
+    ) -> None:
+        """Show and record the job as if it ran, from the entry of run `entry.source_run`."""
+        store, observer = self.ctx.store, self.ctx.observer
+        now = time.time()
+        job.status, job.started = "running", now
+        job.cache_key, job.cached_from = key, entry.source_run
+        logs = decode_logs(blobs[entry.logs])
+        for saved in entry.steps:
+            step = StepRun(int(saved["number"]), str(saved["name"]), status="running", started=now)
+            job.steps.append(step)
+            row = store.create_step(job.row, step.number, step.name)
+            observer.step_updated(job, step)
+            lines = [
+                (job.row, n, now + offset, text) for n, offset, text in logs if n == step.number
+            ]
+            for _, _, _, text in lines:
+                observer.log(job, step, text)
+            step.status = str(saved["status"])
+            step.outcome, step.conclusion = saved["outcome"], saved["conclusion"]
+            step.outputs, step.finished = dict(saved["outputs"]), time.time()
+            store.finish_step(
+                row,
+                lines,
+                status=step.status,
+                outcome=step.outcome,
+                conclusion=step.conclusion,
+                finished_at=step.finished,
+                outputs=step.outputs or None,
+            )
+            observer.step_updated(job, step)
+        for note in entry.annotations:
+            fields = {k: v for k, v in note.items() if k != "step"}
+            store.add_annotation(job.row, int(note["step"]), **fields)
+            observer.annotation(job, Annotation(**fields))
+        for artifact in entry.artifacts:
+            target = artifact_root(self.ctx.state_dir, run_id) / artifact["name"]
+            unpack(blobs[artifact["blob"]], target)
+            store.add_artifact(run_id, artifact["name"], str(target), int(artifact["size"]))
+        if entry.paths and self.ctx.options.bind:
+            unpack(blobs[entry.paths], self.ctx.options.repo_dir)
+        job.outputs, job.summary = dict(entry.outputs), entry.summary
+        job.status, job.conclusion, job.finished = "completed", "success", time.time()
+        job.message = f"cached from run {entry.source_run} (saved {entry.duration:.1f}s)"
+        store.update_job(
+            job.row,
+            status="completed",
+            conclusion="success",
+            started_at=job.started,
+            finished_at=job.finished,
+            outputs=job.outputs,
+            summary=job.summary or None,
+            message=job.message,
+            cache_key=key,
+            cached_from=entry.source_run,
+        )
+        observer.job_updated(job)
+
+    # -- saving ------------------------------------------------------------------------------
+    async def save(self, key: str, executor: JobExecutor, workflow: str) -> None:
+        """Keep a successful job's results under `key` (called before its workspace goes)."""
+        job, store = executor.job, self.ctx.store
+        started = job.started or time.time()
+        logs = encode_logs((step, ts - started, line) for step, ts, line in store.job_logs(job.row))
+        blobs = {sha256(logs): logs}
+        artifacts = []
+        for name, path, size in executor.artifacts:
+            root = Path(path)
+            names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+            data = await asyncio.to_thread(pack, root, names)
+            blobs[sha256(data)] = data
+            artifacts.append({"name": name, "blob": sha256(data), "size": size})
+        paths = None
+        declared = self.project.rules(job.job_id).outputs
+        if declared:
+            data = await asyncio.to_thread(self.pack_outputs, executor.workspace, declared)
+            paths = sha256(data)
+            blobs[paths] = data
+        entry = Entry(
+            key=key,
+            job_id=job.job_id,
+            workflow=workflow,
+            source_run=executor.run_id,
+            created=time.time(),
+            duration=job.duration or 0.0,
+            outputs=dict(job.outputs),
+            summary=job.summary,
+            steps=[
+                {
+                    "number": s.number,
+                    "name": s.name,
+                    "status": s.status,
+                    "outcome": s.outcome,
+                    "conclusion": s.conclusion,
+                    "duration": s.duration,
+                    "outputs": s.outputs,
+                }
+                for s in job.steps
+            ],
+            annotations=store.job_annotations(job.row),
+            logs=sha256(logs),
+            paths=paths,
+            artifacts=artifacts,
+            size=sum(len(b) for b in blobs.values()),
+        )
+        await asyncio.to_thread(self.layers.put, key, entry.encode(), blobs)
+        self.saved += 1
+
+    @staticmethod
+    def pack_outputs(workspace: Path, patterns: list[str]) -> bytes:
+        names = [
+            p.relative_to(workspace).as_posix()
+            for p in workspace.rglob("*")
+            if (p.is_file() or p.is_symlink()) and ".git" not in p.relative_to(workspace).parts
+        ]
+        return pack(workspace, [n for n in names if filter_match(n, patterns)])
+
+    def prune(self) -> None:
+        """Keep the local cache within lockgate.yml's `cache.max-size` after a run saved to it."""
+        if self.saved:
+            prune(self.local, self.project.max_size, blobs_named)
+
+
+def cache_listing(state_dir: Path) -> list[dict[str, Any]]:
+    """Every local entry, most recently used first, for `lockgate cache ls`."""
+    local = LocalStorage(state_dir / "cache")
+    listing = []
+    for key, last_used, data in local.entries():
+        try:
+            entry = Entry.decode(data)
+        except ValueError:
+            listing.append({"key": key, "job": "(damaged)", "size": len(data), "used": last_used})
+            continue
+        listing.append(
+            {
+                "key": key,
+                "job": entry.job_id,
+                "workflow": entry.workflow,
+                "source_run": entry.source_run,
+                "size": len(data) + entry.size,
+                "created": entry.created,
+                "used": last_used,
+                "saves": entry.duration,
+            }
+        )
+    return listing
+
+
+def prune_cache(state_dir: Path, max_size: int) -> int:
+    return prune(LocalStorage(state_dir / "cache"), max_size, blobs_named)

@@ -1,0 +1,115 @@
+"""`lockgate.yml` at the repository root: what GitHub's workflow syntax has no place for.
+
+Workflow files must stay valid on GitHub, which rejects unknown keys, so per-job cache inputs
+and the cache's settings live here instead:
+
+    cache:
+      max-size: 2GiB                  # local cache bound; least recently used entries go first
+      remote: http://cache:8080/lockgate   # Bazel HTTP remote cache (GET/PUT /ac/, /cas/)
+      remote-timeout: 5               # seconds; a slower remote is a miss, never a failure
+    jobs:
+      lint:                           # a job id, in any workflow
+        inputs: ["src/**", "pyproject.toml"]   # default: every file of the workspace
+        outputs: ["dist/**"]          # workspace paths saved with the entry, restored on a hit
+        env: ["PYTHON_VERSION"]       # host variables that belong in the key
+        cache: false                  # never cache this job
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import UserError
+from .loader import plain
+from .yamlsource import load_yaml, position, value_position
+
+FILE_NAME = "lockgate.yml"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """`2GiB`, `500MB`, `1048576` -> bytes (binary units either way)."""
+    if isinstance(text, int):
+        return text
+    found = _SIZE.match(text)
+    if not found:
+        raise ValueError(f"{text!r} is not a size; write it like 500MB or 2GiB")
+    unit = (found.group(2) or "").upper()[:1]
+    return int(float(found.group(1)) * _UNITS[unit])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class CacheSettings(_Strict):
+    max_size: int | str = Field(2 << 30, alias="max-size")
+    remote: str | None = None
+    remote_timeout: float | int = Field(5.0, alias="remote-timeout")
+
+    @field_validator("max_size")
+    @classmethod
+    def _size(cls, value: int | str) -> int:
+        return parse_size(value)
+
+
+class JobRules(_Strict):
+    inputs: list[str] | None = None
+    outputs: list[str] = []
+    env: list[str] = []
+    cache: bool | None = None  # default: cached unless the job names an `environment`
+
+
+class ProjectFile(_Strict):
+    cache: CacheSettings = CacheSettings()
+    jobs: dict[str, JobRules] = {}
+
+
+@dataclass(frozen=True)
+class Project:
+    """The settings in force: lockgate.yml's, or the defaults when there is none."""
+
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    jobs: dict[str, JobRules] = field(default_factory=dict)
+
+    def rules(self, job_id: str) -> JobRules:
+        return self.jobs.get(job_id) or JobRules()
+
+    @property
+    def max_size(self) -> int:
+        return int(self.cache.max_size)
+
+
+def load_project(repo_dir: Path) -> Project:
+    path = repo_dir / FILE_NAME
+    if not path.is_file():
+        return Project()
+    tree = load_yaml(path, FILE_NAME)
+    if tree is None:
+        return Project()
+    try:
+        parsed = ProjectFile.model_validate(plain(tree))
+    except ValidationError as exc:
+        error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+        loc = list(error["loc"])
+        if error["type"] == "extra_forbidden":
+            line, col = position(tree, loc)
+            raise UserError(
+                f"unknown key {loc[-1]!r}",
+                where=f"{FILE_NAME}:{line}:{col}",
+                hint="lockgate.yml knows `cache:` (max-size, remote, remote-timeout) and "
+                "`jobs:` (inputs, outputs, env, cache)",
+            ) from None
+        line, col = value_position(tree, loc)
+        field_name = ".".join(str(p) for p in loc)
+        raise UserError(
+            f"{field_name}: {error['msg'].removeprefix('Value error, ')}",
+            where=f"{FILE_NAME}:{line}:{col}",
+            hint="see `lockgate.yml` in the README for the format",
+        ) from None
+    return Project(parsed.cache, parsed.jobs)
