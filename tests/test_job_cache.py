@@ -135,13 +135,13 @@ def test_only_jobs_whose_inputs_changed_run_again(tmp_path: Path) -> None:
 def test_definition_env_and_lockgate_yml_changes_are_misses(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     run_json(repo)
-    code, report = run_json(repo, "--env", "MODE=fast")
+    _, report = run_json(repo, "--env", "MODE=fast")
     assert all(v is None for v in _cached(report).values())
-    code, report = run_json(repo, "--env", "MODE=fast")
+    _, report = run_json(repo, "--env", "MODE=fast")
     assert all(v is not None for v in _cached(report).values())
     workflow = PIPELINE.replace("cat docs/index.md", "cat docs/index.md; echo more")
     (repo / ".github/workflows/ci.yml").write_text(workflow)
-    code, report = run_json(repo, "--env", "MODE=fast")
+    _code, report = run_json(repo, "--env", "MODE=fast")
     assert {k for k, v in _cached(report).items() if v is None} == {"docs"}
 
 
@@ -203,11 +203,11 @@ jobs:
 """
     repo = _repo(tmp_path, workflow, "")
     run_json(repo)
-    code, report = run_json(repo)
+    _, report = run_json(repo)
     assert _cached(report) == {"deploy": None}
     (repo / "lockgate.yml").write_text("jobs:\n  deploy:\n    cache: true\n")
     run_json(repo)
-    code, report = run_json(repo)
+    _code, report = run_json(repo)
     assert _cached(report)["deploy"] is not None
 
 
@@ -227,7 +227,7 @@ jobs:
     git(repo, "commit", "-qm", "ignore dist")
     run_json(repo, "--bind")
     (repo / "dist" / "app.bin").unlink()
-    code, report = run_json(repo, "--bind")
+    _code, report = run_json(repo, "--bind")
     assert _cached(report)["build"] is not None
     assert (repo / "dist" / "app.bin").read_text() == "v1\n"
 
