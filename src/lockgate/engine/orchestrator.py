@@ -235,12 +235,7 @@ class WorkflowRun:
 
     async def start_group(self, job_id: str, spec: schema.Job | schema.CallJob) -> GroupResult:
         try:
-            condition = render_condition(
-                spec.if_,
-                lambda s: evaluate(
-                    s, self.base_contexts(job_id, None, None), self.job_functions(job_id)
-                ),
-            )
+            condition = self.condition(job_id)
         except ExpressionError as exc:
             return self.finished_without_running(job_id, "failure", f"invalid `if`: {exc.message}")
         if not truthy(condition) and self.stopped:
@@ -263,6 +258,20 @@ class WorkflowRun:
         if isinstance(spec, schema.CallJob):
             return await self.run_call(job_id, spec, combos[0], strategy)
         return await self.run_matrix(job_id, spec, combos, strategy)
+
+    def condition(self, job_id: str) -> Value:
+        spec = self.model.jobs[job_id]
+        contexts = self.base_contexts(job_id, None, None)
+        functions = self.job_functions(job_id)
+        return render_condition(spec.if_, lambda s: evaluate(s, contexts, functions))
+
+    def still_wanted(self, job_id: str) -> bool:
+        """After a run-wide stop, a job waiting for a slot starts only if its `if` still holds
+        (always(), cancelled(), failure() ...), as on GitHub."""
+        try:
+            return truthy(self.condition(job_id))
+        except ExpressionError:
+            return False
 
     def strategy(
         self, job_id: str, spec: schema.Job | schema.CallJob
@@ -382,7 +391,11 @@ class WorkflowRun:
                             self.mark(job, "cancelled", "a newer job entered its concurrency group")
                             return
                         async with self.ctx.slots.hold(self.rank(job_id)):
-                            if (group_failed and strategy["fail-fast"]) or self.stopped:
+                            if (
+                                (group_failed and strategy["fail-fast"])
+                                or self.ctx.cancelled
+                                or (self.stopped and not self.still_wanted(job_id))
+                            ):
                                 self.mark(job, "cancelled", "cancelled before it started")
                                 return
                             await self.run_job(job, spec, job_strategy)
