@@ -1,0 +1,185 @@
+"""The job cache on a 12-job pipeline, timed in one sitting (whole `lockgate run` processes):
+
+1. cold run (empty cache);
+2. rerun with no change (target: under 0.3 s);
+3. rerun after changing one source file (only the jobs whose inputs include it run);
+4. rerun with the cache only on the remote (a local Bazel-protocol HTTP server, empty local cache).
+
+Each figure is printed with its ratio to the cold run. Usage: python benchmarks/job_cache.py
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+LOCKGATE = Path(sys.executable).parent / "lockgate"
+
+PIPELINE = """
+on: push
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: sleep 0.5; cat src/*.py > /dev/null
+  types:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: sleep 1; cat src/*.py > /dev/null
+  unit:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        part: [1, 2, 3, 4]
+    steps:
+      - uses: actions/checkout@v4
+      - run: sleep 1; echo "part ${{ matrix.part }} of $(ls tests | wc -l) test files"
+  build:
+    needs: [lint, types, unit]
+    runs-on: ubuntu-latest
+    outputs:
+      digest: ${{ steps.pack.outputs.digest }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: pack
+        run: |
+          sleep 0.5
+          echo "digest=$(cat src/*.py pyproject.toml | sha256sum | cut -c1-16)" >> "$GITHUB_OUTPUT"
+  integration:
+    needs: build
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        suite: [api, db]
+    steps:
+      - run: sleep 1.5; echo "${{ matrix.suite }} against ${{ needs.build.outputs.digest }}"
+  package:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: sleep 0.5; echo "package ${{ needs.build.outputs.digest }}"
+  audit:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: sleep 1; cat pyproject.toml > /dev/null
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: sleep 0.5; cat docs/*.md > /dev/null
+"""
+
+PROJECT = """
+jobs:
+  lint: {inputs: ["src/**", "pyproject.toml"]}
+  types: {inputs: ["src/**", "pyproject.toml"]}
+  unit: {inputs: ["src/**", "tests/**"]}
+  build: {inputs: ["src/**", "pyproject.toml"]}
+  integration: {inputs: ["tests/**"]}
+  package: {inputs: ["pyproject.toml"]}
+  audit: {inputs: ["pyproject.toml"]}
+  docs: {inputs: ["docs/**"]}
+"""
+
+
+def make_repo(root: Path) -> Path:
+    files = {
+        ".github/workflows/ci.yml": PIPELINE,
+        "lockgate.yml": PROJECT,
+        "pyproject.toml": '[project]\nname = "sample"\nversion = "1.0"\n',
+        "docs/guide.md": "# guide\n",
+    }
+    for i in range(40):
+        files[f"src/module_{i}.py"] = f"def f{i}():\n    return {i}\n"
+        files[f"tests/test_{i}.py"] = f"def test_{i}():\n    assert True\n"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "b"],
+        check=True,
+    )
+    return root
+
+
+def timed_run(repo: Path, *extra: str) -> tuple[float, list[str]]:
+    """Wall time of the whole process, and the jobs that really ran (not restored)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(LOCKGATE), "run", "--jobs", "4", "--output", "json", *extra],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"lockgate run failed:\n{done.stdout}\n{done.stderr}")
+    report = json.loads(done.stdout)
+    ran = [j["key"] for r in report["runs"] for j in r["jobs"] if j["cached_from"] is None]
+    return elapsed, ran
+
+
+class CacheHandler(http.server.BaseHTTPRequestHandler):
+    """GET/PUT of /ac/ and /cas/ blobs, kept in memory: a stand-in for a team's cache server."""
+
+    blobs: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:
+        body = self.blobs.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def do_PUT(self) -> None:
+        self.blobs[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def main() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CacheHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    remote = f"http://127.0.0.1:{server.server_address[1]}/bench"
+    with tempfile.TemporaryDirectory(prefix="lockgate-cache-bench-") as tmp:
+        repo = make_repo(Path(tmp) / "repo")
+        cold, ran = timed_run(repo, "--remote-cache", remote)
+        print(f"cold run:               {cold:6.2f}s  ({len(ran)} jobs ran)")
+        warm = [timed_run(repo)[0] for _ in range(5)]
+        best, ran = min(warm), timed_run(repo)[1]
+        print(
+            f"rerun, no change:       {best:6.2f}s  ratio {best / cold:.3f}  "
+            f"(best of 5; median {sorted(warm)[2]:.2f}s; jobs ran: {ran or 'none'}; "
+            "target < 0.3 s)"
+        )
+        (repo / "src" / "module_7.py").write_text("def f7():\n    return 'seven'\n")
+        changed, ran = timed_run(repo)
+        print(f"rerun, one file edited: {changed:6.2f}s  ratio {changed / cold:.3f}  (ran: {ran})")
+        shutil.rmtree(repo / ".lockgate" / "cache")
+        (repo / "src" / "module_7.py").write_text("def f7():\n    return 7\n")
+        from_remote, ran = timed_run(repo, "--remote-cache", remote)
+        print(
+            f"rerun, remote cache:    {from_remote:6.2f}s  ratio {from_remote / cold:.3f}  "
+            f"(jobs ran: {ran or 'none'})"
+        )
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
