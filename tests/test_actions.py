@@ -185,7 +185,7 @@ jobs:
     assert "Python 3.11" in logs and "py=3.11" in logs
     assert "hit=false" in logs and "built" in logs
     assert "no installed Python matches python-version '2.1'" in logs
-    code, _ = run_json(repo, "-j", "produce")
+    code, _ = run_json(repo, "-j", "produce", "--no-cache")  # run it again, not from the job cache
     assert "hit=true" in lockgate("logs", "2", cwd=repo).stdout
 
 

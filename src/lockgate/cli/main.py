@@ -36,7 +36,12 @@ app = typer.Typer(
     help="lockgate: run GitHub Actions workflows locally, without Docker, and keep every run.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _err() -> Console:
+    # Made per call: a command may run in a child of the warm server (see launcher.py), whose
+    # terminal is not the one the server had when it imported this module.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _pairs(values: list[str], flag: str, sep: str = "=") -> dict[str, str]:
@@ -98,7 +103,7 @@ def run(
     var: Annotated[list[str], typer.Option("--var", help="K=V for the vars context")] = [],  # noqa: B006
     input_: Annotated[list[str], typer.Option("--input", help="K=V workflow input")] = [],  # noqa: B006
     env: Annotated[list[str], typer.Option("--env", help="K=V added to every step")] = [],  # noqa: B006
-    actor: Annotated[str, typer.Option("--actor")] = os.environ.get("USER", "lockgate"),
+    actor: Annotated[str | None, typer.Option("--actor", help="default: $USER")] = None,
     event_json: Annotated[
         Path | None, typer.Option("-e", "--event-json", help="event payload JSON file")
     ] = None,
@@ -160,7 +165,7 @@ def run(
         vars=_pairs(var, "--var"),
         inputs=_pairs(input_, "--input"),
         env=env_pairs,
-        actor=actor,
+        actor=actor or os.environ.get("USER", "lockgate"),
         event_payload=payload,
         matrix_filter=_pairs(matrix, "--matrix", ":"),
         platforms=_pairs(platform, "--platform"),
@@ -189,7 +194,7 @@ def run(
         if output == "json":
             print(json.dumps({"conclusion": "success", "runs": [], "message": message}))
         else:
-            err.print(
+            _err().print(
                 escape(message + "".join(f"\n  {wf.display}: {why}" for wf, why in not_triggered))
             )
         return
@@ -472,7 +477,7 @@ def cache_prune(
     else:
         bound = load_project(root).max_size
     dropped = prune_cache(root / ".lockgate", bound)
-    err.print(f"removed {dropped} entries; the cache now fits in {_size(bound)}")
+    _err().print(f"removed {dropped} entries; the cache now fits in {_size(bound)}")
 
 
 @app.command()
@@ -486,7 +491,7 @@ def main() -> None:
         # Without standalone mode click returns the code of typer.Exit instead of exiting.
         code = app(standalone_mode=False)
     except UserError as exc:
-        err.print(f"[red]error[/]: {escape(str(exc))}", highlight=False, markup=True)
+        _err().print(f"[red]error[/]: {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

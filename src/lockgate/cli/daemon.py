@@ -1,0 +1,138 @@
+"""The warm server behind `lockgate` (see launcher.py): imports everything once, then forks a
+child per command that becomes that command's process: its cwd, environment, stdio and argv.
+
+Run as `python -m lockgate.cli.daemon SOCKET IDLE_SECONDS`; the launcher starts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+
+# The point of the server: pay for these imports once, not per command.
+from . import main as cli
+from .views import LiveView  # noqa: F401  (warm import)
+
+
+def _warm_imports() -> None:
+    import alembic.command  # noqa: F401
+    import httpx  # noqa: F401
+    import rich.markdown
+    import rich.table  # noqa: F401
+
+    from ..engine.cache import jobcache  # noqa: F401
+
+
+def serve(address: str, idle: float) -> None:
+    _warm_imports()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    temporary = f"{address}.{os.getpid()}"
+    listener.bind(temporary)
+    listener.listen(64)
+    os.replace(temporary, address)  # appears only when it accepts, replacing a stale one
+    ours = os.stat(address).st_ino
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
+    listener.settimeout(idle)
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return
+            if os.fork() == 0:
+                listener.close()
+                _become_command(conn)
+            conn.close()
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(address).st_ino == ours:  # not replaced by a newer server meanwhile
+                os.unlink(address)
+        listener.close()
+
+
+def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
+    header, fds, _, _ = socket.recv_fds(conn, 4, 3)
+    (size,) = struct.unpack("!I", header)
+    payload = b""
+    while len(payload) < size:
+        chunk = conn.recv(size - len(payload))
+        if not chunk:
+            raise ConnectionError("the client went away")
+        payload += chunk
+    return json.loads(payload), fds
+
+
+def _become_command(conn: socket.socket) -> None:
+    """In the forked child: take over the client's process state, run, report the exit code."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # asyncio must be able to wait for steps
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = 1
+    try:
+        request, fds = _receive(conn)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding="utf-8")  # noqa: SIM115
+        sys.stdout = _text_stream(1)
+        sys.stderr = _text_stream(2)
+        os.chdir(str(request["cwd"]))
+        env = request["env"]
+        assert isinstance(env, dict)
+        os.environ.clear()
+        os.environ.update(env)
+        argv = request["argv"]
+        assert isinstance(argv, list)
+        sys.argv = [str(a) for a in argv]
+        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        threading.Thread(target=_die_with_client, args=(conn,), daemon=True).start()
+        code = _run()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            conn.sendall(f"{code}\n".encode())
+        os._exit(code)
+
+
+def _text_stream(fd: int) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        open(fd, "wb", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=os.isatty(fd),
+    )
+
+
+def _run() -> int:
+    try:
+        cli.main()
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _die_with_client(conn: socket.socket) -> None:
+    """The client never writes again: end of file means it was killed, so this dies too."""
+    with contextlib.suppress(OSError):
+        while conn.recv(1):
+            pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], float(sys.argv[2]))

@@ -1,0 +1,106 @@
+"""The `lockgate` command's entry point: hand the command to a warm server, like Bazel's client.
+
+Importing lockgate's dependencies (SQLAlchemy, pydantic, typer, rich) takes about half a second,
+more than a cached rerun of a whole pipeline needs. So this module imports only the standard
+library: it passes argv, cwd, environment and its stdin/stdout/stderr to a server process that
+has everything imported already, which forks a child to run the command as if it were this
+process, and relays signals and the exit code. Without a server it starts one for the next
+command and runs this one in-process. LOCKGATE_DAEMON=0 always runs in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+IDLE_SECONDS = 900  # a server with nothing to do for this long exits
+
+
+def main() -> None:
+    if os.environ.get("LOCKGATE_DAEMON", "1").lower() in ("0", "no", "off", "false"):
+        return run_here()
+    address = socket_path()
+    code = via_server(address)
+    if code is None:
+        start_server(address)
+        run_here()
+    sys.exit(code)
+
+
+def run_here() -> None:
+    from .main import main as in_process
+
+    in_process()
+
+
+def _package_stamp() -> str:
+    """Changes whenever lockgate's code does, so a server never runs stale code."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    newest, count = 0, 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir() and entry.name != "__pycache__":
+                    stack.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    newest = max(newest, entry.stat().st_mtime_ns)
+                    count += 1
+    return f"{root}|{newest}|{count}"
+
+
+def socket_path() -> str:
+    import hashlib
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/lockgate-{os.getuid()}"
+    os.makedirs(runtime, mode=0o700, exist_ok=True)
+    identity = "|".join([sys.executable, _package_stamp(), os.environ.get("PYTHONPATH", "")])
+    return os.path.join(runtime, f"lockgate-{hashlib.sha256(identity.encode()).hexdigest()[:16]}")
+
+
+def via_server(address: str) -> int | None:
+    """The command's exit code, or None when no server took it (nothing has run then)."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(address)
+        request = json.dumps(
+            {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        ).encode()
+        socket.send_fds(conn, [struct.pack("!I", len(request))], [0, 1, 2])
+        conn.sendall(request)
+        reader = conn.makefile("rb")
+        first = reader.readline()
+    except OSError:
+        conn.close()
+        return None
+    if not first:
+        return None  # the server went away before it started the command
+    child = int(json.loads(first)["pid"])
+
+    def relay(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, relay)
+    last = reader.readline()
+    return int(last) if last.strip() else 1  # no code: the child was killed
+
+
+def start_server(address: str) -> None:
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-m", "lockgate.cli.daemon", address, str(IDLE_SECONDS)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # never in the terminal's process group: Ctrl-C is not for it
+        close_fds=True,
+        cwd="/",  # `-m` puts the cwd on sys.path: a repository's files must not shadow modules
+    )

@@ -1,0 +1,91 @@
+"""The warm server behind `lockgate`: a command run through it behaves exactly like one run in
+process (output, exit codes, cwd, environment), and the server goes away when idle."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import jobs_by_key, lockgate, make_repo
+
+pytestmark = pytest.mark.integration
+
+WORKFLOW = """
+on: push
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    outputs:
+      where: ${{ steps.w.outputs.where }}
+    steps:
+      - id: w
+        run: |
+          echo "hello $CLIENT_ONLY_VAR"
+          echo "where=$(basename "$GITHUB_WORKSPACE")" >> "$GITHUB_OUTPUT"
+  broken:
+    runs-on: ubuntu-latest
+    steps:
+      - run: exit 3
+"""
+
+
+def _comparable(stdout: str) -> dict:  # type: ignore[type-arg]
+    return {
+        key: (job["conclusion"], job["outputs"], [s["outcome"] for s in job["steps"]])
+        for key, job in jobs_by_key(json.loads(stdout)).items()
+    }
+
+
+def test_a_served_command_behaves_like_one_run_in_process(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {".github/workflows/w.yml": WORKFLOW})
+    private = {"XDG_RUNTIME_DIR": str(tmp_path / "run"), "CLIENT_ONLY_VAR": "from-the-client"}
+    here = lockgate(
+        "run", "--no-cache", "-o", "json", cwd=repo, env={**private, "LOCKGATE_DAEMON": "0"}
+    )
+    lockgate("version", cwd=repo, env=private)  # starts the server
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "run").glob("lockgate-*")):
+        assert time.monotonic() < deadline, "the server never came up"
+        time.sleep(0.1)
+    served = lockgate("run", "--no-cache", "-o", "json", cwd=repo, env=private)
+    assert here.returncode == served.returncode == 1
+    assert _comparable(here.stdout) == _comparable(served.stdout)
+    logs = lockgate(
+        "logs", str(json.loads(served.stdout)["runs"][0]["run_id"]), cwd=repo, env=private
+    )
+    assert "hello from-the-client" in logs.stdout
+    bad = lockgate("run", "-W", "missing.yml", cwd=repo, env=private)
+    assert bad.returncode == 2 and "missing.yml" in bad.stderr and "Traceback" not in bad.stderr
+    relative = lockgate("run", "-C", "repo", "--no-cache", "-j", "greet", cwd=tmp_path, env=private)
+    assert relative.returncode == 0, relative.stderr
+
+
+def test_the_server_exits_when_idle(tmp_path: Path) -> None:
+    address = tmp_path / "sock"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lockgate.cli.daemon", str(address), "1"],
+        cwd="/",
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not address.exists():
+        assert server.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.wait(timeout=30) == 0
+    assert not address.exists()
+
+
+def test_lockgate_daemon_0_never_starts_a_server(tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    done = lockgate(
+        "version", cwd=tmp_path, env={"XDG_RUNTIME_DIR": str(runtime), "LOCKGATE_DAEMON": "0"}
+    )
+    assert done.returncode == 0
+    assert not runtime.exists() or not list(runtime.iterdir())
+    assert os.environ.get("LOCKGATE_DAEMON") != "0"  # the suite itself runs through servers
