@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-LOCKGATE = Path(sys.executable).parent / "lockgate"
+from warm import IN_PROCESS, LOCKGATE, warm_server
 
 
 def make_repo(root: Path, workflow: str) -> Path:
@@ -45,9 +44,9 @@ def make_repo(root: Path, workflow: str) -> Path:
     return root
 
 
-def timed(argv: list[str], cwd: Path) -> float:
+def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{argv[0]} failed:\n{done.stdout}\n{done.stderr}")
@@ -69,11 +68,16 @@ def steps_benchmark(work: Path, steps: int, repeat: int) -> None:
         f"{scripts}/$i.sh > /dev/null; done"
     )
     baseline = [timed(["bash", "-c", loop], repo) for _ in range(repeat)]
-    engine = [timed([str(LOCKGATE), "run", "--output", "json"], repo) for _ in range(repeat)]
-    b, e = statistics.median(baseline), statistics.median(engine)
-    per_step_ms = (e - b) / steps * 1000
-    print(f"{steps} steps: lockgate run {e:.2f}s, bash loop {b:.2f}s (median of {repeat})")
-    print(f"  overhead per step: {per_step_ms:.2f} ms (target < 5 ms), ratio {e / b:.2f}x")
+    command = [str(LOCKGATE), "run", "--no-cache", "--output", "json"]
+    b = statistics.median(baseline)
+    print(f"{steps} steps, bash loop: {b:.2f}s (median of {repeat})")
+    for label, env in (("with its server", None), ("in process, no server", IN_PROCESS)):
+        e = statistics.median(timed(command, repo, env) for _ in range(repeat))
+        per_step_ms = (e - b) / steps * 1000
+        print(
+            f"  lockgate run {label}: {e:.2f}s; overhead per step {per_step_ms:.2f} ms "
+            f"(target < 5 ms), ratio {e / b:.2f}x"
+        )
 
 
 FAN = """on: push
@@ -101,15 +105,13 @@ jobs:
 def fan_benchmark(work: Path, repeat: int) -> None:
     repo = make_repo(work / "fan", FAN)
     critical = 4.0
-    walls = [
-        timed([str(LOCKGATE), "run", "--jobs", "4", "--output", "json"], repo)
-        for _ in range(repeat)
-    ]
-    wall = statistics.median(walls)
-    print(
-        f"fan-out/fan-in (--jobs 4): wall {wall:.2f}s, critical path {critical:.1f}s, "
-        f"ratio {wall / critical:.3f} (target <= 1.1)"
-    )
+    command = [str(LOCKGATE), "run", "--no-cache", "--jobs", "4", "--output", "json"]
+    for label, env in (("with its server", None), ("in process, no server", IN_PROCESS)):
+        wall = statistics.median(timed(command, repo, env) for _ in range(repeat))
+        print(
+            f"fan-out/fan-in (--jobs 4) {label}: wall {wall:.2f}s, critical path "
+            f"{critical:.1f}s, ratio {wall / critical:.3f} (target <= 1.1)"
+        )
 
 
 def main() -> None:
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    warm_server()
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
         work = Path(tmp)
         steps_benchmark(work, args.steps, args.repeat)

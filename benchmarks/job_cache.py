@@ -14,13 +14,12 @@ import http.server
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-LOCKGATE = Path(sys.executable).parent / "lockgate"
+from warm import IN_PROCESS, LOCKGATE, warm_server
 
 PIPELINE = """
 on: push
@@ -114,7 +113,9 @@ def make_repo(root: Path) -> Path:
     return root
 
 
-def timed_run(repo: Path, *extra: str) -> tuple[float, list[str]]:
+def timed_run(
+    repo: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[float, list[str]]:
     """Wall time of the whole process, and the jobs that really ran (not restored)."""
     started = time.perf_counter()
     done = subprocess.run(
@@ -122,6 +123,7 @@ def timed_run(repo: Path, *extra: str) -> tuple[float, list[str]]:
         cwd=repo,
         capture_output=True,
         text=True,
+        env=env,
     )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
@@ -154,6 +156,7 @@ class CacheHandler(http.server.BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    warm_server()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CacheHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     remote = f"http://127.0.0.1:{server.server_address[1]}/bench"
@@ -168,6 +171,8 @@ def main() -> None:
             f"(best of 5; median {sorted(warm)[2]:.2f}s; jobs ran: {ran or 'none'}; "
             "target < 0.3 s)"
         )
+        alone = min(timed_run(repo, env=IN_PROCESS)[0] for _ in range(3))
+        print(f"  the same without a server (LOCKGATE_DAEMON=0): {alone:.2f}s (best of 3)")
         (repo / "src" / "module_7.py").write_text("def f7():\n    return 'seven'\n")
         changed, ran = timed_run(repo)
         print(f"rerun, one file edited: {changed:6.2f}s  ratio {changed / cold:.3f}  (ran: {ran})")

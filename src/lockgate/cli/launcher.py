@@ -59,7 +59,7 @@ def socket_path() -> str:
 
     runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/lockgate-{os.getuid()}"
     os.makedirs(runtime, mode=0o700, exist_ok=True)
-    identity = "|".join([sys.executable, _package_stamp(), os.environ.get("PYTHONPATH", "")])
+    identity = "|".join([sys.prefix, _package_stamp(), os.environ.get("PYTHONPATH", "")])
     return os.path.join(runtime, f"lockgate-{hashlib.sha256(identity.encode()).hexdigest()[:16]}")
 
 

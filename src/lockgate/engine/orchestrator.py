@@ -22,6 +22,7 @@ from .matrix import MatrixError, expand
 from .plan import closure, job_needs, topological_order
 from .scheduling import job_stats
 from .state import JobRun
+from .workspace import RunSnapshot
 
 
 @dataclass
@@ -57,7 +58,7 @@ class WorkflowRun:
         wf: LoadedWorkflow,
         run_id: int,
         run_dir: Path,
-        snapshot: Path | None,
+        snapshot: RunSnapshot | None,
         inputs: dict[str, Value],
         secrets: dict[str, str],
         prefix: str = "",
@@ -487,8 +488,9 @@ class WorkflowRun:
                 return
             job.cache_key = key
             self.ctx.store.update_job(job.row, cache_key=key)
+        snapshot = await self.snapshot.path() if self.snapshot is not None else None
         executor = JobExecutor(
-            self.ctx, job, spec, self.model, contexts, self.run_dir, self.run_id, self.snapshot
+            self.ctx, job, spec, self.model, contexts, self.run_dir, self.run_id, snapshot
         )
         self.executors[job.key] = executor
         executor.cancel_requested = cancelled or job.key in self.stopped_jobs

@@ -22,7 +22,7 @@ from .orchestrator import WorkflowRun, combine, typed_inputs
 from .plan import select
 from .state import JobRun, Observer, RunOptions
 from .triggers import Event
-from .workspace import snapshot
+from .workspace import RunSnapshot
 
 
 @dataclass
@@ -96,9 +96,14 @@ class Runner:
             ctx.job_failed = stop_on_failure
         work_root = Path(tempfile.mkdtemp(prefix="lockgate-run-"))
         try:
-            shared: Path | None = None
+            shared: RunSnapshot | None = None
             if not self.options.bind:
-                shared = snapshot(self.repo, work_root / "snapshot")
+                cache = ctx.job_cache
+                shared = RunSnapshot(
+                    self.repo,
+                    work_root / "snapshot",
+                    cache.check_unchanged if cache is not None else lambda: None,
+                )
             for wf in workflows:
                 inputs = dispatch_inputs(wf, self.options)
                 run_id = self.store.create_run(

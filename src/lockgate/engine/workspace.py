@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from .gitinfo import RepoInfo
@@ -66,3 +68,22 @@ def snapshot(repo: RepoInfo, destination: Path) -> Path:
 def copy_tree(source: Path, target: Path) -> None:
     """A job's own copy of the run snapshot (jobs must not see each other's writes)."""
     shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+
+
+class RunSnapshot:
+    """The run's copy of the working tree, taken when the first job needs it: a run whose jobs
+    all come from the cache copies nothing. `on_taken` runs right after the copy."""
+
+    def __init__(self, repo: RepoInfo, destination: Path, on_taken: Callable[[], None]) -> None:
+        self.repo = repo
+        self.destination = destination
+        self.on_taken = on_taken
+        self.lock = asyncio.Lock()
+        self.taken: Path | None = None
+
+    async def path(self) -> Path:
+        async with self.lock:
+            if self.taken is None:
+                self.taken = await asyncio.to_thread(snapshot, self.repo, self.destination)
+                self.on_taken()
+            return self.taken

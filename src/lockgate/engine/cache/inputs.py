@@ -27,7 +27,9 @@ class WorkspaceFiles:
         self.root = repo.root
         self.memo_path = memo
         self.memo: dict[str, list[int | str]] = self._load_memo()
+        self.repo = repo
         self.digests: dict[str, str] = {}
+        self.signatures: dict[str, list[int | str]] = {}
         for name in listed_files(repo):
             if name.startswith(".lockgate/"):
                 continue
@@ -62,6 +64,7 @@ class WorkspaceFiles:
             return None  # a submodule directory
         executable = bool(info.st_mode & stat.S_IXUSR)
         signature: list[int | str] = [info.st_size, info.st_mtime_ns, info.st_ino]
+        self.signatures[name] = signature
         known = self.memo.get(name)
         if known and known[:3] == signature:
             return f"{'x' if executable else 'f'}:{known[3]}"
@@ -69,6 +72,22 @@ class WorkspaceFiles:
         if time.time_ns() - info.st_mtime_ns > RACY_NS:
             self.memo[name] = [*signature, digest]
         return f"{'x' if executable else 'f'}:{digest}"
+
+    def changed(self) -> list[str]:
+        """Files added, removed or modified since they were hashed."""
+        now: dict[str, list[int | str]] = {}
+        for name in listed_files(self.repo):
+            if name.startswith(".lockgate/"):
+                continue
+            try:
+                info = (self.root / name).lstat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                now[name] = [info.st_size, info.st_mtime_ns, info.st_ino]
+        return sorted(
+            n for n in now.keys() | self.signatures.keys() if now.get(n) != self.signatures.get(n)
+        )
 
     def digest(self, patterns: Sequence[str] | None) -> str:
         """One digest over the selected files (all of them when `patterns` is None)."""

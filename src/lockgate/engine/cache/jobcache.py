@@ -37,6 +37,7 @@ class JobCache:
         self._files: WorkspaceFiles | None = None
         self._files_lock = threading.Lock()
         self.saved = 0
+        self.saving = True
 
     def warn(self, text: str) -> None:
         # Storage runs in worker threads; the observer belongs to the loop's thread.
@@ -50,6 +51,22 @@ class JobCache:
             if self._files is None:
                 self._files = WorkspaceFiles(self.ctx.repo, self.local.root / "file-hashes.json")
             return self._files
+
+    def check_unchanged(self) -> None:
+        """Called once the run's copy of the tree exists: if files changed after they were
+        hashed, jobs would run on content their keys do not describe, so keep nothing."""
+        with self._files_lock:
+            hashed_before = self._files is not None
+        if not hashed_before:
+            self.files()  # hash now, so later keys describe what the copy holds
+            return
+        changed = self.files().changed()
+        if changed:
+            self.saving = False
+            self.warn(
+                f"{changed[0]} changed while the run started ({len(changed)} file(s)); "
+                "this run's results are not saved to the cache"
+            )
 
     # -- keys -----------------------------------------------------------------------------
     def cacheable(self, job_id: str, spec: schema.Job) -> bool:
@@ -188,6 +205,8 @@ class JobCache:
     # -- saving ------------------------------------------------------------------------------
     async def save(self, key: str, executor: JobExecutor, workflow: str) -> None:
         """Keep a successful job's results under `key` (called before its workspace goes)."""
+        if not self.saving:
+            return
         job, store = executor.job, self.ctx.store
         started = job.started or time.time()
         logs = encode_logs((step, ts - started, line) for step, ts, line in store.job_logs(job.row))
