@@ -21,11 +21,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import UserError
-from .loader import plain
-from .yamlsource import load_yaml, position, value_position
+from .yamlmodel import load_model
 
 FILE_NAME = "lockgate.yml"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
@@ -89,27 +87,5 @@ def load_project(repo_dir: Path) -> Project:
     path = repo_dir / FILE_NAME
     if not path.is_file():
         return Project()
-    tree = load_yaml(path, FILE_NAME)
-    if tree is None:
-        return Project()
-    try:
-        parsed = ProjectFile.model_validate(plain(tree))
-    except ValidationError as exc:
-        error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-        loc = list(error["loc"])
-        if error["type"] == "extra_forbidden":
-            line, col = position(tree, loc)
-            raise UserError(
-                f"unknown key {loc[-1]!r}",
-                where=f"{FILE_NAME}:{line}:{col}",
-                hint="lockgate.yml knows `cache:` (max-size, remote, remote-timeout) and "
-                "`jobs:` (inputs, outputs, env, cache)",
-            ) from None
-        line, col = value_position(tree, loc)
-        field_name = ".".join(str(p) for p in loc)
-        raise UserError(
-            f"{field_name}: {error['msg'].removeprefix('Value error, ')}",
-            where=f"{FILE_NAME}:{line}:{col}",
-            hint="see `lockgate.yml` in the README for the format",
-        ) from None
+    parsed = load_model(path, FILE_NAME, ProjectFile, "see `lockgate.yml` in the README")
     return Project(parsed.cache, parsed.jobs)

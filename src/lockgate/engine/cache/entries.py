@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import tarfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .storage import sha256
@@ -73,27 +70,3 @@ def encode_logs(lines: Iterable[tuple[int, float, str]]) -> bytes:
 def decode_logs(data: bytes) -> list[tuple[int, float, str]]:
     rows = [json.loads(line) for line in gzip.decompress(data).decode().splitlines()]
     return [(int(step), float(offset), str(text)) for step, offset, text in rows]
-
-
-def pack(root: Path, names: Iterable[str]) -> bytes:
-    """A reproducible tar.gz of `names` under `root` (sorted, no owners or times)."""
-    buffer = io.BytesIO()
-    with (
-        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped,
-        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for name in sorted(set(names)):
-            info = tar.gettarinfo(str(root / name), arcname=name)
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if info.isreg():
-                with (root / name).open("rb") as handle:
-                    tar.addfile(info, handle)
-            else:
-                tar.addfile(info)
-    return buffer.getvalue()
-
-
-def unpack(data: bytes, destination: Path) -> None:
-    destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        tar.extractall(destination, filter="data")  # refuses absolute paths and `..`

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...actions.builtin import artifact_root
+from ...archive import pack, unpack
 from ...workflow import schema
 from ...workflow.loader import LoadedWorkflow, plain
 from ...workflow.project import Project
 from ..globs import filter_match
 from ..state import Annotation, JobRun, StepRun
-from .entries import Entry, blobs_named, decode_logs, encode_logs, pack, unpack
+from .entries import Entry, blobs_named, decode_logs, encode_logs
 from .inputs import WorkspaceFiles, tree_digest
 from .keys import PER_RUN, job_key, pick, referenced, secrets_digest
 from .storage import Layers, LocalStorage, RemoteStorage, prune, sha256

@@ -1,0 +1,52 @@
+"""The example application lockgate deploys: a tiny HTTP service.
+
+It listens on $PORT and answers `/` with its version, `/healthz` when ready. `behavior.json`
+beside it makes a version slow or erroring (used by the tests, the README walk-through and the
+benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "refuse_start": false}.
+"""
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BEHAVIOR = json.loads((HERE / "behavior.json").read_text())
+if BEHAVIOR.get("refuse_start"):
+    sys.exit("this version refuses to start (behavior.json: refuse_start)")
+INSTANCE = os.environ.get("LOCKGATE_INSTANCE", "?")
+DIGEST = os.environ.get("LOCKGATE_DIGEST", "")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/healthz":
+            return self.reply(200, "ok\n")
+        time.sleep(BEHAVIOR.get("delay_ms", 0) / 1000)
+        if random.random() < BEHAVIOR.get("error_rate", 0):
+            return self.reply(500, "injected error\n")
+        version = BEHAVIOR.get("version", "1")
+        return self.reply(200, f"version {version} instance {INSTANCE} digest {DIGEST[:12]}\n")
+
+    def reply(self, status: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+server.daemon_threads = True
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+server.serve_forever()
