@@ -21,6 +21,7 @@ from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
 from ..errors import UserError
 from ..store import Store, default_url
+from . import artifact as artifact_cli
 from .views import LiveView, PlainView, SilentView
 
 
@@ -406,6 +407,7 @@ def logs(
         print(f"{stamp} [{entry['key']}] {entry['line']}")
 
 
+app.add_typer(artifact_cli.app, name="artifact")
 cache_app = typer.Typer(help="The job cache under .lockgate/cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 

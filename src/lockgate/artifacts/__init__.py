@@ -1,0 +1,1 @@
+"""Application bundles: reproducible, content-addressed, with signed provenance."""

@@ -1,0 +1,80 @@
+"""Build a bundle from an application directory and keep it content-addressed.
+
+Layout under .lockgate/bundles/: `<digest>.tar.gz` (the bundle) and `<digest>.provenance.json`
+(its signed provenance). A digest is the sha256 of the bundle's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..archive import pack
+from ..errors import UserError
+from .manifest import AppManifest, load_manifest
+
+SKIPPED = {".git", "__pycache__", ".lockgate", ".venv", "node_modules"}
+DIGEST = re.compile(r"^(sha256:)?([0-9a-f]{12,64})$")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    digest: str  # 64 hex characters
+    path: Path
+    manifest: AppManifest
+
+    @property
+    def provenance_path(self) -> Path:
+        return self.path.with_name(f"{self.digest}.provenance.json")
+
+
+def bundle_files(directory: Path) -> list[str]:
+    names = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED)
+        for name in files:
+            if not name.endswith(".pyc"):
+                names.append((Path(root) / name).relative_to(directory).as_posix())
+    return sorted(names)
+
+
+def build(directory: Path, store_dir: Path) -> Bundle:
+    """Pack `directory` reproducibly and store it; the same input gives the same digest."""
+    manifest = load_manifest(directory)
+    data = pack(directory, bundle_files(directory))
+    digest = hashlib.sha256(data).hexdigest()
+    target = store_dir / f"{digest}.tar.gz"
+    if not target.exists():
+        store_dir.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{uuid.uuid4().hex}")
+        temp.write_bytes(data)
+        os.replace(temp, target)
+    return Bundle(digest, target, manifest)
+
+
+def find(store_dir: Path, reference: str) -> Path:
+    """The stored bundle a digest (or a unique prefix of at least 12 characters) names."""
+    found = DIGEST.match(reference.strip().lower())
+    if not found:
+        raise UserError(
+            f"{reference!r} is not a bundle digest",
+            hint="give the sha256 `lockgate artifact build` printed (12 or more hex characters)",
+        )
+    prefix = found.group(2)
+    matches = sorted(store_dir.glob(f"{prefix}*.tar.gz")) if store_dir.is_dir() else []
+    if len(matches) != 1:
+        why = "no stored bundle" if not matches else f"{len(matches)} stored bundles"
+        raise UserError(
+            f"{why} with digest {prefix}",
+            where=str(store_dir),
+            hint="build it with `lockgate artifact build DIR`, or give more of the digest",
+        )
+    return matches[0]
+
+
+def digest_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,55 @@
+"""lockgate-app.yaml: how an application bundle is started, checked and stopped."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import UserError
+from ..workflow.yamlmodel import load_model
+
+FILE_NAME = "lockgate-app.yaml"
+HINT = "see `lockgate-app.yaml` in examples/app and the README's Deploying section"
+
+
+class AppManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    start: str  # shell command run in the release directory; $PORT is the port to listen on
+    readiness: str = "/"  # HTTP path that answers 2xx when the instance can take traffic
+    stop_signal: str = Field("TERM", alias="stop-signal")
+    grace_seconds: float | int = Field(10, alias="grace-seconds", ge=0)
+
+    @field_validator("readiness")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"readiness must be an HTTP path starting with /, got {value!r}")
+        return value
+
+    @field_validator("stop_signal")
+    @classmethod
+    def _signal(cls, value: str) -> str:
+        name = value.upper().removeprefix("SIG")
+        if not hasattr(signal, f"SIG{name}"):
+            raise ValueError(f"unknown signal {value!r}; use TERM, INT, QUIT, HUP ...")
+        return name
+
+    @property
+    def signal_number(self) -> int:
+        return int(getattr(signal, f"SIG{self.stop_signal}"))
+
+
+def load_manifest(directory: Path, display: str | None = None) -> AppManifest:
+    path = directory / FILE_NAME
+    shown = display or str(path)
+    if not path.is_file():
+        raise UserError(
+            f"{directory} has no {FILE_NAME}",
+            where=shown,
+            hint="add one with `name:` and a `start:` command that listens on $PORT",
+        )
+    return load_model(path, shown, AppManifest, HINT)
