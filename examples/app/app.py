@@ -2,7 +2,8 @@
 
 It listens on $PORT and answers `/` with its version, `/healthz` when ready. `behavior.json`
 beside it makes a version slow or erroring (used by the tests, the README walk-through and the
-benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "refuse_start": false}.
+benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "start_delay_ms": 0,
+"refuse_start": false}.
 """
 
 import json
@@ -18,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 BEHAVIOR = json.loads((HERE / "behavior.json").read_text())
 if BEHAVIOR.get("refuse_start"):
     sys.exit("this version refuses to start (behavior.json: refuse_start)")
+time.sleep(BEHAVIOR.get("start_delay_ms", 0) / 1000)  # a slow start, for rollout tests
 INSTANCE = os.environ.get("LOCKGATE_INSTANCE", "?")
 DIGEST = os.environ.get("LOCKGATE_DIGEST", "")
 

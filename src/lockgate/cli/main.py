@@ -22,6 +22,7 @@ from ..engine.state import RunOptions
 from ..errors import UserError
 from ..store import Store, default_url
 from . import artifact as artifact_cli
+from . import deploy as deploy_cli
 from .views import LiveView, PlainView, SilentView
 
 
@@ -408,6 +409,7 @@ def logs(
 
 
 app.add_typer(artifact_cli.app, name="artifact")
+deploy_cli.register(app)
 cache_app = typer.Typer(help="The job cache under .lockgate/cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 

@@ -110,3 +110,46 @@ artifacts = Table(
     Column("path", Text, nullable=False),
     Column("size", Integer, nullable=False),
 )
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app", String(255), nullable=False),
+    Column("environment", String(255), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("previous_digest", String(64)),
+    Column("source_commit", String(80)),
+    Column("strategy", String(32), nullable=False),
+    # in_progress | awaiting_approval | succeeded | failed | rolled_back | aborted
+    Column("status", String(32), nullable=False),
+    Column("phase", Text),  # what it is doing now, in words
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("triggered_by", String(255), nullable=False),
+    Column("message", Text),
+    Column("report", JSON),
+    Column("pid", Integer),
+    Column("host", String(255)),
+    Column("kind", String(16), nullable=False),  # deploy | rollback | recovery
+    Index("ix_deployments_env", "environment"),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("environment", String(255), nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("address", String(64)),
+    Column("pid", Integer),
+    Column("release_dir", Text),
+    # starting | ready | serving | standby | stopping | stopped | failed
+    Column("state", String(16), nullable=False),
+    Column("pool", String(32), nullable=False),
+    Column("deployment_id", Integer),
+    Column("reason", Text),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_instances_env", "environment", "state"),
+)

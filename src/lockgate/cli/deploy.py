@@ -1,0 +1,182 @@
+"""`lockgate deploy | status | rollback | promote | abort`: releases to environments."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..artifacts import signed
+from ..deploy.controller import Controller, DeployRefused, Report
+from ..deploy.envfile import load_environment
+from ..errors import UserError
+from ..store import Store, default_url
+from ..store.deployments import DeploymentRecords
+
+RepoOpt = Annotated[Path, typer.Option("-C", "--repo", help="repository root (default: cwd)")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="plain | json")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store")]
+EnvArg = Annotated[str, typer.Argument(help="environment file, or the name of a deployed one")]
+
+
+def _console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _controller(env: str, repo: Path, db: str | None, output: str) -> Controller:
+    state_dir = repo.resolve() / ".lockgate"
+    path, known_as = Path(env), None
+    if not path.is_file():
+        path, known_as = state_dir / "fleet" / env / "environment.yaml", env
+        if not path.is_file():
+            raise UserError(
+                f"no environment file {env!r} and no deployed environment of that name",
+                where="ENV",
+                hint="give the environment file (e.g. deploy/staging.yaml)",
+            )
+    name, spec = load_environment(path, known_as)
+    store = Store(db or default_url(repo.resolve()))
+    quiet = output == "json"
+
+    def say(text: str) -> None:
+        if not quiet:
+            _console().print(f"[dim]{name}[/] {escape(text)}")
+
+    controller = Controller(name, spec, state_dir, DeploymentRecords(store), say)
+    kept = controller.dir / "environment.yaml"
+    if path.resolve() != kept.resolve():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept)  # `status NAME` and `rollback NAME` read it later
+    return controller
+
+
+def _finish(report: Report, output: str) -> None:
+    if output == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        color = {"succeeded": "green", "awaiting_approval": "yellow"}.get(report.result, "red")
+        Console(highlight=False, soft_wrap=True).print(
+            f"[{color}]{report.result}[/]: {escape(report.message)}"
+        )
+        for item in report.divergent:
+            Console(highlight=False).print(f"  instance {item['slot']}: {escape(item['reason'])}")
+    raise typer.Exit(0 if report.result in ("succeeded", "awaiting_approval") else 1)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def deploy(
+        env: EnvArg,
+        artifact: Annotated[
+            str, typer.Option("--artifact", "-a", help="bundle digest, or an app directory")
+        ],
+        repo: RepoOpt = Path("."),
+        output: OutputOpt = "plain",
+        db: DbOpt = None,
+    ) -> None:
+        """Roll an artifact out to an environment; succeed only when every instance runs it.
+
+        Example: lockgate deploy deploy/staging.yaml --artifact examples/app
+        """
+        ctl = _controller(env, repo, db, output)
+        reference = artifact
+        if Path(artifact).is_dir():
+            reference = signed.build_signed(Path(artifact), ctl.state_dir).digest
+        with ctl.exclusive():
+            try:
+                report = ctl.deploy(reference, os.environ.get("USER", "lockgate"))
+            except DeployRefused as exc:
+                if output == "json":
+                    print(json.dumps({"result": "refused", "message": str(exc)}))
+                else:
+                    _console().print(f"[red]refused[/]: {escape(str(exc))}")
+                raise typer.Exit(1) from None
+        _finish(report, output)
+
+    @app.command()
+    def rollback(
+        env: EnvArg, repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOpt = None
+    ) -> None:
+        """Restore the previous digest everywhere and verify it.
+
+        Example: lockgate rollback staging
+        """
+        ctl = _controller(env, repo, db, output)
+        with ctl.exclusive():
+            report = ctl.rollback(os.environ.get("USER", "lockgate"))
+        _finish(report, output)
+
+    @app.command()
+    def promote(
+        env: EnvArg, repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOpt = None
+    ) -> None:
+        """Approve a paused blue-green deployment: switch traffic and verify.
+
+        Example: lockgate promote production
+        """
+        ctl = _controller(env, repo, db, output)
+        with ctl.exclusive():
+            report = ctl.promote()
+        _finish(report, output)
+
+    @app.command()
+    def abort(
+        env: EnvArg, repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOpt = None
+    ) -> None:
+        """Drop a paused deployment's new instances; what serves keeps serving.
+
+        Example: lockgate abort production
+        """
+        ctl = _controller(env, repo, db, output)
+        with ctl.exclusive():
+            report = ctl.abort()
+        _finish(report, output)
+
+    @app.command()
+    def status(
+        env: Annotated[str | None, typer.Argument(help="environment (default: all)")] = None,
+        repo: RepoOpt = Path("."),
+        output: OutputOpt = "plain",
+        db: DbOpt = None,
+    ) -> None:
+        """Per instance: the digest it runs, readiness, rotation and requests served.
+
+        Example: lockgate status staging -o json
+        """
+        fleet = repo.resolve() / ".lockgate" / "fleet"
+        names = [env] if env else sorted(p.name for p in fleet.glob("*") if p.is_dir())
+        views = []
+        for name in names:
+            ctl = _controller(name, repo, db, output)
+            with ctl.exclusive():
+                ctl.recover()
+            views.append(ctl.status())
+        if output == "json":
+            print(json.dumps(views[0] if env else views, indent=2))
+            return
+        for view in views:
+            _print_status(view)
+
+
+def _print_status(view: dict[str, Any]) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    latest = view["latest"] or {}
+    console.print(
+        f"[bold]{view['environment']}[/] ({view['app']}) router {view['router']}: "
+        f"{str(view['digest'])[:12]}; last deployment {latest.get('id')} "
+        f"{latest.get('status')}: {escape(str(latest.get('message') or latest.get('phase')))}"
+    )
+    for item in view["instances"]:
+        mark = "in rotation" if item["in_rotation"] else "out of rotation"
+        console.print(
+            f"  {item['index']:3} {str(item['digest'])[:12]} {item['state']:8} "
+            f"{'ready' if item['ready'] else 'NOT READY'} {mark} {item['requests']} requests"
+        )
+    if latest.get("status") == "awaiting_approval":
+        console.print(f"  next: lockgate promote {view['environment']} (or abort)")

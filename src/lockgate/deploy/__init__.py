@@ -1,0 +1,1 @@
+"""Deployments: targets, traffic, strategies and the rollout controller."""

@@ -1,0 +1,1 @@
+"""Where instances run. One module per kind of target, each implementing targets.base.Target."""

@@ -1,0 +1,1 @@
+"""Routers that split traffic between instances: the built-in proxy, HAProxy."""

@@ -1,0 +1,112 @@
+"""The built-in router (proxy.py) as a process lockgate starts once per environment and then
+drives over its admin port; it outlives the command that started it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ...errors import UserError
+from .base import Route
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class BuiltinRouter:
+    def __init__(self, directory: Path, port: int, host: str = "127.0.0.1") -> None:
+        self.directory = directory
+        self.port = port
+        self.host = host
+        self.info_path = directory / "router.json"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _info(self) -> dict[str, Any]:
+        try:
+            loaded = json.loads(self.info_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def _admin(self) -> str:
+        return f"http://127.0.0.1:{self._info().get('admin')}"
+
+    def _alive(self) -> bool:
+        info = self._info()
+        if not info.get("pid") or info.get("port") != self.port:
+            return False
+        try:
+            return httpx.get(f"{self._admin()}/backends", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def ensure(self) -> None:
+        if self._alive():
+            return
+        self.stop()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        admin = free_port()
+        log = (self.directory / "router.log").open("ab")
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "lockgate.deploy.traffic.proxy",
+                "--listen", str(self.port), "--admin", str(admin),
+                "--state", str(self.directory / "router-state.json"), "--host", self.host,
+            ],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True, cwd="/",
+        )  # fmt: skip
+        self.info_path.write_text(
+            json.dumps({"pid": process.pid, "admin": admin, "port": self.port})
+        )
+        deadline = time.monotonic() + 15
+        while not self._alive():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.directory / "router.log").read_text(errors="replace")[-400:]
+                raise UserError(
+                    f"the router could not start on port {self.port}: {tail.strip()}",
+                    where=str(self.directory / "router.log"),
+                    hint="is the port taken? set another `router: port:` in the environment file",
+                )
+            time.sleep(0.05)
+
+    def apply(self, routes: list[Route]) -> None:
+        body = [
+            {"id": r.id, "address": r.address, "weight": r.weight, "pool": r.pool} for r in routes
+        ]
+        response = httpx.put(f"{self._admin()}/backends", json=body, timeout=5)
+        response.raise_for_status()
+
+    def table(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self._admin()}/backends", timeout=5)
+        response.raise_for_status()
+        return list(response.json())
+
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        query = f"?since={since}" if since is not None else ""
+        response = httpx.get(f"{self._admin()}/stats{query}", timeout=5)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def stop(self) -> None:
+        pid = self._info().get("pid")
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(pid), signal.SIGTERM)
+        self.info_path.unlink(missing_ok=True)
