@@ -26,6 +26,7 @@ DIGEST = os.environ.get("LOCKGATE_DIGEST", "")
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes
 
     def do_GET(self) -> None:
         if self.path == "/healthz":

@@ -70,7 +70,9 @@ def verify(
         if output == "json":
             print(json.dumps({"verified": False, "reason": str(exc)}))
         else:
-            Console(stderr=True, highlight=False).print(f"[red]refused[/]: {escape(str(exc))}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[red]refused[/]: {escape(str(exc))}"
+            )
         raise typer.Exit(1) from None
     predicate = verified.statement["predicate"]
     commit = predicate["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"]

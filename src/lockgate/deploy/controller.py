@@ -299,9 +299,9 @@ class Controller:
         return self.finish(deployment, digest, "rolled_back", f"{failure.reason}; rolled back")
 
     def finish(self, deployment: int, digest: str, result: str, message: str) -> Report:
+        self.note(f"{result}: {message}")
         report = self.report(deployment, digest, result, message)
         self.records.finish(deployment, result, message, report.as_dict())
-        self.note(f"{result}: {message}")
         return report
 
     def report(self, deployment: int, digest: str, result: str, message: str) -> Report:

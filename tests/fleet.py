@@ -1,0 +1,137 @@
+"""Helpers for deployment tests: an app repository, versions of the example app, steady load."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .conftest import ROOT, lockgate, make_repo
+
+EXAMPLE_APP = ROOT / "examples" / "app"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def app_version(repo: Path, name: str, **behavior: object) -> Path:
+    """A copy of the example app under repo/name with its behavior.json set."""
+    target = repo / name
+    shutil.copytree(EXAMPLE_APP, target, dirs_exist_ok=True)
+    (target / "behavior.json").write_text(json.dumps({"version": name, **behavior}))
+    return target
+
+
+def build(repo: Path, app_dir: Path) -> str:
+    done = lockgate("artifact", "build", str(app_dir), "-o", "json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["digest"])
+
+
+def fleet_repo(tmp_path: Path, replicas: int, strategy: str, **extra: object) -> tuple[Path, int]:
+    """A repository with an environment file `env.yaml`; returns (repo, router port)."""
+    port = free_port()
+    lines = [f"{k}: {json.dumps(v)}" for k, v in extra.items()]
+    env = "\n".join(
+        [
+            "app: hello",
+            "environment: test",
+            f"target: {{replicas: {replicas}}}",
+            f"router: {{port: {port}}}",
+            "strategy:",
+            f"  type: {strategy}",
+            *(f"  {line}" for line in lines),
+            "",
+        ]
+    )
+    repo = make_repo(tmp_path / "repo", {"env.yaml": env})
+    return repo, port
+
+
+def deploy(repo: Path, digest: str, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    done = lockgate("deploy", "env.yaml", "--artifact", digest, "-o", "json", *extra, cwd=repo)
+    assert done.stdout.strip(), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def status(repo: Path) -> dict:  # type: ignore[type-arg]
+    done = lockgate("status", "test", "-o", "json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def fleet_processes(repo: Path) -> dict[str, int]:
+    """instance id -> pid of every live process carrying this fleet's marker."""
+    marker = f"LOCKGATE_FLEET={repo / '.lockgate' / 'fleet' / 'test'}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if marker in environ and state != "Z":
+            for item in environ:
+                if item.startswith(b"LOCKGATE_INSTANCE_ID="):
+                    found[item.split(b"=", 1)[1].decode()] = int(entry.name)
+    return found
+
+
+def teardown(repo: Path) -> None:
+    """Stop the fleet and the router a test started."""
+    for pid in fleet_processes(repo).values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    info = repo / ".lockgate" / "fleet" / "test" / "router.json"
+    if info.exists():
+        with contextlib.suppress(ProcessLookupError, PermissionError, KeyError, ValueError):
+            os.killpg(int(json.loads(info.read_text())["pid"]), signal.SIGTERM)
+
+
+@dataclass
+class Load:
+    """Steady requests against the router from a background thread."""
+
+    port: int
+    results: list[tuple[float, int, str]] = field(default_factory=list)  # time, status, body
+    failures: list[tuple[float, str]] = field(default_factory=list)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Load:
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stop_event.is_set():
+                try:
+                    answer = client.get(f"http://127.0.0.1:{self.port}/")
+                    self.results.append((time.time(), answer.status_code, answer.text))
+                except httpx.HTTPError as exc:
+                    self.failures.append((time.time(), repr(exc)))
+                time.sleep(0.002)
+
+    def __exit__(self, *_: object) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=30)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{t}: {why}" for t, why in self.failures] + [
+            f"{t}: HTTP {code}" for t, code, _ in self.results if code >= 500
+        ]

@@ -1,0 +1,186 @@
+"""Rollouts on a real local fleet behind the real router, under load: capacity, zero failed
+requests, the convergence guarantee (the "21 servers" test), rollback and crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import LOCKGATE, lockgate
+from .fleet import Load, app_version, build, deploy, fleet_processes, fleet_repo, status, teardown
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Path]]:
+    repos: list[Path] = []
+    yield repos
+    for repo in repos:
+        teardown(repo)
+
+
+def _versions(repo: Path, digests: dict[str, str]) -> dict[str, str]:
+    """instance index -> version name, as each instance itself reports it."""
+    names = {d: n for n, d in digests.items()}
+    return {str(i["index"]): names.get(str(i["digest"]), "?") for i in status(repo)["instances"]}
+
+
+def test_rolling_keeps_capacity_and_loses_no_request(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, port = fleet_repo(tmp_path, 4, "rolling", **{"max-surge": 0, "max-unavailable": 1})
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2", start_delay_ms=300))
+    code, report = deploy(repo, v1)
+    assert code == 0, report
+    admin = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())["admin"]
+    samples: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            table = httpx.get(f"http://127.0.0.1:{admin}/backends").json()
+            samples.append(sum(1 for row in table if row["weight"] > 0))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    with Load(port) as load:
+        sampler.start()
+        code, report = deploy(repo, v2)
+        stop.set()
+        sampler.join()
+    assert code == 0, report
+    assert load.errors == []
+    assert len(samples) > 20 and min(samples) >= 3, samples  # never below N - maxUnavailable
+    assert max(samples) <= 4  # maxSurge 0: never more than N
+    assert _versions(repo, {"v1": v1, "v2": v2}) == {str(i): "v2" for i in range(4)}
+    served = {body.split()[1] for _, _, body in load.results}
+    assert served == {"v1", "v2"}
+
+
+def test_blue_green_switches_atomically_and_rolls_back_instantly(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, port = fleet_repo(
+        tmp_path, 3, "blue-green", smoke=[{"path": "/healthz"}], **{"scale-down-delay": 60}
+    )
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2"))
+    assert deploy(repo, v1)[0] == 0
+    with Load(port) as load:
+        code, report = deploy(repo, v2)
+        assert code == 0, report
+        time.sleep(0.3)
+    assert load.errors == []
+    bodies = [body.split()[1] for _, _, body in load.results]
+    switch = bodies.index("v2")
+    assert set(bodies[:switch]) == {"v1"} and set(bodies[switch:]) == {"v2"}  # atomic
+    kept = [i for i in status(repo)["instances"] if i["state"] == "standby"]
+    assert len(kept) == 3 and all(not i["in_rotation"] for i in kept)
+    started = time.monotonic()
+    done = lockgate("rollback", "test", "-o", "json", cwd=repo)
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"] == "succeeded"
+    assert took < 5  # one router change, not a redeploy
+    assert {httpx.get(f"http://127.0.0.1:{port}/").text.split()[1] for _ in range(10)} == {"v1"}
+
+
+def test_twenty_one_servers_one_cannot_be_updated(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, port = fleet_repo(tmp_path, 21, "rolling", **{"max-surge": 3})
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2"))
+    code, report = deploy(repo, v1)
+    assert code == 0, report
+    # Server 13 cannot take the new release: its release directory cannot be created.
+    blocked = repo / ".lockgate/fleet/test/instances/13/releases" / v2
+    blocked.write_text("in the way\n")
+    with Load(port) as load:
+        code, report = deploy(repo, v2)
+    assert code == 1 and report["result"] == "rolled_back", report
+    assert [d["slot"] for d in report["divergent"]] == [13]
+    assert "instance 13" in report["message"]
+    diverged_at = report["divergent"][0]["at"]
+    # While v2 is what the fleet should run, the server left on v1 gets no traffic; once the
+    # controller rolls back, v1 is the goal again and it is no longer divergent.
+    rollback_at = min(t for t, text in report["events"] if text.startswith("rolling back"))
+    during = [body for t, _, body in load.results if diverged_at <= t <= rollback_at]
+    assert during and not [b for b in during if "instance 13 " in b], len(during)
+    assert load.errors == []
+    assert _versions(repo, {"v1": v1, "v2": v2}) == {str(i): "v1" for i in range(21)}
+    blocked.unlink()
+    code, report = deploy(repo, v2)  # the retry converges all 21
+    assert code == 0, report
+    assert _versions(repo, {"v1": v1, "v2": v2}) == {str(i): "v2" for i in range(21)}
+    assert all(i["ready"] and i["in_rotation"] for i in status(repo)["instances"])
+
+
+def test_a_version_that_never_gets_ready_is_rolled_back(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, _ = fleet_repo(tmp_path, 2, "rolling", **{"readiness-timeout": 3})
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    broken = build(repo, app_version(repo, "broken", refuse_start=True))
+    assert deploy(repo, v1)[0] == 0
+    code, report = deploy(repo, broken)
+    assert code == 1 and report["result"] == "rolled_back"
+    assert "exited before it was ready" in report["message"]
+    assert _versions(repo, {"v1": v1}) == {"0": "v1", "1": "v1"}
+
+
+def test_unsigned_or_untrusted_artifacts_are_refused(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, _ = fleet_repo(tmp_path, 1, "rolling")
+    cleanup.append(repo)
+    env = (repo / "env.yaml").read_text()
+    (repo / "env.yaml").write_text(env + "provenance:\n  required: true\n")
+    v1 = build(repo, app_version(repo, "v1"))
+    (repo / ".lockgate/bundles" / f"{v1}.provenance.json").unlink()
+    code, report = deploy(repo, v1)
+    assert code == 1 and report["result"] == "refused"
+    assert "unsigned" in report["message"]
+    assert not (repo / ".lockgate/fleet/test/instances").exists()  # nothing was started
+
+
+def test_killing_lockgate_mid_rollout_is_recovered_by_the_next_command(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, port = fleet_repo(tmp_path, 3, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2", start_delay_ms=1500))
+    assert deploy(repo, v1)[0] == 0
+    rollout = subprocess.Popen(
+        [str(LOCKGATE), "deploy", "env.yaml", "--artifact", v2],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(fleet_processes(repo)) < 4:  # the first v2 instance is starting
+        assert time.monotonic() < deadline and rollout.poll() is None
+        time.sleep(0.05)
+    os.killpg(rollout.pid, signal.SIGKILL)
+    rollout.wait()
+    time.sleep(0.2)
+    view = status(repo)  # any command recovers first
+    assert {str(i["digest"]) for i in view["instances"]} == {v1}
+    assert len(view["instances"]) == 3 and all(i["in_rotation"] for i in view["instances"])
+    assert set(fleet_processes(repo)) == {i["id"] for i in view["instances"]}  # no orphans
+    table = httpx.get(
+        f"http://127.0.0.1:{json.loads((repo / '.lockgate/fleet/test/router.json').read_text())['admin']}/backends"
+    ).json()
+    assert {row["id"] for row in table} == {i["id"] for i in view["instances"]}
+    assert {httpx.get(f"http://127.0.0.1:{port}/").status_code for _ in range(10)} == {200}

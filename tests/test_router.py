@@ -1,0 +1,132 @@
+"""The router against real backends: weights, keep-alive, failover, bodies, metrics."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lockgate.deploy.traffic.base import Route
+from lockgate.deploy.traffic.builtin import BuiltinRouter
+
+from .fleet import free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes
+
+    def do_GET(self) -> None:
+        if self.path == "/stream":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"one,", b"two,", b"three"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if self.path == "/fail":
+            return self.reply(503, b"down")
+        self.reply(200, self.server.name.encode())  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.reply(200, b"got " + body)
+
+    def reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def backends() -> Iterator[dict[str, ThreadingHTTPServer]]:
+    servers = {}
+    for name in ("a", "b", "c"):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+        server.name = name  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[name] = server
+    yield servers
+    for server in servers.values():
+        server.shutdown()
+
+
+@pytest.fixture
+def router(tmp_path: Path) -> Iterator[BuiltinRouter]:
+    built_in = BuiltinRouter(tmp_path / "router", free_port())
+    built_in.ensure()
+    yield built_in
+    built_in.stop()
+
+
+def _route(name: str, server: ThreadingHTTPServer, weight: int, pool: str = "stable") -> Route:
+    return Route(name, f"127.0.0.1:{server.server_address[1]}", weight, pool)
+
+
+def test_weights_split_traffic_and_changes_are_atomic(
+    router: BuiltinRouter, backends: dict[str, ThreadingHTTPServer]
+) -> None:
+    router.apply([_route("a", backends["a"], 3), _route("b", backends["b"], 1, "canary")])
+    url = f"http://{router.address}/"
+    with httpx.Client() as client:  # one keep-alive connection for all of them
+        seen = collections.Counter(client.get(url).text for _ in range(400))
+    assert seen == {"a": 300, "b": 100}
+    router.apply([_route("c", backends["c"], 1)])
+    with httpx.Client() as client:
+        assert {client.get(url).text for _ in range(20)} == {"c"}
+    table = {row["id"]: row for row in router.table()}
+    assert set(table) == {"c"} and table["c"]["requests"] == 20
+    stats = router.stats()["pools"]
+    assert stats["stable"]["requests"] == 320 and stats["canary"]["requests"] == 100
+    metrics = httpx.get(f"http://127.0.0.1:{router._info()['admin']}/metrics").text
+    assert 'lockgate_router_requests_total{pool="canary"} 100' in metrics
+    assert 'lockgate_router_request_seconds_bucket{pool="stable",le="+Inf"} 320' in metrics
+
+
+def test_a_dead_backend_costs_no_request(
+    router: BuiltinRouter, backends: dict[str, ThreadingHTTPServer]
+) -> None:
+    dead_port = free_port()
+    router.apply(
+        [_route("a", backends["a"], 1), Route("dead", f"127.0.0.1:{dead_port}", 1, "stable")]
+    )
+    answers = [httpx.get(f"http://{router.address}/").text for _ in range(50)]
+    assert answers == ["a"] * 50
+    router.apply([])
+    empty = httpx.get(f"http://{router.address}/")
+    assert empty.status_code == 503
+
+
+def test_bodies_streams_and_errors_pass_through(
+    router: BuiltinRouter, backends: dict[str, ThreadingHTTPServer]
+) -> None:
+    router.apply([_route("a", backends["a"], 1)])
+    base = f"http://{router.address}"
+    assert httpx.post(f"{base}/echo", content=b"payload").text == "got payload"
+    assert httpx.get(f"{base}/stream").text == "one,two,three"
+    failed = httpx.get(f"{base}/fail")
+    assert failed.status_code == 503 and failed.text == "down"
+    assert router.stats()["pools"]["stable"]["errors"] == 1
+    raw = httpx.get(f"{base}/", headers={"Connection": "close"})
+    assert raw.text == "a"
+
+
+def test_the_router_keeps_its_table_across_a_restart(
+    router: BuiltinRouter, backends: dict[str, ThreadingHTTPServer]
+) -> None:
+    router.apply([_route("b", backends["b"], 1)])
+    router.stop()
+    router.ensure()
+    assert httpx.get(f"http://{router.address}/").text == "b"
