@@ -32,6 +32,7 @@ from .targets.base import StartFailed, Target
 from .targets.local import LocalTarget
 from .traffic.base import Route, Router
 from .traffic.builtin import BuiltinRouter
+from .traffic.haproxy import HAProxyRouter
 
 LIVE = ("starting", "ready", "serving", "standby", "stopping")
 
@@ -77,7 +78,11 @@ class Controller:
         self.say = say
         self.dir = state_dir / "fleet" / name
         self.target: Target = LocalTarget(self.dir)
-        self.router: Router = BuiltinRouter(self.dir, spec.router.port)
+        self.router: Router = (
+            HAProxyRouter(self.dir, spec.router.port)
+            if spec.router.type == "haproxy"
+            else BuiltinRouter(self.dir, spec.router.port)
+        )
         self.events: list[tuple[float, str]] = []
         self.divergent: list[dict[str, Any]] = []
 
