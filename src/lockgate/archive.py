@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def pack(root: Path, names: Iterable[str]) -> bytes:
+def pack(root: Path, names: Iterable[str], dereference: bool = False) -> bytes:
+    """`dereference` stores what symlinks point to instead of the links (self-contained)."""
     buffer = io.BytesIO()
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped,
-        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        tarfile.open(
+            fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT, dereference=dereference
+        ) as tar,
     ):
         for name in sorted(set(names)):
             info = tar.gettarinfo(str(root / name), arcname=name)

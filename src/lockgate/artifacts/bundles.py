@@ -45,7 +45,7 @@ def bundle_files(directory: Path) -> list[str]:
 def build(directory: Path, store_dir: Path) -> Bundle:
     """Pack `directory` reproducibly and store it; the same input gives the same digest."""
     manifest = load_manifest(directory)
-    data = pack(directory, bundle_files(directory))
+    data = pack(directory, bundle_files(directory), dereference=True)
     digest = hashlib.sha256(data).hexdigest()
     target = store_dir / f"{digest}.tar.gz"
     if not target.exists():

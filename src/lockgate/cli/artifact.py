@@ -13,6 +13,7 @@ from rich.markup import escape
 from ..artifacts import signed
 from ..artifacts.provenance import ProvenanceError
 from ..errors import UserError
+from ..statedir import state_dir
 
 app = typer.Typer(help="Application bundles with signed provenance.", no_args_is_help=True)
 RepoOpt = Annotated[Path, typer.Option("-C", "--repo", help="repository root (default: cwd)")]
@@ -35,7 +36,7 @@ def build(
     """
     if not directory.is_dir():
         raise UserError(f"{directory} is not a directory", where="DIR")
-    bundle = signed.build_signed(directory, repo.resolve() / ".lockgate", key)
+    bundle = signed.build_signed(directory, state_dir(repo.resolve()), key)
     result = {
         "digest": bundle.digest,
         "app": bundle.manifest.name,
@@ -65,7 +66,7 @@ def verify(
     Example: lockgate artifact verify 3f2a9c01b7de --trusted-key team.pub.pem
     """
     try:
-        verified = signed.verify_stored(digest, repo.resolve() / ".lockgate", trusted_key)
+        verified = signed.verify_stored(digest, state_dir(repo.resolve()), trusted_key)
     except ProvenanceError as exc:
         if output == "json":
             print(json.dumps({"verified": False, "reason": str(exc)}))

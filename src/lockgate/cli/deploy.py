@@ -16,6 +16,7 @@ from ..artifacts import signed
 from ..deploy.controller import Controller, DeployRefused, Report
 from ..deploy.envfile import load_environment
 from ..errors import UserError
+from ..statedir import state_dir
 from ..store import Store, default_url
 from ..store.deployments import DeploymentRecords
 
@@ -30,10 +31,10 @@ def _console() -> Console:
 
 
 def _controller(env: str, repo: Path, db: str | None, output: str) -> Controller:
-    state_dir = repo.resolve() / ".lockgate"
+    state = state_dir(repo.resolve())
     path, known_as = Path(env), None
     if not path.is_file():
-        path, known_as = state_dir / "fleet" / env / "environment.yaml", env
+        path, known_as = state / "fleet" / env / "environment.yaml", env
         if not path.is_file():
             raise UserError(
                 f"no environment file {env!r} and no deployed environment of that name",
@@ -48,7 +49,7 @@ def _controller(env: str, repo: Path, db: str | None, output: str) -> Controller
         if not quiet:
             _console().print(f"[dim]{name}[/] {escape(text)}")
 
-    controller = Controller(name, spec, state_dir, DeploymentRecords(store), say)
+    controller = Controller(name, spec, state, DeploymentRecords(store), say)
     kept = controller.dir / "environment.yaml"
     if path.resolve() != kept.resolve():
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +140,17 @@ def register(app: typer.Typer) -> None:
         _finish(report, output)
 
     @app.command()
+    def down(env: EnvArg, repo: RepoOpt = Path("."), db: DbOpt = None) -> None:
+        """Stop an environment's instances and its router (its history is kept).
+
+        Example: lockgate down local
+        """
+        ctl = _controller(env, repo, db, "plain")
+        with ctl.exclusive():
+            stopped = ctl.down()
+        _console().print(f"stopped {stopped} instances and the router of {ctl.name}")
+
+    @app.command()
     def status(
         env: Annotated[str | None, typer.Argument(help="environment (default: all)")] = None,
         repo: RepoOpt = Path("."),
@@ -149,7 +161,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate status staging -o json
         """
-        fleet = repo.resolve() / ".lockgate" / "fleet"
+        fleet = state_dir(repo.resolve()) / "fleet"
         names = [env] if env else sorted(p.name for p in fleet.glob("*") if p.is_dir())
         views = []
         for name in names:

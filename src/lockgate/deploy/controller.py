@@ -349,6 +349,18 @@ class Controller:
         self.retire([r for r in self.rows() if r["digest"] == digest and r["state"] != "serving"])
         return self.finish(int(latest["id"]), digest, "aborted", "aborted; nothing changed")
 
+    def down(self) -> int:
+        """Stop every instance and the router of this environment; returns how many stopped."""
+        rows = [r for r in self.rows() if r["state"] in LIVE]
+        self.records.set_instances([r["id"] for r in rows], state="stopping")
+        for row in rows:
+            _, app = self.app_for(row["digest"])
+            self.target.stop(row["pid"], app)
+        self.records.set_instances([r["id"] for r in rows], state="stopped")
+        self.target.sweep(set())
+        self.router.stop()
+        return len(rows)
+
     def rollback(self, triggered_by: str) -> Report:
         """Back to the previous digest: one router change while blue is kept, else a rolling
         rollout of the previous digest. Verified like any rollout."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..statedir import state_dir
 from ..store import Store
 from ..workflow.expressions import Value
 from ..workflow.loader import LoadedWorkflow
@@ -79,10 +80,7 @@ class Runner:
     async def run(self, workflows: list[LoadedWorkflow]) -> list[WorkflowResult]:
         ctx = RunContext(self.options, self.store, self.repo, self.observer, self.state_dir)
         runs: list[tuple[WorkflowRun, Path]] = []
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        ignore = self.state_dir / ".gitignore"
-        if not ignore.exists():  # lockgate's own state is never part of a workspace
-            ignore.write_text("*\n")
+        state_dir(self.options.repo_dir)
         if self.options.use_cache:
             ctx.job_cache = JobCache(ctx, self.project, self.options.remote_cache)
         if self.options.fail_fast:
