@@ -84,6 +84,7 @@ class Controller:
             else BuiltinRouter(self.dir, spec.router.port)
         )
         self.events: list[tuple[float, str]] = []
+        self.apps: dict[str, tuple[Path, AppManifest]] = {}
         self.divergent: list[dict[str, Any]] = []
 
     # -- small steps, each recorded before it is taken ----------------------------------------
@@ -103,7 +104,12 @@ class Controller:
         self.router.apply(routes)
 
     def app_for(self, digest: str) -> tuple[Path, AppManifest]:
-        """The stored bundle for `digest` and its lockgate-app.yaml."""
+        """The stored bundle for `digest` and its lockgate-app.yaml (read once per command)."""
+        if digest not in self.apps:
+            self.apps[digest] = self._load_app(digest)
+        return self.apps[digest]
+
+    def _load_app(self, digest: str) -> tuple[Path, AppManifest]:
         bundle = bundles.find(signed.store_dir(self.state_dir), digest)
         manifests = self.dir / "manifests" / bundle.name.removesuffix(".tar.gz")
         if not (manifests / "lockgate-app.yaml").exists():
@@ -181,10 +187,16 @@ class Controller:
             return
         self.records.set_instances([r["id"] for r in rows], state="stopping")
         self.sync_router()
-        for row in rows:
-            _, app = self.app_for(row["digest"])
-            self.target.stop(row["pid"], app)
+        self.stop_processes(rows)
         self.records.set_instances([r["id"] for r in rows], state="stopped")
+
+    def stop_processes(self, rows: list[dict[str, Any]]) -> None:
+        """Stop them together: each gets its grace period, not the sum of everyone's."""
+        by_digest: dict[str, list[int | None]] = collections.defaultdict(list)
+        for row in rows:
+            by_digest[row["digest"]].append(row["pid"])
+        for digest, pids in by_digest.items():
+            self.target.stop(pids, self.app_for(digest)[1])
 
     def diverged(self, slot: int, reason: str) -> None:
         """An instance that cannot reach the desired digest leaves rotation at once."""
@@ -353,9 +365,7 @@ class Controller:
         """Stop every instance and the router of this environment; returns how many stopped."""
         rows = [r for r in self.rows() if r["state"] in LIVE]
         self.records.set_instances([r["id"] for r in rows], state="stopping")
-        for row in rows:
-            _, app = self.app_for(row["digest"])
-            self.target.stop(row["pid"], app)
+        self.stop_processes(rows)
         self.records.set_instances([r["id"] for r in rows], state="stopped")
         self.target.sweep(set())
         self.router.stop()

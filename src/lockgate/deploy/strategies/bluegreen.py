@@ -9,7 +9,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING
 
-import httpx
+from ..httpcheck import status_of
 
 if TYPE_CHECKING:
     from ..controller import Controller
@@ -31,13 +31,11 @@ def prepare(ctl: Controller, deployment: int, digest: str) -> bool:
     ctl.note(f"{pool} set ready ({len(green)} instances)")
     for row in green:
         for probe in strategy.smoke:
-            try:
-                answer = httpx.get(f"http://{row['address']}{probe.path}", timeout=5).status_code
-            except httpx.HTTPError as exc:
-                answer = f"no answer ({exc})"  # type: ignore[assignment]
+            answer = status_of(row["address"], probe.path, timeout=5)
             if answer != probe.expect:
                 raise RolloutFailed(
-                    f"smoke check GET {probe.path} on instance {row['slot']} gave {answer}, "
+                    f"smoke check GET {probe.path} on instance {row['slot']} gave "
+                    f"{answer or 'no answer'}, "
                     f"expected {probe.expect}"
                 )
     if strategy.smoke_command:

@@ -41,7 +41,8 @@ class Target(Protocol):
 
     def observe(self, pid: int | None, address: str, app: AppManifest) -> Observed: ...
 
-    def stop(self, pid: int | None, app: AppManifest) -> None: ...
+    def stop(self, pids: list[int | None], app: AppManifest) -> None:
+        """Stop these instances: the app's stop signal, its grace period, then kill."""
 
     def sweep(self, keep: set[str]) -> list[str]:
         """Stop instances this target started that are not in `keep` (ids); returns them."""

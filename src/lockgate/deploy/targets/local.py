@@ -16,11 +16,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
-
 from ...archive import unpack
 from ...artifacts.manifest import AppManifest
 from ...engine.process import group_alive, kill_group
+from ..httpcheck import status_of
 from ..traffic.builtin import free_port
 from .base import Observed, Started, StartFailed
 
@@ -74,11 +73,8 @@ class LocalTarget:
         return Started(instance_id, slot, digest, f"127.0.0.1:{port}", process.pid, str(release))
 
     def ready(self, address: str, app: AppManifest) -> bool:
-        try:
-            response = httpx.get(f"http://{address}{app.readiness}", timeout=1)
-        except httpx.HTTPError:
-            return False
-        return 200 <= response.status_code < 300
+        status = status_of(address, app.readiness)
+        return status is not None and 200 <= status < 300
 
     def observe(self, pid: int | None, address: str, app: AppManifest) -> Observed:
         if not pid or not group_alive(pid) or _zombie(pid):
@@ -90,14 +86,19 @@ class LocalTarget:
             digest = None
         return Observed(True, digest, self.ready(address, app))
 
-    def stop(self, pid: int | None, app: AppManifest) -> None:
-        if not pid or not group_alive(pid):
-            return
-        kill_group(pid, app.signal_number)
+    def stop(self, pids: list[int | None], app: AppManifest) -> None:
+        running = [pid for pid in pids if pid and group_alive(pid)]
+        for pid in running:
+            kill_group(pid, app.signal_number)
         deadline = time.monotonic() + float(app.grace_seconds)
-        while group_alive(pid) and not _zombie(pid) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            running = [pid for pid in running if group_alive(pid) and not _zombie(pid)]
+            if not running:
+                break
             time.sleep(0.02)
-        kill_group(pid, signal.SIGKILL)
+        for leftover in pids:
+            if leftover:
+                kill_group(leftover, signal.SIGKILL)  # whatever the group left behind
 
     def sweep(self, keep: set[str]) -> list[str]:
         marker = f"LOCKGATE_FLEET={self.directory}".encode()

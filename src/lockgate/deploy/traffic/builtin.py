@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ...errors import UserError
+from ..httpcheck import Unreachable, request, status_of
 from .base import Route
 
 
@@ -44,17 +43,17 @@ class BuiltinRouter:
             return {}
         return loaded if isinstance(loaded, dict) else {}
 
-    def _admin(self) -> str:
-        return f"http://127.0.0.1:{self._info().get('admin')}"
+    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = request(f"127.0.0.1:{self._info().get('admin')}", method, path, body, 5)
+        if status != 200:
+            raise Unreachable(f"router admin {method} {path}: HTTP {status} {answer[:200]!r}")
+        return json.loads(answer)
 
     def _alive(self) -> bool:
         info = self._info()
         if not info.get("pid") or info.get("port") != self.port:
             return False
-        try:
-            return httpx.get(f"{self._admin()}/backends", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return status_of(f"127.0.0.1:{info.get('admin')}", "/backends") == 200
 
     def ensure(self) -> None:
         if self._alive():
@@ -90,19 +89,14 @@ class BuiltinRouter:
         body = [
             {"id": r.id, "address": r.address, "weight": r.weight, "pool": r.pool} for r in routes
         ]
-        response = httpx.put(f"{self._admin()}/backends", json=body, timeout=5)
-        response.raise_for_status()
+        self._admin("PUT", "/backends", body)
 
     def table(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self._admin()}/backends", timeout=5)
-        response.raise_for_status()
-        return list(response.json())
+        return list(self._admin("GET", "/backends"))
 
     def stats(self, since: float | None = None) -> dict[str, Any]:
         query = f"?since={since}" if since is not None else ""
-        response = httpx.get(f"{self._admin()}/stats{query}", timeout=5)
-        response.raise_for_status()
-        return dict(response.json())
+        return dict(self._admin("GET", f"/stats{query}"))
 
     def stop(self) -> None:
         pid = self._info().get("pid")
