@@ -184,3 +184,46 @@ def test_killing_lockgate_mid_rollout_is_recovered_by_the_next_command(
     ).json()
     assert {row["id"] for row in table} == {i["id"] for i in view["instances"]}
     assert {httpx.get(f"http://127.0.0.1:{port}/").status_code for _ in range(10)} == {200}
+
+
+def test_approval_pauses_blue_green_until_promote_or_abort(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, port = fleet_repo(tmp_path, 2, "blue-green", approval=True, **{"scale-down-delay": 0})
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2"))
+    v3 = build(repo, app_version(repo, "v3"))
+    code, report = deploy(repo, v1)
+    assert code == 0 and report["result"] == "awaiting_approval"
+    assert lockgate("promote", "test", cwd=repo).returncode == 0
+    code, report = deploy(repo, v2)
+    assert code == 0 and report["result"] == "awaiting_approval"
+    view = status(repo)
+    assert view["latest"]["status"] == "awaiting_approval"
+    assert "lockgate promote test" in lockgate("status", "test", cwd=repo).stdout
+    assert {httpx.get(f"http://127.0.0.1:{port}/").text.split()[1] for _ in range(6)} == {"v1"}
+    done = lockgate("promote", "test", "-o", "json", cwd=repo)
+    assert done.returncode == 0 and json.loads(done.stdout)["result"] == "succeeded"
+    assert {httpx.get(f"http://127.0.0.1:{port}/").text.split()[1] for _ in range(6)} == {"v2"}
+    code, report = deploy(repo, v3)
+    assert report["result"] == "awaiting_approval"
+    done = lockgate("abort", "test", "-o", "json", cwd=repo)
+    assert done.returncode == 1 and json.loads(done.stdout)["result"] == "aborted"
+    assert _versions(repo, {"v2": v2}) == {"0": "v2", "1": "v2"}
+    again = lockgate("promote", "test", cwd=repo)
+    assert again.returncode == 2 and "no deployment waiting for approval" in again.stderr
+
+
+def test_a_bad_environment_file_is_a_clear_error(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, _ = fleet_repo(tmp_path, 2, "rolling", **{"max-surge": 0, "max-unavailable": 0})
+    cleanup.append(repo)
+    done = lockgate("deploy", "env.yaml", "--artifact", "abc123abc123", cwd=repo)
+    assert done.returncode == 2 and "env.yaml" in done.stderr
+    assert "cannot both be 0" in done.stderr and "Traceback" not in done.stderr
+    (repo / "env.yaml").write_text("app: hello\nstrategy: {type: canary-ish}\n")
+    done = lockgate("deploy", "env.yaml", "--artifact", "abc123abc123", cwd=repo)
+    assert done.returncode == 2 and "env.yaml:2:" in done.stderr, done.stderr
+    (repo / "env.yaml").write_text("app: hello\n")
+    done = lockgate("deploy", "env.yaml", "--artifact", "abc123abc123", cwd=repo)
+    assert done.returncode == 2 and "no stored bundle" in done.stderr
