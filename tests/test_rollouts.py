@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -175,7 +176,13 @@ def test_killing_lockgate_mid_rollout_is_recovered_by_the_next_command(
     os.killpg(rollout.pid, signal.SIGKILL)
     rollout.wait()
     time.sleep(0.2)
-    view = status(repo)  # any command recovers first
+    assert lockgate("runs", cwd=repo).returncode == 0  # any lockgate command recovers first
+    with sqlite3.connect(repo / ".lockgate" / "lockgate.db") as db:
+        state, message = db.execute(
+            "SELECT status, message FROM deployments ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert state == "rolled_back" and "interrupted" in message
+    view = status(repo)
     assert {str(i["digest"]) for i in view["instances"]} == {v1}
     assert len(view["instances"]) == 3 and all(i["in_rotation"] for i in view["instances"])
     assert set(fleet_processes(repo)) == {i["id"] for i in view["instances"]}  # no orphans

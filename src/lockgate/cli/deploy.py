@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..artifacts import signed
-from ..deploy.controller import Controller, DeployRefused, Report
+from ..deploy.controller import Controller, DeployRefused, Report, owner_alive
 from ..deploy.envfile import load_environment
 from ..errors import UserError
 from ..statedir import state_dir
@@ -55,6 +55,20 @@ def _controller(env: str, repo: Path, db: str | None, output: str) -> Controller
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, kept)  # `status NAME` and `rollback NAME` read it later
     return controller
+
+
+def recover_interrupted(store: Store, repo: Path) -> None:
+    """Any lockgate command first puts back in order an environment whose rollout was killed."""
+    records = DeploymentRecords(store)
+    for deployment in records.in_progress():
+        if owner_alive(deployment):
+            continue
+        name = str(deployment["environment"])
+        kept = state_dir(repo) / "fleet" / name / "environment.yaml"
+        if kept.is_file():
+            ctl = _controller(name, repo, str(store.url), "plain")
+            with ctl.exclusive():
+                ctl.recover()
 
 
 def _finish(report: Report, output: str) -> None:

@@ -414,7 +414,7 @@ class Controller:
         from .strategies import bluegreen, rolling
 
         latest = self.records.latest(self.name)
-        if latest and latest["status"] == "in_progress" and not _owner_alive(latest):
+        if latest and latest["status"] == "in_progress" and not owner_alive(latest):
             self.note(f"deployment {latest['id']} was interrupted; restoring a consistent state")
             self.router.ensure()
             unfinished = [r for r in self.rows() if r["state"] in ("starting", "ready", "stopping")]
@@ -471,7 +471,7 @@ class Controller:
         }
 
 
-def _owner_alive(deployment: dict[str, Any]) -> bool:
+def owner_alive(deployment: dict[str, Any]) -> bool:
     if deployment.get("host") != socket.gethostname() or not deployment.get("pid"):
         return False
     try:

@@ -61,6 +61,14 @@ class DeploymentRecords:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def in_progress(self) -> list[dict[str, Any]]:
+        """Deployments still marked in progress (their owner may have died)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.deployments).where(t.deployments.c.status == "in_progress")
+            )
+            return [dict(r._mapping) for r in rows]
+
     def environments(self) -> list[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.deployments.c.environment).distinct())
