@@ -75,13 +75,15 @@ def _finish(report: Report, output: str) -> None:
     if output == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        color = {"succeeded": "green", "awaiting_approval": "yellow"}.get(report.result, "red")
+        color = {"succeeded": "green", "awaiting_approval": "yellow", "paused": "yellow"}.get(
+            report.result, "red"
+        )
         Console(highlight=False, soft_wrap=True).print(
             f"[{color}]{report.result}[/]: {escape(report.message)}"
         )
         for item in report.divergent:
             Console(highlight=False).print(f"  instance {item['slot']}: {escape(item['reason'])}")
-    raise typer.Exit(0 if report.result in ("succeeded", "awaiting_approval") else 1)
+    raise typer.Exit(0 if report.result in ("succeeded", "awaiting_approval", "paused") else 1)
 
 
 def register(app: typer.Typer) -> None:
@@ -154,6 +156,42 @@ def register(app: typer.Typer) -> None:
         _finish(report, output)
 
     @app.command()
+    def analysis(
+        deployment: Annotated[int, typer.Argument(help="deployment id (lockgate status shows it)")],
+        repo: RepoOpt = Path("."),
+        output: OutputOpt = "plain",
+        db: DbOpt = None,
+    ) -> None:
+        """Every canary measurement of a deployment: samples, statistics, verdict, in words.
+
+        Example: lockgate analysis 12
+        """
+        records = DeploymentRecords(Store(db or default_url(repo.resolve())))
+        found = records.deployment(deployment)
+        if found is None:
+            raise UserError(f"no deployment {deployment}", hint="lockgate status lists them")
+        rows = records.analyses(deployment)
+        if output == "json":
+            print(json.dumps({"deployment": found, "analyses": rows}, indent=2, default=str))
+            return
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(
+            f"deployment {deployment} of {str(found['digest'])[:12]} to {found['environment']}: "
+            f"{found['status']} — {escape(str(found['message'] or found['phase']))}"
+        )
+        if not rows:
+            console.print("  no analyses (only canary deployments are analysed)")
+        for row in rows:
+            console.print(
+                f"  {escape(row['step'])} #{row['measurement']}: [bold]{row['verdict']}[/] "
+                f"(score {row['score']:.0f}) over {row['finished_at'] - row['started_at']:.1f}s"
+            )
+            for metric in row["metrics"]:
+                console.print(
+                    f"    {metric['name']}: {metric['verdict']} — {escape(metric['reason'])}"
+                )
+
+    @app.command()
     def down(env: EnvArg, repo: RepoOpt = Path("."), db: DbOpt = None) -> None:
         """Stop an environment's instances and its router (its history is kept).
 
@@ -204,5 +242,17 @@ def _print_status(view: dict[str, Any]) -> None:
             f"  {item['index']:3} {str(item['digest'])[:12]} {item['state']:8} "
             f"{'ready' if item['ready'] else 'NOT READY'} {mark} {item['requests']} requests"
         )
-    if latest.get("status") == "awaiting_approval":
-        console.print(f"  next: lockgate promote {view['environment']} (or abort)")
+    if view.get("analysis"):
+        console.print(f"  last analysis: {escape(view['analysis'])}")
+    name = view["environment"]
+    decide = f"lockgate promote {name} (or lockgate abort {name})"
+    fix = f"deploy a fix: lockgate deploy ENV_FILE --artifact DIGEST ({name} is consistent)"
+    next_step = {
+        "awaiting_approval": decide,
+        "paused": decide,
+        "in_progress": "a rollout is running; wait for it",
+        "failed": fix,
+        "rolled_back": fix,
+    }.get(str(latest.get("status")))
+    if next_step:
+        console.print(f"  next: {next_step}")

@@ -35,6 +35,7 @@ from .traffic.builtin import BuiltinRouter
 from .traffic.haproxy import HAProxyRouter
 
 LIVE = ("starting", "ready", "serving", "standby", "stopping")
+PAUSED = ("awaiting_approval", "paused")  # waiting for `lockgate promote` or `abort`
 
 
 class RolloutFailed(Exception):
@@ -85,6 +86,7 @@ class Controller:
         )
         self.events: list[tuple[float, str]] = []
         self.apps: dict[str, tuple[Path, AppManifest]] = {}
+        self.weights: dict[str, int] = {}  # per-instance weight of serving instances, by pool
         self.divergent: list[dict[str, Any]] = []
 
     # -- small steps, each recorded before it is taken ----------------------------------------
@@ -97,7 +99,12 @@ class Controller:
 
     def sync_router(self) -> None:
         routes = [
-            Route(r["id"], r["address"], 1 if r["state"] == "serving" else 0, r["pool"])
+            Route(
+                r["id"],
+                r["address"],
+                self.weights.get(r["pool"], 1) if r["state"] == "serving" else 0,
+                r["pool"],
+            )
             for r in self.rows()
             if r["address"] and r["state"] in ("ready", "serving", "standby")
         ]
@@ -258,10 +265,13 @@ class Controller:
         return str(dependencies[0]["digest"]["gitCommit"])
 
     def deploy(self, reference: str, triggered_by: str) -> Report:
-        from .strategies import bluegreen, rolling
+        from .strategies import bluegreen, canary, rolling
 
         self.recover()
         digest = bundles.find(signed.store_dir(self.state_dir), reference).name[:64]
+        latest = self.records.latest(self.name)
+        if latest and latest["status"] in PAUSED:  # a new digest starts afresh: no dead ends
+            self.abort(f"superseded by a deployment of {digest[:12]}")
         commit = self.check_provenance(digest)
         previous = self.serving_digest()
         strategy = self.spec.strategy
@@ -278,7 +288,11 @@ class Controller:
         self.router.ensure()
         self.note(f"deploying {digest[:12]} to {self.name} ({strategy.type})")
         try:
-            if strategy.type == "blue-green":
+            if strategy.type == "canary" and previous is not None:
+                resume_at = canary.run(self, deployment, digest, previous, 0)
+                if resume_at is not None:
+                    return self.pause(deployment, digest, resume_at)
+            elif strategy.type == "blue-green":
                 paused = bluegreen.prepare(self, deployment, digest)
                 if paused:
                     self.records.update(deployment, status="awaiting_approval", phase="approval")
@@ -297,11 +311,15 @@ class Controller:
     def fail(
         self, deployment: int, digest: str, previous: str | None, failure: RolloutFailed
     ) -> Report:
-        from .strategies import rolling
+        from .strategies import canary, rolling
 
         if failure.slot is not None:
             self.diverged(failure.slot, failure.reason)
         self.note(f"rollout failed: {failure.reason}")
+        if any(r["pool"] in ("canary", "baseline") for r in self.rows()):
+            canary.drop(self)
+            if not any(r["digest"] == digest for r in self.rows()):
+                return self.finish(deployment, digest, "rolled_back", f"{failure.reason}; aborted")
         self.retire([r for r in self.rows() if r["digest"] == digest and r["state"] != "serving"])
         if previous is None:
             self.retire([r for r in self.rows() if r["digest"] == digest])
@@ -315,6 +333,15 @@ class Controller:
             )
         return self.finish(deployment, digest, "rolled_back", f"{failure.reason}; rolled back")
 
+    def pause(self, deployment: int, digest: str, resume_at: int) -> Report:
+        """Wait for a human: `lockgate promote` resumes at step `resume_at`, `abort` drops it."""
+        message = (
+            f"paused; `lockgate promote {self.name}` goes on, `lockgate abort {self.name}` stops"
+        )
+        self.records.update(deployment, status="paused", report={"resume_at": resume_at})
+        self.note(message)
+        return self.report(deployment, digest, "paused", message)
+
     def finish(self, deployment: int, digest: str, result: str, message: str) -> Report:
         self.note(f"{result}: {message}")
         report = self.report(deployment, digest, result, message)
@@ -327,11 +354,11 @@ class Controller:
         )
 
     def promote(self) -> Report:
-        """Continue a blue-green deployment that waits for approval: switch and verify."""
-        from .strategies import bluegreen
+        """Continue a paused deployment: a blue-green switch, or a canary's next steps."""
+        from .strategies import bluegreen, canary
 
         latest = self.records.latest(self.name)
-        if latest is None or latest["status"] != "awaiting_approval":
+        if latest is None or latest["status"] not in PAUSED:
             state = latest["status"] if latest else "no deployment"
             raise UserError(
                 f"{self.name} has no deployment waiting for approval (latest: {state})",
@@ -341,7 +368,19 @@ class Controller:
         self.records.update(deployment, status="in_progress", pid=os.getpid())
         self.router.ensure()
         try:
-            bluegreen.switch(self, deployment, digest)
+            if latest["status"] == "paused":  # a canary: on from the step it stopped before
+                self.weights = self.canary_weights()
+                resume_at = canary.run(
+                    self,
+                    deployment,
+                    digest,
+                    latest["previous_digest"],
+                    latest["report"]["resume_at"],
+                )
+                if resume_at is not None:
+                    return self.pause(deployment, digest, resume_at)
+            else:
+                bluegreen.switch(self, deployment, digest)
             problems = self.converged(digest)
             if problems:
                 raise RolloutFailed("; ".join(problems))
@@ -349,17 +388,31 @@ class Controller:
             return self.fail(deployment, digest, latest["previous_digest"], failure)
         return self.finish(deployment, digest, "succeeded", f"all instances run {digest[:12]}")
 
-    def abort(self) -> Report:
-        """Give up a deployment waiting for approval: its new instances go, nothing else moves."""
+    def abort(self, why: str = "aborted") -> Report:
+        """Give up a paused deployment: its new instances go, what served keeps serving."""
+        from .strategies import canary
+
         latest = self.records.latest(self.name)
-        if latest is None or latest["status"] != "awaiting_approval":
+        if latest is None or latest["status"] not in PAUSED:
             raise UserError(
                 f"{self.name} has no paused deployment to abort",
                 hint="a running rollout is stopped with Ctrl-C; it then rolls back",
             )
         digest = str(latest["digest"])
+        if latest["status"] == "paused":
+            self.weights = self.canary_weights()
+            canary.drop(self)
         self.retire([r for r in self.rows() if r["digest"] == digest and r["state"] != "serving"])
-        return self.finish(int(latest["id"]), digest, "aborted", "aborted; nothing changed")
+        return self.finish(int(latest["id"]), digest, "aborted", f"{why}; nothing changed")
+
+    def canary_weights(self) -> dict[str, int]:
+        """The weights a paused canary left in the router (this process did not set them)."""
+        by_id = {t["id"]: t["weight"] for t in self.router.table()}
+        weights: dict[str, int] = {}
+        for row in self.rows():
+            if row["state"] == "serving" and row["id"] in by_id:
+                weights[row["pool"]] = int(by_id[row["id"]])
+        return weights
 
     def down(self) -> int:
         """Stop every instance and the router of this environment; returns how many stopped."""
@@ -459,8 +512,10 @@ class Controller:
                 }
             )
         latest = self.records.latest(self.name)
+        analyses = self.records.analyses(int(latest["id"])) if latest else []
         return {
             "environment": self.name,
+            "analysis": analyses[-1]["reason"] if analyses else None,
             "app": self.spec.app,
             "router": self.router.address,
             "digest": self.serving_digest(),

@@ -32,8 +32,75 @@ class SmokeProbe(_Strict):
     expect: int = 200
 
 
+class MetricSpec(_Strict):
+    """A built-in metric (error-rate, latency: from the router's samples) or a PromQL query
+    compared between canary and baseline, or checked against success/failure conditions."""
+
+    name: str
+    query: str | None = None  # PromQL with $POOL; default: the built-in metric called `name`
+    statistic: str = "mean"  # mean, or a percentile like p95
+    tolerance: float | int = 0.0  # how much worse the canary may be before it fails
+    relative: bool | None = None  # tolerance as a fraction of the baseline (default: latency)
+    success: str | None = None  # e.g. `result < 0.05`: checked on the canary alone
+    failure: str | None = None
+
+    @field_validator("statistic")
+    @classmethod
+    def _statistic(cls, value: str) -> str:
+        if value != "mean" and not (value.startswith("p") and value[1:].replace(".", "").isdigit()):
+            raise ValueError(f"statistic must be mean or a percentile like p95, not {value!r}")
+        return value
+
+    @field_validator("success", "failure")
+    @classmethod
+    def _condition(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ..workflow.expressions import ExpressionError, parse
+
+            try:
+                parse(value)
+            except ExpressionError as exc:
+                raise ValueError(f"condition {value!r}: {exc.message}") from None
+        return value
+
+
+class AnalysisSpec(_Strict):
+    interval: float | int = Field(5, gt=0)  # seconds per measurement
+    count: int = Field(2, ge=1)  # measurements per analysis step
+    confidence: float = Field(0.99, gt=0.5, lt=1)
+    min_samples: int = Field(50, alias="min-samples", ge=1)
+    pass_score: float | int = Field(100, alias="pass-score", ge=0, le=100)
+    marginal_score: float | int = Field(50, alias="marginal-score", ge=0, le=100)
+    on_inconclusive: Literal["pause", "fail"] = Field("pause", alias="on-inconclusive")
+    background: bool = True  # also judge during pauses, and roll back at once on a failure
+    provider: Literal["router", "prometheus"] = "router"
+    prometheus: str = "http://127.0.0.1:9090"
+    metrics: list[MetricSpec] = [
+        MetricSpec(name="error-rate", tolerance=0.02),
+        MetricSpec(name="latency", statistic="p95", tolerance=0.25),
+    ]
+
+
+class Step(_Strict):
+    """Exactly one of: set-weight (percent of traffic to the canary), pause (seconds, or
+    `until-promoted`), analysis (run now and gate the next step)."""
+
+    set_weight: int | None = Field(None, alias="set-weight", ge=0, le=100)
+    pause: float | int | str | None = None
+    analysis: dict[str, None] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        chosen = [k for k in ("set_weight", "pause", "analysis") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("a step is exactly one of set-weight, pause, analysis")
+        if isinstance(self.pause, str) and self.pause != "until-promoted":
+            raise ValueError("pause is a number of seconds or `until-promoted`")
+        return self
+
+
 class StrategySpec(_Strict):
-    type: Literal["rolling", "blue-green"] = "rolling"
+    type: Literal["rolling", "blue-green", "canary"] = "rolling"
     max_surge: int | str = Field(1, alias="max-surge")
     max_unavailable: int | str = Field(0, alias="max-unavailable")
     progress_deadline: float | int = Field(300, alias="progress-deadline", gt=0)
@@ -42,6 +109,24 @@ class StrategySpec(_Strict):
     smoke_command: str | None = Field(None, alias="smoke-command")
     approval: bool = False
     scale_down_delay: float | int = Field(30, alias="scale-down-delay", ge=0)
+    # canary
+    steps: list[Step] = []
+    preset: Literal["canary-10", "linear-10", "all-at-once"] | None = None
+    interval: float | int = Field(60, gt=0)  # a preset's wait between steps, in seconds
+    canary_replicas: int = Field(1, alias="canary-replicas", ge=1)
+    analysis: AnalysisSpec = AnalysisSpec()
+
+    def canary_steps(self) -> list[Step]:
+        """The steps, or those of the preset (AWS CodeDeploy's canary, linear, all-at-once)."""
+        if self.steps or self.preset is None:
+            return self.steps
+        wait = Step(pause=self.interval)
+        if self.preset == "canary-10":
+            return [Step.model_validate({"set-weight": 10}), wait]
+        if self.preset == "linear-10":
+            weights = [Step.model_validate({"set-weight": w}) for w in range(10, 100, 10)]
+            return [s for weight in weights for s in (weight, wait)]
+        return []
 
     @field_validator("max_surge", "max_unavailable")
     @classmethod

@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from ..errors import UserError
 from . import tables as t
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

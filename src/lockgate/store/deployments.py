@@ -93,3 +93,24 @@ class DeploymentRecords:
             query = query.where(t.instances.c.state.not_in(("stopped", "failed")))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query.order_by(t.instances.c.slot))]
+
+    # -- analyses --------------------------------------------------------------------------
+    def add_analysis(self, **fields: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.analyses).values(**fields))
+
+    def analyses(self, deployment_id: int) -> list[dict[str, Any]]:
+        query = (
+            select(t.analyses)
+            .where(t.analyses.c.deployment_id == deployment_id)
+            .order_by(t.analyses.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def deployment(self, deployment_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.deployments).where(t.deployments.c.id == deployment_id)
+            ).first()
+        return dict(row._mapping) if row else None

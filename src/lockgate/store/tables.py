@@ -153,3 +153,20 @@ instances = Table(
     Column("updated_at", Float, nullable=False),
     Index("ix_instances_env", "environment", "state"),
 )
+
+analyses = Table(
+    "analyses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", Integer, nullable=False),
+    Column("step", Text, nullable=False),  # which step or pause it gated
+    Column("measurement", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=False),
+    Column("verdict", String(16), nullable=False),  # pass | fail | inconclusive
+    Column("score", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("metrics", JSON, nullable=False),  # per metric: verdict, reason, U, p, effect
+    Column("samples", JSON, nullable=False),  # per metric and side: the values compared
+    Index("ix_analyses_deployment", "deployment_id"),
+)

@@ -1,0 +1,1 @@
+"""Canary analysis: metric providers and the judge that compares canary with baseline."""

@@ -1,0 +1,143 @@
+"""The judge: is the canary worse than the baseline, by a margin that matters, with confidence?
+
+Per metric, a one-sided Mann-Whitney U test (scipy) of canary samples against baseline samples
+says whether the canary is significantly worse; an effect-size tolerance says whether it is
+worse by enough to care. Only "worse" fails: a faster canary passes. Absolute thresholds
+(Argo-style success/failure conditions) apply where given. Too few samples on either side is
+inconclusive, never a pass. The metrics' verdicts make a score, as in Kayenta.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from scipy.stats import mannwhitneyu
+
+from ...workflow.expressions import evaluate, truthy
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+
+
+@dataclass
+class MetricResult:
+    name: str
+    verdict: str
+    reason: str  # in words: why
+    canary: dict[str, float] = field(default_factory=dict)  # n and summary of each side
+    baseline: dict[str, float] = field(default_factory=dict)
+    statistic: float | None = None  # Mann-Whitney U
+    p_value: float | None = None
+    effect: float | None = None
+
+
+@dataclass
+class Judgement:
+    verdict: str
+    score: float
+    reason: str
+    metrics: list[MetricResult]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def summary(values: Sequence[float], statistic: str) -> float:
+    if statistic == "mean":
+        return statistics.fmean(values)
+    return percentile(values, float(statistic.removeprefix("p")))
+
+
+def compare(
+    name: str,
+    canary: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    statistic: str,  # "mean" or "p95", "p99" ...
+    tolerance: float,
+    relative: bool,
+    confidence: float,
+    min_samples: int,
+) -> MetricResult:
+    """Fail when the canary is significantly higher (worse) and by more than `tolerance`."""
+    sides = {"n": float(len(canary))}, {"n": float(len(baseline))}
+    if len(canary) < min_samples or len(baseline) < min_samples:
+        return MetricResult(
+            name,
+            INCONCLUSIVE,
+            f"too few samples to judge (canary {len(canary)}, baseline {len(baseline)}; "
+            f"{min_samples} needed on each side)",
+            *sides,
+        )
+    c, b = summary(canary, statistic), summary(baseline, statistic)
+    sides[0][statistic], sides[1][statistic] = c, b
+    effect = (c - b) / b if relative and b > 0 else c - b
+    if len(set(canary) | set(baseline)) == 1:  # all equal: no difference to test
+        u, p = float(len(canary) * len(baseline)) / 2, 1.0
+    else:
+        test = mannwhitneyu(canary, baseline, alternative="greater")
+        u, p = float(test.statistic), float(test.pvalue)
+    alpha = 1 - confidence
+    shown_effect = f"{effect:+.1%}" if relative else f"{effect:+.4g}"
+    where = f"{statistic} canary {c:.4g} vs baseline {b:.4g} ({shown_effect})"
+    if p < alpha and effect > tolerance:
+        verdict, reason = (
+            FAIL,
+            (
+                f"canary is worse: {where}; significant (p={p:.2g} < {alpha:.2g}) and beyond the "
+                f"tolerance of {tolerance:g}"
+            ),
+        )
+    elif p < alpha:
+        verdict, reason = (
+            PASS,
+            f"{where}: significant (p={p:.2g}) but within tolerance {tolerance:g}",
+        )
+    else:
+        verdict, reason = PASS, f"{where}: no significant difference (p={p:.2g})"
+    return MetricResult(name, verdict, reason, sides[0], sides[1], u, p, effect)
+
+
+def threshold(
+    name: str, value: float | None, success: str | None, failure: str | None
+) -> MetricResult:
+    """Argo-style conditions on one value, written in lockgate's expression language
+    (`result < 0.05`): `failure` true fails, `success` false fails."""
+    if value is None or math.isnan(value):
+        return MetricResult(name, INCONCLUSIVE, "the provider returned no value")
+    shown = f"result {value:.4g}"
+    if failure and truthy(evaluate(failure, {"result": value})):
+        return MetricResult(name, FAIL, f"{shown} meets the failure condition `{failure}`")
+    if success and not truthy(evaluate(success, {"result": value})):
+        return MetricResult(name, FAIL, f"{shown} misses the success condition `{success}`")
+    return MetricResult(name, PASS, f"{shown} meets its conditions")
+
+
+def score(results: list[MetricResult], pass_score: float, marginal_score: float) -> Judgement:
+    """Kayenta-style: the share of metrics that passed. Missing data never passes."""
+    if not results:
+        return Judgement(INCONCLUSIVE, 0.0, "no metrics to judge", [])
+    passed = sum(1 for r in results if r.verdict == PASS)
+    points = 100.0 * passed / len(results)
+    failed = [r for r in results if r.verdict == FAIL]
+    unknown = [r for r in results if r.verdict == INCONCLUSIVE]
+    if unknown and not failed:
+        words = "; ".join(f"{r.name}: {r.reason}" for r in unknown)
+        return Judgement(INCONCLUSIVE, points, f"inconclusive: {words}", results)
+    if points >= pass_score:
+        return Judgement(PASS, points, f"score {points:.0f} >= {pass_score:g}: passed", results)
+    words = "; ".join(f"{r.name}: {r.reason}" for r in failed + unknown)
+    if points >= marginal_score:
+        return Judgement(INCONCLUSIVE, points, f"marginal score {points:.0f}: {words}", results)
+    return Judgement(FAIL, points, f"score {points:.0f} < {marginal_score:g}: {words}", results)

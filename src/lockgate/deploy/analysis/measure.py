@@ -1,0 +1,81 @@
+"""One measurement: collect both sides' samples over a window, judge them, store everything."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..envfile import AnalysisSpec, MetricSpec
+from .judge import INCONCLUSIVE, Judgement, MetricResult, compare, score, threshold
+from .providers import PrometheusProvider, ProviderError, RouterProvider
+
+if TYPE_CHECKING:
+    from ..controller import Controller
+
+BUILT_IN = {"error-rate": "failures", "latency": "latencies"}
+
+
+def measure(
+    ctl: Controller, deployment: int, spec: AnalysisSpec, step: str, number: int, since: float
+) -> Judgement:
+    """Judge canary against baseline on everything measured since `since`; store the samples,
+    statistics and verdict; return the judgement."""
+    until = time.time()
+    results: list[MetricResult] = []
+    kept: dict[str, Any] = {}
+    for metric in spec.metrics:
+        try:
+            result, samples = _one(ctl, spec, metric, since, until)
+        except ProviderError as exc:
+            result, samples = MetricResult(metric.name, INCONCLUSIVE, f"no data: {exc}"), {}
+        results.append(result)
+        kept[metric.name] = samples
+    judgement = score(results, float(spec.pass_score), float(spec.marginal_score))
+    ctl.records.add_analysis(
+        deployment_id=deployment,
+        step=step,
+        measurement=number,
+        started_at=since,
+        finished_at=until,
+        verdict=judgement.verdict,
+        score=judgement.score,
+        reason=judgement.reason,
+        metrics=[vars(r) for r in results],
+        samples=kept,
+    )
+    ctl.note(f"analysis {step} #{number}: {judgement.verdict} ({judgement.reason})")
+    return judgement
+
+
+def _one(
+    ctl: Controller, spec: AnalysisSpec, metric: MetricSpec, since: float, until: float
+) -> tuple[MetricResult, dict[str, list[float]]]:
+    relative = metric.relative if metric.relative is not None else metric.name == "latency"
+    if metric.query is None:
+        if metric.name not in BUILT_IN:
+            raise ProviderError(
+                f"{metric.name!r} is not a built-in metric (error-rate, latency); give a `query`"
+            )
+        provider = RouterProvider(ctl.router)
+        canary = getattr(provider.samples("canary", since, until), BUILT_IN[metric.name])
+        baseline = getattr(provider.samples("baseline", since, until), BUILT_IN[metric.name])
+    else:
+        prometheus = PrometheusProvider(spec.prometheus)
+        if metric.success or metric.failure:
+            value = prometheus.value(metric.query, "canary", until)
+            result = threshold(metric.name, value, metric.success, metric.failure)
+            return result, {"canary": [] if value is None else [value]}
+        step = max(1.0, (until - since) / 30)
+        canary = prometheus.series(metric.query, "canary", since, until, step)
+        baseline = prometheus.series(metric.query, "baseline", since, until, step)
+    result = compare(
+        metric.name,
+        canary,
+        baseline,
+        statistic=metric.statistic,
+        tolerance=float(metric.tolerance),
+        relative=relative,
+        confidence=spec.confidence,
+        min_samples=spec.min_samples if metric.query is None else 3,
+    )
+    return result, {"canary": list(canary), "baseline": list(baseline)}
