@@ -104,16 +104,19 @@ def teardown(repo: Path) -> None:
 
 @dataclass
 class Load:
-    """Steady requests against the router from a background thread."""
+    """Steady requests against the router from `workers` threads, each on a keep-alive
+    connection (several, so one slow answer does not starve the others)."""
 
     port: int
+    workers: int = 4
     results: list[tuple[float, int, str]] = field(default_factory=list)  # time, status, body
     failures: list[tuple[float, str]] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> Load:
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(self.workers)]
+        for thread in self.threads:
+            thread.start()
         return self
 
     def run(self) -> None:
@@ -128,7 +131,9 @@ class Load:
 
     def __exit__(self, *_: object) -> None:
         self.stop_event.set()
-        self.thread.join(timeout=30)
+        for thread in self.threads:
+            thread.join(timeout=30)
+        self.results.sort()
 
     @property
     def errors(self) -> list[str]:

@@ -69,8 +69,8 @@ class AnalysisSpec(_Strict):
     count: int = Field(2, ge=1)  # measurements per analysis step
     confidence: float = Field(0.99, gt=0.5, lt=1)
     min_samples: int = Field(50, alias="min-samples", ge=1)
-    pass_score: float | int = Field(100, alias="pass-score", ge=0, le=100)
-    marginal_score: float | int = Field(50, alias="marginal-score", ge=0, le=100)
+    pass_score: float | int = Field(95, alias="pass-score", ge=0, le=100)
+    marginal_score: float | int = Field(75, alias="marginal-score", ge=0, le=100)
     on_inconclusive: Literal["pause", "fail"] = Field("pause", alias="on-inconclusive")
     background: bool = True  # also judge during pauses, and roll back at once on a failure
     provider: Literal["router", "prometheus"] = "router"
