@@ -68,6 +68,7 @@ def canary_repo(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
         "same": build(repo, app_version(repo, "same")),
         "errors": build(repo, app_version(repo, "errors", error_rate=0.05)),
         "slow": build(repo, app_version(repo, "slow", delay_ms=100)),
+        "crashes": build(repo, app_version(repo, "crashes", crash_after_ms=1000)),
     }
     code, report = deploy(repo, digests["v1"])  # the first deployment: nothing to compare
     assert code == 0, report
@@ -128,3 +129,15 @@ def test_no_traffic_never_advances_and_a_new_digest_starts_afresh(
     done = lockgate("abort", "test", "-o", "json", cwd=repo)
     assert json.loads(done.stdout)["result"] == "aborted"
     assert set(_stable(repo).values()) == {digests["v1"]}
+
+
+def test_a_canary_that_loses_readiness_is_rolled_back(
+    canary_repo: tuple[Path, int, dict[str, str]],
+) -> None:
+    repo, port, digests = canary_repo
+    before = _stable(repo)
+    with Load(port, workers=8):
+        code, report = deploy(repo, digests["crashes"])
+    assert code == 1 and report["result"] == "rolled_back", report
+    assert "lost readiness" in report["message"]
+    assert _stable(repo) == before

@@ -3,7 +3,7 @@
 It listens on $PORT and answers `/` with its version, `/healthz` when ready. `behavior.json`
 beside it makes a version slow or erroring (used by the tests, the README walk-through and the
 benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "start_delay_ms": 0,
-"refuse_start": false}.
+"crash_after_ms": 0, "refuse_start": false}.
 """
 
 import json
@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,8 @@ BEHAVIOR = json.loads((HERE / "behavior.json").read_text())
 if BEHAVIOR.get("refuse_start"):
     sys.exit("this version refuses to start (behavior.json: refuse_start)")
 time.sleep(BEHAVIOR.get("start_delay_ms", 0) / 1000)  # a slow start, for rollout tests
+if BEHAVIOR.get("crash_after_ms"):  # a version that dies a while after it started
+    threading.Timer(BEHAVIOR["crash_after_ms"] / 1000, os._exit, args=(3,)).start()
 INSTANCE = os.environ.get("LOCKGATE_INSTANCE", "?")
 DIGEST = os.environ.get("LOCKGATE_DIGEST", "")
 

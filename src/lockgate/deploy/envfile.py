@@ -72,6 +72,9 @@ class AnalysisSpec(_Strict):
     pass_score: float | int = Field(95, alias="pass-score", ge=0, le=100)
     marginal_score: float | int = Field(75, alias="marginal-score", ge=0, le=100)
     on_inconclusive: Literal["pause", "fail"] = Field("pause", alias="on-inconclusive")
+    # Argo's limits: failed / inconclusive measurements tolerated before the analysis stops
+    failure_limit: int = Field(0, alias="failure-limit", ge=0)
+    inconclusive_limit: int | None = Field(None, alias="inconclusive-limit", ge=0)
     background: bool = True  # also judge during pauses, and roll back at once on a failure
     provider: Literal["router", "prometheus"] = "router"
     prometheus: str = "http://127.0.0.1:9090"

@@ -42,6 +42,9 @@ def run(ctl: Controller, deployment: int, digest: str, previous: str, first: int
     from ..controller import RolloutFailed
 
     steps = ctl.spec.strategy.canary_steps()
+    if not steps:  # all at once: nothing to compare step by step
+        rolling.roll(ctl, deployment, digest)
+        return None
     if first == 0:
         start(ctl, deployment, digest, previous)
     since = time.time()
@@ -101,19 +104,38 @@ def set_weight(ctl: Controller, percent: int) -> None:
 
 def watch(ctl: Controller, deployment: int, label: str, since: float, seconds: float | None) -> str:
     """An analysis step (`seconds` None: `count` measurements) or a pause with the background
-    analysis; the verdict that decides whether to go on."""
+    analysis; the verdict that decides whether to go on. More failed measurements than the
+    failure limit fail it; more inconclusive ones than the inconclusive limit end it."""
     spec = ctl.spec.strategy.analysis
     if seconds is not None and not spec.background:
         time.sleep(seconds)
         return PASS
     ends = time.monotonic() + (seconds if seconds is not None else spec.interval * spec.count)
-    verdict, number = INCONCLUSIVE, 0
+    failed = unknown = number = 0
     while True:
         time.sleep(max(0.0, min(float(spec.interval), ends - time.monotonic())))
+        still_ready(ctl)
         number += 1
         verdict = measure(ctl, deployment, spec, label, number, since).verdict
-        if verdict == FAIL or time.monotonic() >= ends - 0.01:
+        failed += verdict == FAIL
+        unknown += verdict == INCONCLUSIVE
+        if failed > spec.failure_limit:
+            return FAIL
+        if spec.inconclusive_limit is not None and unknown > spec.inconclusive_limit:
+            return INCONCLUSIVE
+        if time.monotonic() >= ends - 0.01:
             return verdict
+
+
+def still_ready(ctl: Controller) -> None:
+    """A canary or baseline instance that died or stopped answering aborts the canary."""
+    from ..controller import RolloutFailed
+
+    for row in ctl.rows():
+        if row["pool"] in ("canary", "baseline") and row["state"] == "serving":
+            seen = ctl.target.observe(row["pid"], row["address"], ctl.app_for(row["digest"])[1])
+            if not (seen.alive and seen.ready):
+                raise RolloutFailed(f"{row['pool']} instance {row['id']} lost readiness")
 
 
 def promote(ctl: Controller, deployment: int, digest: str) -> None:
