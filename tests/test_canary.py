@@ -141,3 +141,35 @@ def test_a_canary_that_loses_readiness_is_rolled_back(
     assert code == 1 and report["result"] == "rolled_back", report
     assert "lost readiness" in report["message"]
     assert _stable(repo) == before
+
+
+def test_presets_follow_aws_codedeploy() -> None:
+    from lockgate.deploy.envfile import StrategySpec
+
+    def plan(preset: str) -> list[tuple[int | None, object]]:
+        spec = StrategySpec.model_validate({"type": "canary", "preset": preset, "interval": 30})
+        return [(s.set_weight, s.pause) for s in spec.canary_steps()]
+
+    assert plan("canary-10") == [(10, None), (None, 30)]
+    linear = plan("linear-10")
+    assert [w for w, _ in linear[::2]] == [10, 20, 30, 40, 50, 60, 70, 80, 90]
+    assert all(p == 30 for _, p in linear[1::2])
+    assert plan("all-at-once") == []
+
+
+def test_the_canary_10_preset_promotes_after_its_bake_time(tmp_path: Path) -> None:
+    repo, port = fleet_repo(tmp_path, 2, "canary", preset="canary-10", interval=4,
+                            analysis={"interval": 2})  # fmt: skip
+    try:
+        v1 = build(repo, app_version(repo, "v1"))
+        v2 = build(repo, app_version(repo, "v2"))
+        assert deploy(repo, v1)[0] == 0
+        with Load(port, workers=8):
+            code, report = deploy(repo, v2)
+        assert code == 0 and report["result"] == "succeeded", report
+        texts = [text for _, text in report["events"]]
+        assert any(t.startswith("canary weight 10%") for t in texts)
+        assert sum(1 for t in texts if t.startswith("analysis ")) == 2  # judged in the bake
+        assert set(_stable(repo).values()) == {v2}
+    finally:
+        teardown(repo)
