@@ -16,7 +16,7 @@ from .conftest import lockgate
 from .fleet import Load, app_version, build, deploy, fleet_repo, status, teardown
 
 STEPS = [{"set-weight": 25}, {"analysis": {}}]
-ANALYSIS = {"interval": 2, "count": 2}
+ANALYSIS = {"interval": 3, "count": 2}  # 3 s: enough samples even on a busy machine
 
 
 # -- the judge on its own --------------------------------------------------------------------------
