@@ -40,7 +40,9 @@ def build(repo: Path, app_dir: Path) -> str:
     return str(json.loads(done.stdout)["digest"])
 
 
-def fleet_repo(tmp_path: Path, replicas: int, strategy: str, **extra: object) -> tuple[Path, int]:
+def fleet_repo(
+    tmp_path: Path, replicas: int, strategy: str, router: str = "builtin", **extra: object
+) -> tuple[Path, int]:
     """A repository with an environment file `env.yaml`; returns (repo, router port)."""
     port = free_port()
     lines = [f"{k}: {json.dumps(v)}" for k, v in extra.items()]
@@ -49,7 +51,7 @@ def fleet_repo(tmp_path: Path, replicas: int, strategy: str, **extra: object) ->
             "app: hello",
             "environment: test",
             f"target: {{replicas: {replicas}}}",
-            f"router: {{port: {port}}}",
+            f"router: {{type: {router}, port: {port}}}",
             "strategy:",
             f"  type: {strategy}",
             *(f"  {line}" for line in lines),
@@ -96,8 +98,10 @@ def teardown(repo: Path) -> None:
     for pid in fleet_processes(repo).values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(os.getpgid(pid), signal.SIGKILL)
-    info = repo / ".lockgate" / "fleet" / "test" / "router.json"
-    if info.exists():
+    for name in ("router.json", "haproxy.json"):
+        info = repo / ".lockgate" / "fleet" / "test" / name
+        if not info.exists():
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError, KeyError, ValueError):
             os.killpg(int(json.loads(info.read_text())["pid"]), signal.SIGTERM)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import LOCKGATE, lockgate
+from .conftest import LOCKGATE, lockgate, need
 from .fleet import Load, app_version, build, deploy, fleet_processes, fleet_repo, status, teardown
 
 pytestmark = pytest.mark.integration
@@ -234,3 +235,24 @@ def test_a_bad_environment_file_is_a_clear_error(tmp_path: Path, cleanup: list[P
     (repo / "env.yaml").write_text("app: hello\n")
     done = lockgate("deploy", "env.yaml", "--artifact", "abc123abc123", cwd=repo)
     assert done.returncode == 2 and "no stored bundle" in done.stderr
+
+
+def test_rollouts_drive_haproxy_live(tmp_path: Path, cleanup: list[Path]) -> None:
+    need(shutil.which("haproxy") is not None, "haproxy is not installed")
+    repo, port = fleet_repo(tmp_path, 3, "rolling", router="haproxy")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2", start_delay_ms=200))
+    assert deploy(repo, v1)[0] == 0
+    with Load(port) as load:
+        code, report = deploy(repo, v2)
+    assert code == 0, report
+    assert load.errors == []
+    assert {body.split()[1] for _, _, body in load.results} == {"v1", "v2"}
+    view = status(repo)
+    assert {i["digest"] for i in view["instances"]} == {v2}
+    assert all(i["in_rotation"] and i["requests"] > 0 for i in view["instances"])
+    config = (repo / ".lockgate/fleet/test/haproxy.cfg").stat().st_mtime
+    assert lockgate("rollback", "test", cwd=repo).returncode == 0
+    assert (repo / ".lockgate/fleet/test/haproxy.cfg").stat().st_mtime == config  # no reload
+    assert {httpx.get(f"http://127.0.0.1:{port}/").text.split()[1] for _ in range(6)} == {"v1"}

@@ -18,6 +18,8 @@ import socket
 import struct
 import sys
 
+from ..runtime import socket_for
+
 IDLE_SECONDS = 900  # a server with nothing to do for this long exits
 
 
@@ -55,12 +57,8 @@ def _package_stamp() -> str:
 
 
 def socket_path() -> str:
-    import hashlib
-
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/lockgate-{os.getuid()}"
-    os.makedirs(runtime, mode=0o700, exist_ok=True)
     identity = "|".join([sys.prefix, _package_stamp(), os.environ.get("PYTHONPATH", "")])
-    return os.path.join(runtime, f"lockgate-{hashlib.sha256(identity.encode()).hexdigest()[:16]}")
+    return socket_for("lockgate", identity)
 
 
 def via_server(address: str) -> int | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
+from ...runtime import socket_for
 from .base import Route
 
 BACKEND = "lockgate"
@@ -34,7 +35,7 @@ class HAProxyRouter:
         self.directory = directory
         self.port = port
         self.host = host
-        self.socket_path = directory / "haproxy.sock"
+        self.socket_path = Path(socket_for("haproxy", str(directory.resolve())))
         self.state_path = directory / "haproxy-state.json"
         self.table_path = directory / "haproxy-table.json"
 
