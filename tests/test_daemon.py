@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import jobs_by_key, lockgate, make_repo
+from .conftest import LOCKGATE, jobs_by_key, lockgate, make_repo
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +89,31 @@ def test_lockgate_daemon_0_never_starts_a_server(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert not runtime.exists() or not list(runtime.iterdir())
     assert os.environ.get("LOCKGATE_DAEMON") != "0"  # the suite itself runs through servers
+
+
+def test_on_a_terminal_the_run_is_a_live_tree(tmp_path: Path) -> None:
+    """Through the server, the command's terminal is the caller's: rich draws its live view."""
+    import pty
+    import re
+
+    repo = make_repo(tmp_path / "repo", {".github/workflows/w.yml": WORKFLOW})
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: lockgate on a pseudo-terminal
+        try:
+            os.chdir(repo)
+            os.execv(str(LOCKGATE), [str(LOCKGATE), "run", "-j", "greet", "--no-cache"])
+        finally:
+            os._exit(127)  # never go back into pytest
+    output = bytearray()
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output.extend(chunk)
+    _, status = os.waitpid(pid, 0)
+    text = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", bytes(output)).decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "lockgate run" in text and "✓ greet" in text and "Traceback" not in text

@@ -15,6 +15,7 @@ import socket
 import struct
 import sys
 import threading
+import traceback
 
 # The point of the server: pay for these imports once, not per command.
 from . import main as cli
@@ -123,6 +124,9 @@ def _run() -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception:  # an internal bug: show it, as the in-process command would
+        traceback.print_exc()
+        return 1
     return 0
 
 

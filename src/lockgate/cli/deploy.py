@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
     def promote(
         env: EnvArg, repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOpt = None
     ) -> None:
-        """Approve a paused blue-green deployment: switch traffic and verify.
+        """Go on with a paused deployment: a blue-green switch, or a canary's next steps.
 
         Example: lockgate promote production
         """

@@ -494,7 +494,7 @@ def version() -> None:
 def main() -> None:
     try:
         # Without standalone mode click returns the code of typer.Exit instead of exiting.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="lockgate")
     except UserError as exc:
         _err().print(f"[red]error[/]: {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(exc.exit_code)

@@ -99,11 +99,11 @@ class LiveView(PlainView):
         self.console = Console()
         self.jobs: list[JobRun] = []
         self.last_line: dict[str, str] = {}
+        self.started = time.time()  # before Live: it renders as soon as it starts
         self.live = Live(
             console=self.console, refresh_per_second=8, transient=False, get_renderable=self.render
         )
         self.live.start()
-        self.started = time.time()
 
     def render(self) -> Group:
         tree = Tree(Text(f"lockgate run  {time.time() - self.started:.1f}s", style="bold"))
