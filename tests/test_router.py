@@ -146,3 +146,34 @@ def test_the_router_keeps_its_table_across_a_restart(
     router.stop()
     router.ensure()
     assert httpx.get(f"http://{router.address}/").text == "b"
+
+
+class Forgetful(BaseHTTPRequestHandler):
+    """Answers, then drops the connection without saying so: a stale keep-alive connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+        self.close_connection = True
+
+    do_POST = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_backend_that_drops_idle_connections_costs_no_request(router: Router) -> None:
+    server = QuietServer(("127.0.0.1", 0), Forgetful)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        router.apply([_route("only", server, 1)])
+        with httpx.Client() as client:
+            answers = [client.get(f"http://{router.address}/").status_code for _ in range(30)]
+            answers += [client.post(f"http://{router.address}/", content=b"x").status_code]
+        assert answers == [200] * 31
+    finally:
+        server.shutdown()

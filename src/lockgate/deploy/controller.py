@@ -18,7 +18,7 @@ import socket
 import tarfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ class DeployRefused(Exception):
 class Report:
     environment: str
     digest: str
-    result: str  # succeeded | failed | rolled_back | awaiting_approval
+    result: str  # succeeded | failed | rolled_back | aborted | awaiting_approval | paused
     message: str
     divergent: list[dict[str, Any]] = field(default_factory=list)  # slot, reason, at
     events: list[tuple[float, str]] = field(default_factory=list)
@@ -182,7 +182,7 @@ class Controller:
             if waiting:
                 time.sleep(0.05)
 
-    def serve(self, ids: list[str], standby: list[str] = ()) -> None:  # type: ignore[assignment]
+    def serve(self, ids: list[str], standby: Sequence[str] = ()) -> None:
         """Put `ids` in rotation and `standby` out of it, in one router change."""
         self.records.set_instances(ids, state="serving")
         self.records.set_instances(list(standby), state="standby")

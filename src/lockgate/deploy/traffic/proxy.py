@@ -182,10 +182,9 @@ class Router:
             tried.add(backend.id)
             stats = self.pools.setdefault(backend.pool, PoolStats())
             try:
-                upstream = await self.connection(backend)
+                up_reader, up_writer, reused = await self.connection(backend)
             except OSError:
                 continue  # refused: try another backend, nothing was sent yet
-            up_reader, up_writer = upstream
             up_writer.write(_request_head(method, target, headers, body, backend))
             try:
                 up_writer.write(body)
@@ -195,7 +194,10 @@ class Router:
                 )
             except (OSError, asyncio.IncompleteReadError, BadRequest):
                 up_writer.close()
-                if method in IDEMPOTENT:
+                if reused:  # the backend had closed that idle connection: not its fault
+                    tried.discard(backend.id)
+                    self.close_idle(backend)
+                if method in IDEMPOTENT or reused:
                     continue  # it died under us before answering: another backend may
                 stats.record(time.perf_counter() - started, True)
                 await _simple(client, 502, "the backend closed the connection")
@@ -210,20 +212,24 @@ class Router:
                 return True
             stats.record(time.perf_counter() - started, status >= 500)
             if reusable and upstream_keep and backend.id in self.backends:
-                backend.idle.append(upstream)
+                backend.idle.append((up_reader, up_writer))
             else:
                 up_writer.close()
             return length is None and not chunked and method != "HEAD" and status not in (204, 304)
 
     async def connection(
         self, backend: Backend
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """An idle kept-alive connection (reused: True), else a new one."""
         while backend.idle:
             reader, writer = backend.idle.pop()
             if not reader.at_eof() and not writer.is_closing():
-                return reader, writer
+                return reader, writer, True
             writer.close()
-        return await asyncio.wait_for(asyncio.open_connection(backend.host, backend.port), 5)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(backend.host, backend.port), 5
+        )
+        return reader, writer, False
 
     # -- admin -----------------------------------------------------------------------------
     async def serve_admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
