@@ -3,7 +3,7 @@
 It listens on $PORT and answers `/` with its version, `/healthz` when ready. `behavior.json`
 beside it makes a version slow or erroring (used by the tests, the README walk-through and the
 benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "start_delay_ms": 0,
-"crash_after_ms": 0, "refuse_start": false}.
+"crash_after_ms": 0, "stop_delay_ms": 0, "refuse_start": false}.
 """
 
 import json
@@ -54,5 +54,9 @@ class Handler(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
 server.daemon_threads = True
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+# A version can take its time to stop (finishing requests, say): stop_delay_ms.
+signal.signal(
+    signal.SIGTERM,
+    lambda *_: threading.Timer(BEHAVIOR.get("stop_delay_ms", 0) / 1000, os._exit, (0,)).start(),
+)
 server.serve_forever()
