@@ -113,7 +113,7 @@ class Load:
 
     port: int
     workers: int = 4
-    results: list[tuple[float, int, str]] = field(default_factory=list)  # time, status, body
+    results: list[tuple[float, int, str]] = field(default_factory=list)  # sent, status, body
     failures: list[tuple[float, str]] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -126,11 +126,12 @@ class Load:
     def run(self) -> None:
         with httpx.Client(timeout=10) as client:
             while not self.stop_event.is_set():
+                sent = time.time()  # when the request left: what the router could know then
                 try:
                     answer = client.get(f"http://127.0.0.1:{self.port}/")
-                    self.results.append((time.time(), answer.status_code, answer.text))
+                    self.results.append((sent, answer.status_code, answer.text))
                 except httpx.HTTPError as exc:
-                    self.failures.append((time.time(), repr(exc)))
+                    self.failures.append((sent, repr(exc)))
                 time.sleep(0.002)
 
     def __exit__(self, *_: object) -> None:

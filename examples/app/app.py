@@ -18,6 +18,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BEHAVIOR = json.loads((HERE / "behavior.json").read_text())
+# A version can take its time to stop (finishing requests, say): stop_delay_ms.
+signal.signal(
+    signal.SIGTERM,
+    lambda *_: threading.Timer(BEHAVIOR.get("stop_delay_ms", 0) / 1000, os._exit, (0,)).start(),
+)
 if BEHAVIOR.get("refuse_start"):
     sys.exit("this version refuses to start (behavior.json: refuse_start)")
 time.sleep(BEHAVIOR.get("start_delay_ms", 0) / 1000)  # a slow start, for rollout tests
@@ -54,9 +59,4 @@ class Handler(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
 server.daemon_threads = True
-# A version can take its time to stop (finishing requests, say): stop_delay_ms.
-signal.signal(
-    signal.SIGTERM,
-    lambda *_: threading.Timer(BEHAVIOR.get("stop_delay_ms", 0) / 1000, os._exit, (0,)).start(),
-)
 server.serve_forever()

@@ -210,7 +210,11 @@ class Controller:
         stale = [r for r in self.rows() if r["slot"] == slot and r["state"] == "serving"]
         self.records.set_instances([r["id"] for r in stale], state="standby", reason=reason)
         self.sync_router()
-        self.divergent.append({"slot": slot, "reason": reason, "at": time.time()})
+        weights = {t["id"]: t["weight"] for t in self.router.table()}  # as the router says
+        in_rotation = any(weights.get(r["id"], 0) > 0 for r in stale)
+        self.divergent.append(
+            {"slot": slot, "reason": reason, "at": time.time(), "in_rotation": in_rotation}
+        )
         self.note(f"instance {slot} did not converge: {reason}; it gets no traffic")
 
     # -- what the fleet runs ----------------------------------------------------------------------
