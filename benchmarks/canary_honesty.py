@@ -103,46 +103,48 @@ def main() -> None:
             "  steps: [{set-weight: 25}, {analysis: {}}]\n"
             f"  analysis: {{interval: {args.interval}, count: 2}}\n"
         )
-        stable = [app(repo, "stable-a"), app(repo, "stable-b")]  # identical behaviour
-        cases = {
-            "5% extra errors": app(repo, "errors", error_rate=0.05),
-            "+100 ms latency": app(repo, "slow", delay_ms=100),
-        }
-        lockgate(repo, "deploy", "env.yaml", "--artifact", stable[0])
-        current = 0
-        with Load(port):
-            for label, digest in cases.items():
-                outcomes, times, intervals = [], [], []
-                for _ in range(args.runs):
-                    _, report = lockgate(repo, "deploy", "env.yaml", "--artifact", digest)
-                    outcomes.append(report["result"])
-                    times.append(decision_seconds(report))
-                    intervals.append(
-                        sum(1 for _, t in report["events"] if t.startswith("analysis "))
+        try:
+            stable = [app(repo, "stable-a"), app(repo, "stable-b")]  # identical behaviour
+            cases = {
+                "5% extra errors": app(repo, "errors", error_rate=0.05),
+                "+100 ms latency": app(repo, "slow", delay_ms=100),
+            }
+            lockgate(repo, "deploy", "env.yaml", "--artifact", stable[0])
+            current = 0
+            with Load(port):
+                for label, digest in cases.items():
+                    outcomes, times, intervals = [], [], []
+                    for _ in range(args.runs):
+                        _, report = lockgate(repo, "deploy", "env.yaml", "--artifact", digest)
+                        outcomes.append(report["result"])
+                        times.append(decision_seconds(report))
+                        intervals.append(
+                            sum(1 for _, t in report["events"] if t.startswith("analysis "))
+                        )
+                    rolled = outcomes.count("rolled_back")
+                    print(
+                        f"canary with {label}: rolled back in {rolled} of {args.runs} runs; "
+                        f"decided after at most {max(intervals)} analysis intervals; time to "
+                        f"decision median {statistics.median(times):.1f}s, max {max(times):.1f}s"
                     )
-                rolled = outcomes.count("rolled_back")
-                print(
-                    f"canary with {label}: rolled back in {rolled} of {args.runs} runs; "
-                    f"decided after at most {max(intervals)} analysis intervals; time to "
-                    f"decision median {statistics.median(times):.1f}s, max {max(times):.1f}s"
-                )
-            outcomes, times = [], []
-            for _ in range(args.runs):
-                current = 1 - current
-                _, report = lockgate(repo, "deploy", "env.yaml", "--artifact", stable[current])
-                outcomes.append(report["result"])
-                if report["result"] in ("succeeded", "rolled_back"):
-                    times.append(decision_seconds(report))
-                if report["result"] != "succeeded":  # keep stable what the fleet now runs
+                outcomes, times = [], []
+                for _ in range(args.runs):
                     current = 1 - current
-            promoted = outcomes.count("succeeded")
-            print(
-                f"canary identical to stable: promoted in {promoted} of {args.runs} runs "
-                f"(false-rollback rate {(args.runs - promoted) / args.runs:.0%}; others: "
-                f"{sorted(set(outcomes) - {'succeeded'}) or 'none'}); time to decision "
-                f"median {statistics.median(times):.1f}s"
-            )
-        subprocess.run([str(LOCKGATE), "down", "canary"], cwd=repo, capture_output=True)
+                    _, report = lockgate(repo, "deploy", "env.yaml", "--artifact", stable[current])
+                    outcomes.append(report["result"])
+                    if report["result"] in ("succeeded", "rolled_back"):
+                        times.append(decision_seconds(report))
+                    if report["result"] != "succeeded":  # keep stable what the fleet now runs
+                        current = 1 - current
+                promoted = outcomes.count("succeeded")
+                print(
+                    f"canary identical to stable: promoted in {promoted} of {args.runs} runs "
+                    f"(false-rollback rate {(args.runs - promoted) / args.runs:.0%}; others: "
+                    f"{sorted(set(outcomes) - {'succeeded'}) or 'none'}); time to decision "
+                    f"median {statistics.median(times):.1f}s"
+                )
+        finally:  # never leave a fleet running, whatever failed
+            subprocess.run([str(LOCKGATE), "down", "canary"], cwd=repo, capture_output=True)
 
 
 if __name__ == "__main__":

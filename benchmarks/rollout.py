@@ -116,36 +116,38 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="lockgate-rollout-bench-") as tmp:
         repo = make_repo(Path(tmp) / "repo")
-        v1 = lockgate(repo, "artifact", "build", "v1")["digest"]
-        v2 = lockgate(repo, "artifact", "build", "v2")["digest"]
-        for strategy, size in (("rolling", 5), ("blue-green", args.replicas)):
-            batches = -(-args.replicas // size)
-            unit = batch_seconds(repo, v1, size)
-            env = environment(repo, strategy, args.replicas, strategy, free_port())
-            lockgate(repo, "deploy", str(env), "--artifact", v1)
-            started = time.perf_counter()
-            report = lockgate(repo, "deploy", str(env), "--artifact", v2)
-            wall = time.perf_counter() - started
-            ideal = unit * batches
+        try:
+            v1 = lockgate(repo, "artifact", "build", "v1")["digest"]
+            v2 = lockgate(repo, "artifact", "build", "v2")["digest"]
+            for strategy, size in (("rolling", 5), ("blue-green", args.replicas)):
+                batches = -(-args.replicas // size)
+                unit = batch_seconds(repo, v1, size)
+                env = environment(repo, strategy, args.replicas, strategy, free_port())
+                lockgate(repo, "deploy", str(env), "--artifact", v1)
+                started = time.perf_counter()
+                report = lockgate(repo, "deploy", str(env), "--artifact", v2)
+                wall = time.perf_counter() - started
+                ideal = unit * batches
+                print(
+                    f"{strategy} of {args.replicas}: {wall:.2f}s; ideal {ideal:.2f}s = {batches} x "
+                    f"{unit:.2f}s to start {size} instances and see them ready; "
+                    f"ratio {wall / ideal:.2f} ({report['result']})"
+                )
+            status = lockgate(repo, "status", "rolling")
+            router_port = int(status["router"].rsplit(":", 1)[1])
+            direct_port = int(status["instances"][0]["address"].rsplit(":", 1)[1])
+            direct = asyncio.run(load(direct_port, args.seconds, args.connections))
+            routed = asyncio.run(load(router_port, args.seconds, args.connections))
+            print(describe("direct to one instance", *direct))
+            print(describe(f"through the router ({args.replicas} instances)", *routed))
+            added = statistics.median(routed[1]) - statistics.median(direct[1])
             print(
-                f"{strategy} of {args.replicas}: {wall:.2f}s; ideal {ideal:.2f}s = {batches} x "
-                f"{unit:.2f}s to start {size} instances and see them ready; "
-                f"ratio {wall / ideal:.2f} ({report['result']})"
+                f"router: {routed[0] / direct[0]:.2f}x the requests per second of one instance, "
+                f"{added * 1000:+.2f} ms median latency"
             )
-        status = lockgate(repo, "status", "rolling")
-        router_port = int(status["router"].rsplit(":", 1)[1])
-        direct_port = int(status["instances"][0]["address"].rsplit(":", 1)[1])
-        direct = asyncio.run(load(direct_port, args.seconds, args.connections))
-        routed = asyncio.run(load(router_port, args.seconds, args.connections))
-        print(describe("direct to one instance", *direct))
-        print(describe(f"through the router ({args.replicas} instances)", *routed))
-        added = statistics.median(routed[1]) - statistics.median(direct[1])
-        print(
-            f"router: {routed[0] / direct[0]:.2f}x the requests per second of one instance, "
-            f"{added * 1000:+.2f} ms median latency"
-        )
-        for name in ("rolling", "blue-green"):
-            subprocess.run([str(LOCKGATE), "down", name], cwd=repo, capture_output=True)
+        finally:  # never leave a fleet running, whatever failed
+            for name in ("rolling", "blue-green"):
+                subprocess.run([str(LOCKGATE), "down", name], cwd=repo, capture_output=True)
 
 
 if __name__ == "__main__":
