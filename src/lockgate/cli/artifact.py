@@ -14,10 +14,9 @@ from ..artifacts import signed
 from ..artifacts.provenance import ProvenanceError
 from ..errors import UserError
 from ..statedir import state_dir
+from .options import OutputOpt, RepoOpt
 
 app = typer.Typer(help="Application bundles with signed provenance.", no_args_is_help=True)
-RepoOpt = Annotated[Path, typer.Option("-C", "--repo", help="repository root (default: cwd)")]
-OutputOpt = Annotated[str, typer.Option("--output", "-o", help="plain | json")]
 
 
 @app.command("build")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,10 +20,8 @@ from ..errors import UserError
 from ..statedir import state_dir
 from ..store import Store, default_url
 from ..store.deployments import DeploymentRecords
+from .options import DbOpt, OutputOpt, RepoOpt
 
-RepoOpt = Annotated[Path, typer.Option("-C", "--repo", help="repository root (default: cwd)")]
-OutputOpt = Annotated[str, typer.Option("--output", "-o", help="plain | json")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store")]
 EnvArg = Annotated[str, typer.Argument(help="environment file, or the name of a deployed one")]
 
 
@@ -69,6 +68,16 @@ def recover_interrupted(store: Store, repo: Path) -> None:
             ctl = _controller(name, repo, str(store.url), "plain")
             with ctl.exclusive():
                 ctl.recover()
+
+
+def _act(
+    env: str, repo: Path, db: str | None, output: str, action: Callable[[Controller], Report]
+) -> None:
+    """Run one controller action on an environment, holding its lock, and report the result."""
+    ctl = _controller(env, repo, db, output)
+    with ctl.exclusive():
+        report = action(ctl)
+    _finish(report, output)
 
 
 def _finish(report: Report, output: str) -> None:
@@ -124,10 +133,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate rollback staging
         """
-        ctl = _controller(env, repo, db, output)
-        with ctl.exclusive():
-            report = ctl.rollback(os.environ.get("USER", "lockgate"))
-        _finish(report, output)
+        _act(env, repo, db, output, lambda ctl: ctl.rollback(os.environ.get("USER", "lockgate")))
 
     @app.command()
     def promote(
@@ -137,10 +143,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate promote production
         """
-        ctl = _controller(env, repo, db, output)
-        with ctl.exclusive():
-            report = ctl.promote()
-        _finish(report, output)
+        _act(env, repo, db, output, Controller.promote)
 
     @app.command()
     def abort(
@@ -150,10 +153,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate abort production
         """
-        ctl = _controller(env, repo, db, output)
-        with ctl.exclusive():
-            report = ctl.abort()
-        _finish(report, output)
+        _act(env, repo, db, output, lambda ctl: ctl.abort())
 
     @app.command()
     def analysis(

@@ -23,6 +23,7 @@ from ..errors import UserError
 from ..store import Store, default_url
 from . import artifact as artifact_cli
 from . import deploy as deploy_cli
+from .options import DbOpt, OutputOpt, RepoOpt
 from .views import LiveView, PlainView, SilentView
 
 
@@ -78,14 +79,6 @@ def _store(db: str | None, repo: Path) -> Store:
     store.mark_interrupted()
     deploy_cli.recover_interrupted(store, repo)
     return store
-
-
-OutputOpt = Annotated[str, typer.Option("--output", "-o", help="plain | json")]
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="SQLAlchemy URL (default: LOCKGATE_DB, else .lockgate/lockgate.db)"),
-]
-RepoOpt = Annotated[Path, typer.Option("-C", "--repo", help="repository root (default: cwd)")]
 
 
 @app.command()

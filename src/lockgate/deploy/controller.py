@@ -26,6 +26,7 @@ from typing import Any
 from ..artifacts import bundles, provenance, signed
 from ..artifacts.manifest import AppManifest, load_manifest
 from ..errors import UserError
+from ..store.database import pid_alive
 from ..store.deployments import DeploymentRecords
 from .envfile import EnvironmentFile
 from .targets.base import StartFailed, Target
@@ -531,12 +532,5 @@ class Controller:
 
 
 def owner_alive(deployment: dict[str, Any]) -> bool:
-    if deployment.get("host") != socket.gethostname() or not deployment.get("pid"):
-        return False
-    try:
-        os.kill(int(deployment["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether the lockgate process running a deployment is still alive."""
+    return deployment.get("host") == socket.gethostname() and pid_alive(deployment.get("pid"))

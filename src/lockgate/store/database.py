@@ -37,7 +37,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process of this host with that pid exists (one we may not signal counts)."""
     if not pid:
         return False
     try:
@@ -112,7 +113,7 @@ class Store:
                     t.runs.c.status == "running", t.runs.c.host == host
                 )
             ).all()
-            dead = [r.id for r in rows if not _pid_alive(r.pid)]
+            dead = [r.id for r in rows if not pid_alive(r.pid)]
             if dead:
                 now = time.time()
                 conn.execute(

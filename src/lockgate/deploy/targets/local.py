@@ -19,8 +19,8 @@ from pathlib import Path
 from ...archive import unpack
 from ...artifacts.manifest import AppManifest
 from ...engine.process import group_alive, kill_group
+from ...runtime import free_port
 from ..httpcheck import status_of
-from ..traffic.builtin import free_port
 from .base import Observed, Started, StartFailed
 
 DIGEST_FILE = ".lockgate-digest"

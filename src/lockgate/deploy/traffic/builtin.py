@@ -7,22 +7,15 @@ import contextlib
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
+from ...runtime import free_port
 from ..httpcheck import Unreachable, request, status_of
+from . import spawn
 from .base import Route
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class BuiltinRouter:
@@ -61,29 +54,26 @@ class BuiltinRouter:
         self.stop()
         self.directory.mkdir(parents=True, exist_ok=True)
         admin = free_port()
-        log = (self.directory / "router.log").open("ab")
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "lockgate.deploy.traffic.proxy",
-                "--listen", str(self.port), "--admin", str(admin),
-                "--state", str(self.directory / "router-state.json"), "--host", self.host,
-            ],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True, cwd="/",
-        )  # fmt: skip
+        log = self.directory / "router.log"
+        argv = [
+            sys.executable, "-m", "lockgate.deploy.traffic.proxy",
+            "--listen", str(self.port), "--admin", str(admin),
+            "--state", str(self.directory / "router-state.json"), "--host", self.host,
+        ]  # fmt: skip
+        process = spawn.start(argv, log, cwd="/")
         self.info_path.write_text(
             json.dumps({"pid": process.pid, "admin": admin, "port": self.port})
         )
-        deadline = time.monotonic() + 15
-        while not self._alive():
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = (self.directory / "router.log").read_text(errors="replace")[-400:]
-                raise UserError(
-                    f"the router could not start on port {self.port}: {tail.strip()}",
-                    where=str(self.directory / "router.log"),
-                    hint="is the port taken? set another `router: port:` in the environment file",
-                )
-            time.sleep(0.05)
+        spawn.wait_until_serving(
+            process,
+            self._alive,
+            log,
+            lambda tail: UserError(
+                f"the router could not start on port {self.port}: {tail}",
+                where=str(log),
+                hint="is the port taken? set another `router: port:` in the environment file",
+            ),
+        )
 
     def apply(self, routes: list[Route]) -> None:
         body = [

@@ -17,13 +17,12 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
 from ...runtime import socket_for
+from . import spawn
 from .base import Route
 
 BACKEND = "lockgate"
@@ -89,20 +88,14 @@ backend {BACKEND}
     server-template s 1-{SERVERS} 127.0.0.1:1 disabled
 """
         )
-        log = (self.directory / "haproxy.log").open("ab")
-        process = subprocess.Popen(
-            [binary, "-f", str(config), "-db"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
+        log = self.directory / "haproxy.log"
+        process = spawn.start([binary, "-f", str(config), "-db"], log)
+        spawn.wait_until_serving(
+            process,
+            self._alive,
+            log,
+            lambda tail: UserError(f"haproxy could not start: {tail}", where=str(config)),
         )
-        deadline = time.monotonic() + 15
-        while not self._alive():
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = (self.directory / "haproxy.log").read_text(errors="replace")[-400:]
-                raise UserError(f"haproxy could not start: {tail.strip()}", where=str(config))
-            time.sleep(0.05)
         (self.directory / "haproxy.json").write_text(json.dumps({"pid": process.pid}))
         self.state_path.unlink(missing_ok=True)  # a fresh haproxy: counters start at 0
         if self.table_path.exists():  # and it gets its last table back
