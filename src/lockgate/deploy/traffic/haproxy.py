@@ -3,8 +3,8 @@
 lockgate writes a configuration with a pool of placeholder servers once, starts haproxy, and
 from then on only sends runtime commands over the admin socket: `set server ... addr/weight/
 state`. Which placeholder holds which instance is kept in slots.json beside the config.
-Connection failures are retried on another server (`retries` + `option redispatch`), so an
-instance that stops costs no request.
+Connection failures, and kept-alive connections a server dropped, are retried
+(`retries`, `retry-on`, `option redispatch`), so an instance that stops costs no request.
 """
 
 from __future__ import annotations
@@ -79,6 +79,8 @@ defaults
     timeout client 60s
     timeout server 60s
     retries 3
+    # a kept-alive connection the server dropped meanwhile: send the request again
+    retry-on conn-failure empty-response
     option redispatch 1
 frontend lockgate_in
     bind {self.host}:{self.port}
