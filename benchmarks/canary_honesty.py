@@ -24,9 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from warm import LOCKGATE, warm_server
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import LOCKGATE, committed_repo, example_app, warm_server
 
 
 def lockgate(repo: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -39,11 +37,8 @@ def lockgate(repo: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-a
 
 
 def app(repo: Path, name: str, **behavior: object) -> str:
-    directory = repo / name
-    directory.mkdir()
-    for file in ("app.py", "lockgate-app.yaml"):
-        (directory / file).write_text((ROOT / "examples" / "app" / file).read_text())
-    (directory / "behavior.json").write_text(json.dumps({"version": name, **behavior}))
+    """Build a version of the example app; its digest."""
+    example_app(repo / name, version=name, **behavior)
     return str(lockgate(repo, "artifact", "build", name)[1]["digest"])
 
 
@@ -91,11 +86,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0)
     args = parser.parse_args()
     warm_server()
-    from lockgate.deploy.traffic.builtin import free_port
+    from lockgate.runtime import free_port
 
     with tempfile.TemporaryDirectory(prefix="lockgate-canary-bench-") as tmp:
         repo = Path(tmp)
-        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+        committed_repo(repo, {"README": "canary benchmark\n"})
         port = free_port()
         (repo / "env.yaml").write_text(
             f"app: hello\nenvironment: canary\ntarget: {{replicas: 2}}\n"

@@ -1,12 +1,15 @@
-"""Benchmarks time what a user gets: the `lockgate` client with its warm server running.
+"""What the benchmarks share.
 
+They time what a user gets: the `lockgate` client with its warm server running.
 `warm_server()` starts the server (as any first command does) and waits until it answers;
 `IN_PROCESS` is the environment for the same commands without a server (LOCKGATE_DAEMON=0),
-which every benchmark reports beside, so the cost of start-up stays visible.
+which benchmarks report beside, so the cost of start-up stays visible. `committed_repo` and
+`example_app` build the repositories they run in.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,3 +29,28 @@ def warm_server() -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the lockgate server did not start")
         time.sleep(0.05)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def committed_repo(root: Path, files: dict[str, str]) -> Path:
+    """A git repository at `root` holding `files` (path -> text) in one commit on main."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run(["git", "-C", str(root), *identity, "commit", "-qm", "bench"], check=True)
+    return root
+
+
+def example_app(directory: Path, **behavior: object) -> Path:
+    """A copy of examples/app whose behavior.json is `behavior`."""
+    directory.mkdir(parents=True)
+    for name in ("app.py", "lockgate-app.yaml"):
+        (directory / name).write_text((ROOT / "examples" / "app" / name).read_text())
+    (directory / "behavior.json").write_text(json.dumps(behavior))
+    return directory

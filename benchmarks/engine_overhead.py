@@ -18,30 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from warm import IN_PROCESS, LOCKGATE, warm_server
+from common import IN_PROCESS, LOCKGATE, committed_repo, warm_server
 
-
-def make_repo(root: Path, workflow: str) -> Path:
-    (root / ".github" / "workflows").mkdir(parents=True)
-    (root / ".github" / "workflows" / "bench.yml").write_text(workflow)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(root),
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "commit",
-            "-qm",
-            "bench",
-        ],
-        check=True,
-    )
-    return root
+WORKFLOW = ".github/workflows/bench.yml"
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
@@ -55,10 +34,8 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> floa
 
 def steps_benchmark(work: Path, steps: int, repeat: int) -> None:
     lines = "\n".join(f"      - run: echo step {i}" for i in range(steps))
-    repo = make_repo(
-        work / "steps",
-        f"on: push\njobs:\n  many:\n    runs-on: ubuntu-latest\n    steps:\n{lines}\n",
-    )
+    workflow = f"on: push\njobs:\n  many:\n    runs-on: ubuntu-latest\n    steps:\n{lines}\n"
+    repo = committed_repo(work / "steps", {WORKFLOW: workflow})
     scripts = work / "scripts"
     scripts.mkdir()
     for i in range(steps):
@@ -103,7 +80,7 @@ jobs:
 
 
 def fan_benchmark(work: Path, repeat: int) -> None:
-    repo = make_repo(work / "fan", FAN)
+    repo = committed_repo(work / "fan", {WORKFLOW: FAN})
     critical = 4.0
     command = [str(LOCKGATE), "run", "--no-cache", "--jobs", "4", "--output", "json"]
     for label, env in (("with its server", None), ("in process, no server", IN_PROCESS)):

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from warm import IN_PROCESS, LOCKGATE, warm_server
+from common import IN_PROCESS, LOCKGATE, committed_repo, warm_server
 
 PIPELINE = """
 on: push
@@ -101,16 +101,7 @@ def make_repo(root: Path) -> Path:
     for i in range(40):
         files[f"src/module_{i}.py"] = f"def f{i}():\n    return {i}\n"
         files[f"tests/test_{i}.py"] = f"def test_{i}():\n    assert True\n"
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
-    subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "b"],
-        check=True,
-    )
-    return root
+    return committed_repo(root, files)
 
 
 def timed_run(

@@ -20,12 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from warm import LOCKGATE, warm_server
+from common import LOCKGATE, committed_repo, example_app, warm_server
 
 from lockgate.artifacts.manifest import load_manifest
 from lockgate.deploy.targets.local import LocalTarget
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def lockgate(repo: Path, *args: str) -> dict:  # type: ignore[type-arg]
@@ -38,14 +36,10 @@ def lockgate(repo: Path, *args: str) -> dict:  # type: ignore[type-arg]
 
 
 def make_repo(root: Path) -> Path:
-    root.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    """A repository with two versions of the example app, v1 and v2."""
+    committed_repo(root, {"README": "rollout benchmark\n"})
     for version in ("1", "2"):
-        app = root / f"v{version}"
-        app.mkdir()
-        for name in ("app.py", "lockgate-app.yaml"):
-            (app / name).write_text((ROOT / "examples" / "app" / name).read_text())
-        (app / "behavior.json").write_text(json.dumps({"version": version}))
+        example_app(root / f"v{version}", version=version)
     return root
 
 
@@ -112,7 +106,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     warm_server()
-    from lockgate.deploy.traffic.builtin import free_port
+    from lockgate.runtime import free_port
 
     with tempfile.TemporaryDirectory(prefix="lockgate-rollout-bench-") as tmp:
         repo = make_repo(Path(tmp) / "repo")

@@ -81,3 +81,8 @@ def run_json(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple
 
 def jobs_by_key(report: dict) -> dict:  # type: ignore[type-arg]
     return {job["key"]: job for run in report["runs"] for job in run["jobs"]}
+
+
+def cached_from(report: dict) -> dict[str, int | None]:  # type: ignore[type-arg]
+    """Job key -> the run a cache hit restored it from (None: it ran)."""
+    return {key: job["cached_from"] for key, job in jobs_by_key(report).items()}

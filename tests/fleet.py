@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,15 +14,13 @@ from pathlib import Path
 
 import httpx
 
+from lockgate.runtime import free_port
+
 from .conftest import ROOT, lockgate, make_repo
 
+__all__ = ["free_port"]  # the tests take it from here with the other fleet helpers
+
 EXAMPLE_APP = ROOT / "examples" / "app"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def app_version(repo: Path, name: str, **behavior: object) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import git, jobs_by_key, lockgate, make_repo, run_json
+from .conftest import cached_from, git, jobs_by_key, lockgate, make_repo, run_json
 
 pytestmark = pytest.mark.integration
 
@@ -94,10 +94,6 @@ def _logs(repo: Path, run_id: int) -> dict[str, list[tuple[int, str]]]:
     return by_job
 
 
-def _cached(report: dict) -> dict[str, int | None]:  # type: ignore[type-arg]
-    return {key: job["cached_from"] for key, job in jobs_by_key(report).items()}
-
-
 def test_a_rerun_without_changes_restores_every_job(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     code, first = run_json(repo)
@@ -105,7 +101,7 @@ def test_a_rerun_without_changes_restores_every_job(tmp_path: Path) -> None:
     code, second = run_json(repo)
     assert code == 0, second
     first_id, second_id = first["runs"][0]["run_id"], second["runs"][0]["run_id"]
-    assert _cached(second) == {"lint": first_id, "test": first_id, "docs": first_id}
+    assert cached_from(second) == {"lint": first_id, "test": first_id, "docs": first_id}
     assert _observable(second) == _observable(first)
     assert _logs(repo, second_id) == _logs(repo, first_id)
     shown = json.loads(lockgate("show", str(second_id), "-o", "json", cwd=repo).stdout)
@@ -124,11 +120,11 @@ def test_only_jobs_whose_inputs_changed_run_again(tmp_path: Path) -> None:
     (repo / "docs" / "index.md").write_text("# new docs\n")  # uncommitted work counts
     code, report = run_json(repo)
     assert code == 0
-    assert {k for k, v in _cached(report).items() if v is None} == {"docs"}
+    assert {k for k, v in cached_from(report).items() if v is None} == {"docs"}
     (repo / "src" / "app.txt").write_text("v2\n")
     code, report = run_json(repo)
     # lint's output changes, so test (which needs it) runs again too.
-    assert {k for k, v in _cached(report).items() if v is None} == {"lint", "test"}
+    assert {k for k, v in cached_from(report).items() if v is None} == {"lint", "test"}
     assert "testing" in str(_logs(repo, report["runs"][0]["run_id"]))
 
 
@@ -136,13 +132,13 @@ def test_definition_env_and_lockgate_yml_changes_are_misses(tmp_path: Path) -> N
     repo = _repo(tmp_path)
     run_json(repo)
     _, report = run_json(repo, "--env", "MODE=fast")
-    assert all(v is None for v in _cached(report).values())
+    assert all(v is None for v in cached_from(report).values())
     _, report = run_json(repo, "--env", "MODE=fast")
-    assert all(v is not None for v in _cached(report).values())
+    assert all(v is not None for v in cached_from(report).values())
     workflow = PIPELINE.replace("cat docs/index.md", "cat docs/index.md; echo more")
     (repo / ".github/workflows/ci.yml").write_text(workflow)
     _code, report = run_json(repo, "--env", "MODE=fast")
-    assert {k for k, v in _cached(report).items() if v is None} == {"docs"}
+    assert {k for k, v in cached_from(report).items() if v is None} == {"docs"}
 
 
 def test_failed_and_uncached_runs_are_never_kept(tmp_path: Path) -> None:
@@ -161,11 +157,11 @@ jobs:
     assert code == 1
     ok.write_text("")
     code, report = run_json(repo, *env)
-    assert code == 0 and _cached(report) == {"flaky": None}
+    assert code == 0 and cached_from(report) == {"flaky": None}
     code, report = run_json(repo, "--no-cache", *env)
-    assert _cached(report) == {"flaky": None}
+    assert cached_from(report) == {"flaky": None}
     code, report = run_json(repo, *env)
-    assert _cached(report)["flaky"] is not None
+    assert cached_from(report)["flaky"] is not None
 
 
 def test_secrets_change_the_key_but_never_appear_in_the_cache(tmp_path: Path) -> None:
@@ -182,9 +178,9 @@ jobs:
     code, report = run_json(repo, "-s", f"API_TOKEN={secret}")
     assert code == 0
     code, report = run_json(repo, "-s", f"API_TOKEN={secret}")
-    assert _cached(report)["deploy-check"] is not None
+    assert cached_from(report)["deploy-check"] is not None
     code, report = run_json(repo, "-s", "API_TOKEN=another-value")
-    assert _cached(report)["deploy-check"] is None
+    assert cached_from(report)["deploy-check"] is None
     for path in (repo / ".lockgate" / "cache").rglob("*"):
         if path.is_file():
             data = path.read_bytes()
@@ -204,11 +200,11 @@ jobs:
     repo = _repo(tmp_path, workflow, "")
     run_json(repo)
     _, report = run_json(repo)
-    assert _cached(report) == {"deploy": None}
+    assert cached_from(report) == {"deploy": None}
     (repo / "lockgate.yml").write_text("jobs:\n  deploy:\n    cache: true\n")
     run_json(repo)
     _code, report = run_json(repo)
-    assert _cached(report)["deploy"] is not None
+    assert cached_from(report)["deploy"] is not None
 
 
 def test_declared_output_paths_come_back_on_a_hit_in_place(tmp_path: Path) -> None:
@@ -228,7 +224,7 @@ jobs:
     run_json(repo, "--bind")
     (repo / "dist" / "app.bin").unlink()
     _code, report = run_json(repo, "--bind")
-    assert _cached(report)["build"] is not None
+    assert cached_from(report)["build"] is not None
     assert (repo / "dist" / "app.bin").read_text() == "v1\n"
 
 

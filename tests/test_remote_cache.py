@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import jobs_by_key, make_repo, need, run_json
+from lockgate.runtime import free_port
+
+from .conftest import cached_from, jobs_by_key, make_repo, need, run_json
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +42,6 @@ jobs:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def webdav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """nginx serving PUT/GET on 127.0.0.1 from a temporary directory: (url, data dir)."""
@@ -54,7 +50,7 @@ def webdav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     root = tmp_path_factory.mktemp("nginx")
     data = root / "data"
     data.mkdir()
-    port = _free_port()
+    port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""
     temp_paths = "\n".join(
         f"  {kind}_temp_path {root}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
@@ -102,10 +98,6 @@ http {{
     proc.wait(timeout=10)
 
 
-def _cached(report: dict) -> dict[str, int | None]:  # type: ignore[type-arg]
-    return {key: job["cached_from"] for key, job in jobs_by_key(report).items()}
-
-
 def _repo(tmp_path: Path, name: str) -> Path:
     return make_repo(tmp_path / name, {".github/workflows/ci.yml": WORKFLOW, "app.txt": "app\n"})
 
@@ -121,11 +113,11 @@ def test_a_teammate_reuses_results_through_the_remote(
     code, report = run_json(theirs, env={"LOCKGATE_REMOTE_CACHE": url})
     assert code == 0, report
     source = first["runs"][0]["run_id"]
-    assert _cached(report) == {"build": source, "check": source}
+    assert cached_from(report) == {"build": source, "check": source}
     assert jobs_by_key(report)["build"]["outputs"] == jobs_by_key(first)["build"]["outputs"]
     # The hit was copied to the local cache: the next run needs no remote at all.
     code, report = run_json(theirs)
-    assert _cached(report) == {"build": source, "check": source}
+    assert cached_from(report) == {"build": source, "check": source}
 
 
 def test_a_corrupt_remote_blob_is_never_restored(tmp_path: Path, webdav: tuple[str, Path]) -> None:
@@ -139,12 +131,12 @@ def test_a_corrupt_remote_blob_is_never_restored(tmp_path: Path, webdav: tuple[s
     done = run_json(reader, "--remote-cache", url)
     code, report = done
     assert code == 0
-    assert _cached(report) == {"build": None, "check": None}
+    assert cached_from(report) == {"build": None, "check": None}
 
 
 def test_an_unreachable_remote_is_a_warning(tmp_path: Path) -> None:
     repo = _repo(tmp_path, "repo")
-    url = f"http://127.0.0.1:{_free_port()}/nothing-listens-here"
+    url = f"http://127.0.0.1:{free_port()}/nothing-listens-here"
     from .conftest import lockgate
 
     done = lockgate("run", "--remote-cache", url, cwd=repo)

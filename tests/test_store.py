@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,17 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.runtime import free_port
 from lockgate.store import Store
 
 from .conftest import need
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +32,7 @@ def postgres_url() -> Iterator[str]:
         owner = pwd.getpwnam("postgres")
         os.chown(root, owner.pw_uid, owner.pw_gid)
     data = root / "data"
-    port = _free_port()
+    port = free_port()
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run(
         [*as_postgres, str(initdb), "-D", str(data), "-U", "lockgate", "--auth=trust"],
