@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..engine.plan import describe_runs_on, job_needs, stages, topological_order
-from ..engine.runner import Runner, summary
+from ..engine.runner import Runner, selection, summary
 from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
 from ..errors import UserError
@@ -179,12 +179,17 @@ def run(
             options.secrets[name] = os.environ[name]
     if output not in ("plain", "json"):
         raise UserError(f"unknown output {output!r}", where="--output", hint="plain or json")
+    if list_:
+        # The plan reads history when there is some, and writes nothing.
+        url = db or default_url(repo_dir)
+        exists = not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
+        history = Store(url) if exists else None
+        chosen, not_triggered = selection(options)
+        _print_plan(chosen, not_triggered, output, history)
+        return
     store = _store(db, repo_dir)
     runner = Runner(options, store, SilentView())
     chosen, not_triggered = runner.selection()
-    if list_:
-        _print_plan(chosen, not_triggered, output, store)
-        return
     if not chosen:
         message = f"no workflow is triggered by {event}"
         if output == "json":
@@ -211,12 +216,14 @@ def run(
     raise typer.Exit(0 if conclusion == "success" else 130 if runner.interrupted else 1)
 
 
-def _print_plan(chosen: list[Any], not_triggered: list[Any], output: str, store: Store) -> None:
+def _print_plan(
+    chosen: list[Any], not_triggered: list[Any], output: str, store: Store | None
+) -> None:
     plans: list[dict[str, Any]] = []
     for wf in chosen:
         needs = job_needs(wf)
         order = topological_order(needs, where=wf.display)
-        stats = job_stats(store.job_history(wf.display))
+        stats = job_stats(store.job_history(wf.display)) if store else {}
         plan_stages = []
         for stage in stages(needs, order):
             entries = []

@@ -240,7 +240,7 @@ class JobExecutor:
     async def run_steps(self, steps: list[schema.Step], scope: Scope) -> bool:
         """Run steps in order; False when one of them failed (without continue-on-error)."""
         failed_here = False
-        for index, step in enumerate(steps):
+        for index, step in enumerate(_in_order(steps)):
             record = self.new_step(self.step_name(step, index, scope))
             self.run.observer.step_updated(self.job, record)
             try:
@@ -758,6 +758,14 @@ class JobExecutor:
             outcome = "success" if ok else "failure"
             self.failed = self.failed or not ok
             self.finish_step(record, outcome, outcome, record.outputs)
+
+
+def _in_order(steps: list[schema.Step]) -> list[schema.Step]:
+    """Steps with `parallel:` blocks opened; lockgate runs a block's steps one after another."""
+    flat: list[schema.Step] = []
+    for step in steps:
+        flat.extend(_in_order(step.parallel) if step.parallel is not None else [step])
+    return flat
 
 
 @dataclass

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from ..workflow.expressions.values import equals
 
 MAX_JOBS = 256
+# Beyond this many raw combinations not even excludes could bring a matrix under MAX_JOBS in
+# reasonable time; refused before any combination is built.
+MAX_PRODUCT = 100_000
 
 
 class MatrixError(ValueError):
@@ -19,7 +23,7 @@ def _matches(combination: dict[str, Any], partial: dict[str, Any]) -> bool:
 
 
 def expand(matrix: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """All job combinations; [{}] for no matrix."""
+    """All job combinations; [{}] for no matrix. Sizes are checked before anything is built."""
     if not matrix:
         return [{}]
     if not isinstance(matrix, dict):
@@ -28,25 +32,41 @@ def expand(matrix: dict[str, Any] | None) -> list[dict[str, Any]]:
     exclude = matrix.get("exclude") or []
     if not isinstance(include, list) or not isinstance(exclude, list):
         raise MatrixError("matrix include and exclude must be lists of mappings")
+    if not all(isinstance(entry, dict) for entry in (*include, *exclude)):
+        raise MatrixError("each matrix include and exclude entry must be a mapping")
     axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
     for key, values in axes.items():
         if not isinstance(values, list) or not values:
-            raise MatrixError(f"matrix axis {key!r} must be a non-empty list")
-    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
-    combos = [c for c in combos if not any(_matches(c, e) for e in exclude)] if axes else []
-    originals = [dict(c) for c in combos]
+            raise MatrixError(f"matrix vector {key!r} must be a non-empty list")
+    product = math.prod(len(v) for v in axes.values()) if axes else 0
+    if product > MAX_PRODUCT:
+        raise MatrixError(
+            f"matrix expands to {product} combinations before exclude; GitHub allows {MAX_JOBS}"
+        )
+    originals: list[dict[str, Any]] = []
+    for values in itertools.product(*axes.values()) if axes else ():
+        combo = dict(zip(axes, values, strict=True))
+        if not any(_matches(combo, e) for e in exclude):
+            originals.append(combo)
+            _check_size(len(originals))
+    combos = [dict(c) for c in originals]
     for extra in include:
-        if not isinstance(extra, dict):
-            raise MatrixError("each matrix include entry must be a mapping")
-        # An include extends every original combination it does not overwrite;
-        # when it fits none, it becomes a combination of its own.
-        added = False
-        for combo, original in zip(combos, originals, strict=True):
-            if all(k not in original or equals(original[k], v) for k, v in extra.items()):
-                combo.update(extra)
-                added = True
-        if not added:
+        # An include extends every original combination whose original values it does not
+        # change (values added by earlier includes may change); when it fits none, it is a
+        # combination of its own.
+        fits = [
+            combo
+            for combo, original in zip(combos, originals, strict=False)
+            if all(k not in original or equals(original[k], v) for k, v in extra.items())
+        ]
+        for combo in fits:
+            combo.update(extra)
+        if not fits:
             combos.append(dict(extra))
-    if len(combos) > MAX_JOBS:
-        raise MatrixError(f"matrix expands to {len(combos)} jobs; GitHub allows {MAX_JOBS}")
+            _check_size(len(combos))
     return combos
+
+
+def _check_size(count: int) -> None:
+    if count > MAX_JOBS:
+        raise MatrixError(f"matrix expands to more than {MAX_JOBS} jobs; GitHub allows {MAX_JOBS}")

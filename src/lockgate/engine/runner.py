@@ -61,6 +61,15 @@ def dispatch_inputs(wf: LoadedWorkflow, options: RunOptions) -> dict[str, Value]
     return typed_inputs(declared, dict(options.inputs), f"{wf.display}: inputs")
 
 
+def selection(
+    options: RunOptions, repo: RepoInfo | None = None
+) -> tuple[list[LoadedWorkflow], list[tuple[LoadedWorkflow, str]]]:
+    """The workflows the event triggers, and why each other one is not triggered."""
+    info = repo or repo_info(options.repo_dir)
+    chosen = select(options.repo_dir, options.workflows, event_for(options, info))
+    return chosen.triggered, chosen.not_triggered
+
+
 class Runner:
     def __init__(self, options: RunOptions, store: Store, observer: Observer) -> None:
         self.options = options
@@ -72,10 +81,7 @@ class Runner:
         self.interrupted = False  # Ctrl-C or SIGTERM, as opposed to jobs cancelled by the run
 
     def selection(self) -> tuple[list[LoadedWorkflow], list[tuple[LoadedWorkflow, str]]]:
-        chosen = select(
-            self.options.repo_dir, self.options.workflows, event_for(self.options, self.repo)
-        )
-        return chosen.triggered, chosen.not_triggered
+        return selection(self.options, self.repo)
 
     async def run(self, workflows: list[LoadedWorkflow]) -> list[WorkflowResult]:
         ctx = RunContext(self.options, self.store, self.repo, self.observer, self.state_dir)

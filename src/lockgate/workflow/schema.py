@@ -1,4 +1,9 @@
-"""Typed model of a GitHub Actions workflow; unknown keys are errors, as on GitHub."""
+"""Typed model of a GitHub Actions workflow, built after validate.py has checked the file.
+
+GitHub's rules (unknown keys, kinds of values, ids) are enforced by the validator with GitHub's
+messages and positions; these models only give the engine typed access, so they accept
+whatever the validator accepts (a number where a string is written becomes that string).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -13,6 +19,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .tokens import display
 
 Scalar = str | int | float | bool
 # A value that may also be written as one `${{ }}` expression string.
@@ -60,18 +68,31 @@ KNOWN_EVENTS = frozenset(
 )
 
 
+def _text(value: Any) -> Any:
+    """A scalar GitHub reads as a string: `3.10` stays `3.10`, `true` is `true`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return display(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # Keys GitHub allows but lockgate does not use (e.g. `snapshot`) are ignored.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
 class RefFilter(Strict):
-    branches: list[str] | None = None
-    branches_ignore: list[str] | None = Field(None, alias="branches-ignore")
-    tags: list[str] | None = None
-    tags_ignore: list[str] | None = Field(None, alias="tags-ignore")
-    paths: list[str] | None = None
-    paths_ignore: list[str] | None = Field(None, alias="paths-ignore")
-    types: list[str] | None = None
+    branches: list[Text] | None = None
+    branches_ignore: list[Text] | None = Field(None, alias="branches-ignore")
+    tags: list[Text] | None = None
+    tags_ignore: list[Text] | None = Field(None, alias="tags-ignore")
+    paths: list[Text] | None = None
+    paths_ignore: list[Text] | None = Field(None, alias="paths-ignore")
+    types: list[Text] | None = None
 
     @field_validator(
         "branches",
@@ -92,8 +113,8 @@ class InputSpec(Strict):
     description: str | None = None
     required: bool = False
     default: Scalar | None = None
-    type: Literal["string", "boolean", "number", "choice", "environment"] = "string"
-    options: list[str] | None = None
+    type: Text = "string"  # github.com treats a type it does not know as "string"
+    options: list[Text] | None = None
     deprecation_message: str | None = Field(None, alias="deprecationMessage")
 
 
@@ -109,6 +130,13 @@ class OutputSpec(Strict):
 
 class DispatchTrigger(Strict):
     inputs: dict[str, InputSpec] = {}
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _null_inputs(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        return {k: v or {} for k, v in value.items()} if isinstance(value, dict) else value
 
 
 class CallTrigger(Strict):
@@ -143,13 +171,13 @@ class Defaults(Strict):
 
 
 class Concurrency(Strict):
-    group: str
+    group: Text
     cancel_in_progress: BoolOrExpr = Field(False, alias="cancel-in-progress")
 
 
 class Environment(Strict):
-    name: str
-    url: str | None = None
+    name: Text
+    url: Text | None = None
 
 
 class Strategy(Strict):
@@ -159,7 +187,7 @@ class Strategy(Strict):
 
 
 class Container(Strict):
-    image: str
+    image: Text = ""
     credentials: dict[str, str] | None = None
     env: dict[str, Scalar] = {}
     ports: list[int | str] = []
@@ -168,27 +196,28 @@ class Container(Strict):
 
 
 class RunsOnGroup(Strict):
-    group: str | None = None
-    labels: list[str] | str | None = None
+    group: Text | None = None
+    labels: list[Text] | Text | None = None
 
 
 class Step(Strict):
     id: str | None = None
-    name: str | None = None
+    name: Text | None = None
     if_: BoolOrExpr | None = Field(None, alias="if")
-    run: str | None = None
-    uses: str | None = None
-    shell: str | None = None
-    working_directory: str | None = Field(None, alias="working-directory")
+    run: Text | None = None
+    uses: Text | None = None
+    shell: Text | None = None
+    working_directory: Text | None = Field(None, alias="working-directory")
     with_: dict[str, Scalar | None] = Field({}, alias="with")
     env: dict[str, Scalar | None] | str = {}
     continue_on_error: BoolOrExpr = Field(False, alias="continue-on-error")
     timeout_minutes: IntOrExpr | None = Field(None, alias="timeout-minutes")
+    parallel: list[Step] | None = None  # a block of steps GitHub may run side by side
 
     @model_validator(mode="after")
     def _run_or_uses(self) -> Step:
-        if (self.run is None) == (self.uses is None):
-            raise ValueError("a step needs exactly one of `run:` or `uses:`")
+        if sum(x is not None for x in (self.run, self.uses, self.parallel)) != 1:
+            raise ValueError("a step needs exactly one of `run:`, `uses:` or `parallel:`")
         return self
 
     @field_validator("run", "uses", mode="after")
@@ -200,12 +229,12 @@ class Step(Strict):
 
 
 class JobCommon(Strict):
-    name: str | None = None
-    needs: list[str] = []
+    name: Text | None = None
+    needs: list[Text] = []
     if_: BoolOrExpr | None = Field(None, alias="if")
     strategy: Strategy | None = None
     permissions: dict[str, str] | str | None = None
-    concurrency: Concurrency | str | None = None
+    concurrency: Concurrency | Text | None = None
 
     @field_validator("needs", mode="before")
     @classmethod
@@ -214,22 +243,22 @@ class JobCommon(Strict):
 
 
 class Job(JobCommon):
-    runs_on: str | list[str] | RunsOnGroup = Field(alias="runs-on")
-    steps: list[Step] = Field(min_length=1)
+    runs_on: Text | list[Text] | RunsOnGroup = Field(alias="runs-on")
+    steps: list[Step] = []
     env: dict[str, Scalar | None] | str = {}
     defaults: Defaults = Defaults()
-    outputs: dict[str, str] = {}
+    outputs: dict[str, Text] = {}
     continue_on_error: BoolOrExpr = Field(False, alias="continue-on-error")
     timeout_minutes: IntOrExpr = Field(360, alias="timeout-minutes")
-    environment: Environment | str | None = None
-    container: Container | str | None = None
-    services: dict[str, Container] = {}
+    environment: Environment | Text | None = None
+    container: Container | Text | None = None
+    services: dict[str, Container | Text] = {}
 
 
 class CallJob(JobCommon):
     """A job that runs a reusable workflow (`uses:` at job level)."""
 
-    uses: str
+    uses: Text
     with_: dict[str, Scalar | None] = Field({}, alias="with")
     secrets: dict[str, Scalar] | Literal["inherit"] = {}
 
@@ -244,12 +273,12 @@ AnyJob = Annotated[
 
 
 class Workflow(Strict):
-    name: str | None = None
-    run_name: str | None = Field(None, alias="run-name")
+    name: Text | None = None
+    run_name: Text | None = Field(None, alias="run-name")
     on: Triggers
     env: dict[str, Scalar | None] = {}
     defaults: Defaults = Defaults()
-    concurrency: Concurrency | str | None = None
+    concurrency: Concurrency | Text | None = None
     permissions: dict[str, str] | str | None = None
     jobs: dict[str, AnyJob] = Field(min_length=1)
 
@@ -261,8 +290,5 @@ class Workflow(Strict):
         if isinstance(value, list):
             value = {event: None for event in value}
         if isinstance(value, dict):
-            unknown = [e for e in value if e not in KNOWN_EVENTS]
-            if unknown:
-                raise ValueError(f"unknown event {unknown[0]!r}")
             return {k: ({} if v is None and k != "schedule" else v) for k, v in value.items()}
         return value

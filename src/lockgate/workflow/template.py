@@ -46,9 +46,9 @@ def is_single_expression(text: str) -> bool:
     return len(parts) == 1 and parts[0][0]
 
 
-def render(text: str, evaluate: Callable[[str], Value]) -> Value:
+def render(text: Value, evaluate: Callable[[str], Value]) -> Value:
     """Interpolate; a value that is one whole expression keeps the expression's type."""
-    if OPEN not in text:
+    if not isinstance(text, str) or OPEN not in text:
         return text
     if is_single_expression(text):
         return evaluate(next(iter(_segments(text.strip())))[1])

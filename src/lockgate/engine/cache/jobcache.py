@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ...actions.builtin import artifact_root
 from ...archive import pack, unpack
 from ...workflow import schema
-from ...workflow.loader import LoadedWorkflow, plain
+from ...workflow.loader import LoadedWorkflow
 from ...workflow.project import Project
 from ..globs import filter_match
 from ..state import Annotation, JobRun, StepRun
@@ -81,11 +81,10 @@ class JobCache:
     def key(
         self, wf: LoadedWorkflow, job_id: str, contexts: dict[str, Any], labels: list[str]
     ) -> str:
-        tree = wf.tree
         definition = {
-            "job": plain(tree["jobs"][job_id]),
-            "env": plain(tree.get("env")),
-            "defaults": plain(tree.get("defaults")),
+            "job": wf.data["jobs"][job_id],
+            "env": wf.data.get("env"),
+            "defaults": wf.data.get("defaults"),
         }
         text = str(definition)
         rules = self.project.rules(job_id)

@@ -1,0 +1,37 @@
+"""A workflow file's text -> its token tree and every problem GitHub would report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .problems import Limits, Problem
+from .reader import read_workflow
+from .semantics import CalledWorkflows, Checker
+from .tokens import Map, Token, read_tokens
+
+
+@dataclass(frozen=True)
+class Validated:
+    root: Token | None
+    problems: list[Problem]
+
+
+def validate(
+    text: str, limits: Limits = Limits(), called: CalledWorkflows | None = None
+) -> Validated:
+    if len(text) > limits.max_file_size:
+        message = f"The maximum file size of {limits.max_file_size} characters has been exceeded"
+        return Validated(None, [Problem(message)])
+    document = read_tokens(text)
+    root = document.root
+    if document.problems:
+        return Validated(root, document.problems)
+    if root is None:
+        return Validated(None, [Problem("Required property is missing: jobs", 1, 1)])
+    problems = read_workflow(root, text.splitlines(), limits)
+    if problems or not isinstance(root, Map):
+        return Validated(root, problems)
+    checker = Checker(limits, called)
+    checker.workflow(root)
+    checker.finish()
+    return Validated(root, checker.problems)
