@@ -117,3 +117,91 @@ def test_on_a_terminal_the_run_is_a_live_tree(tmp_path: Path) -> None:
     text = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", bytes(output)).decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "lockgate run" in text and "✓ greet" in text and "Traceback" not in text
+
+
+def test_a_directory_someone_else_could_use_is_never_used(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"x": "y"})
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # as another user's /tmp/lockgate-UID would be
+    done = lockgate("version", cwd=repo, env={"XDG_RUNTIME_DIR": str(shared)})
+    assert done.returncode == 0 and done.stdout.strip()
+    assert "not using the warm server" in done.stderr and "not private" in done.stderr
+    assert not list(shared.iterdir()), "nothing may be created in a directory others can use"
+
+
+def test_simultaneous_starts_leave_one_server(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    address = run / "sock"
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lockgate.cli.daemon", str(address), "30"],
+            cwd="/",
+            start_new_session=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while not address.exists():
+            assert time.monotonic() < deadline, "no server came up"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        alive = [s for s in servers if s.poll() is None]
+        assert len(alive) == 1, f"{len(alive)} servers running"
+        assert all(s.returncode == 0 for s in servers if s not in alive)
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+
+
+def test_a_served_command_keeps_the_callers_nice_value_limits_and_umask(tmp_path: Path) -> None:
+    workflow = """
+on: push
+jobs:
+  probe:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "nice=$(nice)"
+          echo "files=$(ulimit -n)"
+          echo "umask=$(umask)"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/w.yml": workflow})
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    env.pop("LOCKGATE_DAEMON", None)
+    subprocess.run([LOCKGATE, "version"], env=env, check=True, capture_output=True)
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "run").glob("lockgate-*[!k]")):
+        assert time.monotonic() < deadline, "the server never came up"
+        time.sleep(0.1)
+    client = subprocess.Popen(
+        [
+            "nice",
+            "-n",
+            "7",
+            "sh",
+            "-c",
+            f"umask 027; ulimit -n 500; exec {LOCKGATE} run --no-cache",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, stderr = client.communicate(timeout=120)
+    assert client.returncode == 0, stderr
+    runs = json.loads(
+        subprocess.run(
+            [LOCKGATE, "runs", "-o", "json"], cwd=repo, env=env, capture_output=True, text=True
+        ).stdout
+    )
+    assert runs[0]["pid"] != client.pid, "the command ran in-process, not in the server"
+    logs = subprocess.run(
+        [LOCKGATE, "logs", "1"], cwd=repo, env=env, capture_output=True, text=True
+    ).stdout
+    assert "nice=7" in logs and "files=500" in logs and "umask=0027" in logs

@@ -33,6 +33,7 @@ class BuiltinContext:
     env: dict[str, str] = field(default_factory=dict)  # exported to later steps
     paths: list[str] = field(default_factory=list)  # prepended to PATH of later steps
     post: list[Callable[[bool], None]] = field(default_factory=list)  # arg: job succeeded
+    offline: bool = False  # nothing may be downloaded (`lockgate run --offline`)
     artifacts: list[tuple[str, str, int]] = field(default_factory=list)
 
     def input(self, name: str, default: str = "") -> str:
@@ -51,63 +52,6 @@ def checkout(ctx: BuiltinContext) -> None:
 
     copy_tree(ctx.snapshot, target)
     ctx.log(f"checked out the working tree into {target}")
-
-
-def _python_candidates(spec: str) -> list[str]:
-    spec = spec.strip()
-    if spec in ("", "x", "3", "3.x"):
-        return ["python3"]
-    parts = spec.split(".")
-    minor = ".".join(parts[:2])
-    return [f"python{minor}"] + ([f"python{parts[0]}"] if len(parts) == 1 else [])
-
-
-def setup_python(ctx: BuiltinContext) -> None:
-    spec = ctx.input("python-version")
-    version_file = ctx.input("python-version-file")
-    if not spec and version_file:
-        spec = (ctx.workspace / version_file).read_text().strip().splitlines()[0]
-    for name in _python_candidates(spec):
-        exe = shutil.which(name)
-        if not exe:
-            continue
-        probe = subprocess.run(
-            [
-                exe,
-                "-c",
-                "import sys,platform;print(sys.executable);print(platform.python_version())",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode != 0:
-            continue
-        executable, version = probe.stdout.split()
-        if spec and not (
-            version == spec
-            or version.startswith(spec.rstrip(".x") + ".")
-            or spec in ("x", "3.x", "3")
-        ):
-            continue
-        shims = ctx.temp / "setup-python" / version
-        shims.mkdir(parents=True, exist_ok=True)
-        for alias in ("python", "python3", f"python{'.'.join(version.split('.')[:2])}"):
-            link = shims / alias
-            if not link.exists():
-                link.symlink_to(executable)
-        pip = shims / "pip"
-        pip.write_text(f'#!/bin/sh\nexec "{executable}" -m pip "$@"\n')
-        pip.chmod(0o755)
-        ctx.paths.append(str(shims))
-        ctx.outputs.update({"python-version": version, "python-path": executable})
-        ctx.env["pythonLocation"] = str(Path(executable).parent.parent)
-        ctx.log(f"using installed Python {version} at {executable}")
-        return
-    raise ActionFailed(
-        f"no installed Python matches python-version {spec!r}; install it (e.g. apt-get install "
-        f"python{spec}) or change python-version to an installed one"
-    )
 
 
 def setup_node(ctx: BuiltinContext) -> None:
@@ -248,13 +192,3 @@ def download_artifact(ctx: BuiltinContext) -> None:
             shutil.copytree(source, destination / source.name, dirs_exist_ok=True)
     ctx.outputs["download-path"] = str(destination)
     ctx.log(f"downloaded {'artifact ' + repr(name) if name else 'all artifacts'} to {destination}")
-
-
-BUILTINS: dict[str, Callable[[BuiltinContext], None]] = {
-    "actions/checkout": checkout,
-    "actions/setup-python": setup_python,
-    "actions/setup-node": setup_node,
-    "actions/cache": cache,
-    "actions/upload-artifact": upload_artifact,
-    "actions/download-artifact": download_artifact,
-}

@@ -6,8 +6,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .builtin import BUILTINS, BuiltinContext
+from . import builtin
+from .builtin import BuiltinContext
 from .manifest import Manifest, load_manifest
+from .setup_python import setup_python
+
+BUILTINS: dict[str, Callable[[BuiltinContext], None]] = {
+    "actions/checkout": builtin.checkout,
+    "actions/setup-python": setup_python,
+    "actions/setup-node": builtin.setup_node,
+    "actions/cache": builtin.cache,
+    "actions/upload-artifact": builtin.upload_artifact,
+    "actions/download-artifact": builtin.download_artifact,
+}
 
 
 class UnresolvedAction(Exception):

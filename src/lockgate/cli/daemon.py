@@ -7,31 +7,37 @@ Run as `python -m lockgate.cli.daemon SOCKET IDLE_SECONDS`; the launcher starts 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import os
+import resource
 import signal
 import socket
 import struct
 import sys
 import threading
-import traceback
-
-# The point of the server: pay for these imports once, not per command.
-from . import main as cli
-from .views import LiveView  # noqa: F401  (warm import)
+from typing import Any
 
 
 def _warm_imports() -> None:
+    # The point of the server: pay for these imports once, not per command.
     import alembic.command  # noqa: F401
     import httpx  # noqa: F401
     import rich.markdown
     import rich.table  # noqa: F401
 
     from ..engine.cache import jobcache  # noqa: F401
+    from . import main  # noqa: F401
+    from .views import LiveView  # noqa: F401
 
 
 def serve(address: str, idle: float) -> None:
+    lock = open(f"{address}.lock", "a")  # noqa: SIM115  (held for the server's whole life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another server for this installation is starting or serving
     _warm_imports()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     temporary = f"{address}.{os.getpid()}"
@@ -47,6 +53,9 @@ def serve(address: str, idle: float) -> None:
                 conn, _ = listener.accept()
             except TimeoutError:
                 return
+            if _peer_uid(conn) != os.getuid():
+                conn.close()  # the directory is private; this is a second lock on the door
+                continue
             if os.fork() == 0:
                 listener.close()
                 _become_command(conn)
@@ -56,6 +65,28 @@ def serve(address: str, idle: float) -> None:
             if os.stat(address).st_ino == ours:  # not replaced by a newer server meanwhile
                 os.unlink(address)
         listener.close()
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+def _take_on(request: dict[str, Any]) -> str | None:
+    """Become the client's process: umask, nice value, resource limits. Why not, or None."""
+    os.umask(int(request["umask"]))
+    try:
+        wanted = int(request["nice"])
+        current = os.getpriority(os.PRIO_PROCESS, 0)
+        if wanted != current:
+            os.setpriority(os.PRIO_PROCESS, 0, wanted)
+        for name, (soft, hard) in dict(request["limits"]).items():
+            kind = getattr(resource, name, None)
+            if kind is not None and resource.getrlimit(kind) != (soft, hard):
+                resource.setrlimit(kind, (soft, hard))
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
@@ -77,6 +108,10 @@ def _become_command(conn: socket.socket) -> None:
     code = 1
     try:
         request, fds = _receive(conn)
+        refused = _take_on(request)
+        if refused:
+            conn.sendall(json.dumps({"refused": refused}).encode() + b"\n")
+            os._exit(0)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -113,6 +148,9 @@ def _text_stream(fd: int) -> io.TextIOWrapper:
 
 
 def _run() -> int:
+    from .. import crash
+    from . import main as cli  # imported by the server already: free here
+
     try:
         cli.main()
     except SystemExit as exc:
@@ -124,9 +162,8 @@ def _run() -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception:  # an internal bug: show it, as the in-process command would
-        traceback.print_exc()
-        return 1
+    except Exception as exc:  # main() reports its own; this is for anything it let through
+        return crash.report(exc)
     return 0
 
 

@@ -2,10 +2,11 @@
 
 Importing lockgate's dependencies (SQLAlchemy, pydantic, typer, rich) takes about half a second,
 more than a cached rerun of a whole pipeline needs. So this module imports only the standard
-library: it passes argv, cwd, environment and its stdin/stdout/stderr to a server process that
-has everything imported already, which forks a child to run the command as if it were this
-process, and relays signals and the exit code. Without a server it starts one for the next
-command and runs this one in-process. LOCKGATE_DAEMON=0 always runs in-process.
+library: it passes argv, cwd, environment, umask, nice value, resource limits and its
+stdin/stdout/stderr to a server process that has everything imported already, which forks a
+child to run the command as if it were this process, and relays signals and the exit code.
+Without a server it starts one for the next command and runs this one in-process; so does a
+command whose limits the server cannot take on. LOCKGATE_DAEMON=0 always runs in-process.
 """
 
 from __future__ import annotations
@@ -13,20 +14,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import struct
 import sys
 
-from ..runtime import socket_for
+from ..runtime import NotPrivate, socket_for
 
 IDLE_SECONDS = 900  # a server with nothing to do for this long exits
+LIMITS = sorted(name for name in dir(resource) if name.startswith("RLIMIT_"))
 
 
 def main() -> None:
     if os.environ.get("LOCKGATE_DAEMON", "1").lower() in ("0", "no", "off", "false"):
         return run_here()
-    address = socket_path()
+    try:
+        address = socket_path()
+    except NotPrivate as exc:
+        print(f"lockgate: not using the warm server: {exc}", file=sys.stderr)
+        return run_here()
     code = via_server(address)
     if code is None:
         start_server(address)
@@ -61,13 +68,24 @@ def socket_path() -> str:
     return socket_for("lockgate", identity)
 
 
+def process_state() -> dict[str, object]:
+    """What a forked child must take on to be this process: besides argv, cwd and env."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return {
+        "umask": umask,
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "limits": {name: resource.getrlimit(getattr(resource, name)) for name in LIMITS},
+    }
+
+
 def via_server(address: str) -> int | None:
     """The command's exit code, or None when no server took it (nothing has run then)."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(address)
         request = json.dumps(
-            {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+            {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), **process_state()}
         ).encode()
         socket.send_fds(conn, [struct.pack("!I", len(request))], [0, 1, 2])
         conn.sendall(request)
@@ -78,7 +96,10 @@ def via_server(address: str) -> int | None:
         return None
     if not first:
         return None  # the server went away before it started the command
-    child = int(json.loads(first)["pid"])
+    started = json.loads(first)
+    if "pid" not in started:
+        return None  # the server could not take on this process's limits: run here
+    child = int(started["pid"])
 
     def relay(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -91,6 +112,8 @@ def via_server(address: str) -> int | None:
 
 
 def start_server(address: str) -> None:
+    """Start a server; when several commands start one at once, all but one exit at once
+    (the server holds a lock on ADDRESS.lock for its whole life)."""
     import subprocess
 
     subprocess.Popen(

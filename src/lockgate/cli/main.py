@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .. import __version__
+from .. import __version__, crash
 from ..engine.plan import describe_runs_on, job_needs, stages, topological_order
 from ..engine.runner import Runner, selection, summary
 from ..engine.scheduling import fastest_first, job_stats
@@ -115,6 +115,19 @@ def run(
             "--action-path", help="owner/repo@ref=DIR: use a local copy of a remote action"
         ),
     ] = [],  # noqa: B006
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="download nothing: actions and toolchains from the cache"),
+    ] = False,
+    github_url: Annotated[
+        str,
+        typer.Option(
+            "--github-url",
+            envvar="LOCKGATE_GITHUB_URL",
+            help="where remote actions are cloned from (any URL git can clone: a GitHub "
+            "Enterprise server, a mirror, file:///srv/actions)",
+        ),
+    ] = "https://github.com",
     jobs: Annotated[int, typer.Option("--jobs", help="jobs in parallel")] = os.cpu_count() or 2,
     bind: Annotated[bool, typer.Option("--bind", help="run in the repository itself")] = False,
     no_cache: Annotated[
@@ -173,6 +186,8 @@ def run(
         action_paths={
             k: Path(v).resolve() for k, v in _pairs(action_path, "--action-path").items()
         },
+        offline=offline,
+        github_url=github_url.rstrip("/"),
     )
     for name in list(options.secrets):
         if name in os.environ and not options.secrets[name]:
@@ -510,5 +525,5 @@ def main() -> None:
         if show is not None and hasattr(exc, "exit_code"):  # click's usage errors
             show()
             sys.exit(2)
-        raise
+        sys.exit(crash.report(exc))
     sys.exit(code if isinstance(code, int) else 0)

@@ -717,6 +717,7 @@ class JobExecutor:
             temp=self.temp,
             # Built-ins run in a worker thread; their log lines go back through the loop.
             log=log_from_thread,
+            offline=self.run.options.offline,
         )
         try:
             await asyncio.to_thread(action.run, ctx)

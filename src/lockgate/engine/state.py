@@ -108,6 +108,8 @@ class RunOptions:
     max_jobs: int = 2
     bind: bool = False
     action_paths: dict[str, Path] = field(default_factory=dict)
+    offline: bool = False  # download nothing: remote actions and toolchains from the cache only
+    github_url: str = "https://github.com"  # where `uses: owner/repo@ref` is cloned from
     kill_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
     use_cache: bool = True
     remote_cache: str | None = None  # Bazel HTTP remote cache URL (else lockgate.yml's)

@@ -209,11 +209,14 @@ class Checker:
             if not isinstance(step, Map):
                 continue
             step_id = step.get("id")
-            if isinstance(step_id, Scalar) and isinstance(step_id.value, str):
-                if not _is_expression(step_id):
-                    problem = id_problem(step_id.value, known)
-                    if problem:
-                        self.error(problem, step_id)
+            if (
+                isinstance(step_id, Scalar)
+                and isinstance(step_id.value, str)
+                and not _is_expression(step_id)
+            ):
+                problem = id_problem(step_id.value, known)
+                if problem:
+                    self.error(problem, step_id)
             self.condition(step.get("if"), STEP_IF)
             uses = step.get("uses")
             if isinstance(uses, Scalar) and isinstance(uses.value, str):

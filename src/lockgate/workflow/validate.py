@@ -16,8 +16,11 @@ class Validated:
     problems: list[Problem]
 
 
+GITHUB_COM = Limits()
+
+
 def validate(
-    text: str, limits: Limits = Limits(), called: CalledWorkflows | None = None
+    text: str, limits: Limits = GITHUB_COM, called: CalledWorkflows | None = None
 ) -> Validated:
     if len(text) > limits.max_file_size:
         message = f"The maximum file size of {limits.max_file_size} characters has been exceeded"
