@@ -15,8 +15,16 @@ CONFORMANCE = Path(os.environ.get("LOCKGATE_CONFORMANCE") or ROOT.parent / "shar
 IN_CI = os.environ.get("CI") == "true"
 # Tests make their own repositories and stores; a store or remote cache of the calling shell
 # (or of a `lockgate run` running this suite) must not leak into them.
-for _name in ("LOCKGATE_DB", "LOCKGATE_REMOTE_CACHE"):
+for _name in ("LOCKGATE_DB", "LOCKGATE_REMOTE_CACHE", "LOCKGATE_GITHUB_URL"):
     os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tool cache (actions, toolchains, crash reports) per test process, never the user's."""
+    path = tmp_path_factory.mktemp("tool-cache")
+    os.environ["LOCKGATE_CACHE_DIR"] = str(path)
+    return path
 
 
 def need(condition: bool, reason: str) -> None:

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 import time
 from collections.abc import Callable
@@ -52,27 +51,6 @@ def checkout(ctx: BuiltinContext) -> None:
 
     copy_tree(ctx.snapshot, target)
     ctx.log(f"checked out the working tree into {target}")
-
-
-def setup_node(ctx: BuiltinContext) -> None:
-    spec = ctx.input("node-version").strip().removeprefix("v")
-    node = shutil.which("node")
-    if not node:
-        raise ActionFailed("node is not installed; install Node.js to use actions/setup-node")
-    version = (
-        subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
-        .stdout.strip()
-        .removeprefix("v")
-    )
-    wanted = spec.split(".x")[0]
-    pinned = spec and not spec.startswith("lts") and spec not in ("latest", "node", "*")
-    if pinned and not (version == wanted or version.startswith(wanted + ".")):
-        raise ActionFailed(
-            f"node-version {spec!r} requested but the installed node is v{version}; "
-            "install a matching Node.js or change node-version"
-        )
-    ctx.outputs["node-version"] = f"v{version}"
-    ctx.log(f"using installed node v{version} at {node}")
 
 
 # -- actions/cache ---------------------------------------------------------------------

@@ -9,12 +9,14 @@ from pathlib import Path
 from . import builtin
 from .builtin import BuiltinContext
 from .manifest import Manifest, load_manifest
+from .remote import RemoteActionError, RemoteActions
+from .setup_node import setup_node
 from .setup_python import setup_python
 
 BUILTINS: dict[str, Callable[[BuiltinContext], None]] = {
     "actions/checkout": builtin.checkout,
     "actions/setup-python": setup_python,
-    "actions/setup-node": builtin.setup_node,
+    "actions/setup-node": setup_node,
     "actions/cache": builtin.cache,
     "actions/upload-artifact": builtin.upload_artifact,
     "actions/download-artifact": builtin.download_artifact,
@@ -38,10 +40,14 @@ class LocalAction:
     manifest: Manifest
 
 
-def resolve(uses: str, repo_dir: Path, action_paths: Mapping[str, Path]) -> Builtin | LocalAction:
+def resolve(
+    uses: str, repo_dir: Path, action_paths: Mapping[str, Path], remote: RemoteActions
+) -> Builtin | LocalAction:
     uses = uses.strip()
     if uses.startswith("./"):
         directory = (repo_dir / uses).resolve()
+        if not directory.is_relative_to(repo_dir.resolve()):
+            raise UnresolvedAction(f"{uses}: a local action must be inside the repository")
         return LocalAction(directory, uses, load_manifest(directory, uses))
     if uses.startswith("docker://"):
         raise UnresolvedAction(
@@ -53,7 +59,10 @@ def resolve(uses: str, repo_dir: Path, action_paths: Mapping[str, Path]) -> Buil
     name = uses.split("@")[0].lower()
     if name in BUILTINS:
         return Builtin(name, BUILTINS[name])
-    raise UnresolvedAction(
-        f"remote action {uses!r} is not available offline; map it to a local checkout with "
-        f"--action-path {uses}=DIR"
-    )
+    try:
+        directory = remote.directory(uses)
+    except RemoteActionError as exc:
+        raise UnresolvedAction(
+            f"{exc} (or map it to a local checkout with --action-path {uses}=DIR)"
+        ) from None
+    return LocalAction(directory, uses, load_manifest(directory, uses))

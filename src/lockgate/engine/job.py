@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -15,6 +16,8 @@ from typing import Any
 
 from ..actions.builtin import ActionFailed, BuiltinContext
 from ..actions.manifest import Manifest
+from ..actions.node import NodeToolchains, NodeUnavailable, node_version
+from ..actions.remote import RemoteActions
 from ..actions.resolve import Builtin, LocalAction, UnresolvedAction, resolve
 from ..errors import UserError
 from ..workflow import schema
@@ -610,7 +613,9 @@ class JobExecutor:
     async def run_uses(self, step: schema.Step, scope: Scope, record: StepRun) -> bool:
         assert step.uses is not None
         try:
-            action = resolve(step.uses, self.run.options.repo_dir, self.run.options.action_paths)
+            options = self.run.options
+            remote = RemoteActions(options.github_url, options.offline)
+            action = resolve(step.uses, options.repo_dir, options.action_paths, remote)
         except UnresolvedAction as exc:
             raise StepFailed(str(exc)) from None
         env = self.step_env(step.env, scope)
@@ -651,6 +656,21 @@ class JobExecutor:
             inputs.setdefault(name, given[name])
         return inputs
 
+    def node_for(self, action: LocalAction, using: str) -> str:
+        """The node binary of the major `runs.using` names: the host's when it is that major,
+        else one from lockgate's tool cache; never another major."""
+        major = re.fullmatch(r"node(\d+)", using.strip().lower())
+        if major is None:
+            raise StepFailed(f"{action.shown}: unknown runs.using {using!r} (node16, node20...)")
+        host = shutil.which("node")
+        if host and node_version(Path(host).parent).startswith(f"v{major.group(1)}."):
+            return host
+        try:
+            _, bin_dir = NodeToolchains(self.run.options.offline).bin_dir(major.group(1))
+        except NodeUnavailable as exc:
+            raise StepFailed(f"{action.shown} runs on {using}: {exc}") from None
+        return str(bin_dir / "node")
+
     async def run_node(
         self,
         action: LocalAction,
@@ -660,12 +680,7 @@ class JobExecutor:
         scope: Scope,
         record: StepRun,
     ) -> bool:
-        node = shutil.which("node")
-        if node is None:
-            raise StepFailed(
-                f"{action.shown} runs on {manifest.runs.using}, but node is not "
-                "installed on this runner"
-            )
+        node = await asyncio.to_thread(self.node_for, action, manifest.runs.using)
         inner = Scope(inputs=inputs, action_path=action.directory, depth=scope.depth + 1)
         input_env = {
             f"INPUT_{k.replace(' ', '_').upper()}": to_string(v) for k, v in inputs.items()
