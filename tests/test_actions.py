@@ -270,3 +270,39 @@ jobs:
     assert "need a container engine" in done.stdout
     assert "running the `container:` job on the host" in done.stdout
     assert "ran-on-host" in done.stdout
+
+
+def test_cache_of_home_and_absolute_paths_round_trips(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    wf = f"""
+on: push
+jobs:
+  c:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/cache@v4
+        id: cache
+        with:
+          path: |
+            ~/.lockgate-test-cache
+            {outside}
+          key: k1
+      - run: |
+          echo "hit=${{{{ steps.cache.outputs.cache-hit }}}}"
+          mkdir -p ~/.lockgate-test-cache {outside}
+          echo home-data > ~/.lockgate-test-cache/f
+          echo abs-data > {outside}/g
+"""
+    home = tmp_path / "home"
+    home.mkdir()
+    repo = make_repo(tmp_path / "repo", {".github/workflows/c.yml": wf})
+    env = {"HOME": str(home)}
+    assert lockgate("run", "--no-cache", cwd=repo, env=env).returncode == 0
+    (home / ".lockgate-test-cache" / "f").unlink()
+    (outside / "g").unlink()
+    second = lockgate("run", "--no-cache", cwd=repo, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "hit=true" in lockgate("logs", "2", cwd=repo, env=env).stdout
+    assert (home / ".lockgate-test-cache" / "f").read_text() == "home-data\n"
+    assert (outside / "g").read_text() == "abs-data\n"
+    assert not list(repo.glob("**/.lockgate-test-cache"))  # nothing landed in the workspace

@@ -165,3 +165,74 @@ jobs:
     assert shown["jobs"][0]["status"] == "interrupted"
     logs = lockgate("logs", "1", cwd=repo).stdout
     assert "first-step-done" in logs and "line-before-kill" in logs
+
+
+def test_escaped_processes_are_stopped_and_always_steps_run_after_a_timeout(
+    tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids"
+    wf = f"""
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    timeout-minutes: 0.05
+    steps:
+      - run: |
+          (setsid sleep 300 & echo $! >> {pids}) &
+          (sleep 301 & echo $! >> {pids}; disown) &
+          nohup sh -c 'echo $$ >> {pids}; exec sleep 302' > /dev/null 2>&1 &
+          echo started
+      - run: sleep 300
+      - if: always()
+        run: echo cleanup-ran
+      - run: echo never-runs
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/t.yml": wf})
+    code, report = run_json(repo)
+    assert code == 1
+    steps = jobs_by_key(report)["t"]["steps"]
+    assert [s["conclusion"] for s in steps] == ["success", "cancelled", "success", "skipped"]
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert "cleanup-ran" in logs and "never-runs" not in logs
+    started = [int(p) for p in _wait_for(pids).split()]
+    assert len(started) == 3 and not any(_alive(pid) for pid in started)
+
+
+def test_a_server_started_in_the_background_serves_the_next_step(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          python3 -m http.server 0 --bind 127.0.0.1 > server.log 2>&1 &
+          for i in $(seq 100); do grep -q "Serving HTTP" server.log && break; sleep 0.1; done
+          sed -E 's/.*port ([0-9]+).*/\\1/' server.log | head -1 > port
+      - run: python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:'+open('port').read().strip()).status)"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/t.yml": wf})
+    code, report = run_json(repo)
+    assert code == 0, report
+    assert "200" in lockgate("logs", "1", cwd=repo).stdout
+
+
+def test_default_shell_is_bash_e_without_pipefail(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - run: false | true; echo default-shell-kept-going
+      - shell: bash
+        run: false | true; echo explicit-bash-never-prints-this
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/t.yml": wf})
+    code, report = run_json(repo)
+    assert code == 1
+    outcomes = [s["outcome"] for s in jobs_by_key(report)["t"]["steps"]]
+    assert outcomes == ["success", "failure"]
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert "default-shell-kept-going" in logs and "never-prints" not in logs

@@ -13,6 +13,7 @@ Python version's tarfile filters do.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import io
 import os
@@ -52,6 +53,17 @@ MAX_PATH = 4096
 MAX_NAME = 255
 MAX_MEMBERS = 200_000
 MAX_BYTES = 16 * 1024**3
+
+
+def under(members: Iterable[tarfile.TarInfo], prefix: str) -> list[tarfile.TarInfo]:
+    """The members below `prefix/`, renamed relative to it (for archives of several roots)."""
+    found = []
+    for member in members:
+        if member.name.startswith(prefix + "/"):
+            renamed = copy.copy(member)
+            renamed.name = member.name.removeprefix(prefix + "/")
+            found.append(renamed)
+    return found
 
 
 def unpack(data: bytes, destination: Path) -> None:
@@ -98,8 +110,14 @@ def _parts(name: str) -> list[str]:
     return parts
 
 
-def safe_extract(tar: tarfile.TarFile, destination: Path, max_bytes: int = MAX_BYTES) -> None:
-    members = tar.getmembers()
+def safe_extract(
+    tar: tarfile.TarFile,
+    destination: Path,
+    max_bytes: int = MAX_BYTES,
+    members: list[tarfile.TarInfo] | None = None,
+) -> None:
+    """Create `members` (default: all) under destination, after checking every one of them."""
+    members = tar.getmembers() if members is None else members
     check_members(members, max_bytes)
     destination.mkdir(parents=True, exist_ok=True)
     root = os.open(destination, os.O_RDONLY | os.O_DIRECTORY)

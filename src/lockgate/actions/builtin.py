@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..archive import UnsafeArchive, check_members, safe_extract, under
+
 
 class ActionFailed(Exception):
     """The action ran and failed; the message says why and what to do."""
@@ -64,17 +66,39 @@ def _cache_file(ctx: BuiltinContext, key: str) -> Path:
     return _cache_dir(ctx) / (hashlib.sha256(key.encode()).hexdigest() + ".tar.gz")
 
 
-def _cache_paths(ctx: BuiltinContext) -> list[Path]:
-    return [
-        Path(os.path.expanduser(p)) if p.startswith("~") else ctx.workspace / p
-        for p in ctx.lines("path")
-    ]
+def _cache_paths(ctx: BuiltinContext) -> list[tuple[str, Path, str]]:
+    """(root tag, root, path relative to it) for each `path:` line; `~` is the home directory,
+    absolute paths are kept as GitHub keeps them, relative ones are in the workspace."""
+    roots = {"workspace": ctx.workspace.resolve(), "home": Path.home().resolve()}
+    found = []
+    for line in ctx.lines("path"):
+        if line.startswith("!"):
+            continue  # exclusions: nothing is excluded here (the entry is simply larger)
+        expanded = Path(os.path.expanduser(line))
+        absolute = expanded if expanded.is_absolute() else ctx.workspace / expanded
+        matches = glob.glob(str(absolute), recursive=True) if glob.has_magic(line) else [absolute]
+        for match in map(Path, matches):
+            full = Path(os.path.normpath(match))
+            for tag, root in roots.items():
+                if full.is_relative_to(root):
+                    found.append((tag, root, str(full.relative_to(root))))
+                    break
+            else:
+                found.append(("root", Path("/"), str(full.relative_to("/"))))
+    return found
+
+
+def _inside(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Save filter: a link that points outside the saved tree is left out, never restored."""
+    if info.issym() and (info.linkname.startswith("/") or ".." in info.linkname.split("/")):
+        return None
+    return info if info.isreg() or info.isdir() or info.issym() else None
 
 
 def cache(ctx: BuiltinContext) -> None:
     key = ctx.input("key")
     paths = _cache_paths(ctx)
-    if not key or not paths:
+    if not key or not ctx.lines("path"):
         raise ActionFailed("actions/cache needs `key` and `path` inputs")
     index_path = _cache_dir(ctx) / "index.json"
     index: dict[str, float] = json.loads(index_path.read_text()) if index_path.exists() else {}
@@ -86,8 +110,12 @@ def cache(ctx: BuiltinContext) -> None:
                 hit_key = max(candidates, key=lambda k: index[k])
                 break
     if hit_key is not None:
-        with tarfile.open(_cache_file(ctx, hit_key)) as archive:
-            archive.extractall(ctx.workspace, filter="tar")
+        try:
+            _restore(ctx, _cache_file(ctx, hit_key))
+        except (OSError, tarfile.TarError, UnsafeArchive) as exc:
+            ctx.log(f"::warning::cache entry for {hit_key!r} not restored: {exc}")
+            hit_key = None
+    if hit_key is not None:
         ctx.log(f"cache restored from key: {hit_key}")
         ctx.outputs["cache-matched-key"] = hit_key
     else:
@@ -100,9 +128,9 @@ def cache(ctx: BuiltinContext) -> None:
         _cache_dir(ctx).mkdir(parents=True, exist_ok=True)
         partial = _cache_file(ctx, key).with_suffix(".partial")
         with tarfile.open(partial, "w:gz") as archive:
-            for path in paths:
-                if path.exists():
-                    archive.add(path, arcname=os.path.relpath(path, ctx.workspace))
+            for tag, root, relative in paths:
+                if (root / relative).exists():
+                    archive.add(root / relative, arcname=f"{tag}/{relative}", filter=_inside)
         partial.replace(_cache_file(ctx, key))
         current = json.loads(index_path.read_text()) if index_path.exists() else {}
         current[key] = time.time()
@@ -110,6 +138,20 @@ def cache(ctx: BuiltinContext) -> None:
         ctx.log(f"cache saved with key: {key}")
 
     ctx.post.append(save)
+
+
+def _restore(ctx: BuiltinContext, entry: Path) -> None:
+    roots = {"workspace": ctx.workspace, "home": Path.home(), "root": Path("/")}
+    with tarfile.open(entry) as archive:
+        members = archive.getmembers()
+        check_members(members)
+        unknown = {m.name.split("/", 1)[0] for m in members} - set(roots)
+        if unknown:
+            raise UnsafeArchive(f"unknown roots {sorted(unknown)}")
+        for tag, root in roots.items():
+            chosen = under(members, tag)
+            if chosen:
+                safe_extract(archive, root, members=chosen)
 
 
 # -- artifacts ----------------------------------------------------------------------------

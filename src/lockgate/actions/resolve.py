@@ -12,6 +12,7 @@ from .manifest import Manifest, load_manifest
 from .remote import RemoteActionError, RemoteActions
 from .setup_node import setup_node
 from .setup_python import setup_python
+from .setup_uv import setup_uv
 
 BUILTINS: dict[str, Callable[[BuiltinContext], None]] = {
     "actions/checkout": builtin.checkout,
@@ -20,6 +21,7 @@ BUILTINS: dict[str, Callable[[BuiltinContext], None]] = {
     "actions/cache": builtin.cache,
     "actions/upload-artifact": builtin.upload_artifact,
     "actions/download-artifact": builtin.download_artifact,
+    "astral-sh/setup-uv": setup_uv,
 }
 
 

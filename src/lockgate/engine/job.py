@@ -91,6 +91,7 @@ class JobExecutor:
         self.paths: list[str] = []  # GITHUB_PATH additions, newest first
         self.failed = False
         self.cancel_requested = False
+        self.timed_out = False
         self.posts: list[PostStep] = []
         self.log_buffer: list[tuple[int, int, float, str]] = []
         self.flush_timer: asyncio.TimerHandle | None = None
@@ -103,6 +104,14 @@ class JobExecutor:
         self.artifacts: list[tuple[str, str, int]] = []  # uploaded by this job: name, path, size
 
     # -- public ----------------------------------------------------------------------------
+    def time_out(self, seconds: float) -> None:
+        self.timed_out = self.failed = True
+        self.job.message = (
+            f"the job exceeded its timeout-minutes ({seconds / 60:g} min) and was cancelled"
+        )
+        self.annotate(Annotation("error", self.job.message))
+        self.cancel()
+
     def cancel(self) -> None:
         """Soft cancel: kill the running step; only always()/cancelled() steps still run."""
         self.cancel_requested = True
@@ -120,25 +129,24 @@ class JobExecutor:
         self.run.store.update_job(job.row, status="running", started_at=job.started)
         self.run.observer.job_updated(job)
         timeout = self.minutes(self.spec.timeout_minutes, "timeout-minutes") * 60
+        # A timeout cancels the job as GitHub does: the running step is stopped and only the
+        # steps guarded by always()/cancelled() still run, then the post steps.
+        timer = asyncio.get_running_loop().call_later(timeout, self.time_out, timeout)
         try:
             self.env = self.initial_env()
-            async with asyncio.timeout(timeout):
-                await self.run_steps(self.spec.steps, self.scope)
-                await self.run_posts()
-        except TimeoutError:
-            self.failed = True
-            job.message = (
-                f"the job exceeded its timeout-minutes ({timeout / 60:g} min) and was stopped"
-            )
-            self.annotate(Annotation("error", job.message))
+            await self.run_steps(self.spec.steps, self.scope)
+            await self.run_posts()
         except (UserError, StepFailed, ExpressionError) as exc:
             self.failed = True
             job.message = str(exc) if not isinstance(exc, ExpressionError) else exc.message
             self.annotate(Annotation("error", job.message))
         finally:
+            timer.cancel()
             self.groups.kill_all()
             self.flush_logs()
-        if self.cancel_requested:
+        if self.timed_out:
+            job.conclusion = "failure"
+        elif self.cancel_requested:
             job.conclusion = "cancelled"
         else:
             job.conclusion = "failure" if self.failed else "success"
@@ -465,6 +473,8 @@ class JobExecutor:
             full["GITHUB_ACTION_PATH"] = str(scope.action_path)
         full.update({name: str(path) for name, path in files.items()})
         full.update(env)
+        name, _, value = self.groups.marker.partition("=")
+        full[name] = value
         full["PATH"] = os.pathsep.join([*self.paths, env.get("PATH", full.get("PATH", ""))])
         return full
 

@@ -6,21 +6,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-
-def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+from ..processes import group_alive, kill_group, kill_marked
 
 
 async def terminate_group(pgid: int, grace: float) -> None:
@@ -33,15 +23,43 @@ async def terminate_group(pgid: int, grace: float) -> None:
 
 
 class ProcessGroups:
-    """Every group a job started: killed when the job ends, so nothing is orphaned."""
+    """Every process a job started: killed when the job ends, so nothing is orphaned. Each
+    carries the job's marker, so those that left their group (setsid, double fork) go too."""
 
     def __init__(self) -> None:
         self.groups: set[int] = set()
+        self.marker = f"LOCKGATE_JOB={uuid.uuid4().hex}"
 
     def kill_all(self) -> None:
         for pgid in self.groups:
             kill_group(pgid)
         self.groups.clear()
+        kill_marked(self.marker)
+
+
+async def exited(proc: asyncio.subprocess.Process) -> int:
+    """The exit code as soon as the process exits. (asyncio's wait() also waits for its pipes
+    to close, which a background child holding stdout would delay forever.)"""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel): asyncio's own wait
+        return await proc.wait()
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(pidfd, readable)
+    try:
+        await gone
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    while proc.returncode is None:  # the child watcher reaps it in a moment
+        await asyncio.sleep(0.001)
+    return proc.returncode
 
 
 async def stream_process(
@@ -83,7 +101,7 @@ async def stream_process(
 
     reader = asyncio.ensure_future(pump())
     try:
-        code = await proc.wait()
+        code = await exited(proc)
         # A background child may hold the pipe open; do not wait for it forever.
         try:
             await asyncio.wait_for(asyncio.shield(reader), 0.5)

@@ -28,8 +28,9 @@ def _template_words(template: str) -> tuple[str, ...]:
 
 
 def default_shell() -> str:
-    """GitHub's default on Linux: bash (with pipefail) where installed, else sh."""
-    return "bash" if _installed("bash") else "sh"
+    """GitHub's default on Linux when no `shell:` is given: `bash -e {0}` (no pipefail, unlike
+    an explicit `shell: bash`), or `sh -e {0}` where bash is missing."""
+    return "bash -e {0}" if _installed("bash") else "sh -e {0}"
 
 
 def command_line(shell: str, script_path: str) -> list[str]:
@@ -49,4 +50,6 @@ def command_line(shell: str, script_path: str) -> list[str]:
 
 
 def script_suffix(shell: str) -> str:
+    if shell.split()[0] in ("bash", "sh"):
+        return ".sh"
     return BUILT_IN.get(shell, ("", ""))[1]

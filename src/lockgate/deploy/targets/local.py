@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ...archive import unpack
 from ...artifacts.manifest import AppManifest
-from ...engine.process import group_alive, kill_group
+from ...processes import group_alive, kill_group
 from ...runtime import free_port
 from ..httpcheck import status_of
 from .base import Observed, Started, StartFailed

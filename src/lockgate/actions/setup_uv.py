@@ -1,0 +1,129 @@
+"""`astral-sh/setup-uv`: uv from PyPI's `uv` wheels into lockgate's tool cache, first on PATH.
+
+The wheel for this machine is chosen from PyPI's JSON API, its sha256 checked against the
+index, and only its `uv` and `uvx` executables are kept.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import os
+import platform
+import shutil
+import urllib.parse
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..userdirs import cache_dir
+from .builtin import ActionFailed, BuiltinContext
+from .versions import Spec, Version, best
+
+MACHINE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def index_url() -> str:
+    return os.environ.get("LOCKGATE_PYPI_JSON", "https://pypi.org/pypi").rstrip("/")
+
+
+def _releases() -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    url = f"{index_url()}/uv/json"
+    try:
+        response = httpx.get(url, timeout=60, follow_redirects=True)
+        response.raise_for_status()
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ActionFailed(f"cannot read {url}: {exc}") from None
+    return url, data.get("releases", {})
+
+
+def wheel_for(files: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The manylinux wheel for this processor (musllinux when there is no manylinux one)."""
+    machine = MACHINE.get(platform.machine().lower(), platform.machine())
+    wheels = [f for f in files if f["filename"].endswith(".whl") and machine in f["filename"]]
+    wheels.sort(key=lambda f: "manylinux" not in f["filename"])
+    return wheels[0] if wheels else None
+
+
+def install(version_spec: str, offline: bool) -> tuple[str, Path]:
+    root = cache_dir("uv")
+    cached = [v for v in (Version.parse(p.name) for p in root.iterdir()) if v]
+    cached = [v for v in cached if (root / str(v) / "uv").is_file()]
+    spec = Spec("" if version_spec in ("", "latest") else version_spec.lstrip("="))
+    if offline or (version_spec not in ("", "latest") and best([spec], cached)):
+        chosen = best([spec], cached)
+        if chosen is None:
+            raise ActionFailed(
+                f"no uv {version_spec or 'latest'} in the tool cache and --offline forbids "
+                "downloading one"
+            )
+        return str(chosen), root / str(chosen)
+    url, releases = _releases()
+    versions = [v for v in (Version.parse(k) for k in releases) if v and not v.prerelease]
+    chosen = best([spec], versions)
+    if chosen is None:
+        raise ActionFailed(f"PyPI has no uv release matching {version_spec!r}")
+    target = root / str(chosen)
+    if not (target / "uv").is_file():
+        files = releases.get(str(chosen)) or releases.get(
+            f"{chosen.major}.{chosen.minor}.{chosen.patch}", []
+        )
+        wheel = wheel_for(files)
+        if wheel is None:
+            raise ActionFailed(f"uv {chosen} has no wheel for {platform.machine()}")
+        _unpack(urllib.parse.urljoin(url, wheel["url"]), wheel["digests"]["sha256"], target)
+    return str(chosen), target
+
+
+def _unpack(url: str, sha256: str, target: Path) -> None:
+    with open(f"{target}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "uv").is_file():
+            return
+        try:
+            response = httpx.get(url, timeout=300, follow_redirects=True)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ActionFailed(f"cannot download {url}: {exc}") from None
+        if hashlib.sha256(response.content).hexdigest() != sha256:
+            raise ActionFailed(f"{url}: sha256 does not match PyPI's")
+        partial = target.with_name(f"{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        with zipfile.ZipFile(io.BytesIO(response.content)) as wheel:
+            for member in wheel.namelist():
+                name = member.rsplit("/", 1)[-1]
+                if ".data/scripts/" in member and name in ("uv", "uvx"):
+                    (partial / name).write_bytes(wheel.read(member))
+                    (partial / name).chmod(0o755)
+        if not (partial / "uv").is_file():
+            raise ActionFailed(f"{url} holds no uv executable")
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+
+
+def setup_uv(ctx: BuiltinContext) -> None:
+    version, directory = install(ctx.input("version", "latest").strip(), ctx.offline)
+    ctx.paths.append(str(directory))
+    ctx.outputs.update(
+        {
+            "uv-version": version,
+            "uv-path": str(directory / "uv"),
+            "uvx-path": str(directory / "uvx"),
+        }
+    )
+    ctx.log(f"uv {version} from lockgate's tool cache ({directory})")
+    python = ctx.input("python-version").strip()
+    if python:
+        ctx.env["UV_PYTHON"] = python
+        ctx.outputs["python-version"] = python
+    if ctx.input("enable-cache").lower() in ("true", "auto"):
+        store = cache_dir("uv-cache")
+        ctx.outputs["cache-hit"] = "true" if any(store.iterdir()) else "false"
+        ctx.env["UV_CACHE_DIR"] = str(store)
+    else:
+        ctx.outputs["cache-hit"] = "false"
