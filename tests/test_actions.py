@@ -306,3 +306,107 @@ jobs:
     assert (home / ".lockgate-test-cache" / "f").read_text() == "home-data\n"
     assert (outside / "g").read_text() == "abs-data\n"
     assert not list(repo.glob("**/.lockgate-test-cache"))  # nothing landed in the workspace
+
+
+COMPOSITE_ENV_ACTION = """
+name: env-check
+inputs:
+  some: {required: true}
+  other: {default: "${{ inputs.some }}-derived"}
+outputs:
+  seen: {value: "${{ env.CALLER }}/${{ inputs.other }}/${{ steps.s.outputs.v }}"}
+runs:
+  using: composite
+  steps:
+    - id: s
+      shell: bash
+      env: {OWN: inner}
+      run: |
+        echo "v=$CALLER-$OWN-$INPUT_SOME" >> "$GITHUB_OUTPUT"
+        echo "FROM_ACTION=yes" >> "$GITHUB_ENV"
+"""
+
+
+def test_composite_actions_see_the_callers_env_and_derived_inputs(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  c:
+    runs-on: ubuntu-latest
+    outputs:
+      seen: ${{ steps.a.outputs.seen }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: a
+        uses: ./act
+        env: {CALLER: from-caller}
+        with: {some: given}
+      - run: |
+          test "$FROM_ACTION" = yes
+          test -z "$CALLER" && test -z "$OWN"
+"""
+    repo = make_repo(
+        tmp_path / "repo", {".github/workflows/c.yml": wf, "act/action.yml": COMPOSITE_ENV_ACTION}
+    )
+    code, report = run_json(repo)
+    assert code == 0, report
+    # GitHub gives composite actions no INPUT_ variables: $INPUT_SOME is empty inside.
+    assert (
+        jobs_by_key(report)["c"]["outputs"]["seen"]
+        == "from-caller/given-derived/from-caller-inner-"
+    )
+
+
+def test_unsecure_commands_only_when_allowed(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  c:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "::set-env name=OLD::style"
+        env: {ACTIONS_ALLOW_UNSECURE_COMMANDS: "true"}
+      - run: echo "::add-path::/opt/old-style"
+        env: {ACTIONS_ALLOW_UNSECURE_COMMANDS: "true"}
+      - run: |
+          test "$OLD" = style
+          case ":$PATH:" in *:/opt/old-style:*) ;; *) exit 1;; esac
+      - run: echo "::set-env name=BLOCKED::yes"
+      - run: test -z "$BLOCKED"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/c.yml": wf})
+    code, report = run_json(repo)
+    assert code == 0, report
+    assert "the `set-env` command is disabled" in lockgate("logs", "1", cwd=repo).stdout
+
+
+def test_local_actions_come_from_the_workspace(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  early:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: ./act
+        with: {some: x}
+  made-in-the-job:
+    runs-on: ubuntu-latest
+    steps:
+      - shell: cp {0} action.yml
+        run: |
+          runs:
+            using: composite
+            steps:
+              - {shell: bash, run: echo made-here}
+      - uses: ./
+"""
+    repo = make_repo(
+        tmp_path / "repo", {".github/workflows/c.yml": wf, "act/action.yml": COMPOSITE_ENV_ACTION}
+    )
+    code, report = run_json(repo)
+    jobs = jobs_by_key(report)
+    assert jobs["early"]["conclusion"] == "failure" and code == 1
+    assert jobs["made-in-the-job"]["conclusion"] == "success"
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert "run actions/checkout before using a local action" in logs
+    assert "made-here" in logs

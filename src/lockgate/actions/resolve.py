@@ -43,13 +43,23 @@ class LocalAction:
 
 
 def resolve(
-    uses: str, repo_dir: Path, action_paths: Mapping[str, Path], remote: RemoteActions
+    uses: str,
+    workspace: Path,
+    repo_dir: Path,
+    action_paths: Mapping[str, Path],
+    remote: RemoteActions,
 ) -> Builtin | LocalAction:
     uses = uses.strip()
     if uses.startswith("./"):
-        directory = (repo_dir / uses).resolve()
-        if not directory.is_relative_to(repo_dir.resolve()):
-            raise UnresolvedAction(f"{uses}: a local action must be inside the repository")
+        # As on GitHub, `./` is the job's workspace: the checked-out repository.
+        directory = (workspace / uses).resolve()
+        if not directory.is_relative_to(workspace.resolve()):
+            raise UnresolvedAction(f"{uses}: a local action must be inside the workspace")
+        if not directory.is_dir() and (repo_dir / uses).is_dir():
+            raise UnresolvedAction(
+                f"{uses} is not in the job's workspace yet: run actions/checkout before using "
+                "a local action"
+            )
         return LocalAction(directory, uses, load_manifest(directory, uses))
     if uses.startswith("docker://"):
         raise UnresolvedAction(

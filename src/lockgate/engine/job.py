@@ -54,6 +54,9 @@ class Scope:
     inputs: dict[str, Any] | None = None
     action_path: Path | None = None
     depth: int = 0
+    # Inside a composite action: the `env:` of the steps that called it, seen by its steps.
+    env: dict[str, str] = field(default_factory=dict)
+    uses: str = ""  # the action running here, as written in `uses:`
 
 
 @dataclass
@@ -186,7 +189,7 @@ class JobExecutor:
         ctx: dict[str, Value] = {
             **self.base,
             "github": github,
-            "env": dict(self.env if env is None else env),
+            "env": {**self.env, **scope.env} if env is None else dict(env),
             "job": {"status": self.job_status(), "container": {"network": ""}, "services": {}},
             "steps": scope.steps,
             "runner": {
@@ -370,7 +373,7 @@ class JobExecutor:
     def step_env(
         self, step_env: Any, scope: Scope, extra: Mapping[str, str] = {}
     ) -> dict[str, str]:
-        env = dict(self.env)
+        env = {**self.env, **scope.env}
         if isinstance(step_env, str):
             rendered = self.render(step_env, scope, env)
             step_env = rendered if isinstance(rendered, dict) else {}
@@ -415,7 +418,8 @@ class JobExecutor:
         """Run a process with the job's command files; fold GITHUB_ENV/OUTPUT/PATH/STATE back in."""
         files = self.command_files()
         full_env = self.process_env(env, scope, files)
-        state = _LineState()
+        # As on GitHub, the step's env can re-enable the old set-env / add-path commands.
+        state = _LineState(full_env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS", "").lower() == "true")
         code = await stream_process(
             argv,
             env=full_env,
@@ -471,6 +475,10 @@ class JobExecutor:
         )
         if scope.action_path is not None:
             full["GITHUB_ACTION_PATH"] = str(scope.action_path)
+            remote = "" if scope.uses.startswith("./") else scope.uses
+            repository, _, ref = remote.partition("@")
+            full["GITHUB_ACTION_REPOSITORY"] = "/".join(repository.split("/")[:2])
+            full["GITHUB_ACTION_REF"] = ref
         full.update({name: str(path) for name, path in files.items()})
         full.update(env)
         name, _, value = self.groups.marker.partition("=")
@@ -569,10 +577,17 @@ class JobExecutor:
         elif name == "debug":
             if self.run.options.secrets.get("ACTIONS_STEP_DEBUG") == "true":
                 self.log(record, f"##[debug]{message}")
+        elif name in ("set-env", "add-path") and state.unsecure:
+            if name == "set-env" and props.get("name"):
+                self.env[props["name"]] = message
+            elif name == "add-path" and message:
+                self.paths.insert(0, message)
         elif name in ("set-env", "add-path"):
             self.annotate(
                 Annotation(
-                    "error", f"the `{name}` command is disabled; use $GITHUB_ENV / $GITHUB_PATH"
+                    "error",
+                    f"the `{name}` command is disabled; use $GITHUB_ENV / $GITHUB_PATH (or set "
+                    "ACTIONS_ALLOW_UNSECURE_COMMANDS: true in the step's env)",
                 ),
                 record,
             )
@@ -625,7 +640,9 @@ class JobExecutor:
         try:
             options = self.run.options
             remote = RemoteActions(options.github_url, options.offline)
-            action = resolve(step.uses, options.repo_dir, options.action_paths, remote)
+            action = resolve(
+                step.uses, self.workspace, options.repo_dir, options.action_paths, remote
+            )
         except UnresolvedAction as exc:
             raise StepFailed(str(exc)) from None
         env = self.step_env(step.env, scope)
@@ -637,7 +654,14 @@ class JobExecutor:
         if manifest.kind == "composite":
             if scope.depth >= MAX_ACTION_DEPTH:
                 raise StepFailed(f"composite actions nest deeper than {MAX_ACTION_DEPTH} levels")
-            inner = Scope(inputs=inputs, action_path=action.directory, depth=scope.depth + 1)
+            callers = {k: v for k, v in env.items() if self.env.get(k) != v}
+            inner = Scope(
+                inputs=inputs,
+                action_path=action.directory,
+                depth=scope.depth + 1,
+                env=callers,
+                uses=action.shown,
+            )
             ok = await self.run_steps(list(manifest.runs.steps), inner)
             ev = self.evaluator(inner)
             for name, output in manifest.outputs.items():
@@ -655,11 +679,13 @@ class JobExecutor:
         self, manifest: Manifest, given: dict[str, str], scope: Scope
     ) -> dict[str, Any]:
         inputs: dict[str, Any] = {}
+        # A default may refer to other inputs (`default: ${{ inputs.some }}`), as on GitHub.
+        given_scope = Scope(inputs=dict(given), action_path=scope.action_path, env=scope.env)
         for name, spec in manifest.inputs.items():
             if name in given:
                 inputs[name] = given[name]
             elif spec.default is not None:
-                inputs[name] = self.render_text(spec.default, scope)
+                inputs[name] = self.render_text(spec.default, given_scope)
             else:
                 inputs[name] = ""
         for name in given:
@@ -691,7 +717,9 @@ class JobExecutor:
         record: StepRun,
     ) -> bool:
         node = await asyncio.to_thread(self.node_for, action, manifest.runs.using)
-        inner = Scope(inputs=inputs, action_path=action.directory, depth=scope.depth + 1)
+        inner = Scope(
+            inputs=inputs, action_path=action.directory, depth=scope.depth + 1, uses=action.shown
+        )
         input_env = {
             f"INPUT_{k.replace(' ', '_').upper()}": to_string(v) for k, v in inputs.items()
         }
@@ -796,6 +824,7 @@ def _in_order(steps: list[schema.Step]) -> list[schema.Step]:
 
 @dataclass
 class _LineState:
+    unsecure: bool = False  # ACTIONS_ALLOW_UNSECURE_COMMANDS=true
     stop_token: str | None = None
 
 
