@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import jobs_by_key, lockgate, make_repo, run_json
+from .conftest import git, jobs_by_key, lockgate, make_repo, run_json
 
 pytestmark = pytest.mark.integration
 
@@ -257,3 +257,112 @@ jobs:
     assert code == 0
     logs = lockgate("logs", "1", cwd=repo).stdout
     assert "count=2 double=true loud=true" in logs
+
+
+A_WORKFLOW = """
+on: push
+jobs:
+  lint: {runs-on: ubuntu-latest, steps: [{run: echo lint-a}]}
+  test:
+    runs-on: ${{ matrix.os }}
+    name: Test on ${{ matrix.os }}
+    strategy:
+      matrix:
+        include: [{os: ubuntu-latest, py: '3.12'}, {os: ubuntu-22.04, py: '3.11'}]
+    steps: [{run: echo test-a}]
+"""
+B_WORKFLOW = """
+on: push
+concurrency: b-${{ github.ref }}
+jobs:
+  lint: {runs-on: ubuntu-latest, steps: [{run: echo lint-b}]}
+  build: {runs-on: ubuntu-latest, steps: [{run: echo build-b}]}
+"""
+
+
+def test_job_selection_spans_every_workflow_and_the_plan_shows_it(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        {".github/workflows/a.yml": A_WORKFLOW, ".github/workflows/b.yml": B_WORKFLOW},
+    )
+    plan = json.loads(lockgate("run", "--list", "-j", "lint", "-o", "json", cwd=repo).stdout)
+    assert [[e["job"] for e in s] for w in plan["workflows"] for s in w["stages"]] == [
+        ["lint"],
+        ["lint"],
+    ]
+    full = json.loads(lockgate("run", "--list", "-o", "json", cwd=repo).stdout)
+    test = next(e for s in full["workflows"][0]["stages"] for e in s if e["job"] == "test")
+    assert [j["name"] for j in test["jobs"]] == ["Test on ubuntu-latest", "Test on ubuntu-22.04"]
+    assert [j["runs_on"] for j in test["jobs"]] == ["ubuntu-latest", "ubuntu-22.04"]
+    code, report = run_json(repo, "-j", "lint")
+    assert code == 0, report
+    assert sorted(r["workflow"] for r in report["runs"]) == [
+        ".github/workflows/a.yml",
+        ".github/workflows/b.yml",
+    ]
+    assert all([j["job_id"] for j in r["jobs"]] == ["lint"] for r in report["runs"])
+    missing = lockgate("run", "-j", "nope", cwd=repo)
+    assert missing.returncode == 2 and "no triggered workflow has a job 'nope'" in missing.stderr
+    assert "build, lint, test" in missing.stderr
+    named = lockgate("run", "-j", "test", cwd=repo)
+    assert named.returncode == 0, named.stderr
+    run_id = json.loads(lockgate("runs", "-o", "json", cwd=repo).stdout)[0]["id"]
+    assert "test-a" in lockgate("logs", str(run_id), "-j", "Test on ubuntu-22.04", cwd=repo).stdout
+
+
+PATHS_WORKFLOW = """
+on:
+  push:
+    paths: ['docs/**']
+jobs:
+  docs: {runs-on: ubuntu-latest, steps: [{run: echo docs}]}
+"""
+
+
+def test_paths_filters_use_the_push_range(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        {".github/workflows/d.yml": PATHS_WORKFLOW, "docs/index.md": "v1", "src/x.py": "1"},
+    )
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "docs" / "index.md").write_text("v2")
+    git(repo, "commit", "-qam", "docs")
+    (repo / "src" / "x.py").write_text("2")
+    git(repo, "commit", "-qam", "code")
+    # HEAD alone touched only src/: not triggered ...
+    assert "no workflow is triggered" in lockgate("run", cwd=repo).stderr
+    # ... but a push of both commits (the event's before..after) touched docs/.
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"before": first, "after": git(repo, "rev-parse", "HEAD")}))
+    code, report = run_json(repo, "-e", str(event))
+    assert code == 0 and [r["workflow"] for r in report["runs"]] == [".github/workflows/d.yml"]
+    # A merge commit counts its first parent's side.
+    git(repo, "checkout", "-qb", "topic", first)
+    (repo / "docs" / "other.md").write_text("x")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "topic docs")
+    git(repo, "checkout", "-q", "-")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", "topic")
+    code, report = run_json(repo)
+    assert code == 0 and len(report["runs"]) == 1
+    assert not (repo / ".lockgate" / "anything").exists()
+
+
+def test_symlinks_are_copied_as_links_and_keep_the_job_cache(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: test -L link.txt && test "$(readlink link.txt)" = src/a.txt && cat link.txt
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/s.yml": wf, "src/a.txt": "hi"})
+    (repo / "link.txt").symlink_to("src/a.txt")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "link")
+    code, report = run_json(repo)
+    assert code == 0, report
+    code, report = run_json(repo)
+    assert jobs_by_key(report)["t"]["cached_from"] is not None

@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import __version__, crash
-from ..engine.plan import describe_runs_on, job_needs, stages, topological_order
+from ..engine.plan import (
+    closure,
+    describe_runs_on,
+    job_needs,
+    planned_jobs,
+    stages,
+    topological_order,
+)
 from ..engine.runner import Runner, selection, summary
 from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
@@ -200,7 +207,7 @@ def run(
         exists = not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
         history = Store(url) if exists else None
         chosen, not_triggered = selection(options)
-        _print_plan(chosen, not_triggered, output, history)
+        _print_plan(chosen, not_triggered, output, history, options.job_filter)
         return
     store = _store(db, repo_dir)
     runner = Runner(options, store, SilentView())
@@ -231,12 +238,23 @@ def run(
     raise typer.Exit(0 if conclusion == "success" else 130 if runner.interrupted else 1)
 
 
+MAX_LISTED = 12  # matrix jobs listed per job in the plain plan (JSON has them all)
+
+
 def _print_plan(
-    chosen: list[Any], not_triggered: list[Any], output: str, store: Store | None
+    chosen: list[Any],
+    not_triggered: list[Any],
+    output: str,
+    store: Store | None,
+    only: tuple[str, ...] = (),
 ) -> None:
     plans: list[dict[str, Any]] = []
     for wf in chosen:
         needs = job_needs(wf)
+        wanted = [j for j in only if j in needs]
+        if wanted:  # the selection and what it needs, as `run -j` would run
+            keep = closure(needs, wanted)
+            needs = {job: deps for job, deps in needs.items() if job in keep}
         order = topological_order(needs, where=wf.display)
         stats = job_stats(store.job_history(wf.display)) if store else {}
         plan_stages = []
@@ -248,20 +266,23 @@ def _print_plan(
                 entry: dict[str, Any] = {"job": job_id, "needs": needs[job_id]}
                 history = stats.get(job_id)
                 entry["history"] = history.describe() if history else "no history"
-                if hasattr(spec, "runs_on"):
-                    entry["runs_on"] = describe_runs_on(spec)
-                else:
-                    entry["uses"] = spec.uses
                 matrix = spec.strategy.matrix if spec.strategy else None
+                combinations: list[dict[str, Any]] = []
                 if isinstance(matrix, dict):
                     from ..engine.matrix import MatrixError, expand
 
                     try:
-                        entry["matrix"] = expand(matrix)
-                    except MatrixError:
-                        entry["matrix"] = "computed at run time"
+                        combinations = expand(matrix)
+                        entry["matrix"] = combinations
+                    except MatrixError as exc:
+                        entry["matrix"] = f"computed at run time ({exc})"
                 elif matrix is not None:
                     entry["matrix"] = "computed at run time"
+                if hasattr(spec, "runs_on"):
+                    entry["runs_on"] = describe_runs_on(spec)
+                    entry["jobs"] = planned_jobs(job_id, spec, combinations)
+                else:
+                    entry["uses"] = spec.uses
                 entries.append(entry)
             plan_stages.append(entries)
         plans.append(
@@ -294,9 +315,14 @@ def _print_plan(
                 )
                 after = f", needs: {', '.join(entry['needs'])}" if entry["needs"] else ""
                 console.print(
-                    f"  stage {n}: {entry['job']} ({runs_where}{count}{after}) "
-                    f"[dim]{entry['history']}[/]"
+                    f"  stage {n}: {escape(entry['job'])} ({escape(runs_where)}{count}"
+                    f"{escape(after)}) [dim]{entry['history']}[/]"
                 )
+                for planned in entry.get("jobs", [])[:MAX_LISTED]:
+                    if planned["name"] != entry["job"] or planned["runs_on"] != runs_where:
+                        console.print(
+                            f"      {escape(planned['name'])} on {escape(planned['runs_on'])}"
+                        )
     console.print(
         "[dim]within a stage, jobs start in the order shown: likeliest to fail soonest first[/]"
     )

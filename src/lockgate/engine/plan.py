@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..workflow.expressions import ExpressionError, Value, to_string
+from ..workflow.expressions import evaluate as evaluate_expression
 from ..workflow.loader import LoadedWorkflow, load_workflow
 from ..workflow.schema import Job
+from ..workflow.template import render
 from .triggers import Event, triggered
 
 
@@ -120,3 +123,32 @@ def describe_runs_on(job: Job) -> str:
         return ", ".join(runs_on)
     labels = runs_on.labels
     return f"group {runs_on.group or ''} {labels or ''}".strip()
+
+
+def shown(text: str, matrix: Mapping[str, object]) -> str:
+    """A job's `name:` or `runs-on:` as the plan shows it: `${{ matrix.* }}` filled in; what
+    only a run can know (needs, github.event...) is left as written."""
+    contexts = {"matrix": dict(matrix), "strategy": {}, "inputs": {}, "vars": {}, "needs": {}}
+
+    def evaluate(source: str) -> Value:
+        return evaluate_expression(source, contexts)
+
+    try:
+        return to_string(render(text, evaluate))
+    except ExpressionError:
+        return text
+
+
+def planned_jobs(
+    job_id: str, job: Job, combinations: list[dict[str, object]]
+) -> list[dict[str, str]]:
+    """Name and runner of each job a (matrix) job becomes."""
+    runs_on = describe_runs_on(job)
+    found = []
+    for combination in combinations or [{}]:
+        label = ", ".join(to_string(v) for v in combination.values())
+        name = shown(job.name, combination) if job.name else job_id
+        if combination and not (job.name and "${{" in job.name):
+            name = f"{name} ({label})"
+        found.append({"name": name, "runs_on": shown(runs_on, combination)})
+    return found

@@ -18,7 +18,7 @@ from ..workflow.loader import LoadedWorkflow
 from ..workflow.project import load_project
 from .cache.jobcache import JobCache
 from .context import RunContext
-from .gitinfo import RepoInfo, repo_info
+from .gitinfo import RepoInfo, changed_between, repo_info
 from .orchestrator import WorkflowRun, combine, typed_inputs
 from .plan import select
 from .state import JobRun, Observer, RunOptions
@@ -39,9 +39,11 @@ def event_for(options: RunOptions, repo: RepoInfo) -> Event:
     payload = options.event_payload
     ref = str(payload.get("ref") or f"refs/heads/{repo.branch}")
     action = payload.get("action")
-    return Event(
-        options.event_name, ref, repo.changed_files, str(action) if action is not None else None
-    )
+    changed = repo.changed_files
+    before, after = payload.get("before"), payload.get("after") or repo.sha
+    if isinstance(before, str) and isinstance(after, str):
+        changed = changed_between(options.repo_dir, before, after) or changed
+    return Event(options.event_name, ref, changed, str(action) if action is not None else None)
 
 
 def dispatch_inputs(wf: LoadedWorkflow, options: RunOptions) -> dict[str, Value]:
@@ -67,7 +69,19 @@ def selection(
     """The workflows the event triggers, and why each other one is not triggered."""
     info = repo or repo_info(options.repo_dir)
     chosen = select(options.repo_dir, options.workflows, event_for(options, info))
-    return chosen.triggered, chosen.not_triggered
+    if not options.job_filter:
+        return chosen.triggered, chosen.not_triggered
+    # -j picks the job in every triggered workflow that has it.
+    having = [wf for wf in chosen.triggered if set(options.job_filter) & set(wf.model.jobs)]
+    if chosen.triggered and not having:
+        known = sorted({job for wf in chosen.triggered for job in wf.model.jobs})
+        raise UserError(
+            f"no triggered workflow has a job {' or '.join(map(repr, options.job_filter))}",
+            where="-j",
+            hint=f"jobs of the triggered workflows: {', '.join(known)}",
+        )
+    skipped = [(wf, "has none of the jobs -j names") for wf in chosen.triggered if wf not in having]
+    return having, [*chosen.not_triggered, *skipped]
 
 
 class Runner:
@@ -130,7 +144,7 @@ class Runner:
                     shared,
                     inputs,
                     ctx.secrets(),
-                    only=self.options.job_filter,
+                    only=tuple(j for j in self.options.job_filter if j in wf.model.jobs),
                 )
                 runs.append((run, run_dir))
             await self._run_all(ctx, [r for r, _ in runs])

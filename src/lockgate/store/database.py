@@ -287,6 +287,9 @@ class Store:
             .order_by(t.log_lines.c.job_row, t.log_lines.c.id)
         )
         if keys:
-            query = query.where(t.jobs.c.job_id.in_(keys) | t.jobs.c.key.in_(keys))
+            # A job id, a matrix job's key, or the name shown for it (`test (3.11)`, `Lint`).
+            query = query.where(
+                t.jobs.c.job_id.in_(keys) | t.jobs.c.key.in_(keys) | t.jobs.c.name.in_(keys)
+            )
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]

@@ -59,6 +59,8 @@ class WorkspaceFiles:
         except FileNotFoundError:
             return None  # deleted in the working tree
         if stat.S_ISLNK(info.st_mode):
+            # Its signature too: changed() compares links as well as files.
+            self.signatures[name] = [info.st_size, info.st_mtime_ns, info.st_ino]
             return "link:" + os.readlink(path)
         if not stat.S_ISREG(info.st_mode):
             return None  # a submodule directory
