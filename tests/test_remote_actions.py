@@ -181,3 +181,42 @@ def test_actions_from_a_git_daemon(tmp_path: Path, git_daemon: tuple[str, str]) 
 def test_hostile_references_are_refused(uses: str) -> None:
     with pytest.raises(RemoteActionError):
         Reference.parse(uses)
+
+
+def test_a_remote_reusable_workflow_runs(tmp_path: Path) -> None:
+    called = """
+on:
+  workflow_call:
+    inputs:
+      who: {type: string, required: true}
+    outputs:
+      said: {value: "${{ jobs.inner.outputs.said }}"}
+jobs:
+  inner:
+    runs-on: ubuntu-latest
+    outputs:
+      said: ${{ steps.s.outputs.said }}
+    steps:
+      - id: s
+        run: echo "said=hello ${{ inputs.who }}" >> "$GITHUB_OUTPUT"
+"""
+    server = tmp_path / "srv" / "acme" / "workflows"
+    make_repo(server, {".github/workflows/greet.yml": called})
+    git(server, "tag", "v1")
+    wf = """
+on: push
+jobs:
+  call:
+    uses: acme/workflows/.github/workflows/greet.yml@v1
+    with: {who: remote}
+  show:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "${{ needs.call.outputs.said }}"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/ci.yml": wf})
+    code, report = _run(repo, f"file://{tmp_path / 'srv'}")
+    assert code == 0, report
+    logs = lockgate("logs", str(report["runs"][0]["run_id"]), cwd=repo).stdout
+    assert "hello remote" in logs

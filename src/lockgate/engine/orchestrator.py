@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..actions.remote import RemoteActionError, RemoteActions
 from ..errors import UserError
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
-from ..workflow.loader import LoadedWorkflow, load_workflow
+from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls
 from ..workflow.template import render, render_condition
 from .concurrency import Slot
 from .context import RunContext, label_matches
@@ -506,15 +507,9 @@ class WorkflowRun:
         self, job_id: str, spec: schema.CallJob, matrix: dict[str, Any], strategy: dict[str, Any]
     ) -> GroupResult:
         uses = spec.uses.strip()
-        if not uses.startswith("./"):
-            return self.finished_without_running(
-                job_id,
-                "failure",
-                f"reusable workflow {uses!r} is remote; only ./ paths run offline",
-            )
-        path = self.ctx.options.repo_dir / uses.split("@")[0]
         try:
-            called = load_workflow(path, uses)
+            path = self.called_file(uses)
+            called = load_workflow(path, uses, local_calls(self.ctx.options.repo_dir))
             if called.model.on.workflow_call is None:
                 raise UserError(
                     f"{uses} is not a reusable workflow (no `on: workflow_call`)",
@@ -557,6 +552,29 @@ class WorkflowRun:
             with contextlib.suppress(ExpressionError):
                 outputs[name] = to_string(render(out.value, lambda s: evaluate(s, ctx)))
         return GroupResult(combine([r.result for r in results.values()]), outputs)
+
+    def called_file(self, uses: str) -> Path:
+        """`./.github/workflows/x.yml` in the repository, or `owner/repo/path@ref` from the
+        action cache (fetched like a remote action)."""
+        options = self.ctx.options
+        if uses.startswith("./"):
+            root = options.repo_dir.resolve()
+            path = (root / uses.split("@")[0]).resolve()
+            if not path.is_relative_to(root):
+                raise UserError(f"{uses}: a reusable workflow must be inside the repository")
+            return path
+        name, _, ref = uses.partition("@")
+        owner, repo, inside = [*name.split("/", 2), "", ""][:3]
+        try:
+            checkout = RemoteActions(options.github_url, options.offline).directory(
+                f"{owner}/{repo}@{ref}"
+            )
+        except RemoteActionError as exc:
+            raise UserError(str(exc)) from None
+        path = (checkout / inside).resolve()
+        if not inside or not path.is_relative_to(checkout.resolve()) or not path.is_file():
+            raise UserError(f"{uses}: no workflow {inside!r} in {owner}/{repo}@{ref}")
+        return path
 
     def call_inputs(
         self,

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..workflow.expressions import ExpressionError, Value, to_string
 from ..workflow.expressions import evaluate as evaluate_expression
-from ..workflow.loader import LoadedWorkflow, load_workflow
+from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls
 from ..workflow.schema import Job
 from ..workflow.template import render
 from .triggers import Event, triggered
@@ -50,7 +50,7 @@ def select(repo_dir: Path, target: Path | None, event: Event) -> Selection:
             shown = str(path.relative_to(repo_dir))
         except ValueError:
             shown = str(path)
-        wf = load_workflow(path, shown)
+        wf = load_workflow(path, shown, local_calls(repo_dir))
         yes, why = triggered(wf.model, event)
         if yes:
             chosen.append(wf)
