@@ -35,6 +35,7 @@ class BuiltinContext:
     paths: list[str] = field(default_factory=list)  # prepended to PATH of later steps
     post: list[Callable[[bool], None]] = field(default_factory=list)  # arg: job succeeded
     offline: bool = False  # nothing may be downloaded (`lockgate run --offline`)
+    mask: Callable[[str], str] = str  # the run's secret masker: names and keys are stored masked
     artifacts: list[tuple[str, str, int]] = field(default_factory=list)
 
     def input(self, name: str, default: str = "") -> str:
@@ -96,7 +97,7 @@ def _inside(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 
 def cache(ctx: BuiltinContext) -> None:
-    key = ctx.input("key")
+    key = ctx.mask(ctx.input("key"))  # kept in the index: never a secret, raw
     paths = _cache_paths(ctx)
     if not key or not ctx.lines("path"):
         raise ActionFailed("actions/cache needs `key` and `path` inputs")
@@ -104,7 +105,7 @@ def cache(ctx: BuiltinContext) -> None:
     index: dict[str, float] = json.loads(index_path.read_text()) if index_path.exists() else {}
     hit_key = key if key in index else None
     if hit_key is None:
-        for prefix in ctx.lines("restore-keys"):
+        for prefix in map(ctx.mask, ctx.lines("restore-keys")):
             candidates = [k for k in index if k.startswith(prefix)]
             if candidates:
                 hit_key = max(candidates, key=lambda k: index[k])
@@ -157,6 +158,7 @@ def _restore(ctx: BuiltinContext, entry: Path) -> None:
 # -- artifacts ----------------------------------------------------------------------------
 
 _ARTIFACT_NAME = re.compile(r'[^"<>:|*?\\/\r\n]+')
+INVALID_NAME = 'it may not be "." or "..", nor contain " < > : | * ? \\ /'
 
 
 def artifact_root(state_dir: Path, run_id: int) -> Path:
@@ -165,8 +167,10 @@ def artifact_root(state_dir: Path, run_id: int) -> Path:
 
 def upload_artifact(ctx: BuiltinContext) -> None:
     name = ctx.input("name", "artifact")
-    if not _ARTIFACT_NAME.fullmatch(name):
-        raise ActionFailed(f'invalid artifact name {name!r}: it may not contain " < > : | * ? \\ /')
+    if ctx.mask(name) != name:
+        raise ActionFailed("an artifact name may not hold a secret (it is stored as a name)")
+    if not _ARTIFACT_NAME.fullmatch(name) or name in (".", ".."):
+        raise ActionFailed(f"invalid artifact name {name!r}: {INVALID_NAME}")
     files: list[Path] = []
     for pattern in ctx.lines("path"):
         matched = glob.glob(str(ctx.workspace / pattern), recursive=True)
@@ -201,6 +205,8 @@ def download_artifact(ctx: BuiltinContext) -> None:
     destination = ctx.workspace / ctx.input("path", ".")
     if name:
         source = root / name
+        if not _ARTIFACT_NAME.fullmatch(name) or name in (".", "..") or source.parent != root:
+            raise ActionFailed(f"invalid artifact name {name!r}: {INVALID_NAME}")
         if not source.is_dir():
             raise ActionFailed(
                 f"no artifact named {name!r} in this run (uploaded so far: "

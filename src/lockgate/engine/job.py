@@ -141,7 +141,8 @@ class JobExecutor:
             await self.run_posts()
         except (UserError, StepFailed, ExpressionError) as exc:
             self.failed = True
-            job.message = str(exc) if not isinstance(exc, ExpressionError) else exc.message
+            text = str(exc) if not isinstance(exc, ExpressionError) else exc.message
+            job.message = self.run.masker(text)
             self.annotate(Annotation("error", job.message))
         finally:
             timer.cancel()
@@ -245,10 +246,17 @@ class JobExecutor:
         return env
 
     def job_outputs(self) -> dict[str, str]:
-        return {
-            k: self.run.masker(self.render_text(v, self.scope))
-            for k, v in self.spec.outputs.items()
-        }
+        """As on GitHub, an output that holds a secret is not passed on (with a warning)."""
+        outputs = {}
+        for name, source in self.spec.outputs.items():
+            value = self.render_text(source, self.scope)
+            if self.run.masker(value) != value:
+                self.annotate(
+                    Annotation("warning", f"output {name!r} holds a secret and is not passed on")
+                )
+                continue
+            outputs[name] = value
+        return outputs
 
     # -- steps ------------------------------------------------------------------------------
     async def run_steps(self, steps: list[schema.Step], scope: Scope) -> bool:
@@ -285,6 +293,8 @@ class JobExecutor:
                 "outcome": record.outcome,
                 "conclusion": record.conclusion,
             }
+        # From here on the record is only shown and stored: its outputs, masked.
+        record.outputs = {k: self.run.masker(v) for k, v in record.outputs.items()}
 
     def step_name(self, step: schema.Step, index: int, scope: Scope) -> str:
         if step.name:
@@ -296,6 +306,7 @@ class JobExecutor:
         return f"Run {step.uses}"
 
     def new_step(self, name: str) -> StepRun:
+        name = self.run.masker(name)
         self.step_counter += 1
         record = StepRun(self.step_counter, name, status="running", started=time.time())
         self.job.steps.append(record)
@@ -325,7 +336,8 @@ class JobExecutor:
             outcome=outcome,
             conclusion=conclusion,
             finished_at=record.finished,
-            outputs=outputs or None,
+            # Stored (and cached) masked; the steps context in memory keeps the values.
+            outputs={k: self.run.masker(v) for k, v in outputs.items()} if outputs else None,
         )
         self.run.observer.step_updated(self.job, record)
 
@@ -427,6 +439,7 @@ class JobExecutor:
             groups=self.groups,
             grace=self.run.options.kill_grace,
             on_line=lambda line: self.handle_line(record, line, state),
+            cut=self.run.masker.safe_cut,
         )
         self.absorb_files(files, record)
         return code
@@ -618,6 +631,15 @@ class JobExecutor:
             self.run.store.add_logs(logs)
 
     def annotate(self, annotation: Annotation, record: StepRun | None = None) -> None:
+        mask = self.run.masker
+        annotation = Annotation(
+            annotation.level,
+            mask(annotation.message),
+            mask(annotation.file) if annotation.file else annotation.file,
+            annotation.line,
+            annotation.col,
+            mask(annotation.title) if annotation.title else annotation.title,
+        )
         number = record.number if record else 0
         self.run.store.add_annotation(
             self.job.row,
@@ -771,6 +793,7 @@ class JobExecutor:
             # Built-ins run in a worker thread; their log lines go back through the loop.
             log=log_from_thread,
             offline=self.run.options.offline,
+            mask=self.run.masker,
         )
         try:
             await asyncio.to_thread(action.run, ctx)

@@ -287,11 +287,19 @@ class WorkflowRun:
         combos = expand(raw)
         wanted = self.ctx.options.matrix_filter
         if wanted:
-            combos = [
+            kept = [
                 c
                 for c in combos
                 if all(k not in c or to_string(c[k]) == v for k, v in wanted.items())
             ]
+            if combos and not kept:
+                shown = {k: sorted({to_string(c[k]) for c in combos if k in c}) for k in wanted}
+                raise MatrixError(
+                    "no matrix combination matches --matrix "
+                    + ", ".join(f"{k}:{v}" for k, v in wanted.items())
+                    + f" (values here: {shown})"
+                )
+            combos = kept
         fail_fast = truthy(self.evaluate_in(job_id, strat.fail_fast))
         max_parallel = self.evaluate_in(job_id, strat.max_parallel)
         strategy = {
@@ -302,6 +310,7 @@ class WorkflowRun:
         return combos, strategy
 
     def finished_without_running(self, job_id: str, conclusion: str, message: str) -> GroupResult:
+        message = self.ctx.masker(message)  # an expression's error may quote a secret
         spec = self.model.jobs[job_id]
         job = JobRun(
             self.prefix + job_id,
@@ -343,6 +352,8 @@ class WorkflowRun:
             if isinstance(environment, str)
             else (environment.name if environment else None)
         )
+        # A name (or a matrix value shown in it) may hold a secret: only the masked one is kept.
+        key, name = self.ctx.masker(key), self.ctx.masker(name)
         job = JobRun(self.prefix + key, job_id, self.prefix + name, matrix)
         job.continue_on_error = truthy(
             self.evaluate_in(job_id, spec.continue_on_error, matrix, strategy)
@@ -429,6 +440,7 @@ class WorkflowRun:
         return (-stats.score if stats else 0.0, self.file_order[job_id])
 
     def mark(self, job: JobRun, conclusion: str, message: str) -> None:
+        message = self.ctx.masker(message)
         job.status, job.conclusion, job.message = "completed", conclusion, message
         job.finished = time.time()
         self.ctx.store.update_job(

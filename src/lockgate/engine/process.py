@@ -22,6 +22,10 @@ async def terminate_group(pgid: int, grace: float) -> None:
     kill_group(pgid, signal.SIGKILL)
 
 
+MAX_LINE = 16 * 1024 * 1024
+CONTINUED = " [line continues]"
+
+
 class ProcessGroups:
     """Every process a job started: killed when the job ends, so nothing is orphaned. Each
     carries the job's marker, so those that left their group (setsid, double fork) go too."""
@@ -70,10 +74,13 @@ async def stream_process(
     on_line: Callable[[str], None],
     groups: ProcessGroups,
     grace: float,
+    cut: Callable[[str], int] = len,
 ) -> int:
     """Run to completion, feeding each output line (stdout and stderr merged) to `on_line`.
 
-    Cancellation kills the whole group with SIGTERM, then SIGKILL.
+    A line up to MAX_LINE characters is delivered whole; a longer one in marked parts, each
+    cut where `cut` says no secret is split. Cancellation kills the whole group with
+    SIGTERM, then SIGKILL.
     """
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -90,14 +97,31 @@ async def stream_process(
     stdout = proc.stdout
 
     async def pump() -> None:
+        pending = ""  # the part of an overlong line not yet emitted
         while True:
             try:
-                raw = await stdout.readline()
-            except ValueError:  # a line longer than the limit: take it in pieces
-                raw = await stdout.read(1 << 20)
-            if not raw:
+                raw = await stdout.readuntil(b"\n")
+                ended = True
+            except asyncio.IncompleteReadError as end:
+                raw, ended = end.partial, True
+            except asyncio.LimitOverrunError as over:
+                raw, ended = await stdout.read(over.consumed or 1 << 20), False
+            if not raw and not pending:
                 return
-            on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            text = pending + raw.decode("utf-8", "replace")
+            if ended:
+                pending = ""
+                if text or raw:
+                    on_line(text.rstrip("\r\n"))
+                if not raw:
+                    return
+                continue
+            if len(text) < MAX_LINE:
+                pending = text  # held whole, so secrets in it are masked whole
+                continue
+            at = cut(text) or len(text)
+            on_line(text[:at] + CONTINUED)
+            pending = text[at:]
 
     reader = asyncio.ensure_future(pump())
     try:
