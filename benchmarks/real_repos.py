@@ -28,6 +28,7 @@ from common import LOCKGATE, warm_server
 
 from lockgate.actions.node import NodeToolchains
 from lockgate.actions.setup_python import choose, installed
+from lockgate.actions.setup_uv import install as install_uv
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def run_direct(repo: Path, trial: Trial) -> tuple[bool, float]:
     venv = repo.parent / "direct-venv"
     python = _interpreter(trial.python)
     subprocess.run([python, "-m", "venv", str(venv)], check=True, capture_output=True)
-    first = [str(venv / "bin")]
+    first = [str(venv / "bin"), str(install_uv("latest", offline=False)[1])]  # as setup-uv gives
     if trial.node:
         first.insert(0, str(NodeToolchains(offline=False).bin_dir(trial.node)[1]))
     env = {**os.environ, "PATH": os.pathsep.join([*first, os.environ["PATH"]]), "CI": "true"}
@@ -99,6 +100,8 @@ def run_direct(repo: Path, trial: Trial) -> tuple[bool, float]:
     done = subprocess.run(
         ["bash", "-e", "-c", trial.direct], cwd=repo, env=env, capture_output=True, text=True
     )
+    if done.returncode != 0:
+        print(f"  direct run failed: {(done.stderr or done.stdout).strip()[-300:]}")
     return done.returncode == 0, time.perf_counter() - started
 
 

@@ -33,19 +33,42 @@ class Bundle:
 
 
 def bundle_files(directory: Path) -> list[str]:
+    """Every file and symlink to bundle. A link is kept as a link when it points inside the
+    application (relatively); one that leaves it, dangles or loops is refused by name."""
     names = []
+    top = directory.resolve()
     for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED)
-        for name in files:
+        links = [d for d in dirs if (Path(root) / d).is_symlink()]
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED and d not in links)
+        for name in [*files, *links]:
+            path = Path(root) / name
+            relative = path.relative_to(directory).as_posix()
+            if path.is_symlink():
+                _check_link(path, relative, top)
             if not name.endswith(".pyc"):
-                names.append((Path(root) / name).relative_to(directory).as_posix())
+                names.append(relative)
     return sorted(names)
+
+
+def _check_link(path: Path, relative: str, top: Path) -> None:
+    target = os.readlink(path)
+    hint = "make it a relative link to a file inside the application, or copy the file in"
+    if os.path.isabs(target):
+        raise UserError(f"{relative} links to the absolute path {target}", hint=hint)
+    try:
+        resolved = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise UserError(f"{relative} links to {target}, which does not exist", hint=hint) from None
+    except (RuntimeError, OSError):
+        raise UserError(f"{relative} is part of a symbolic link loop", hint=hint) from None
+    if not resolved.is_relative_to(top):
+        raise UserError(f"{relative} links to {target}, outside the application", hint=hint)
 
 
 def build(directory: Path, store_dir: Path) -> Bundle:
     """Pack `directory` reproducibly and store it; the same input gives the same digest."""
     manifest = load_manifest(directory)
-    data = pack(directory, bundle_files(directory), dereference=True)
+    data = pack(directory, bundle_files(directory))
     digest = hashlib.sha256(data).hexdigest()
     target = store_dir / f"{digest}.tar.gz"
     if not target.exists():

@@ -67,9 +67,13 @@ def recover_interrupted(store: Store, repo: Path) -> None:
         name = str(deployment["environment"])
         kept = state_dir(repo) / "fleet" / name / "environment.yaml"
         if kept.is_file():
-            ctl = _controller(name, repo, str(store.url), "plain")
-            with ctl.exclusive():
-                ctl.recover()
+            try:
+                ctl = _controller(name, repo, str(store.url), "plain")
+                with ctl.exclusive():
+                    ctl.recover()
+            except UserError as exc:
+                # Never retried: a recovery that cannot work must not block every command.
+                records.finish(int(deployment["id"]), "failed", f"recovery failed: {exc}", None)
 
 
 def _act(

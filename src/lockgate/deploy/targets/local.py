@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
-from ...archive import unpack
+from ...archive import UnsafeArchive, unpack
 from ...artifacts.manifest import AppManifest
 from ...processes import group_alive, kill_group
 from ...runtime import free_port
@@ -39,8 +41,9 @@ class LocalTarget:
             unpack(bundle.read_bytes(), temp)
             (temp / DIGEST_FILE).write_text(digest + "\n")
             os.replace(temp, release)
-        except OSError as exc:
-            raise StartFailed(f"cannot unpack the release into {release.parent}: {exc}") from exc
+        except (OSError, UnsafeArchive, tarfile.TarError) as exc:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise StartFailed(f"bundle {digest[:12]} refused: cannot unpack it: {exc}") from exc
         return release
 
     def start(
