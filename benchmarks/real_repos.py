@@ -92,7 +92,12 @@ def run_direct(repo: Path, trial: Trial) -> tuple[bool, float]:
     venv = repo.parent / "direct-venv"
     python = _interpreter(trial.python)
     subprocess.run([python, "-m", "venv", str(venv)], check=True, capture_output=True)
-    first = [str(venv / "bin"), str(install_uv("latest", offline=False)[1])]  # as setup-uv gives
+    # What setup-python, setup-uv and setup-node give a job: a venv, the interpreter, uv, node.
+    first = [
+        str(venv / "bin"),
+        str(Path(python).parent),
+        str(install_uv("latest", offline=False)[1]),
+    ]
     if trial.node:
         first.insert(0, str(NodeToolchains(offline=False).bin_dir(trial.node)[1]))
     env = {**os.environ, "PATH": os.pathsep.join([*first, os.environ["PATH"]]), "CI": "true"}

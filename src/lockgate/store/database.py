@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,15 +186,17 @@ class Store:
             conn.execute(update(table).where(table.c.id == row_id).values(**fields))
 
     # -- reading back -------------------------------------------------------------------
-    def job_logs(self, job_row: int) -> list[tuple[int, float, str]]:
-        """(step, timestamp, line) of one job, in order."""
+    def job_logs(self, job_row: int) -> Iterator[tuple[int, float, str]]:
+        """(step, timestamp, line) of one job, in order, streamed (a job may print gigabytes)."""
         query = (
             select(t.log_lines.c.step, t.log_lines.c.ts, t.log_lines.c.line)
             .where(t.log_lines.c.job_row == job_row)
             .order_by(t.log_lines.c.id)
+            .execution_options(yield_per=2000)
         )
         with self.engine.connect() as conn:
-            return [(r.step, r.ts, r.line) for r in conn.execute(query)]
+            for row in conn.execute(query):
+                yield row.step, row.ts, row.line
 
     def job_annotations(self, job_row: int) -> list[dict[str, Any]]:
         columns = [c for c in t.annotations.c if c.name not in ("id", "job_row")]

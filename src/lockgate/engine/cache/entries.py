@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -60,13 +61,36 @@ def blobs_named(data: bytes) -> list[str]:
         return []
 
 
+MAX_LOG_TEXT = 16 * 1024 * 1024  # a job that prints more than this is not cached
+
+
+class TooLarge(Exception):
+    """A job's logs are too large to keep in the cache (they stay in the store)."""
+
+
 def encode_logs(lines: Iterable[tuple[int, float, str]]) -> bytes:
-    text = "".join(
-        json.dumps([step, round(offset, 3), line]) + "\n" for step, offset, line in lines
-    )
-    return gzip.compress(text.encode(), mtime=0)
+    """Logs as gzipped JSON lines, built as they stream in; TooLarge past MAX_LOG_TEXT."""
+    buffer = io.BytesIO()
+    size = 0
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped:
+        for step, offset, line in lines:
+            encoded = (json.dumps([step, round(offset, 3), line]) + "\n").encode()
+            size += len(encoded)
+            if size > MAX_LOG_TEXT:
+                raise TooLarge(f"more than {MAX_LOG_TEXT >> 20} MiB of log")
+            zipped.write(encoded)
+    return buffer.getvalue()
 
 
 def decode_logs(data: bytes) -> list[tuple[int, float, str]]:
-    rows = [json.loads(line) for line in gzip.decompress(data).decode().splitlines()]
-    return [(int(step), float(offset), str(text)) for step, offset, text in rows]
+    """The saved lines; TooLarge for an entry past MAX_LOG_TEXT (one saved before the limit,
+    or a crafted blob): such an entry is a miss, never a memory blow-up."""
+    rows, size = [], 0
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as zipped:
+        for raw in zipped:
+            size += len(raw)
+            if size > MAX_LOG_TEXT:
+                raise TooLarge(f"more than {MAX_LOG_TEXT >> 20} MiB of log")
+            step, offset, text = json.loads(raw)
+            rows.append((int(step), float(offset), str(text)))
+    return rows

@@ -16,7 +16,7 @@ from ...workflow.loader import LoadedWorkflow
 from ...workflow.project import Project
 from ..globs import filter_match
 from ..state import Annotation, JobRun, StepRun
-from .entries import Entry, blobs_named, decode_logs, encode_logs
+from .entries import Entry, TooLarge, blobs_named, decode_logs, encode_logs
 from .inputs import WorkspaceFiles, tree_digest
 from .keys import PER_RUN, job_key, pick, referenced, secrets_digest
 from .storage import Layers, LocalStorage, RemoteStorage, prune, sha256
@@ -141,6 +141,11 @@ class JobCache:
             if blob is None:
                 return None
             blobs[digest] = blob
+        try:
+            decode_logs(blobs[entry.logs])
+        except (TooLarge, ValueError, OSError, EOFError) as exc:
+            self.warn(f"cache entry {key[:12]} cannot be used ({exc}); running the job")
+            return None
         return entry, blobs
 
     def restore(
@@ -209,7 +214,13 @@ class JobCache:
             return
         job, store = executor.job, self.ctx.store
         started = job.started or time.time()
-        logs = encode_logs((step, ts - started, line) for step, ts, line in store.job_logs(job.row))
+        try:
+            logs = encode_logs(
+                (step, ts - started, line) for step, ts, line in store.job_logs(job.row)
+            )
+        except TooLarge as exc:
+            self.ctx.observer.message(f"{job.name}: not cached: {exc}")
+            return
         blobs = {sha256(logs): logs}
         artifacts = []
         for name, path, size in executor.artifacts:
