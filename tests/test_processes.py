@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -236,3 +237,39 @@ jobs:
     assert outcomes == ["success", "failure"]
     logs = lockgate("logs", "1", cwd=repo).stdout
     assert "default-shell-kept-going" in logs and "never-prints" not in logs
+
+
+def test_after_kill_9_the_next_command_stops_what_the_run_left(tmp_path: Path) -> None:
+    pidfile = tmp_path / "step.pid"
+    wf = f"""
+on: push
+jobs:
+  crash:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo $$ > {pidfile}; (setsid sleep 301 &); sleep 300
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/k.yml": wf})
+    proc = subprocess.Popen(
+        [str(LOCKGATE), "run"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "LOCKGATE_DAEMON": "0"},
+    )
+    step_pid = int(_wait_for(pidfile))
+    temp = list(Path(tempfile.gettempdir()).glob(f"lockgate-run-{proc.pid}-*"))
+    assert temp, "the run's temp folder is named after its process"
+    os.kill(proc.pid, signal.SIGKILL)  # lockgate alone: its steps live on in their sessions
+    proc.wait()
+    assert _alive(step_pid)
+    shown = json.loads(lockgate("show", "1", "--output", "json", cwd=repo).stdout)
+    assert shown["status"] == "interrupted"
+    assert shown["jobs"][0]["steps"][0]["status"] == "interrupted"
+    deadline = time.monotonic() + 10
+    while _alive(step_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(step_pid)
+    assert not any(p.exists() for p in temp)
+    leftover = subprocess.run(["pgrep", "-f", "sleep 301"], capture_output=True, text=True)
+    assert not leftover.stdout.strip(), "a setsid child of the killed run survived"

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import __version__, crash
+from ..engine.leftovers import clean_up
 from ..engine.plan import (
     closure,
     describe_runs_on,
@@ -83,7 +84,7 @@ def _secret_file(path: Path | None) -> dict[str, str]:
 
 def _store(db: str | None, repo: Path) -> Store:
     store = Store(db or default_url(repo))
-    store.mark_interrupted()
+    clean_up(repo, store.mark_interrupted())
     deploy_cli.recover_interrupted(store, repo)
     return store
 
@@ -303,7 +304,7 @@ def _print_plan(
         return
     console = Console(highlight=False)
     for plan in plans:
-        console.print(f"[bold]{plan['workflow']}[/] ({plan['file']})")
+        console.print(f"[bold]{escape(plan['workflow'])}[/] ({escape(plan['file'])})")
         for n, stage in enumerate(plan["stages"], 1):
             for entry in stage:
                 runs_where = entry.get("runs_on") or f"uses {entry.get('uses')}"
@@ -335,17 +336,17 @@ def _print_results(report: dict[str, Any]) -> None:
     for run_report in report["runs"]:
         for job in run_report["jobs"]:
             if job["summary"]:
-                console.rule(f"summary: {job['name']}")
+                console.rule(escape(f"summary: {job['name']}"))
                 console.print(_markdown(job["summary"]))
         console.print(
-            f"run {run_report['run_id']} {run_report['workflow']}: "
+            f"run {run_report['run_id']} {escape(run_report['workflow'])}: "
             f"[bold]{run_report['conclusion']}[/]  (lockgate show {run_report['run_id']})"
         )
         for job in run_report["jobs"]:
             duration = f" {job['duration']:.1f}s" if job["duration"] else ""
             message = f" — {job['message']}" if job["message"] else ""
             shown = "cached" if job.get("cached_from") else job["conclusion"] or "?"
-            console.print(f"  {shown:9} {job['name']}{duration}{message}")
+            console.print(escape(f"  {shown:9} {job['name']}{duration}{message}"))
 
 
 @app.command()
@@ -371,9 +372,9 @@ def runs(
         started = datetime.fromtimestamp(row["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
             str(row["id"]),
-            row["workflow"],
-            row["event"],
-            row["branch"],
+            escape(row["workflow"]),
+            escape(row["event"]),
+            escape(row["branch"]),
             sha,
             row["conclusion"] or row["status"],
             started,
@@ -406,23 +407,30 @@ def show(
     console = Console(highlight=False)
     sha = found["sha"][:12] + (" (dirty)" if found["dirty"] else "")
     console.print(
-        f"[bold]run {run_id}[/] {found['workflow']} — {found['event']} on "
-        f"{found['branch']} {sha} — {found['conclusion'] or found['status']}"
+        f"[bold]run {run_id}[/] "
+        + escape(
+            f"{found['workflow']} — {found['event']} on {found['branch']} {sha} — "
+            f"{found['conclusion'] or found['status']}"
+        )
     )
     for job in found["jobs"]:
         took = ""
         if job["started_at"] and job["finished_at"]:
             took = f" {job['finished_at'] - job['started_at']:.1f}s"
         message = f" — {job['message']}" if job["message"] else ""
-        console.print(f"  {job['conclusion'] or job['status']:9} {job['name']}{took}{message}")
+        console.print(
+            escape(f"  {job['conclusion'] or job['status']:9} {job['name']}{took}{message}")
+        )
         for step in job["steps"]:
             took = ""
             if step["started_at"] and step["finished_at"]:
                 took = f" {step['finished_at'] - step['started_at']:.2f}s"
-            console.print(f"      {step['conclusion'] or step['status']:9} {step['name']}{took}")
+            console.print(
+                escape(f"      {step['conclusion'] or step['status']:9} {step['name']}{took}")
+            )
         for note in job["annotations"]:
             where = f" {note['file']}:{note['line'] or ''}" if note["file"] else ""
-            console.print(f"      {note['level']}{where}: {note['message']}")
+            console.print(escape(f"      {note['level']}{where}: {note['message']}"))
         if job["summary"]:
             console.print(_markdown(job["summary"]))
 

@@ -8,6 +8,7 @@ from typing import IO
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
@@ -143,7 +144,8 @@ class LiveView(PlainView):
         self.last_line[job.key] = line
 
     def message(self, text: str, level: str = "info") -> None:
-        self.live.console.print(f"[yellow]{level}[/]: {text}" if level != "info" else text)
+        shown = escape(text)  # user text (job names, messages) is never markup
+        self.live.console.print(f"[yellow]{level}[/]: {shown}" if level != "info" else shown)
 
     def close(self) -> None:
         self.live.refresh()

@@ -26,6 +26,7 @@ from ..workflow.template import render, render_condition
 from .commands import parse_command
 from .context import ARCH, RunContext, hash_files, host_env
 from .envfiles import EnvFileError, parse_env_file, read_path_file
+from .leftovers import run_marker
 from .process import ProcessGroups, stream_process
 from .shells import command_line, default_shell, script_suffix
 from .state import Annotation, JobRun, StepRun
@@ -494,8 +495,9 @@ class JobExecutor:
             full["GITHUB_ACTION_REF"] = ref
         full.update({name: str(path) for name, path in files.items()})
         full.update(env)
-        name, _, value = self.groups.marker.partition("=")
-        full[name] = value
+        for marker in (self.groups.marker, run_marker(self.run.options.repo_dir, self.run_id)):
+            name, _, value = marker.partition("=")
+            full[name] = value
         full["PATH"] = os.pathsep.join([*self.paths, env.get("PATH", full.get("PATH", ""))])
         return full
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from ..workflow.project import load_project
 from .cache.jobcache import JobCache
 from .context import RunContext
 from .gitinfo import RepoInfo, changed_between, repo_info
+from .leftovers import work_root as make_work_root
 from .orchestrator import WorkflowRun, combine, typed_inputs
 from .plan import select
 from .state import JobRun, Observer, RunOptions
@@ -112,7 +112,7 @@ class Runner:
                     run.cancel()
 
             ctx.job_failed = stop_on_failure
-        work_root = Path(tempfile.mkdtemp(prefix="lockgate-run-"))
+        work_root = make_work_root()
         try:
             shared: RunSnapshot | None = None
             if not self.options.bind:

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
 
 from ..errors import UserError
 from . import tables as t
@@ -62,7 +62,22 @@ class Store:
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
             self._migrate()
-        except (ArgumentError, OperationalError, ModuleNotFoundError) as exc:
+        except DatabaseError as exc:
+            # Corrupted, or another program's database: say which file, never touch it.
+            where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+            if isinstance(exc, OperationalError) and not url.startswith("sqlite:///"):
+                raise UserError(
+                    f"cannot open the store {url!r}: {str(exc).splitlines()[0]}",
+                    where="--db / LOCKGATE_DB",
+                    hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB",
+                ) from None
+            raise UserError(
+                f"not a usable lockgate store ({str(exc.orig or exc).splitlines()[0]})",
+                where="--db / LOCKGATE_DB" if not url.startswith("sqlite:///") else where,
+                hint=f"move it aside (mv {where} {where}.broken); lockgate then starts a new "
+                "store (history in the old file is kept there)",
+            ) from None
+        except (ArgumentError, ModuleNotFoundError) as exc:
             raise UserError(
                 f"cannot open the store {url!r}: {str(exc).splitlines()[0]}",
                 where="--db / LOCKGATE_DB",
@@ -72,8 +87,14 @@ class Store:
     # -- schema -----------------------------------------------------------------
     def _migrate(self) -> None:
         with self.engine.begin() as conn:
-            if self._revision(conn) == HEAD_REVISION:
+            revision = self._revision(conn)
+            if revision == HEAD_REVISION:
                 return
+            tables = set(inspect(conn).get_table_names())
+            if revision is None and tables - {"alembic_version"}:
+                raise DatabaseError(
+                    "", None, Exception(f"it holds other tables ({', '.join(sorted(tables))})")
+                )
             from alembic import command
             from alembic.config import Config
 
@@ -104,8 +125,9 @@ class Store:
             t.runs, run_id, status="completed", conclusion=conclusion, finished_at=time.time()
         )
 
-    def mark_interrupted(self) -> list[int]:
-        """Runs left 'running' by a process that no longer exists on this host."""
+    def mark_interrupted(self) -> list[tuple[int, int]]:
+        """Runs left 'running' by a process that no longer exists on this host: each is marked
+        interrupted with its unfinished jobs and steps; (run id, pid of its dead process)."""
         host = socket.gethostname()
         with self.engine.begin() as conn:
             rows = conn.execute(
@@ -113,7 +135,8 @@ class Store:
                     t.runs.c.status == "running", t.runs.c.host == host
                 )
             ).all()
-            dead = [r.id for r in rows if not pid_alive(r.pid)]
+            gone = [(r.id, r.pid) for r in rows if not pid_alive(r.pid)]
+            dead = [run for run, _ in gone]
             if dead:
                 now = time.time()
                 conn.execute(
@@ -126,7 +149,13 @@ class Store:
                     .where(t.jobs.c.run_id.in_(dead), t.jobs.c.status.in_(("queued", "running")))
                     .values(status="interrupted", finished_at=now)
                 )
-        return dead
+                jobs = select(t.jobs.c.id).where(t.jobs.c.run_id.in_(dead))
+                conn.execute(
+                    update(t.steps)
+                    .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == "running")
+                    .values(status="interrupted", conclusion="cancelled", finished_at=now)
+                )
+        return gone
 
     # -- jobs and steps ---------------------------------------------------------------
     def create_job(self, run_id: int, **fields: Any) -> int:
