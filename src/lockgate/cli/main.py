@@ -170,8 +170,10 @@ def run(
     if event_json is not None:
         try:
             payload = json.loads(event_json.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise UserError(f"cannot read event JSON: {exc}", where="-e") from None
+        if not isinstance(payload, dict):
+            raise UserError("the event payload must be a JSON object", where="-e")
     env_pairs = _pairs(env, "--env")
     options = RunOptions(
         repo_dir=repo_dir,

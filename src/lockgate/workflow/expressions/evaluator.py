@@ -207,7 +207,8 @@ def _from_json(text: Value) -> Value:
     try:
         return v.from_json_text(source)
     except ValueError as exc:
-        raise ExpressionError("evaluation", f"fromJSON: invalid JSON {source!r}: {exc}") from exc
+        shown = source if len(source) <= 80 else source[:77] + "..."
+        raise ExpressionError("evaluation", f"fromJSON: invalid JSON {shown!r}: {exc}") from exc
 
 
 BUILTINS: dict[str, Function] = {

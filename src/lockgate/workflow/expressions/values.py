@@ -212,8 +212,36 @@ def to_json(value: Value, indent: str = "") -> str:
     return "0" if number == 0 else _js_number_string(number)
 
 
+MAX_JSON_DEPTH = 64
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON text (strings skipped), in one pass."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def from_json_text(text: str) -> Value:
     def reject_constant(name: str) -> Value:
         raise ValueError(f"invalid JSON constant {name}")
+
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"arrays and objects nest deeper than {MAX_JSON_DEPTH} levels")
 
     return json.loads(text, parse_int=lambda s: float(int(s)), parse_constant=reject_constant)
