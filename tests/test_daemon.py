@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import LOCKGATE, jobs_by_key, lockgate, make_repo
+from .conftest import LOCKGATE, jobs_by_key, lockgate, make_repo, need
 
 pytestmark = pytest.mark.integration
 
@@ -205,3 +207,53 @@ jobs:
         [LOCKGATE, "logs", "1"], cwd=repo, env=env, capture_output=True, text=True
     ).stdout
     assert "nice=7" in logs and "files=500" in logs and "umask=0027" in logs
+
+
+def test_the_server_refuses_another_users_connection(tmp_path: Path) -> None:
+    need(os.getuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
+    shared = Path(tempfile.mkdtemp())  # reachable by others, as a careless setup would be
+    shared.chmod(0o755)
+    address = shared / "sock"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lockgate.cli.daemon", str(address), "30"],
+        cwd="/",
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not address.exists():
+            assert time.monotonic() < deadline, "the server never came up"
+            time.sleep(0.05)
+        address.chmod(0o777)
+        client = (
+            "import json,socket,struct,sys\n"
+            "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+            "r=json.dumps({'argv':['lockgate','version'],'cwd':'/','env':{},'umask':18,"
+            "'nice':0,'limits':{}}).encode()\n"
+            "try:\n"
+            "    socket.send_fds(s,[struct.pack('!I',len(r))],[0,1,2]); s.sendall(r)\n"
+            "    print(repr(s.recv(100)))\n"
+            "except OSError:\n"
+            "    print('closed')\n"
+        )
+        done = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                client,
+                str(address),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() in ("b''", "closed"), "another user's command was started"
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(shared, ignore_errors=True)
