@@ -47,6 +47,8 @@ HOSTILE = {
     "fifo": [("fifo", None, "p", "")],
     "link chain": [("a", None, "s", "b"), ("b", None, "s", "../out"), ("a/x", b"x", "f", "")],
     "overlong": [("d/" * 3000 + "x", b"x", "f", "")],
+    # found by tests/test_fuzz.py: a link where the archive already made a directory
+    "directory then link": [("a/a", b"x", "f", ""), ("a", None, "s", "a")],
 }
 
 

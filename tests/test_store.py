@@ -141,7 +141,7 @@ def test_run_of_a_dead_process_is_marked_interrupted(store: Store) -> None:
     stale = _run(store, pid=dead.pid)
     live = _run(store)  # this process: still running
     job = store.create_job(stale, key="a", job_id="a", name="a", status="running")
-    assert store.mark_interrupted() == [stale]
+    assert store.mark_interrupted() == [(stale, dead.pid)]
     assert store.get_run(stale)["status"] == "interrupted"  # type: ignore[index]
     assert store.get_run(stale)["jobs"][0]["id"] == job  # type: ignore[index]
     assert store.get_run(stale)["jobs"][0]["status"] == "interrupted"  # type: ignore[index]

@@ -74,12 +74,21 @@ def unpack(data: bytes, destination: Path) -> None:
 def check_members(members: Iterable[tarfile.TarInfo], max_bytes: int = MAX_BYTES) -> None:
     """Raise UnsafeArchive unless every member is safe to create under any destination."""
     links: set[str] = set()
+    directories: set[str] = set()  # every path some member needs to be a directory
+    leaves: set[str] = set()  # files and links
     total = 0
     for count, member in enumerate(members, 1):
         if count > MAX_MEMBERS:
             raise UnsafeArchive(f"more than {MAX_MEMBERS} entries")
         name = member.name
         parts = _parts(name)
+        prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        path = "/".join(parts)
+        if prefixes & leaves or (not member.isdir() and path in directories):
+            raise UnsafeArchive(f"{name!r} is both a directory and a file or link")
+        directories |= prefixes | ({path} if member.isdir() else set())
+        if not member.isdir():
+            leaves.add(path)
         if any(p in links for p in ("/".join(parts[:i]) for i in range(1, len(parts)))):
             raise UnsafeArchive(f"{name!r} lies below a symbolic link of the archive")
         if member.issym():
@@ -127,6 +136,8 @@ def safe_extract(
             parent = _directory(root, parts[:-1])
             try:
                 _create(tar, member, parent, parts[-1])
+            except OSError as exc:  # e.g. a link where the archive already made a directory
+                raise UnsafeArchive(f"{member.name}: cannot be created ({exc.strerror})") from None
             finally:
                 os.close(parent)
     finally:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,7 @@ class RemoteActions:
         ):
             if name in by_name:
                 known[ref.ref] = by_name[name]
-                partial = remembered.with_suffix(f".{os.getpid()}")
+                partial = remembered.with_suffix(f".{uuid.uuid4().hex}")
                 partial.write_text(json.dumps(known))
                 partial.replace(remembered)
                 return by_name[name]

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def installed() -> list[Interpreter]:
         if entry and version:
             seen.setdefault(entry[0], Interpreter(entry[0], version, entry[2]))
     if fresh != memo:
-        partial = memo_path.with_suffix(f".{os.getpid()}")
+        partial = memo_path.with_suffix(f".{uuid.uuid4().hex}")  # jobs probe from threads
         partial.write_text(json.dumps(fresh))
         partial.replace(memo_path)
     return list(seen.values())
