@@ -63,7 +63,8 @@ class PlainView:
             )
 
     def log(self, job: JobRun, step: StepRun, line: str) -> None:
-        self.console.print(f"[{job.name}] | {line}")
+        # Written as is: rich would lay out a 10 MB line cell by cell.
+        self.console.file.write(f"[{job.name}] | {line}\n")
 
     def annotation(self, job: JobRun, annotation: Annotation) -> None:
         pass  # annotations also arrive as log lines
