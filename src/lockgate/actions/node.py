@@ -19,10 +19,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import httpx
-
 from ..archive import UnsafeArchive, safe_extract
 from ..userdirs import cache_dir
+from .downloads import DownloadFailed, fetch, fetch_json
 from .versions import Spec, Version, best
 
 ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
@@ -125,32 +124,21 @@ class NodeToolchains:
         return chosen, target / "bin"
 
     def _packument(self) -> dict[str, object]:
-        url = f"{registry()}/{package_name()}"
         try:
-            response = httpx.get(url, timeout=60, follow_redirects=True)
-            response.raise_for_status()
-            data = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise NodeUnavailable(f"cannot read {url}: {exc}") from None
-        if not isinstance(data, dict):
-            raise NodeUnavailable(f"{url} did not answer with package metadata")
-        return data
+            return fetch_json(f"{registry()}/{package_name()}")
+        except DownloadFailed as exc:
+            raise NodeUnavailable(str(exc)) from None
 
     def _install(self, dist: dict[str, str], target: Path) -> None:
         with open(f"{target}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if (target / "bin" / "node").is_file():
                 return
-            try:
-                response = httpx.get(dist["tarball"], timeout=300, follow_redirects=True)
-                response.raise_for_status()
-            except httpx.HTTPError as exc:
-                raise NodeUnavailable(f"cannot download {dist['tarball']}: {exc}") from None
-            _check_integrity(response.content, dist)
+            content = _download(dist)
             partial = target.with_name(f"{target.name}.partial")
             shutil.rmtree(partial, ignore_errors=True)
             try:
-                with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
+                with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as archive:
                     safe_extract(archive, partial)
             except (UnsafeArchive, tarfile.TarError) as exc:
                 raise NodeUnavailable(f"{dist['tarball']}: {exc}") from None
@@ -164,6 +152,16 @@ class NodeToolchains:
             shutil.rmtree(target, ignore_errors=True)
             package.rename(target)
             shutil.rmtree(partial, ignore_errors=True)
+
+
+def _download(dist: dict[str, str]) -> bytes:
+    """A registry package's tarball, its integrity checked."""
+    try:
+        content = fetch(dist["tarball"])
+    except DownloadFailed as exc:
+        raise NodeUnavailable(str(exc)) from None
+    _check_integrity(content, dist)
+    return content
 
 
 def _check_integrity(content: bytes, dist: dict[str, str]) -> None:
@@ -182,15 +180,11 @@ def _check_integrity(content: bytes, dist: dict[str, str]) -> None:
 def _install_npm(package: Path, node: Version) -> None:
     """The binary packages carry node alone: add the newest npm whose `engines.node` accepts
     this node (from the registry, integrity-checked), as bin/npm and bin/npx."""
-    url = f"{registry()}/npm"
     try:
-        response = httpx.get(
-            url, timeout=60, headers={"Accept": "application/vnd.npm.install-v1+json"}
-        )
-        response.raise_for_status()
-        listed = response.json().get("versions", {})
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        raise NodeUnavailable(f"cannot read {url}: {exc}") from None
+        abbreviated = {"Accept": "application/vnd.npm.install-v1+json"}
+        listed = fetch_json(f"{registry()}/npm", abbreviated).get("versions", {})
+    except DownloadFailed as exc:
+        raise NodeUnavailable(str(exc)) from None
     fitting = []
     for text, meta in listed.items():
         version = Version.parse(text)
@@ -200,16 +194,10 @@ def _install_npm(package: Path, node: Version) -> None:
     chosen = best([Spec("")], fitting)
     if chosen is None:
         raise NodeUnavailable(f"no npm release supports Node.js {node}")
-    dist = listed[str(chosen)]["dist"]
-    try:
-        tarball = httpx.get(dist["tarball"], timeout=300, follow_redirects=True)
-        tarball.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise NodeUnavailable(f"cannot download {dist['tarball']}: {exc}") from None
-    _check_integrity(tarball.content, dist)
+    content = _download(listed[str(chosen)]["dist"])
     modules = package / "lib" / "node_modules"
     unpacked = modules / "npm.partial"
-    with tarfile.open(fileobj=io.BytesIO(tarball.content), mode="r:gz") as archive:
+    with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as archive:
         safe_extract(archive, unpacked)
     (unpacked / "package").rename(modules / "npm")
     shutil.rmtree(unpacked)

@@ -17,10 +17,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ..userdirs import cache_dir
 from .builtin import ActionFailed, BuiltinContext
+from .downloads import DownloadFailed, fetch, fetch_json
 from .versions import Spec, Version, best
 
 MACHINE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -33,12 +32,9 @@ def index_url() -> str:
 def _releases() -> tuple[str, dict[str, list[dict[str, Any]]]]:
     url = f"{index_url()}/uv/json"
     try:
-        response = httpx.get(url, timeout=60, follow_redirects=True)
-        response.raise_for_status()
-        data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise ActionFailed(f"cannot read {url}: {exc}") from None
-    return url, data.get("releases", {})
+        return url, fetch_json(url).get("releases", {})
+    except DownloadFailed as exc:
+        raise ActionFailed(str(exc)) from None
 
 
 def wheel_for(files: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -85,16 +81,15 @@ def _unpack(url: str, sha256: str, target: Path) -> None:
         if (target / "uv").is_file():
             return
         try:
-            response = httpx.get(url, timeout=300, follow_redirects=True)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ActionFailed(f"cannot download {url}: {exc}") from None
-        if hashlib.sha256(response.content).hexdigest() != sha256:
+            content = fetch(url)
+        except DownloadFailed as exc:
+            raise ActionFailed(str(exc)) from None
+        if hashlib.sha256(content).hexdigest() != sha256:
             raise ActionFailed(f"{url}: sha256 does not match PyPI's")
         partial = target.with_name(f"{target.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        with zipfile.ZipFile(io.BytesIO(response.content)) as wheel:
+        with zipfile.ZipFile(io.BytesIO(content)) as wheel:
             for member in wheel.namelist():
                 name = member.rsplit("/", 1)[-1]
                 if ".data/scripts/" in member and name in ("uv", "uvx"):

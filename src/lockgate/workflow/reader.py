@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from .expressions import ExpressionError, parse
 from .grammar import BACKGROUND, BACKGROUND_ONLY, DEFS, MapForm, ScalarForm, SeqForm, forms
 from .problems import Limits, Problem
+from .template import CLOSE, OPEN, closing
 from .tokens import Map, Scalar, Seq, Token
 
-OPEN, CLOSE = "${{", "}}"
 NOT_ALLOWED = "A template expression is not allowed in this context"
 MISSING_HINTS = {
     "runs-on": "add `runs-on: ubuntu-latest` (or another runner label)",
@@ -61,14 +61,8 @@ def split_template(text: str) -> list[tuple[int, int]] | str:
     """(start, end) of each `${{ ... }}` in text (end after `}}`), or the not-closed message."""
     spans, i = [], text.find(OPEN)
     while i >= 0:
-        j, quoted = i + len(OPEN), False
-        while j < len(text):
-            if text[j] == "'":
-                quoted = not quoted
-            elif not quoted and text.startswith(CLOSE, j):
-                break
-            j += 1
-        if j >= len(text):
+        j = closing(text, i)
+        if j < 0:
             return (
                 "The expression is not closed. An unescaped ${{ sequence was found, but the "
                 "closing }} sequence was not found."

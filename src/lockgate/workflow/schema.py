@@ -27,46 +27,6 @@ Scalar = str | int | float | bool
 IntOrExpr = int | float | str
 BoolOrExpr = bool | str
 
-KNOWN_EVENTS = frozenset(
-    [
-        "branch_protection_rule",
-        "check_run",
-        "check_suite",
-        "create",
-        "delete",
-        "deployment",
-        "deployment_status",
-        "discussion",
-        "discussion_comment",
-        "fork",
-        "gollum",
-        "issue_comment",
-        "issues",
-        "label",
-        "merge_group",
-        "milestone",
-        "page_build",
-        "project",
-        "project_card",
-        "project_column",
-        "public",
-        "pull_request",
-        "pull_request_review",
-        "pull_request_review_comment",
-        "pull_request_target",
-        "push",
-        "registry_package",
-        "release",
-        "repository_dispatch",
-        "schedule",
-        "status",
-        "watch",
-        "workflow_call",
-        "workflow_dispatch",
-        "workflow_run",
-    ]
-)
-
 
 def _text(value: Any) -> Any:
     """A scalar GitHub reads as a string: `3.10` stays `3.10`, `true` is `true`."""

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from .grammar import JOB_IF, PERMISSION_SCOPES, STEP_IF
 from .problems import Limits, Problem
-from .reader import OPEN, Allowed, check_expression, read_workflow
+from .reader import Allowed, check_expression, read_workflow
+from .template import OPEN
 from .tokens import Map, Scalar, Seq, Token, read_tokens
 
 ID_CHARS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")

@@ -9,8 +9,20 @@ from .expressions import Value, to_string
 OPEN, CLOSE = "${{", "}}"
 
 
+def closing(text: str, start: int) -> int:
+    """Index of the `}}` closing the `${{` at `start` (quoted text may hold '}}'), or -1."""
+    j, quoted = start + len(OPEN), False
+    while j < len(text):
+        if text[j] == "'":
+            quoted = not quoted
+        elif not quoted and text.startswith(CLOSE, j):
+            return j
+        j += 1
+    return -1
+
+
 def _segments(text: str) -> Iterator[tuple[bool, str]]:
-    """Split into (is_expression, text) parts; quotes inside an expression may hold '}}'."""
+    """Split into (is_expression, text) parts."""
     i = 0
     while True:
         start = text.find(OPEN, i)
@@ -20,14 +32,8 @@ def _segments(text: str) -> Iterator[tuple[bool, str]]:
             return
         if start > i:
             yield False, text[i:start]
-        j, quoted = start + len(OPEN), False
-        while j < len(text):
-            if text[j] == "'":
-                quoted = not quoted
-            elif not quoted and text.startswith(CLOSE, j):
-                break
-            j += 1
-        if j >= len(text):  # unterminated: GitHub treats it as literal text
+        j = closing(text, start)
+        if j < 0:  # unterminated: GitHub treats it as literal text
             yield False, text[start:]
             return
         yield True, text[start + len(OPEN) : j].strip()
