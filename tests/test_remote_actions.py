@@ -220,3 +220,80 @@ jobs:
     assert code == 0, report
     logs = lockgate("logs", str(report["runs"][0]["run_id"]), cwd=repo).stdout
     assert "hello remote" in logs
+
+
+TOOLKIT_ACTION = """
+name: toolkit
+inputs:
+  who: {required: true}
+outputs:
+  said: {description: greeting}
+runs:
+  using: node20
+  main: main.js
+  post: post.js
+"""
+TOOLKIT_MAIN = """
+const core = require('@actions/core');
+const who = core.getInput('who', {required: true});
+core.setOutput('said', `hi ${who}`);
+core.exportVariable('FROM_TOOLKIT', 'exported');
+core.addPath('/opt/toolkit-bin');
+core.saveState('who', who);
+core.warning('a warning from the toolkit');
+"""
+TOOLKIT_POST = (
+    "require('@actions/core').info(`post saw ${require('@actions/core').getState('who')}`);\n"
+)
+
+
+def test_a_javascript_action_built_on_the_real_actions_toolkit(tmp_path: Path) -> None:
+    npm = shutil.which("npm")
+    need(npm is not None, "npm is not installed")
+    server = tmp_path / "srv" / "acme" / "toolkit"
+    files = {"action.yml": TOOLKIT_ACTION, "main.js": TOOLKIT_MAIN, "post.js": TOOLKIT_POST}
+    make_repo(server, files, commit=False)
+    installed = subprocess.run(
+        [
+            str(npm),
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(server),
+            "@actions/core@1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    need(
+        installed.returncode == 0, f"npm could not install @actions/core: {installed.stderr[-200:]}"
+    )
+    git(server, "add", "-A")
+    git(server, "commit", "-qm", "toolkit action")
+    git(server, "tag", "v1")
+    wf = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    outputs:
+      said: ${{ steps.k.outputs.said }}
+    steps:
+      - id: k
+        uses: acme/toolkit@v1
+        with: {who: toolkit}
+      - run: |
+          test "$FROM_TOOLKIT" = exported
+          case ":$PATH:" in *:/opt/toolkit-bin:*) ;; *) exit 1;; esac
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/ci.yml": wf})
+    code, report = _run(repo, f"file://{tmp_path / 'srv'}")
+    assert code == 0, report
+    assert jobs_by_key(report)["t"]["outputs"]["said"] == "hi toolkit"
+    run_id = str(report["runs"][0]["run_id"])
+    logs = lockgate("logs", run_id, cwd=repo).stdout
+    assert "post saw toolkit" in logs
+    shown = lockgate("show", run_id, cwd=repo).stdout
+    assert "a warning from the toolkit" in shown
