@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.actions.node import NodeUnavailable, _check_integrity, lts_major, to_spec
+from lockgate.actions.setup_node import version_from_file
 from lockgate.actions.versions import Version, best
 
 from .conftest import jobs_by_key, lockgate, make_repo, need
@@ -83,3 +84,50 @@ def test_lts_follows_the_release_calendar() -> None:
     assert lts_major(majors, datetime.date(2024, 9, 30)) == 20
     assert lts_major(majors, datetime.date(2024, 10, 1)) == 22
     assert lts_major(majors, datetime.date(2025, 11, 1)) == 24
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (".nvmrc", "v20.11.1\n", "v20.11.1"),
+        (".node-version", "# comment\n22\n", "22"),
+        ("package.json", '{"engines": {"node": ">=18"}}', ">=18"),
+        ("package.json", '{"volta": {"node": "20.1.0"}, "engines": {"node": ">=18"}}', "20.1.0"),
+        (".tool-versions", "python 3.12\nnodejs 21.0.0\n", "21.0.0"),
+    ],
+)
+def test_node_version_files(tmp_path: Path, name: str, text: str, expected: str) -> None:
+    (tmp_path / name).write_text(text)
+    assert version_from_file(tmp_path / name) == expected
+
+
+@pytest.mark.integration
+def test_a_javascript_action_runs_on_the_node_major_it_names(tmp_path: Path) -> None:
+    action = """
+name: on-24
+runs:
+  using: node24
+  main: index.js
+"""
+    wf = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    outputs:
+      node: ${{ steps.a.outputs.node }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: a
+        uses: ./act
+"""
+    index = (
+        "require('fs').appendFileSync(process.env.GITHUB_OUTPUT, `node=${process.version}\\n`)\n"
+    )
+    repo = make_repo(
+        tmp_path / "repo",
+        {".github/workflows/ci.yml": wf, "act/action.yml": action, "act/index.js": index},
+    )
+    done = lockgate("run", "--no-cache", "-o", "json", cwd=repo, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert jobs_by_key(json.loads(done.stdout))["t"]["outputs"]["node"].startswith("v24.")

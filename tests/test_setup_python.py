@@ -129,3 +129,20 @@ def test_prereleases_only_when_allowed() -> None:
     pool = [Version(3, 14, 0, "rc1"), Version(3, 13, 1)]
     assert best([Spec("3.14")], pool) is None
     assert best([Spec("3.14")], pool, prereleases=True) == Version(3, 14, 0, "rc1")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (".python-version", "3.12.1\n", ["3.12.1"]),
+        (".python-version", "# pinned\n3.11\n", ["3.11"]),
+        ("pyproject.toml", '[project]\nrequires-python = ">=3.10"\n', [">=3.10"]),
+        ("pyproject.toml", '[tool.poetry.dependencies]\npython = "^3.9"\n', ["^3.9"]),
+        (".tool-versions", "nodejs 20.1.0\npython 3.12.2\n", ["3.12.2"]),
+    ],
+)
+def test_python_version_files(tmp_path: Path, name: str, text: str, expected: list[str]) -> None:
+    from lockgate.actions.setup_python import _version_file
+
+    (tmp_path / name).write_text(text)
+    assert _version_file(tmp_path / name) == expected
