@@ -100,10 +100,10 @@ class NodeToolchains:
         cached = self.installed()
         if prefer_cached or self.offline:
             spec = to_spec(spec_text, sorted({v.major for v in cached}), today)
-            exact = Version.parse(spec_text.strip().removeprefix("v"))
-            precise = exact is not None and spec_text.count(".") == 2
             chosen = best([spec], cached)
-            if chosen is not None and (precise or self.offline or not spec_text.startswith("lts")):
+            # An LTS alias means whatever line is LTS today: ask the registry when online.
+            alias = spec_text.strip().lower().startswith("lts")
+            if chosen is not None and (self.offline or not alias):
                 return chosen, self.root / str(chosen) / "bin"
             if self.offline:
                 raise NodeUnavailable(

@@ -196,9 +196,7 @@ class Reader:
         seen: set[str] = set()
         has_expression_key = False
         for key, value in token.pairs:
-            if self.template(key, context) == "expr" or (
-                isinstance(key.value, str) and OPEN in key.value and not context
-            ):
+            if self.template(key, context) == "expr":  # an expression key (`${{ insert }}`)
                 has_expression_key = True
                 if context:
                     value_type = candidates[0].loose_value if loose_only else "any"

@@ -201,7 +201,7 @@ class _Builder:
             return text
         return value  # type: ignore[no-any-return]
 
-    def build(self, events: Iterator[Any]) -> Token:
+    def build(self, events: _Peekable) -> Token:
         event = next(events)
         token: Token
         if isinstance(event, AliasEvent):
@@ -215,13 +215,13 @@ class _Builder:
         elif isinstance(event, SequenceStartEvent):
             seq = Seq([], event.start_mark.line + 1, event.start_mark.column + 1)
             token = seq
-            while not isinstance(_peek(events), CollectionEndEvent):
+            while not isinstance(events.peek(), CollectionEndEvent):
                 seq.items.append(self.build(events))
             next(events)
         elif isinstance(event, MappingStartEvent):
             mapping = Map([], event.start_mark.line + 1, event.start_mark.column + 1)
             token = mapping
-            while not isinstance(_peek(events), CollectionEndEvent):
+            while not isinstance(events.peek(), CollectionEndEvent):
                 key = self.build(events)
                 value = self.build(events)
                 if not isinstance(key, Scalar):
@@ -260,10 +260,6 @@ class _Peekable:
         if not self.head:
             self.head.append(next(self.source))
         return self.head[0]
-
-
-def _peek(events: Any) -> Any:
-    return events.peek()
 
 
 class _Broken(Exception):
