@@ -9,10 +9,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
+import json
 import os
 import platform
 import shutil
+import time
 import urllib.parse
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from .builtin import ActionFailed, BuiltinContext
 from .downloads import DownloadFailed, fetch, fetch_json
 from .versions import Spec, Version, best
 
+LATEST_TTL = 3600  # seconds a resolved "latest" uv version is trusted
 MACHINE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
@@ -58,6 +62,12 @@ def install(version_spec: str, offline: bool) -> tuple[str, Path]:
                 "downloading one"
             )
         return str(chosen), root / str(chosen)
+    latest = root / "latest.json"  # "latest" is asked of PyPI at most once an hour
+    if version_spec in ("", "latest") and latest.is_file():
+        known = json.loads(latest.read_text())
+        fresh = time.time() - float(known["checked"]) < LATEST_TTL
+        if fresh and (root / str(known["version"]) / "uv").is_file():
+            return str(known["version"]), root / str(known["version"])
     url, releases = _releases()
     versions = [v for v in (Version.parse(k) for k in releases) if v and not v.prerelease]
     chosen = best([spec], versions)
@@ -72,6 +82,10 @@ def install(version_spec: str, offline: bool) -> tuple[str, Path]:
         if wheel is None:
             raise ActionFailed(f"uv {chosen} has no wheel for {platform.machine()}")
         _unpack(urllib.parse.urljoin(url, wheel["url"]), wheel["digests"]["sha256"], target)
+    if version_spec in ("", "latest"):
+        partial = latest.with_suffix(f".{uuid.uuid4().hex}")
+        partial.write_text(json.dumps({"version": str(chosen), "checked": time.time()}))
+        partial.replace(latest)
     return str(chosen), target
 
 
