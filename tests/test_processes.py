@@ -273,3 +273,23 @@ jobs:
     assert not any(p.exists() for p in temp)
     leftover = subprocess.run(["pgrep", "-f", "sleep 301"], capture_output=True, text=True)
     assert not leftover.stdout.strip(), "a setsid child of the killed run survived"
+
+
+def test_an_orphan_that_cleared_its_environment_does_not_outlive_the_run(tmp_path: Path) -> None:
+    pidfile = tmp_path / "orphan.pid"
+    wf = f"""
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - run: env -i /bin/sh -c '(setsid sleep 305 & echo $! > {pidfile})'; echo started
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/o.yml": wf})
+    code, report = run_json(repo)
+    assert code == 0, report
+    orphan = int(_wait_for(pidfile))
+    deadline = time.monotonic() + 5
+    while _alive(orphan) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(orphan), "a double-forked step process with no marker outlived the run"

@@ -11,6 +11,8 @@ import os
 import signal
 from pathlib import Path
 
+PR_SET_CHILD_SUBREAPER = 36
+
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -49,3 +51,39 @@ def kill_marked(marker: str) -> int:
             os.kill(pid, signal.SIGKILL)
             kill_group(os.getpgid(pid))
     return len(found)
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants (double-forked, setsid, env cleared) children of this process,
+    so they can be found and stopped (Linux; False elsewhere)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def children() -> set[int]:
+    """Live child processes of this process."""
+    me, found = os.getpid(), set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == me and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def kill_children(keep: set[int]) -> int:
+    """SIGKILL the children of this process not in `keep` (those it had before); how many."""
+    extra = children() - keep
+    for pid in extra:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(extra)

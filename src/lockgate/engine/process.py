@@ -131,6 +131,11 @@ async def stream_process(
             await asyncio.wait_for(asyncio.shield(reader), 0.5)
         except TimeoutError:
             reader.cancel()
+            # Let go of the pipe the background child holds now, while the loop runs
+            # (asyncio's Process has no public close; its transport would complain at exit).
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
         return code
     except asyncio.CancelledError:
         reader.cancel()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..processes import become_subreaper, children, kill_children
 from ..statedir import state_dir
 from ..store import Store
 from ..workflow.expressions import Value
@@ -98,6 +99,9 @@ class Runner:
         return selection(self.options, self.repo)
 
     async def run(self, workflows: list[LoadedWorkflow]) -> list[WorkflowResult]:
+        # Orphans of steps (double-forked, env cleared) become our children: none outlives us.
+        become_subreaper()
+        before = children()
         ctx = RunContext(self.options, self.store, self.repo, self.observer, self.state_dir)
         runs: list[tuple[WorkflowRun, Path]] = []
         state_dir(self.options.repo_dir)
@@ -149,6 +153,7 @@ class Runner:
                 runs.append((run, run_dir))
             await self._run_all(ctx, [r for r, _ in runs])
         finally:
+            kill_children(keep=before)
             shutil.rmtree(work_root, ignore_errors=True)
         if ctx.job_cache is not None:
             ctx.job_cache.prune()
