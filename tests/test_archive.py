@@ -107,3 +107,11 @@ def test_bundles_keep_inner_links_and_refuse_the_others(tmp_path: Path) -> None:
     (app / "loop2").symlink_to("loop1")
     with pytest.raises(UserError, match="loop"):
         bundle_files(app)
+
+
+def test_every_example_app_bundles() -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    apps = [p.parent for p in examples.glob("*/lockgate-app.yaml")]
+    assert len(apps) >= 2
+    for app in apps:
+        assert "app.py" in bundle_files(app)
