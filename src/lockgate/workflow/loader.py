@@ -15,6 +15,7 @@ from .problems import Limits, WorkflowInvalid
 from .semantics import CalledWorkflows
 from .tokens import Map, Token, locate
 from .validate import validate
+from .yamlsource import read_source
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,7 @@ def load_workflow(
 ) -> LoadedWorkflow:
     """Read and check a workflow as GitHub would; every problem is reported at once."""
     shown = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read workflow: {exc.strerror}", where=shown) from exc
-    except UnicodeDecodeError as exc:
-        raise UserError("file is not UTF-8 text", where=shown) from exc
-    checked = validate(text, Limits(), called)
+    checked = validate(read_source(path, shown), Limits(), called)
     if checked.problems:
         raise WorkflowInvalid(shown, checked.problems)
     assert isinstance(checked.root, Map)  # a valid workflow is a mapping

@@ -13,15 +13,20 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ..errors import UserError
 
 
+def read_source(path: Path, name: str) -> str:
+    """A YAML file's text, or a UserError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {path.name}: {exc.strerror}", where=name) from exc
+    except UnicodeDecodeError as exc:
+        raise UserError("file is not UTF-8 text", where=name) from exc
+
+
 def load_yaml(path: Path, display: str | None = None) -> Any:
     """Load a YAML file into ruamel's position-carrying containers. `on` stays a string key."""
     name = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read workflow: {exc.strerror}", where=name) from exc
-    except UnicodeDecodeError as exc:
-        raise UserError("file is not UTF-8 text", where=name) from exc
+    text = read_source(path, name)
     yaml = YAML(typ="rt", pure=True)
     yaml.version = (1, 2)
     yaml.allow_duplicate_keys = False
