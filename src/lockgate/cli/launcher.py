@@ -20,7 +20,7 @@ import socket
 import struct
 import sys
 
-from ..runtime import NotPrivate, socket_for
+from ..runtime import socket_for
 
 IDLE_SECONDS = 900  # a server with nothing to do for this long exits
 LIMITS = sorted(name for name in dir(resource) if name.startswith("RLIMIT_"))
@@ -31,7 +31,7 @@ def main() -> None:
         return run_here()
     try:
         address = socket_path()
-    except NotPrivate as exc:
+    except OSError as exc:  # NotPrivate, or a runtime directory that cannot be made
         print(f"lockgate: not using the warm server: {exc}", file=sys.stderr)
         return run_here()
     code = via_server(address)
