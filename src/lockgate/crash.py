@@ -32,7 +32,9 @@ def secrets_in(argv: Sequence[str]) -> list[str]:
         elif arg == "--secret-file" and i + 1 < len(argv):
             found.extend(_file_values(Path(argv[i + 1])))
         if value and "=" in value:
-            found.append(value.split("=", 1)[1])
+            name, given = value.split("=", 1)
+            # `-s NAME=` takes the value from the environment, as `lockgate run` does.
+            found.append(given or os.environ.get(name, ""))
     return sorted({v for v in found if v}, key=len, reverse=True)
 
 
