@@ -58,6 +58,13 @@ async def exited(proc: asyncio.subprocess.Process) -> int:
     loop.add_reader(pidfd, readable)
     try:
         await gone
+        # Read the status without reaping (WNOWAIT): asyncio's child watcher still reaps it.
+        info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOWAIT)
+        if info is not None:
+            exited = info.si_code == os.CLD_EXITED
+            return int(info.si_status) if exited else -int(info.si_status)
+    except (AttributeError, OSError):
+        pass  # no P_PIDFD here: wait for the watcher's report
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)
