@@ -141,9 +141,11 @@ class Reader:
         return "expr" if ok else None
 
     def _expression_position(self, token: Scalar, offset: int) -> tuple[int, int]:
-        if token.end_line <= token.line or token.style is None or token.style in "'\"":
-            if token.end_line > token.line and token.style not in ("|", ">"):
-                return token.line, token.col
+        """Where the `${{` at `offset` of the token's value stands in the file."""
+        block = token.style in ("|", ">") and token.end_line > token.line
+        if not block:
+            if token.end_line > token.line:
+                return token.line, token.col  # a flow scalar over several lines: its start
             quote = 1 if token.style in ("'", '"') else 0
             return token.line, token.col + offset + quote
         # A block scalar: find the n-th `${{` of its body in the file's own lines.

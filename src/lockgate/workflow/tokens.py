@@ -35,7 +35,6 @@ class Scalar:
     col: int
     end_line: int = 0
     style: str | None = None  # None plain, '|' '>' block, "'" '"' quoted
-    source: str = ""  # the text as written, for expressions inside block scalars
     end_col: int = 0
 
     def text(self) -> str:
@@ -151,8 +150,7 @@ _STYLE_NAMES = {"'": "SingleQuoted", '"': "DoubleQuoted", "|": "Literal", ">": "
 
 
 class _Builder:
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
+    def __init__(self) -> None:
         self.anchors: dict[str, Token] = {}
         self.problems: list[Problem] = []
 
@@ -169,8 +167,7 @@ class _Builder:
             value = resolve_plain(event.value)
         else:
             value = event.value
-        source = "\n".join(self.lines[start.line : end.line + 1]) if style in ("|", ">") else ""
-        return Scalar(value, line, col, end.line + 1, style, source, end.column + 1)
+        return Scalar(value, line, col, end.line + 1, style, end.column + 1)
 
     def _tagged(self, tag: str, text: str, style: str | None, line: int, col: int) -> ScalarValue:
         short = tag.removeprefix("!!")
@@ -273,7 +270,7 @@ def read_tokens(text: str) -> Document:
     # The event stream only: values are resolved here under the 1.2 core schema. libyaml's
     # parser (ruamel.yaml.clib) when installed, else the pure one, which is 10x slower.
     yaml = YAML(typ="safe")
-    builder = _Builder(text)
+    builder = _Builder()
     try:
         events = _Peekable(iter(yaml.parse(text)))
         root: Token | None = None
