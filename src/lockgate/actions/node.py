@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import fcntl
+import functools
 import hashlib
 import io
 import os
@@ -205,7 +206,10 @@ def _install_npm(package: Path, node: Version) -> None:
         (package / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
 
 
+@functools.cache
 def node_version(bin_dir: Path) -> str:
+    """`node --version` of a directory's node, asked once per process (every JavaScript
+    action step checks the host's)."""
     done = subprocess.run(
         [str(bin_dir / "node"), "--version"], capture_output=True, text=True, check=False
     )

@@ -6,6 +6,7 @@ expression contexts allowed inside it. The reader (reader.py) walks a file again
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -487,9 +488,11 @@ define(
 )
 
 
-def forms(name: str) -> list[Form]:
-    """The concrete forms a definition allows, with one-of references flattened."""
+@functools.cache
+def forms(name: str) -> tuple[Form, ...]:
+    """The concrete forms a definition allows, with one-of references flattened (the grammar
+    is fixed once imported, so each definition is flattened once, not per token read)."""
     found: list[Form] = []
     for form in DEFS[name].forms:
         found.extend(forms(form) if isinstance(form, str) else [form])
-    return found
+    return tuple(found)
