@@ -65,9 +65,10 @@ def deploy(repo: Path, digest: str, *extra: str) -> tuple[int, dict]:  # type: i
     return done.returncode, json.loads(done.stdout)
 
 
-def status(repo: Path) -> dict:  # type: ignore[type-arg]
+def status(repo: Path, healthy: bool = True) -> dict:  # type: ignore[type-arg]
+    """`lockgate status test -o json`; unless `healthy` is False, it must not be degraded."""
     done = lockgate("status", "test", "-o", "json", cwd=repo)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode in ((0,) if healthy else (0, 3)), done.stdout + done.stderr
     return dict(json.loads(done.stdout))
 
 
@@ -90,8 +91,27 @@ def fleet_processes(repo: Path) -> dict[str, int]:
     return found
 
 
+def agents(repo: Path) -> list[int]:
+    """Pids of the agents started for this repository (one, or one more still starting)."""
+    wanted = b"\0".join([b"agent", b"--repo", str(repo).encode()])
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and wanted in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
+def stop_agent(repo: Path) -> None:
+    """Kill the agents a deploy started (they would start the instances again)."""
+    for pid in agents(repo):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def teardown(repo: Path) -> None:
-    """Stop the fleet and the router a test started."""
+    """Stop the agent, the fleet and the router a test started."""
+    stop_agent(repo)
     for pid in fleet_processes(repo).values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(os.getpgid(pid), signal.SIGKILL)

@@ -1,14 +1,11 @@
 """Rollouts on a real local fleet behind the real router, under load: capacity, zero failed
-requests, the convergence guarantee (the "21 servers" test), rollback and crash recovery."""
+requests, the convergence guarantee (the "21 servers" test) and rollback. Crash recovery and
+supervision between rollouts are in test_supervision.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import LOCKGATE, lockgate, need
-from .fleet import Load, app_version, build, deploy, fleet_processes, fleet_repo, status, teardown
+from .conftest import lockgate, need
+from .fleet import Load, app_version, build, deploy, fleet_repo, status, teardown
 
 pytestmark = pytest.mark.integration
 
@@ -156,45 +153,6 @@ def test_unsigned_or_untrusted_artifacts_are_refused(tmp_path: Path, cleanup: li
     assert code == 1 and report["result"] == "refused"
     assert "unsigned" in report["message"]
     assert not (repo / ".lockgate/fleet/test/instances").exists()  # nothing was started
-
-
-def test_killing_lockgate_mid_rollout_is_recovered_by_the_next_command(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, port = fleet_repo(tmp_path, 3, "rolling")
-    cleanup.append(repo)
-    v1 = build(repo, app_version(repo, "v1"))
-    v2 = build(repo, app_version(repo, "v2", start_delay_ms=1500))
-    assert deploy(repo, v1)[0] == 0
-    rollout = subprocess.Popen(
-        [str(LOCKGATE), "deploy", "env.yaml", "--artifact", v2],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while len(fleet_processes(repo)) < 4:  # the first v2 instance is starting
-        assert time.monotonic() < deadline and rollout.poll() is None
-        time.sleep(0.05)
-    os.killpg(rollout.pid, signal.SIGKILL)
-    rollout.wait()
-    time.sleep(0.2)
-    assert lockgate("runs", cwd=repo).returncode == 0  # any lockgate command recovers first
-    with sqlite3.connect(repo / ".lockgate" / "lockgate.db") as db:
-        state, message = db.execute(
-            "SELECT status, message FROM deployments ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    assert state == "rolled_back" and "interrupted" in message
-    view = status(repo)
-    assert {str(i["digest"]) for i in view["instances"]} == {v1}
-    assert len(view["instances"]) == 3 and all(i["in_rotation"] for i in view["instances"])
-    assert set(fleet_processes(repo)) == {i["id"] for i in view["instances"]}  # no orphans
-    table = httpx.get(
-        f"http://127.0.0.1:{json.loads((repo / '.lockgate/fleet/test/router.json').read_text())['admin']}/backends"
-    ).json()
-    assert {row["id"] for row in table} == {i["id"] for i in view["instances"]}
-    assert {httpx.get(f"http://127.0.0.1:{port}/").status_code for _ in range(10)} == {200}
 
 
 def test_approval_pauses_blue_green_until_promote_or_abort(

@@ -100,8 +100,8 @@ def test_weights_split_traffic_and_changes_are_atomic(
     router.apply([_route("c", backends["c"], 1)])
     with httpx.Client() as client:
         assert {client.get(url).text for _ in range(20)} == {"c"}
-    table = {row["id"]: row for row in router.table()}
-    assert set(table) == {"c"} and table["c"]["requests"] == 20
+    table = {row.id: row for row in router.table()}
+    assert set(table) == {"c"} and table["c"].requests == 20
     stats = router.stats()["pools"]
     assert stats["stable"]["requests"] == 320 and stats["canary"]["requests"] == 100
     if isinstance(router, BuiltinRouter):

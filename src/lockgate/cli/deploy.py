@@ -1,11 +1,16 @@
-"""`lockgate deploy | status | rollback | promote | abort`: releases to environments."""
+"""`lockgate deploy | rollback | promote | abort | down | status | analysis | agent`.
+
+The deploy commands write an environment's desired state, make sure an agent supervises it,
+and take reconcile passes until their rollout settles; `status` only reads.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,23 +19,33 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..artifacts import signed
-from ..deploy.controller import Controller, DeployRefused, Report, owner_alive
+from ..deploy import status as status_view
+from ..deploy.agent import Agent, environment_files, holding_lock, start_agent
 from ..deploy.envfile import load_environment
+from ..deploy.environment import DeployRefused, Environment
+from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
 from ..errors import UserError
 from ..names import checked_name
 from ..statedir import state_dir
 from ..store import Store, default_url
-from ..store.deployments import DeploymentRecords
+from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
 from .options import DbOpt, OutputOpt, RepoOpt
 
 EnvArg = Annotated[str, typer.Argument(help="environment file, or the name of a deployed one")]
+OK = (RolloutStatus.SUCCEEDED, RolloutStatus.AWAITING_APPROVAL, RolloutStatus.PAUSED)
+DEGRADED_EXIT = 3
 
 
 def _console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _controller(env: str, repo: Path, db: str | None, output: str) -> Controller:
+def _records(repo: Path, db: str | None) -> DeploymentRecords:
+    return DeploymentRecords(Store(db or default_url(repo.resolve())))
+
+
+def _reconciler(env: str, repo: Path, db: str | None, keep: bool = True) -> Reconciler:
+    """The environment named by a file (kept for later commands when `keep`) or by name."""
     state = state_dir(repo.resolve())
     path, known_as = Path(env), None
     if not path.is_file():
@@ -43,62 +58,56 @@ def _controller(env: str, repo: Path, db: str | None, output: str) -> Controller
                 hint="give the environment file (e.g. deploy/staging.yaml)",
             )
     name, spec = load_environment(path, known_as)
-    store = Store(db or default_url(repo.resolve()))
-    quiet = output == "json"
-
-    def say(text: str) -> None:
-        if not quiet:
-            _console().print(f"[dim]{name}[/] {escape(text)}")
-
-    controller = Controller(name, spec, state, DeploymentRecords(store), say)
-    kept = controller.dir / "environment.yaml"
-    if path.resolve() != kept.resolve():
+    reconciler = Reconciler(name, spec, state, _records(repo, db))
+    kept = reconciler.dir / "environment.yaml"
+    if keep and path.resolve() != kept.resolve():
         kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, kept)  # `status NAME` and `rollback NAME` read it later
-    return controller
+        shutil.copyfile(path, kept)  # `status NAME`, `rollback NAME` and the agent read it
+    return reconciler
 
 
-def recover_interrupted(store: Store, repo: Path) -> None:
-    """Any lockgate command first puts back in order an environment whose rollout was killed."""
-    records = DeploymentRecords(store)
-    for deployment in records.in_progress():
-        if owner_alive(deployment):
-            continue
-        name = str(deployment["environment"])
-        kept = state_dir(repo) / "fleet" / name / "environment.yaml"
-        if kept.is_file():
-            try:
-                ctl = _controller(name, repo, str(store.url), "plain")
-                with ctl.exclusive():
-                    ctl.recover()
-            except UserError as exc:
-                # Never retried: a recovery that cannot work must not block every command.
-                records.finish(int(deployment["id"]), "failed", f"recovery failed: {exc}", None)
-
-
-def _act(
-    env: str, repo: Path, db: str | None, output: str, action: Callable[[Controller], Report]
+def _settle(
+    reconciler: Reconciler, rollout: Rollout, repo: Path, output: str, db: str | None
 ) -> None:
-    """Run one controller action on an environment, holding its lock, and report the result."""
-    ctl = _controller(env, repo, db, output)
-    with ctl.exclusive():
-        report = action(ctl)
-    _finish(report, output)
+    """Have an agent supervise the environment, take passes until the rollout settles, and
+    report it."""
+    if db is not None:  # the agent finds the database through its environment, never argv
+        os.environ["LOCKGATE_DB"] = db
+    start_agent(repo.resolve(), reconciler.dir.parent.parent)
 
+    def show(text: str) -> None:
+        if output != "json":
+            _console().print(f"[dim]{reconciler.name}[/] {escape(text)}")
 
-def _finish(report: Report, output: str) -> None:
+    done = wait_for(reconciler, rollout.id, show)
+    events = reconciler.records.events(reconciler.name, deployment_id=rollout.id)
+    message = done.message or done.phase or ""
+    report = {
+        "environment": reconciler.name,
+        "deployment": done.id,
+        "digest": done.digest,
+        "result": done.status.value,
+        "message": message,
+        "divergent": [dataclasses.asdict(d) for d in done.divergent],
+        "events": [(e.at, e.text) for e in events],
+    }
     if output == "json":
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps(report, indent=2))
     else:
-        color = {"succeeded": "green", "awaiting_approval": "yellow", "paused": "yellow"}.get(
-            report.result, "red"
+        color = (
+            "green"
+            if done.status == RolloutStatus.SUCCEEDED
+            else ("yellow" if done.status in OK else "red")
         )
-        Console(highlight=False, soft_wrap=True).print(
-            f"[{color}]{report.result}[/]: {escape(report.message)}"
-        )
-        for item in report.divergent:
-            Console(highlight=False).print(f"  instance {item['slot']}: {escape(item['reason'])}")
-    raise typer.Exit(0 if report.result in ("succeeded", "awaiting_approval", "paused") else 1)
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(f"[{color}]{done.status.value}[/]: {escape(message)}")
+        for item in done.divergent:
+            console.print(f"  instance {item.slot}: {escape(item.reason)}")
+    raise typer.Exit(0 if done.status in OK else 1)
+
+
+def _user() -> str:
+    return os.environ.get("USER", "lockgate")
 
 
 def register(app: typer.Typer) -> None:
@@ -116,20 +125,20 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate deploy deploy/staging.yaml --artifact examples/app
         """
-        ctl = _controller(env, repo, db, output)
+        reconciler = _reconciler(env, repo, db)
+        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
         reference = artifact
         if Path(artifact).is_dir():
-            reference = signed.build_signed(Path(artifact), ctl.state_dir).digest
-        with ctl.exclusive():
-            try:
-                report = ctl.deploy(reference, os.environ.get("USER", "lockgate"))
-            except DeployRefused as exc:
-                if output == "json":
-                    print(json.dumps({"result": "refused", "message": str(exc)}))
-                else:
-                    _console().print(f"[red]refused[/]: {escape(str(exc))}")
-                raise typer.Exit(1) from None
-        _finish(report, output)
+            reference = signed.build_signed(Path(artifact), environment.state_dir).digest
+        try:
+            rollout = environment.deploy(reference, _user())
+        except DeployRefused as exc:
+            if output == "json":
+                print(json.dumps({"result": "refused", "message": str(exc)}))
+            else:
+                _console().print(f"[red]refused[/]: {escape(str(exc))}")
+            raise typer.Exit(1) from None
+        _settle(reconciler, rollout, repo, output, db)
 
     @app.command()
     def rollback(
@@ -139,7 +148,9 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate rollback staging
         """
-        _act(env, repo, db, output, lambda ctl: ctl.rollback(os.environ.get("USER", "lockgate")))
+        reconciler = _reconciler(env, repo, db)
+        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        _settle(reconciler, environment.rollback(_user()), repo, output, db)
 
     @app.command()
     def promote(
@@ -149,17 +160,77 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate promote production
         """
-        _act(env, repo, db, output, Controller.promote)
+        reconciler = _reconciler(env, repo, db)
+        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        _settle(reconciler, environment.promote(), repo, output, db)
 
     @app.command()
     def abort(
         env: EnvArg, repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOpt = None
     ) -> None:
-        """Drop a paused deployment's new instances; what serves keeps serving.
+        """Stop a paused or running deployment: its new instances go, what served keeps
+        serving.
 
         Example: lockgate abort production
         """
-        _act(env, repo, db, output, lambda ctl: ctl.abort())
+        reconciler = _reconciler(env, repo, db)
+        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        _settle(reconciler, environment.abort(), repo, output, db)
+
+    @app.command()
+    def down(env: EnvArg, repo: RepoOpt = Path("."), db: DbOpt = None) -> None:
+        """Stop an environment's instances and its router (its history is kept).
+
+        Example: lockgate down local
+        """
+        reconciler = _reconciler(env, repo, db)
+        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        stopped = environment.down()
+        _console().print(f"stopped {stopped} instances and the router of {reconciler.name}")
+
+    @app.command()
+    def agent(
+        repo: RepoOpt = Path("."),
+        db: DbOpt = None,
+        probe_period: Annotated[
+            float, typer.Option("--probe-period", min=0.1, help="seconds between probes")
+        ] = PROBE_PERIOD,
+    ) -> None:
+        """Keep every environment deployed from this repository converged: restart crashed
+        instances (with backoff), take unready ones out of rotation, restart the router,
+        replace drifted instances, carry rollouts on. Runs in the foreground (systemd: see
+        docs/lockgate-agent.service); `deploy` starts one in the background when none runs.
+
+        Example: lockgate agent --repo /srv/app
+        """
+        state = state_dir(repo.resolve())
+        with holding_lock(state):
+            Agent(state, _records(repo, db), probe_period, sys.stdout).run()
+
+    @app.command()
+    def status(
+        env: Annotated[str | None, typer.Argument(help="environment (default: all)")] = None,
+        repo: RepoOpt = Path("."),
+        output: OutputOpt = "plain",
+        db: DbOpt = None,
+    ) -> None:
+        """Where an environment stands: healthy, progressing, paused or degraded (exit 3), why,
+        the next command, and per instance its digest, readiness, rotation and requests.
+        Read-only: it changes nothing and waits for nothing.
+
+        Example: lockgate status staging -o json
+        """
+        state = state_dir(repo.resolve())
+        names = [env] if env else sorted(environment_files(state))
+        views = [status_view.view(_reconciler(name, repo, db, keep=False)) for name in names]
+        if output == "json":
+            found = [_jsonable(v) for v in views]
+            print(json.dumps(found[0] if env else found, indent=2))
+        else:
+            for item in views:
+                _print_status(item)
+        degraded = any(v.health == status_view.Health.DEGRADED for v in views)
+        raise typer.Exit(DEGRADED_EXIT if degraded else 0)
 
     @app.command()
     def analysis(
@@ -172,18 +243,22 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate analysis 12
         """
-        records = DeploymentRecords(Store(db or default_url(repo.resolve())))
-        found = records.deployment(deployment)
+        records = _records(repo, db)
+        found = records.rollout(deployment)
         if found is None:
             raise UserError(f"no deployment {deployment}", hint="lockgate status lists them")
         rows = records.analyses(deployment)
         if output == "json":
-            print(json.dumps({"deployment": found, "analyses": rows}, indent=2, default=str))
+            print(
+                json.dumps(
+                    {"deployment": _jsonable(found), "analyses": rows}, indent=2, default=str
+                )
+            )
             return
         console = Console(highlight=False, soft_wrap=True)
         console.print(
-            f"deployment {deployment} of {str(found['digest'])[:12]} to {found['environment']}: "
-            f"{found['status']} — {escape(str(found['message'] or found['phase']))}"
+            f"deployment {deployment} of {found.digest[:12]} to {found.environment}: "
+            f"{found.status.value} — {escape(str(found.message or found.phase))}"
         )
         if not rows:
             console.print("  no analyses (only canary deployments are analysed)")
@@ -197,68 +272,34 @@ def register(app: typer.Typer) -> None:
                     f"    {metric['name']}: {metric['verdict']} — {escape(metric['reason'])}"
                 )
 
-    @app.command()
-    def down(env: EnvArg, repo: RepoOpt = Path("."), db: DbOpt = None) -> None:
-        """Stop an environment's instances and its router (its history is kept).
 
-        Example: lockgate down local
-        """
-        ctl = _controller(env, repo, db, "plain")
-        with ctl.exclusive():
-            stopped = ctl.down()
-        _console().print(f"stopped {stopped} instances and the router of {ctl.name}")
-
-    @app.command()
-    def status(
-        env: Annotated[str | None, typer.Argument(help="environment (default: all)")] = None,
-        repo: RepoOpt = Path("."),
-        output: OutputOpt = "plain",
-        db: DbOpt = None,
-    ) -> None:
-        """Per instance: the digest it runs, readiness, rotation and requests served.
-
-        Example: lockgate status staging -o json
-        """
-        fleet = state_dir(repo.resolve()) / "fleet"
-        names = [env] if env else sorted(p.name for p in fleet.glob("*") if p.is_dir())
-        views = []
-        for name in names:
-            ctl = _controller(name, repo, db, output)
-            with ctl.exclusive():
-                ctl.recover()
-            views.append(ctl.status())
-        if output == "json":
-            print(json.dumps(views[0] if env else views, indent=2))
-            return
-        for view in views:
-            _print_status(view)
+def _jsonable(record: Any) -> Any:
+    return dataclasses.asdict(record)
 
 
-def _print_status(view: dict[str, Any]) -> None:
+def _print_status(view: status_view.StatusView) -> None:
     console = Console(highlight=False, soft_wrap=True)
-    latest = view["latest"] or {}
+    color = {"healthy": "green", "progressing": "cyan", "paused": "yellow"}.get(view.health, "red")
+    latest, last = view.latest, "nothing deployed yet"
+    if latest is not None:
+        said = escape(str(latest.message or latest.phase))
+        last = f"last deployment {latest.id} {latest.status}: {said}"
     console.print(
-        f"[bold]{view['environment']}[/] ({view['app']}) router {view['router']}: "
-        f"{str(view['digest'])[:12]}; last deployment {latest.get('id')} "
-        f"{latest.get('status')}: {escape(str(latest.get('message') or latest.get('phase')))}"
+        f"[bold]{view.environment}[/] ({view.app}) [{color}]{view.health}[/]; router "
+        f"{view.router}{'' if view.router_up else ' (down)'}; {last}"
     )
-    for item in view["instances"]:
-        mark = "in rotation" if item["in_rotation"] else "out of rotation"
+    for reason in view.reasons:
+        console.print(f"  {escape(reason)}")
+    for item in view.instances:
+        mark = "in rotation" if item.in_rotation else "out of rotation"
         console.print(
-            f"  {item['index']:3} {str(item['digest'])[:12]} {item['state']:8} "
-            f"{'ready' if item['ready'] else 'NOT READY'} {mark} {item['requests']} requests"
+            f"  {item.index:3} {str(item.digest)[:12]} {item.state:8} "
+            f"{'ready' if item.ready else 'NOT READY'} {mark} {item.requests} requests"
+            + (f" ({item.restarts} restarts)" if item.restarts else "")
         )
-    if view.get("analysis"):
-        console.print(f"  last analysis: {escape(view['analysis'])}")
-    name = view["environment"]
-    decide = f"lockgate promote {name} (or lockgate abort {name})"
-    fix = f"deploy a fix: lockgate deploy ENV_FILE --artifact DIGEST ({name} is consistent)"
-    next_step = {
-        "awaiting_approval": decide,
-        "paused": decide,
-        "in_progress": "a rollout is running; wait for it",
-        "failed": fix,
-        "rolled_back": fix,
-    }.get(str(latest.get("status")))
-    if next_step:
-        console.print(f"  next: {next_step}")
+    if view.analysis:
+        console.print(f"  last analysis: {escape(view.analysis)}")
+    if not view.agent:
+        console.print("  no agent is running (`lockgate agent`); nothing repairs this fleet")
+    if view.next:
+        console.print(f"  next: {escape(view.next)}")

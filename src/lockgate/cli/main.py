@@ -85,7 +85,6 @@ def _secret_file(path: Path | None) -> dict[str, str]:
 def _store(db: str | None, repo: Path) -> Store:
     store = Store(db or default_url(repo))
     clean_up(repo, store.mark_interrupted())
-    deploy_cli.recover_interrupted(store, repo)
     return store
 
 

@@ -109,6 +109,8 @@ class StrategySpec(_Strict):
     max_unavailable: int | str = Field(0, alias="max-unavailable")
     progress_deadline: float | int = Field(300, alias="progress-deadline", gt=0)
     readiness_timeout: float | int = Field(30, alias="readiness-timeout", gt=0)
+    # a new instance counts as available only after staying ready this long (its bake)
+    min_ready_seconds: float | int = Field(0, alias="min-ready-seconds", ge=0)
     smoke: list[SmokeProbe] = []
     smoke_command: str | None = Field(None, alias="smoke-command")
     approval: bool = False

@@ -8,16 +8,14 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..store import Store
+from .cache.jobcache import JobCache
 from .commands import Masker
 from .gitinfo import RepoInfo
 from .scheduling import Slots
 from .state import Observer, RunOptions
-
-if TYPE_CHECKING:
-    from .cache.jobcache import JobCache
 
 ARCH = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(
     platform.machine().lower(), platform.machine().upper()

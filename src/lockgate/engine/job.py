@@ -29,7 +29,7 @@ from .envfiles import EnvFileError, parse_env_file, read_path_file
 from .leftovers import run_marker
 from .process import ProcessGroups, stream_process
 from .shells import command_line, default_shell, script_suffix
-from .state import Annotation, JobRun, StepRun
+from .state import Annotation, FinishedJob, JobRun, StepRun
 
 MAX_ACTION_DEPTH = 9
 COMMAND_FILES = (
@@ -123,7 +123,7 @@ class JobExecutor:
             self.current.cancel()
 
     async def execute(
-        self, on_success: Callable[[JobExecutor], Awaitable[None]] | None = None
+        self, on_success: Callable[[FinishedJob], Awaitable[None]] | None = None
     ) -> None:
         """Run the job; `on_success` sees a successful job before its workspace is removed."""
         job = self.job
@@ -169,7 +169,7 @@ class JobExecutor:
         )
         self.run.observer.job_updated(job)
         if on_success is not None and job.conclusion == "success" and not self.run.cancelled:
-            await on_success(self)
+            await on_success(FinishedJob(job, self.run_id, self.workspace, self.artifacts))
         if self.snapshot is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -22,7 +22,7 @@ from .job import JobExecutor
 from .matrix import MatrixError, expand
 from .plan import closure, job_needs, topological_order
 from .scheduling import job_stats
-from .state import JobRun
+from .state import FinishedJob, JobRun
 from .workspace import RunSnapshot
 
 
@@ -508,7 +508,7 @@ class WorkflowRun:
         self.executors[job.key] = executor
         executor.cancel_requested = cancelled or job.key in self.stopped_jobs
 
-        async def save(done: JobExecutor) -> None:
+        async def save(done: FinishedJob) -> None:
             assert cache is not None and key is not None
             await cache.save(key, done, self.wf.display)
 

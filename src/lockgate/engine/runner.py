@@ -106,7 +106,15 @@ class Runner:
         runs: list[tuple[WorkflowRun, Path]] = []
         state_dir(self.options.repo_dir)
         if self.options.use_cache:
-            ctx.job_cache = JobCache(ctx, self.project, self.options.remote_cache)
+            ctx.job_cache = JobCache(
+                self.options,
+                self.store,
+                self.repo,
+                self.observer,
+                self.state_dir,
+                self.project,
+                self.options.remote_cache,
+            )
         if self.options.fail_fast:
 
             def stop_on_failure() -> None:

@@ -52,6 +52,16 @@ class JobRun:
         return (self.finished or time.time()) - self.started
 
 
+@dataclass(frozen=True)
+class FinishedJob:
+    """A successful job as the job cache keeps it: its record, what it made, where."""
+
+    job: JobRun
+    run_id: int
+    workspace: Path
+    artifacts: list[tuple[str, str, int]]  # uploaded by the job: name, path, size
+
+
 @dataclass
 class Annotation:
     level: str  # error | warning | notice

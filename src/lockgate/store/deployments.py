@@ -1,50 +1,214 @@
-"""Deployment and instance records: written before the controller acts on them."""
+"""Rollouts, instances and events as typed records, and where they are kept.
+
+A rollout row is an environment's desired state (which digest, how far the strategy got, a
+stored pause, a request to promote or abort); instance rows are what the reconciler started and
+what it last saw of them. Both are written before the reconciler acts on them.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
+import dataclasses
+import enum
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 
 from . import tables as t
 from .database import Store
+
+
+class InstanceState(enum.StrEnum):
+    STARTING = "starting"  # launched, not yet ready
+    READY = "ready"  # ready, not yet in rotation (a blue-green preview, a fresh canary)
+    SERVING = "serving"  # in rotation while it answers its readiness probe
+    STANDBY = "standby"  # kept, out of rotation (blue after a switch, a diverged instance)
+    STOPPING = "stopping"  # out of the router, stop asked for
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+LIVE = (
+    InstanceState.STARTING,
+    InstanceState.READY,
+    InstanceState.SERVING,
+    InstanceState.STANDBY,
+    InstanceState.STOPPING,
+)
+
+
+class RolloutStatus(enum.StrEnum):
+    PROGRESSING = "in_progress"
+    PAUSED = "paused"  # a canary step waits for `lockgate promote`
+    AWAITING_APPROVAL = "awaiting_approval"  # a blue-green preview waits for `promote`
+    ROLLING_BACK = "rolling_back"  # failed; converging back to the previous digest
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+
+    @property
+    def active(self) -> bool:
+        """The reconciler still has work to do for it."""
+        return self in (RolloutStatus.PROGRESSING, RolloutStatus.ROLLING_BACK)
+
+    @property
+    def waiting(self) -> bool:
+        return self in (RolloutStatus.PAUSED, RolloutStatus.AWAITING_APPROVAL)
+
+    @property
+    def finished(self) -> bool:
+        return not (self.active or self.waiting)
+
+
+@dataclass
+class Divergence:
+    """An instance that could not reach the desired digest: it leaves rotation at once."""
+
+    slot: int
+    reason: str
+    at: float
+    in_rotation: bool  # as the router reported it afterwards
+
+
+@dataclass
+class Rollout:
+    id: int
+    app: str
+    environment: str
+    digest: str
+    previous_digest: str | None
+    strategy: str
+    kind: str  # deploy | rollback
+    status: RolloutStatus
+    started_at: float
+    triggered_by: str
+    source_commit: str | None = None
+    phase: str | None = None
+    message: str | None = None
+    finished_at: float | None = None
+    report: dict[str, Any] | None = None
+    step: int = 0
+    step_started_at: float | None = None
+    weight: int = 0  # percent of traffic to a canary
+    weight_at: float | None = None
+    measured_at: float | None = None
+    promote: bool = False
+    abort: str | None = None
+    failure: str | None = None
+    divergent: list[Divergence] = field(default_factory=list)
+
+    @property
+    def goal(self) -> str | None:
+        """The digest the fleet converges to now: the previous one while rolling back."""
+        if self.status == RolloutStatus.ROLLING_BACK:
+            return self.previous_digest
+        return self.digest
+
+
+@dataclass
+class Instance:
+    id: str
+    environment: str
+    slot: int
+    digest: str
+    pool: str
+    state: InstanceState
+    deployment_id: int | None = None
+    ref: str | None = None  # the target's handle: a process group, a host's unit...
+    address: str | None = None  # host:port
+    reason: str | None = None
+    updated_at: float = 0.0
+    launched_at: float = 0.0
+    ready: bool = False
+    ready_since: float | None = None
+    probed_at: float = 0.0
+    restarts: int = 0
+    retry_at: float | None = None
+    stop_at: float | None = None
+
+    def available(self, now: float, min_ready: float) -> bool:
+        """Ready, and ready for at least `min_ready` seconds (baked)."""
+        return self.ready and self.ready_since is not None and now - self.ready_since >= min_ready
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    text: str
+    deployment_id: int | None = None
+
+
+def _rollout(row: Row[Any]) -> Rollout:
+    values = dict(row._mapping)
+    values["status"] = RolloutStatus(values["status"])
+    values["divergent"] = [Divergence(**d) for d in values["divergent"] or []]
+    names = {f.name for f in dataclasses.fields(Rollout)}
+    return Rollout(**{k: v for k, v in values.items() if k in names})
+
+
+def _instance(row: Row[Any]) -> Instance:
+    values = dict(row._mapping)
+    values["state"] = InstanceState(values["state"])
+    return Instance(**values)
 
 
 class DeploymentRecords:
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
 
-    # -- deployments ---------------------------------------------------------------------
-    def begin(self, **fields: Any) -> int:
-        fields.setdefault("status", "in_progress")
-        fields.setdefault("started_at", time.time())
-        fields.setdefault("pid", os.getpid())
-        fields.setdefault("host", socket.gethostname())
+    # -- rollouts ------------------------------------------------------------------------
+    def begin(
+        self,
+        *,
+        app: str,
+        environment: str,
+        digest: str,
+        previous_digest: str | None,
+        strategy: str,
+        kind: str,
+        triggered_by: str,
+        source_commit: str | None = None,
+    ) -> Rollout:
+        now = time.time()
+        values = {
+            "app": app,
+            "environment": environment,
+            "digest": digest,
+            "previous_digest": previous_digest,
+            "strategy": strategy,
+            "kind": kind,
+            "triggered_by": triggered_by,
+            "source_commit": source_commit,
+            "status": RolloutStatus.PROGRESSING.value,
+            "started_at": now,
+            "step_started_at": now,
+        }
         with self.engine.begin() as conn:
-            key = conn.execute(insert(t.deployments).values(**fields)).inserted_primary_key
+            key = conn.execute(insert(t.deployments).values(**values)).inserted_primary_key
         assert key is not None
-        return int(key[0])
+        found = self.rollout(int(key[0]))
+        assert found is not None
+        return found
 
-    def update(self, deployment_id: int, **fields: Any) -> None:
+    def save(self, rollout: Rollout) -> None:
+        values = dataclasses.asdict(rollout)
+        values["status"] = rollout.status.value
+        del values["id"]
         with self.engine.begin() as conn:
             conn.execute(
-                update(t.deployments).where(t.deployments.c.id == deployment_id).values(**fields)
+                update(t.deployments).where(t.deployments.c.id == rollout.id).values(values)
             )
 
-    def finish(self, deployment_id: int, status: str, message: str, report: Any) -> None:
-        self.update(
-            deployment_id,
-            status=status,
-            message=message,
-            report=report,
-            phase=None,
-            finished_at=time.time(),
-        )
+    def rollout(self, deployment_id: int) -> Rollout | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.deployments).where(t.deployments.c.id == deployment_id)
+            ).first()
+        return _rollout(row) if row else None
 
-    def latest(self, environment: str) -> dict[str, Any] | None:
+    def latest(self, environment: str) -> Rollout | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(t.deployments)
@@ -52,47 +216,89 @@ class DeploymentRecords:
                 .order_by(t.deployments.c.id.desc())
                 .limit(1)
             ).first()
-        return dict(row._mapping) if row else None
+        return _rollout(row) if row else None
 
-    def history(self, environment: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        query = select(t.deployments).order_by(t.deployments.c.id.desc()).limit(limit)
-        if environment is not None:
-            query = query.where(t.deployments.c.environment == environment)
+    def history(self, environment: str, limit: int = 50) -> list[Rollout]:
+        query = (
+            select(t.deployments)
+            .where(t.deployments.c.environment == environment)
+            .order_by(t.deployments.c.id.desc())
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
-    def in_progress(self) -> list[dict[str, Any]]:
-        """Deployments still marked in progress (their owner may have died)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.deployments).where(t.deployments.c.status == "in_progress")
-            )
-            return [dict(r._mapping) for r in rows]
-
-    def environments(self) -> list[str]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.deployments.c.environment).distinct())
-            return sorted(r.environment for r in rows)
+            return [_rollout(r) for r in conn.execute(query)]
 
     # -- instances -------------------------------------------------------------------------
-    def add_instance(self, **fields: Any) -> None:
-        fields.setdefault("updated_at", time.time())
+    def add_instance(self, instance: Instance) -> None:
+        values = dataclasses.asdict(instance)
+        values["state"] = instance.state.value
         with self.engine.begin() as conn:
-            conn.execute(insert(t.instances).values(**fields))
+            conn.execute(insert(t.instances).values(values))
 
-    def set_instances(self, ids: list[str], **fields: Any) -> None:
-        if not ids:
+    def save_instances(self, instances: list[Instance]) -> None:
+        if not instances:
             return
-        fields.setdefault("updated_at", time.time())
+        now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(update(t.instances).where(t.instances.c.id.in_(ids)).values(**fields))
+            for instance in instances:
+                instance.updated_at = now
+                values = dataclasses.asdict(instance)
+                values["state"] = instance.state.value
+                conn.execute(
+                    update(t.instances).where(t.instances.c.id == instance.id).values(values)
+                )
 
-    def instances(self, environment: str, live_only: bool = True) -> list[dict[str, Any]]:
-        query = select(t.instances).where(t.instances.c.environment == environment)
-        if live_only:
-            query = query.where(t.instances.c.state.not_in(("stopped", "failed")))
+    def instances(self, environment: str) -> list[Instance]:
+        """The environment's live instances (not stopped or failed), by slot."""
+        query = (
+            select(t.instances)
+            .where(t.instances.c.environment == environment)
+            .where(t.instances.c.state.in_([s.value for s in LIVE]))
+            .order_by(t.instances.c.slot, t.instances.c.launched_at)
+        )
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.order_by(t.instances.c.slot))]
+            return [_instance(r) for r in conn.execute(query)]
+
+    # -- events ----------------------------------------------------------------------------
+    def add_event(self, environment: str, text: str, deployment_id: int | None) -> Event:
+        event = Event(time.time(), text, deployment_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.events).values(
+                    environment=environment, deployment_id=deployment_id, at=event.at, text=text
+                )
+            )
+        return event
+
+    def events(
+        self, environment: str, deployment_id: int | None = None, limit: int = 20
+    ) -> list[Event]:
+        """The newest `limit` events, oldest first (all of a deployment's when one is named)."""
+        query = select(t.events).where(t.events.c.environment == environment)
+        if deployment_id is not None:
+            query = query.where(t.events.c.deployment_id == deployment_id)
+        else:
+            query = query.order_by(t.events.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = [Event(r.at, r.text, r.deployment_id) for r in conn.execute(query)]
+        return sorted(rows, key=lambda e: e.at)
+
+    def prune_events(self, environment: str, keep: int = 10_000) -> None:
+        """The agent records an event per action; keep the newest `keep` per environment."""
+        with self.engine.begin() as conn:
+            newest = conn.execute(
+                select(t.events.c.id)
+                .where(t.events.c.environment == environment)
+                .order_by(t.events.c.id.desc())
+                .offset(keep)
+                .limit(1)
+            ).scalar()
+            if newest is not None:
+                conn.execute(
+                    delete(t.events)
+                    .where(t.events.c.environment == environment)
+                    .where(t.events.c.id <= newest)
+                )
 
     # -- analyses --------------------------------------------------------------------------
     def add_analysis(self, **fields: Any) -> None:
@@ -107,10 +313,3 @@ class DeploymentRecords:
         )
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
-
-    def deployment(self, deployment_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.deployments).where(t.deployments.c.id == deployment_id)
-            ).first()
-        return dict(row._mapping) if row else None

@@ -121,17 +121,24 @@ deployments = Table(
     Column("previous_digest", String(64)),
     Column("source_commit", String(80)),
     Column("strategy", String(32), nullable=False),
-    # in_progress | awaiting_approval | succeeded | failed | rolled_back | aborted
-    Column("status", String(32), nullable=False),
+    Column("status", String(32), nullable=False),  # a deployments.RolloutStatus
     Column("phase", Text),  # what it is doing now, in words
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float),
     Column("triggered_by", String(255), nullable=False),
     Column("message", Text),
     Column("report", JSON),
-    Column("pid", Integer),
-    Column("host", String(255)),
-    Column("kind", String(16), nullable=False),  # deploy | rollback | recovery
+    Column("kind", String(16), nullable=False),  # deploy | rollback
+    # the reconciler's progress: step index, when it began, canary weight, last measurement
+    Column("step", Integer, nullable=False, server_default="0"),
+    Column("step_started_at", Float),
+    Column("weight", Integer, nullable=False, server_default="0"),
+    Column("weight_at", Float),  # when the weight was set: analysis windows start there
+    Column("measured_at", Float),
+    Column("promote", Boolean, nullable=False, server_default="0"),  # asked to go on
+    Column("abort", Text),  # asked to stop, and why
+    Column("failure", Text),  # why it is rolling back
+    Column("divergent", JSON),  # instances that could not reach the digest
     Index("ix_deployments_env", "environment"),
 )
 
@@ -143,15 +150,31 @@ instances = Table(
     Column("slot", Integer, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("address", String(64)),
-    Column("pid", Integer),
-    Column("release_dir", Text),
-    # starting | ready | serving | standby | stopping | stopped | failed
-    Column("state", String(16), nullable=False),
+    Column("ref", String(128)),  # the target's reference to it (local: its process group)
+    Column("state", String(16), nullable=False),  # a deployments.InstanceState
     Column("pool", String(32), nullable=False),
     Column("deployment_id", Integer),
     Column("reason", Text),
     Column("updated_at", Float, nullable=False),
+    Column("launched_at", Float, nullable=False, server_default="0"),
+    Column("ready", Boolean, nullable=False, server_default="0"),  # the last probe's answer
+    Column("ready_since", Float),
+    Column("probed_at", Float, nullable=False, server_default="0"),
+    Column("restarts", Integer, nullable=False, server_default="0"),
+    Column("retry_at", Float),  # when a crashed instance is started again (backoff)
+    Column("stop_at", Float),  # when its stop was asked for
     Index("ix_instances_env", "environment", "state"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(255), nullable=False),
+    Column("deployment_id", Integer),
+    Column("at", Float, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_events_env", "environment", "id"),
 )
 
 analyses = Table(

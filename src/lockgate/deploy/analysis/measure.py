@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ...store.deployments import DeploymentRecords
 from ..envfile import AnalysisSpec, MetricSpec
+from ..traffic.base import Router
 from .judge import INCONCLUSIVE, Judgement, MetricResult, compare, score, threshold
 from .providers import PrometheusProvider, ProviderError, RouterProvider
-
-if TYPE_CHECKING:
-    from ..controller import Controller
 
 BUILT_IN = {"error-rate": "failures", "latency": "latencies"}
 
 
 def measure(
-    ctl: Controller, deployment: int, spec: AnalysisSpec, step: str, number: int, since: float
+    router: Router,
+    records: DeploymentRecords,
+    deployment: int,
+    spec: AnalysisSpec,
+    step: str,
+    number: int,
+    since: float,
 ) -> Judgement:
     """Judge canary against baseline on everything measured since `since`; store the samples,
     statistics and verdict; return the judgement."""
@@ -25,13 +30,13 @@ def measure(
     kept: dict[str, Any] = {}
     for metric in spec.metrics:
         try:
-            result, samples = _one(ctl, spec, metric, since, until)
+            result, samples = _one(router, spec, metric, since, until)
         except ProviderError as exc:
             result, samples = MetricResult(metric.name, INCONCLUSIVE, f"no data: {exc}"), {}
         results.append(result)
         kept[metric.name] = samples
     judgement = score(results, float(spec.pass_score), float(spec.marginal_score))
-    ctl.records.add_analysis(
+    records.add_analysis(
         deployment_id=deployment,
         step=step,
         measurement=number,
@@ -43,12 +48,11 @@ def measure(
         metrics=[vars(r) for r in results],
         samples=kept,
     )
-    ctl.note(f"analysis {step} #{number}: {judgement.verdict} ({judgement.reason})")
     return judgement
 
 
 def _one(
-    ctl: Controller, spec: AnalysisSpec, metric: MetricSpec, since: float, until: float
+    router: Router, spec: AnalysisSpec, metric: MetricSpec, since: float, until: float
 ) -> tuple[MetricResult, dict[str, list[float]]]:
     relative = metric.relative if metric.relative is not None else metric.name == "latency"
     if metric.query is None:
@@ -56,7 +60,7 @@ def _one(
             raise ProviderError(
                 f"{metric.name!r} is not a built-in metric (error-rate, latency); give a `query`"
             )
-        provider = RouterProvider(ctl.router)
+        provider = RouterProvider(router)
         canary = getattr(provider.samples("canary", since, until), BUILT_IN[metric.name])
         baseline = getattr(provider.samples("baseline", since, until), BUILT_IN[metric.name])
     else:

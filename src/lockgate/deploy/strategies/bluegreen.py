@@ -1,94 +1,79 @@
-"""Blue-green: start a full green set beside blue, smoke-check it, optionally wait for
-approval, switch all traffic in one router change, and keep blue for a while so a rollback is
-one router change back."""
+"""Blue-green: start a full new set beside the serving one, let it bake and pass its smoke
+checks, optionally wait for approval (a stored pause), switch all traffic in one router change,
+and keep the old set on standby for scale-down-delay so a rollback is one router change back.
+
+Steps (Rollout.step): 0 the new set starts and bakes; 1 smoke checks passed, awaiting the
+switch; 2 switched.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-from typing import TYPE_CHECKING
-
-from ..httpcheck import status_of
-
-if TYPE_CHECKING:
-    from ..controller import Controller
+from ...store.deployments import Instance, InstanceState, Rollout
+from ..targets.base import StartFailed
+from .base import SIDE_POOLS, Done, Fail, Fleet, Pause, Progress, Wait
+from .rolling import check_started
 
 
-def _other_pool(ctl: Controller) -> str:
-    pools = {r["pool"] for r in ctl.rows() if r["state"] == "serving"}
-    return "blue" if "green" in pools else "green"
+def other_pool(serving: list[Instance]) -> str:
+    return "blue" if any(i.pool == "green" for i in serving) else "green"
 
 
-def prepare(ctl: Controller, deployment: int, digest: str) -> bool:
-    """Start and check the green set; True when it now waits for `lockgate promote`."""
-    from ..controller import RolloutFailed
-
-    strategy = ctl.spec.strategy
-    pool = _other_pool(ctl)
-    green = [ctl.launch(deployment, slot, digest, pool) for slot in range(ctl.spec.target.replicas)]
-    ctl.await_ready(green, float(strategy.readiness_timeout))
-    ctl.note(f"{pool} set ready ({len(green)} instances)")
-    for row in green:
-        for probe in strategy.smoke:
-            answer = status_of(row["address"], probe.path, timeout=5)
-            if answer != probe.expect:
-                raise RolloutFailed(
-                    f"smoke check GET {probe.path} on instance {row['slot']} gave "
-                    f"{answer or 'no answer'}, "
-                    f"expected {probe.expect}"
-                )
-    if strategy.smoke_command:
-        addresses = " ".join(r["address"] for r in green)
-        done = subprocess.run(
-            ["bash", "-c", strategy.smoke_command],
-            env={
-                **os.environ,
-                "GREEN_ADDRESSES": addresses,
-                "GREEN_URL": f"http://{green[0]['address']}",
-            },
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            raise RolloutFailed(
-                f"smoke command failed ({done.returncode}): {(done.stdout + done.stderr)[-300:]}"
+class BlueGreen:
+    def step(self, rollout: Rollout, fleet: Fleet) -> Progress:
+        goal = rollout.digest
+        main = [i for i in fleet.instances() if i.pool not in SIDE_POOLS]
+        serving = [i for i in main if i.state == InstanceState.SERVING]
+        new = [
+            i
+            for i in main
+            if i.deployment_id == rollout.id
+            and i.state in (InstanceState.STARTING, InstanceState.READY)
+        ]
+        if rollout.step == 0:
+            return self._preview(rollout, fleet, serving, new)
+        if rollout.step == 1 and fleet.strategy.approval and not rollout.promote:
+            return Pause(
+                f"the new set is ready; `lockgate promote {fleet.name}` switches", approval=True
             )
-    ctl.note("smoke checks passed")
-    return strategy.approval
+        gone = [i for i in new if fleet.dead(i) or not i.ready]
+        if gone:
+            return Fail(f"instance {gone[0].slot} of the new set lost readiness", gone[0].slot)
+        fleet.serve(new)
+        fleet.standby(serving)
+        rollout.step = 2
+        delay = float(fleet.strategy.scale_down_delay)
+        fleet.note(f"switched traffic to {goal[:12]}; previous set kept {delay:g}s for rollback")
+        return Done(f"all instances run {goal[:12]}")
 
+    def _preview(
+        self, rollout: Rollout, fleet: Fleet, serving: list[Instance], new: list[Instance]
+    ) -> Progress:
+        spec = fleet.strategy
+        pool = new[0].pool if new else other_pool(serving)
+        for slot in sorted(set(range(fleet.replicas)) - {i.slot for i in new}):
+            try:
+                new.append(fleet.launch(slot, rollout.digest, pool))
+            except StartFailed as exc:
+                return Fail(f"instance {slot} could not be started: {exc}", slot)
+        starting = [i for i in new if i.state == InstanceState.STARTING]
+        failure = check_started(fleet, rollout, starting, float(spec.readiness_timeout))
+        if failure is not None:
+            return failure
+        fleet.park([i for i in starting if i.ready])
+        lost = [i for i in new if i.state == InstanceState.READY and (fleet.dead(i) or not i.ready)]
+        if lost:
+            return Fail(f"instance {lost[0].slot} lost readiness during its bake", lost[0].slot)
+        bake = float(spec.min_ready_seconds)
+        baked = [i for i in new if i.state == InstanceState.READY and i.available(fleet.now, bake)]
+        if len(baked) < fleet.replicas:
+            return Wait(f"{pool} set: {len(baked)}/{fleet.replicas} ready")
+        fleet.note(f"{pool} set ready ({len(baked)} instances)")
+        failed = fleet.smoke(baked)
+        if failed is not None:
+            return Fail(failed)
+        fleet.note("smoke checks passed")
+        rollout.step = 1
+        return self.step(rollout, fleet)
 
-def switch(ctl: Controller, deployment: int, digest: str) -> None:
-    """All traffic to the new set in one router change; the old set stays on standby."""
-    rows = ctl.rows()
-    green = [r["id"] for r in rows if r["digest"] == digest and r["state"] == "ready"]
-    blue = [r["id"] for r in rows if r["state"] == "serving"]
-    ctl.serve(green, standby=blue)
-    delay = float(ctl.spec.strategy.scale_down_delay)
-    ctl.records.update(deployment, phase=f"switched; blue kept until {time.time() + delay:.0f}")
-    ctl.note(f"switched traffic to {digest[:12]}; previous set kept {delay:.0f}s for rollback")
-
-
-def swap_back(ctl: Controller, digest: str) -> bool:
-    """Rollback in one router change when the previous set is still on standby."""
-    from .rolling import reuse
-
-    replicas = ctl.spec.target.replicas
-    ready = {r["slot"] for r in ctl.rows() if r["state"] == "standby" and r["digest"] == digest}
-    if len(ready) < replicas:
-        return False
-    reuse(ctl, digest)
-    ctl.note(f"switched traffic back to {digest[:12]}")
-    return True
-
-
-def reap(ctl: Controller) -> None:
-    """Stop standby instances once the deployment that parked them is past its delay."""
-    latest = ctl.records.latest(ctl.name)
-    if latest is None or latest["status"] == "awaiting_approval":
-        return
-    delay = float(ctl.spec.strategy.scale_down_delay)
-    finished = latest["finished_at"] or time.time()
-    if time.time() >= finished + delay:
-        ctl.retire([r for r in ctl.rows() if r["state"] == "standby"])
+    def abandon(self, rollout: Rollout, fleet: Fleet) -> None:
+        """The new set is retired by the reconciler; blue never stopped serving."""

@@ -8,20 +8,18 @@ background analysis during pauses, compare canary with baseline; a failure abort
 (weight 0, canary and baseline removed, stable untouched). Missing data never advances a
 step: it pauses for a human (`lockgate promote` / `abort`) or fails, as configured. After the
 last step the stable set is rolled to the new digest under the convergence guarantee.
+
+Steps (Rollout.step): 0 canary and baseline start; 1..n the environment's steps; n+1 promoting.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
-
-from ..analysis.judge import FAIL, INCONCLUSIVE, PASS
-from ..analysis.measure import measure
+from ...store.deployments import Instance, InstanceState, Rollout
+from ..analysis.judge import FAIL, INCONCLUSIVE
 from ..envfile import Step
-from . import rolling
-
-if TYPE_CHECKING:
-    from ..controller import Controller
+from ..targets.base import StartFailed
+from .base import SIDE_POOLS, Done, Fail, Fleet, Pause, Progress, Wait
+from .rolling import check_started, converge
 
 UNITS = 1000  # router weight units shared by all instances
 
@@ -36,120 +34,131 @@ def describe(step: Step) -> str:
     return "analysis"
 
 
-def run(ctl: Controller, deployment: int, digest: str, previous: str, first: int) -> int | None:
-    """Run steps from index `first`; None when done (promoted), else the index to resume at
-    after `lockgate promote`. Raises RolloutFailed to abort."""
-    from ..controller import RolloutFailed
-
-    steps = ctl.spec.strategy.canary_steps()
-    if not steps:  # all at once: nothing to compare step by step
-        rolling.roll(ctl, deployment, digest)
-        return None
-    if first == 0:
-        start(ctl, deployment, digest, previous)
-    since = time.time()
-    for index in range(first, len(steps)):
-        step = steps[index]
-        label = f"step {index + 1}/{len(steps)} ({describe(step)})"
-        ctl.records.update(deployment, phase=label)
-        if step.set_weight is not None:
-            set_weight(ctl, step.set_weight)
-            since = time.time()
-        elif step.pause == "until-promoted":
-            ctl.note(f"{label}: waiting for `lockgate promote {ctl.name}`")
-            return index + 1
-        else:
-            seconds = float(step.pause) if step.pause is not None else None
-            verdict = watch(ctl, deployment, label, since, seconds)
-            if verdict == FAIL:
-                raise RolloutFailed(f"the canary failed analysis at {label}")
-            if verdict == INCONCLUSIVE:
-                if ctl.spec.strategy.analysis.on_inconclusive == "fail":
-                    raise RolloutFailed(f"analysis at {label} was inconclusive")
-                ctl.note(f"{label}: inconclusive, so paused; `lockgate promote {ctl.name}` goes on")
-                return index + 1
-    promote(ctl, deployment, digest)
-    return None
+def shares(percent: int) -> dict[str, int]:
+    """Percent of traffic per pool: `percent` to the canary, as much to the baseline (up to
+    what is left), the rest to stable."""
+    baseline = min(percent, 100 - percent)
+    return {"canary": percent, "baseline": baseline, "stable": 100 - percent - baseline}
 
 
-def start(ctl: Controller, deployment: int, digest: str, previous: str) -> None:
-    spec = ctl.spec.strategy
-    replicas, count = ctl.spec.target.replicas, spec.canary_replicas
-    canary = [ctl.launch(deployment, replicas + i, digest, "canary") for i in range(count)]
-    baseline = [
-        ctl.launch(deployment, replicas + count + i, previous, "baseline") for i in range(count)
-    ]
-    ctl.await_ready(canary + baseline, float(spec.readiness_timeout))
-    ctl.weights = {"canary": 0, "baseline": 0}
-    ctl.serve([r["id"] for r in canary + baseline])
-    ctl.note(f"canary and baseline ready ({count} each), no traffic yet")
-
-
-def set_weight(ctl: Controller, percent: int) -> None:
-    """percent to the canary, as much to the baseline (up to what is left), the rest to stable."""
-    rows = ctl.rows()
-    count = {p: sum(1 for r in rows if r["state"] == "serving" and r["pool"] == p) for p in
-             ("stable", "canary", "baseline")}  # fmt: skip
-    shares = {"canary": percent, "baseline": min(percent, 100 - percent)}
-    shares["stable"] = 100 - shares["canary"] - shares["baseline"]
-    ctl.weights = {
-        pool: round(UNITS * share / 100 / count[pool]) if count[pool] else 0
-        for pool, share in shares.items()
+def instance_weights(percent: int, counts: dict[str, int]) -> dict[str, int]:
+    """Router weight of each serving instance per pool, so each pool's total is its share."""
+    return {
+        pool: round(UNITS * share / 100 / counts[pool]) if counts.get(pool) else 0
+        for pool, share in shares(percent).items()
     }
-    ctl.sync_router()
-    ctl.note(
-        f"canary weight {percent}% (baseline {shares['baseline']}%, stable {shares['stable']}%)"
-    )
 
 
-def watch(ctl: Controller, deployment: int, label: str, since: float, seconds: float | None) -> str:
-    """An analysis step (`seconds` None: `count` measurements) or a pause with the background
-    analysis; the verdict that decides whether to go on. More failed measurements than the
-    failure limit fail it; more inconclusive ones than the inconclusive limit end it."""
-    spec = ctl.spec.strategy.analysis
-    if seconds is not None and not spec.background:
-        time.sleep(seconds)
-        return PASS
-    ends = time.monotonic() + (seconds if seconds is not None else spec.interval * spec.count)
-    failed = unknown = number = 0
-    while True:
-        time.sleep(max(0.0, min(float(spec.interval), ends - time.monotonic())))
-        still_ready(ctl)
-        number += 1
-        verdict = measure(ctl, deployment, spec, label, number, since).verdict
-        failed += verdict == FAIL
-        unknown += verdict == INCONCLUSIVE
-        if failed > spec.failure_limit:
-            return FAIL
-        if spec.inconclusive_limit is not None and unknown > spec.inconclusive_limit:
-            return INCONCLUSIVE
-        if time.monotonic() >= ends - 0.01:
-            return verdict
+class Canary:
+    def step(self, rollout: Rollout, fleet: Fleet) -> Progress:
+        steps = fleet.strategy.canary_steps()
+        if rollout.previous_digest is None or not steps:  # nothing to compare: roll
+            return converge(fleet, rollout, rollout.digest)
+        promoted, rollout.promote = rollout.promote, False
+        side = [i for i in fleet.instances() if i.pool in SIDE_POOLS]
+        if rollout.step == 0:
+            return self._start(rollout, fleet, side)
+        while rollout.step <= len(steps):
+            lost = [i for i in side if fleet.dead(i) or not i.ready]
+            if lost:
+                return Fail(f"{lost[0].pool} instance {lost[0].id} lost readiness")
+            index = rollout.step - 1
+            label = f"step {index + 1}/{len(steps)} ({describe(steps[index])})"
+            outcome = self._take(rollout, fleet, steps[index], label, promoted)
+            if outcome is not None:
+                return outcome
+            promoted = False
+            rollout.step += 1
+            rollout.step_started_at, rollout.measured_at = fleet.now, None
+        if rollout.weight:
+            rollout.weight = 0
+            fleet.note("analysis passed: promoting the new digest to the stable set")
+        progress = converge(fleet, rollout, rollout.digest)
+        if isinstance(progress, Done):
+            fleet.retire(side)
+        return progress
 
+    def _start(self, rollout: Rollout, fleet: Fleet, side: list[Instance]) -> Progress:
+        count, replicas = fleet.strategy.canary_replicas, fleet.replicas
+        wanted = [(replicas + i, rollout.digest, "canary") for i in range(count)]
+        assert rollout.previous_digest is not None
+        wanted += [
+            (replicas + count + i, rollout.previous_digest, "baseline") for i in range(count)
+        ]
+        for slot, digest, pool in wanted:
+            if not any(i.slot == slot for i in side):
+                try:
+                    side.append(fleet.launch(slot, digest, pool))
+                except StartFailed as exc:
+                    return Fail(f"{pool} instance could not be started: {exc}", None)
+        starting = [i for i in side if i.state == InstanceState.STARTING]
+        failure = check_started(fleet, rollout, starting, float(fleet.strategy.readiness_timeout))
+        if failure is not None:
+            return Fail(failure.reason)  # a canary's slot is not one the fleet serves
+        if any(not i.ready for i in side):
+            return Wait("canary and baseline starting")
+        rollout.weight, rollout.step = 0, 1
+        rollout.step_started_at = rollout.weight_at = fleet.now
+        fleet.serve(side)
+        fleet.note(f"canary and baseline ready ({count} each), no traffic yet")
+        return self.step(rollout, fleet)
 
-def still_ready(ctl: Controller) -> None:
-    """A canary or baseline instance that died or stopped answering aborts the canary."""
-    from ..controller import RolloutFailed
+    def _take(
+        self, rollout: Rollout, fleet: Fleet, step: Step, label: str, promoted: bool
+    ) -> Progress | None:
+        """Take one step; None when it is complete and the next may follow."""
+        if step.set_weight is not None:
+            rollout.weight, rollout.weight_at = step.set_weight, fleet.now
+            split = shares(step.set_weight)
+            fleet.note(
+                f"canary weight {split['canary']}% (baseline {split['baseline']}%, "
+                f"stable {split['stable']}%)"
+            )
+            return None
+        if step.pause == "until-promoted":
+            if promoted:
+                return None
+            return Pause(f"{label}: waiting for `lockgate promote {fleet.name}`")
+        return self._judge(rollout, fleet, step, label)
 
-    for row in ctl.rows():
-        if row["pool"] in ("canary", "baseline") and row["state"] == "serving":
-            seen = ctl.target.observe(row["pid"], row["address"], ctl.app_for(row["digest"])[1])
-            if not (seen.alive and seen.ready):
-                raise RolloutFailed(f"{row['pool']} instance {row['id']} lost readiness")
+    def _judge(self, rollout: Rollout, fleet: Fleet, step: Step, label: str) -> Progress | None:
+        """A timed pause (with the background analysis) or an analysis step of `count`
+        measurements. More failed measurements than the failure limit fail it; more
+        inconclusive ones than the inconclusive limit end it."""
+        spec = fleet.strategy.analysis
+        began = rollout.step_started_at or fleet.now
+        ends = began + float(step.pause) if step.pause is not None else None
+        if ends is not None and not spec.background:
+            return None if fleet.now >= ends else Wait(label, ends - fleet.now)
+        due = (rollout.measured_at or began) + float(spec.interval)
+        if ends is not None:
+            due = min(due, ends)
+        if fleet.now < due:
+            return Wait(label, due - fleet.now)
+        verdicts = fleet.verdicts(rollout, label)
+        verdict = fleet.measure(rollout, label, len(verdicts) + 1)
+        verdicts.append(verdict)
+        rollout.measured_at = fleet.now
+        if verdicts.count(FAIL) > spec.failure_limit:
+            return Fail(f"the canary failed analysis at {label}")
+        limit = spec.inconclusive_limit
+        inconclusive = limit is not None and verdicts.count(INCONCLUSIVE) > limit
+        final = fleet.now >= ends - 0.01 if ends is not None else len(verdicts) >= spec.count
+        if not (final or inconclusive):
+            return Wait(label, float(spec.interval))
+        if verdict == FAIL:
+            return Fail(f"the canary failed analysis at {label}")
+        if verdict == INCONCLUSIVE or inconclusive:
+            if spec.on_inconclusive == "fail":
+                return Fail(f"analysis at {label} was inconclusive")
+            rollout.step += 1  # `lockgate promote` goes on from the next step
+            rollout.step_started_at, rollout.measured_at = fleet.now, None
+            return Pause(
+                f"{label}: inconclusive, so paused; `lockgate promote {fleet.name}` goes on"
+            )
+        return None
 
-
-def promote(ctl: Controller, deployment: int, digest: str) -> None:
-    """Canary and baseline leave rotation; the stable set rolls to the new digest."""
-    ctl.weights = {"canary": 0, "baseline": 0}
-    ctl.sync_router()
-    ctl.note("analysis passed: promoting the new digest to the stable set")
-    rolling.roll(ctl, deployment, digest)  # retires canary and baseline at the end
-    ctl.weights = {}
-
-
-def drop(ctl: Controller) -> None:
-    """Abort: no more canary traffic, canary and baseline removed, stable untouched."""
-    ctl.weights = {"canary": 0, "baseline": 0}
-    ctl.sync_router()
-    ctl.retire([r for r in ctl.rows() if r["pool"] in ("canary", "baseline")])
-    ctl.weights = {}
+    def abandon(self, rollout: Rollout, fleet: Fleet) -> None:
+        """No more canary traffic; canary and baseline go; stable untouched."""
+        rollout.weight = 0
+        fleet.retire([i for i in fleet.instances() if i.pool in SIDE_POOLS])

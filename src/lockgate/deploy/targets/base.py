@@ -1,4 +1,8 @@
-"""What the controller asks of a target: start, check, inspect and stop single instances."""
+"""What the reconciler asks of a target: start, observe and stop single instances.
+
+Transport-neutral: an instance is named by the target's own reference (`ref`, opaque to the
+reconciler) and reached at an address; a target on other hosts is one more module.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ...artifacts.manifest import AppManifest
+from ...store.deployments import Instance
 
 
 class StartFailed(Exception):
@@ -14,13 +19,11 @@ class StartFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Started:
-    id: str
-    slot: int
-    digest: str
-    address: str  # host:port
-    pid: int
-    release_dir: str
+class Placed:
+    """Where a started instance runs: the target's reference and its host:port."""
+
+    ref: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -28,22 +31,29 @@ class Observed:
     """An instance as the target finds it now, read from the instance, not remembered."""
 
     alive: bool
-    digest: str | None  # the digest of the release the process runs, None when unknown
+    digest: str | None  # the digest of the release it runs, None when unknown
     ready: bool
 
 
 class Target(Protocol):
-    def start(
-        self, instance_id: str, slot: int, bundle: Path, digest: str, app: AppManifest
-    ) -> Started: ...
+    def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
+        """Start `instance` (its slot and digest) from the bundle; StartFailed if it cannot."""
+        ...
 
-    def ready(self, address: str, app: AppManifest) -> bool: ...
+    def observe(self, instance: Instance, app: AppManifest, probe: bool = True) -> Observed:
+        """Alive, its digest, and (when `probe`) whether its readiness check answers."""
+        ...
 
-    def observe(self, pid: int | None, address: str, app: AppManifest) -> Observed: ...
+    def signal_stop(self, instance: Instance, app: AppManifest) -> None:
+        """Ask it to stop (the app's stop signal); it has its grace period to finish."""
 
-    def stop(self, pids: list[int | None], app: AppManifest) -> None:
-        """Stop these instances: the app's stop signal, its grace period, then kill."""
+    def kill(self, instance: Instance) -> None:
+        """Stop it now, with whatever it left behind."""
 
     def sweep(self, keep: set[str]) -> list[str]:
         """Stop instances this target started that are not in `keep` (ids); returns them."""
+        ...
+
+    def log_of(self, instance: Instance) -> str:
+        """Where its output goes, for messages."""
         ...

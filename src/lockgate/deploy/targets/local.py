@@ -1,10 +1,10 @@
 """The `local` target: each instance is a process group on this machine, in its own unpacked
-release directory, listening on its own port.
+release directory, listening on its own port. Its reference is the process group's id.
 
 Layout under the environment's directory: instances/<slot>/releases/<digest>/ (the unpacked
 bundle plus .lockgate-digest) and instances/<slot>/<instance id>.log. Every instance process
 carries LOCKGATE_FLEET and LOCKGATE_INSTANCE_ID in its environment, so instances whose record
-was lost (lockgate killed between starting one and writing its pid) can still be found.
+was lost (lockgate killed between starting one and writing its reference) can still be found.
 """
 
 from __future__ import annotations
@@ -15,53 +15,57 @@ import shutil
 import signal
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
 from ...archive import UnsafeArchive, unpack
 from ...artifacts.manifest import AppManifest
 from ...processes import group_alive, kill_group
 from ...runtime import free_port
+from ...store.deployments import Instance
 from ..httpcheck import status_of
-from .base import Observed, Started, StartFailed
+from .base import Observed, Placed, StartFailed
 
 DIGEST_FILE = ".lockgate-digest"
+PROBE_TIMEOUT = 1.0
 
 
 class LocalTarget:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.children: dict[int, subprocess.Popen[bytes]] = {}  # reaped as they are observed
 
     def release(self, slot: int, bundle: Path, digest: str) -> Path:
+        """The slot's unpacked release of `digest`; unpacked again when it was changed."""
         release = self.directory / "instances" / str(slot) / "releases" / digest
-        if (release / DIGEST_FILE).is_file():
-            return release
+        with contextlib.suppress(OSError):
+            if (release / DIGEST_FILE).read_text().strip() == digest:
+                return release
         temp = release.with_name(f".{digest}.{os.getpid()}")
         try:
+            shutil.rmtree(temp, ignore_errors=True)
             unpack(bundle.read_bytes(), temp)
             (temp / DIGEST_FILE).write_text(digest + "\n")
+            if release.is_dir() and not release.is_symlink():
+                shutil.rmtree(release)  # a changed copy (drift) is replaced whole
             os.replace(temp, release)
         except (OSError, UnsafeArchive, tarfile.TarError) as exc:
             shutil.rmtree(temp, ignore_errors=True)
             raise StartFailed(f"bundle {digest[:12]} refused: cannot unpack it: {exc}") from exc
         return release
 
-    def start(
-        self, instance_id: str, slot: int, bundle: Path, digest: str, app: AppManifest
-    ) -> Started:
-        release = self.release(slot, bundle, digest)
+    def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
+        release = self.release(instance.slot, bundle, instance.digest)
         port = free_port()
         env = {
             **os.environ,
             "PORT": str(port),
-            "LOCKGATE_INSTANCE": str(slot),
-            "LOCKGATE_DIGEST": digest,
-            "LOCKGATE_INSTANCE_ID": instance_id,
+            "LOCKGATE_INSTANCE": str(instance.slot),
+            "LOCKGATE_DIGEST": instance.digest,
+            "LOCKGATE_INSTANCE_ID": instance.id,
             "LOCKGATE_FLEET": str(self.directory),
         }
-        log = release.parent.parent / f"{instance_id}.log"
         try:
-            with log.open("ab") as out:
+            with self._log(instance).open("ab") as out:
                 process = subprocess.Popen(
                     ["bash", "-c", app.start],
                     cwd=release,
@@ -73,35 +77,46 @@ class LocalTarget:
                 )
         except OSError as exc:
             raise StartFailed(f"cannot start `{app.start}`: {exc}") from exc
-        return Started(instance_id, slot, digest, f"127.0.0.1:{port}", process.pid, str(release))
+        self.children[process.pid] = process
+        return Placed(str(process.pid), f"127.0.0.1:{port}")
 
-    def ready(self, address: str, app: AppManifest) -> bool:
-        status = status_of(address, app.readiness)
-        return status is not None and 200 <= status < 300
+    def _log(self, instance: Instance) -> Path:
+        return self.directory / "instances" / str(instance.slot) / f"{instance.id}.log"
 
-    def observe(self, pid: int | None, address: str, app: AppManifest) -> Observed:
-        if not pid or not group_alive(pid) or _zombie(pid):
+    def log_of(self, instance: Instance) -> str:
+        return str(self._log(instance))
+
+    def _alive(self, pgid: int) -> bool:
+        child = self.children.get(pgid)
+        if child is not None and child.poll() is not None:
+            del self.children[pgid]  # reaped: no zombie is left behind by a long-lived agent
+        return group_alive(pgid) and not _zombie(pgid)
+
+    def observe(self, instance: Instance, app: AppManifest, probe: bool = True) -> Observed:
+        pgid = _pgid(instance)
+        if pgid is None or not self._alive(pgid):
             return Observed(False, None, False)
         try:
-            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            cwd = Path(os.readlink(f"/proc/{pgid}/cwd"))
             digest: str | None = (cwd / DIGEST_FILE).read_text().strip()
         except OSError:
             digest = None
-        return Observed(True, digest, self.ready(address, app))
+        ready = False
+        if probe and instance.address:
+            status = status_of(instance.address, app.readiness, PROBE_TIMEOUT)
+            ready = status is not None and 200 <= status < 300
+        return Observed(True, digest, ready)
 
-    def stop(self, pids: list[int | None], app: AppManifest) -> None:
-        running = [pid for pid in pids if pid and group_alive(pid)]
-        for pid in running:
-            kill_group(pid, app.signal_number)
-        deadline = time.monotonic() + float(app.grace_seconds)
-        while time.monotonic() < deadline:
-            running = [pid for pid in running if group_alive(pid) and not _zombie(pid)]
-            if not running:
-                break
-            time.sleep(0.02)
-        for leftover in pids:
-            if leftover:
-                kill_group(leftover, signal.SIGKILL)  # whatever the group left behind
+    def signal_stop(self, instance: Instance, app: AppManifest) -> None:
+        pgid = _pgid(instance)
+        if pgid is not None:
+            kill_group(pgid, app.signal_number)
+
+    def kill(self, instance: Instance) -> None:
+        pgid = _pgid(instance)
+        if pgid is not None:
+            kill_group(pgid, signal.SIGKILL)
+            self._alive(pgid)  # reap it
 
     def sweep(self, keep: set[str]) -> list[str]:
         marker = f"LOCKGATE_FLEET={self.directory}".encode()
@@ -122,6 +137,10 @@ class LocalTarget:
                     kill_group(os.getpgid(int(entry.name)))
                 stopped.append(ids[0])
         return sorted(set(stopped))
+
+
+def _pgid(instance: Instance) -> int | None:
+    return int(instance.ref) if instance.ref and instance.ref.isdigit() else None
 
 
 def _zombie(pid: int) -> bool:

@@ -15,7 +15,7 @@ from ...errors import UserError
 from ...runtime import free_port
 from ..httpcheck import Unreachable, request, status_of
 from . import spawn
-from .base import Route
+from .base import Route, RouteState
 
 
 class BuiltinRouter:
@@ -42,14 +42,14 @@ class BuiltinRouter:
             raise Unreachable(f"router admin {method} {path}: HTTP {status} {answer[:200]!r}")
         return json.loads(answer)
 
-    def _alive(self) -> bool:
+    def alive(self) -> bool:
         info = self._info()
         if not info.get("pid") or info.get("port") != self.port:
             return False
         return status_of(f"127.0.0.1:{info.get('admin')}", "/backends") == 200
 
     def ensure(self) -> None:
-        if self._alive():
+        if self.alive():
             return
         self.stop()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ class BuiltinRouter:
         )
         spawn.wait_until_serving(
             process,
-            self._alive,
+            self.alive,
             log,
             lambda tail: UserError(
                 f"the router could not start on port {self.port}: {tail}",
@@ -81,8 +81,8 @@ class BuiltinRouter:
         ]
         self._admin("PUT", "/backends", body)
 
-    def table(self) -> list[dict[str, Any]]:
-        return list(self._admin("GET", "/backends"))
+    def table(self) -> list[RouteState]:
+        return [RouteState(**row) for row in self._admin("GET", "/backends")]
 
     def stats(self, since: float | None = None) -> dict[str, Any]:
         query = f"?since={since}" if since is not None else ""

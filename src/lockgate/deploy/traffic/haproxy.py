@@ -23,7 +23,7 @@ from typing import Any
 from ...errors import UserError
 from ...runtime import socket_for
 from . import spawn
-from .base import Route
+from .base import Route, RouteState
 
 BACKEND = "lockgate"
 SERVERS = 64
@@ -52,14 +52,14 @@ class HAProxyRouter:
                 chunks.append(chunk)
         return b"".join(chunks).decode()
 
-    def _alive(self) -> bool:
+    def alive(self) -> bool:
         try:
             return "pxname" in self.command("show stat")
         except OSError:
             return False
 
     def ensure(self) -> None:
-        if self._alive():
+        if self.alive():
             return
         binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         if not Path(binary).exists():
@@ -94,7 +94,7 @@ backend {BACKEND}
         process = spawn.start([binary, "-f", str(config), "-db"], log)
         spawn.wait_until_serving(
             process,
-            self._alive,
+            self.alive,
             log,
             lambda tail: UserError(f"haproxy could not start: {tail}", where=str(config)),
         )
@@ -149,7 +149,7 @@ backend {BACKEND}
         self.state_path.write_text(json.dumps(state))
         self.table_path.write_text(json.dumps([r.__dict__ for r in routes]))
 
-    def table(self) -> list[dict[str, Any]]:
+    def table(self) -> list[RouteState]:
         state, counters = self._state(), self._counters()
         routes = {r["id"]: r for r in json.loads(self.table_path.read_text() or "[]")}
         table = []
@@ -157,13 +157,13 @@ backend {BACKEND}
             now, then = counters.get(server, (0, 0)), state["base"].get(server, (0, 0))
             route = routes.get(instance_id, {})
             table.append(
-                {
-                    "id": instance_id,
-                    "address": route.get("address", ""),
-                    "weight": route.get("weight", 0),
-                    "pool": state["pools"].get(instance_id, "default"),
-                    "requests": now[0] - then[0],
-                }
+                RouteState(
+                    instance_id,
+                    route.get("address", ""),
+                    route.get("weight", 0),
+                    state["pools"].get(instance_id, "default"),
+                    now[0] - then[0],
+                )
             )
         return table
 
@@ -177,7 +177,7 @@ backend {BACKEND}
             pool = pools.setdefault(state["pools"][instance_id], {"requests": 0, "errors": 0})
             pool["requests"] += now[0] - then[0]
             pool["errors"] += now[1] - then[1]
-        return {"backends": self.table(), "pools": pools, "unrouted": 0}
+        return {"backends": [vars(r) for r in self.table()], "pools": pools, "unrouted": 0}
 
     def stop(self) -> None:
         info = self.directory / "haproxy.json"

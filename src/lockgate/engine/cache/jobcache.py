@@ -7,31 +7,42 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...actions.builtin import artifact_root
 from ...archive import pack, unpack
+from ...store import Store
 from ...workflow import schema
 from ...workflow.loader import LoadedWorkflow
 from ...workflow.project import Project
+from ..gitinfo import RepoInfo
 from ..globs import filter_match
-from ..state import Annotation, JobRun, StepRun
+from ..state import Annotation, FinishedJob, JobRun, Observer, RunOptions, StepRun
 from .entries import Entry, TooLarge, blobs_named, decode_logs, encode_logs
 from .inputs import WorkspaceFiles, tree_digest
 from .keys import PER_RUN, job_key, pick, referenced, secrets_digest
 from .storage import Layers, LocalStorage, RemoteStorage, prune, sha256
 
-if TYPE_CHECKING:
-    from ..context import RunContext
-    from ..job import JobExecutor
-
 
 class JobCache:
-    def __init__(self, ctx: RunContext, project: Project, remote_url: str | None) -> None:
-        self.ctx = ctx
+    """Saves successful jobs' results and restores them for the same inputs. Given the run's
+    parts it needs (not the run context), so the run context may hold it."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        store: Store,
+        repo: RepoInfo,
+        observer: Observer,
+        state_dir: Path,
+        project: Project,
+        remote_url: str | None,
+    ) -> None:
+        self.options, self.store, self.repo, self.observer = options, store, repo, observer
+        self.state_dir = state_dir
         self.project = project
         self.loop = asyncio.get_running_loop()
-        self.local = LocalStorage(ctx.state_dir / "cache")
+        self.local = LocalStorage(state_dir / "cache")
         url = remote_url or project.cache.remote
         remote = RemoteStorage(url, float(project.cache.remote_timeout), self.warn) if url else None
         self.layers = Layers(self.local, remote, self.warn)
@@ -43,14 +54,14 @@ class JobCache:
     def warn(self, text: str) -> None:
         # Storage runs in worker threads; the observer belongs to the loop's thread.
         if threading.current_thread() is threading.main_thread():
-            self.ctx.observer.message(text, "warning")
+            self.observer.message(text, "warning")
         else:
-            self.loop.call_soon_threadsafe(self.ctx.observer.message, text, "warning")
+            self.loop.call_soon_threadsafe(self.observer.message, text, "warning")
 
     def files(self) -> WorkspaceFiles:
         with self._files_lock:
             if self._files is None:
-                self._files = WorkspaceFiles(self.ctx.repo, self.local.root / "file-hashes.json")
+                self._files = WorkspaceFiles(self.repo, self.local.root / "file-hashes.json")
             return self._files
 
     def check_unchanged(self) -> None:
@@ -101,7 +112,7 @@ class JobCache:
                 "vars": pick(contexts["vars"], referenced("vars", text), frozenset()),
                 "github": pick(contexts["github"], referenced("github", text), PER_RUN),
                 "secrets": secrets_digest(contexts["secrets"], referenced("secrets", text)),
-                "env": dict(self.ctx.options.env),
+                "env": dict(self.options.env),
                 "host_env": {name: os.environ.get(name) for name in sorted(rules.env)},
                 "files": self.files().digest(patterns),
                 "actions": self.mapped_actions(wf, job_id),
@@ -119,7 +130,7 @@ class JobCache:
         return [f"{d}/**" for d in dirs if d and not d.startswith(("/", "."))]
 
     def mapped_actions(self, wf: LoadedWorkflow, job_id: str) -> dict[str, str]:
-        mapped = self.ctx.options.action_paths
+        mapped = self.options.action_paths
         used = [u for u in self.local_uses(wf, job_id) if u in mapped]
         return {ref: tree_digest(mapped[ref]) for ref in sorted(used)}
 
@@ -152,7 +163,7 @@ class JobCache:
         self, job: JobRun, key: str, entry: Entry, blobs: dict[str, bytes], run_id: int
     ) -> None:
         """Show and record the job as if it ran, from the entry of run `entry.source_run`."""
-        store, observer = self.ctx.store, self.ctx.observer
+        store, observer = self.store, self.observer
         now = time.time()
         job.status, job.started = "running", now
         job.cache_key, job.cached_from = key, entry.source_run
@@ -185,11 +196,11 @@ class JobCache:
             store.add_annotation(job.row, int(note["step"]), **fields)
             observer.annotation(job, Annotation(**fields))
         for artifact in entry.artifacts:
-            target = artifact_root(self.ctx.state_dir, run_id) / artifact["name"]
+            target = artifact_root(self.state_dir, run_id) / artifact["name"]
             unpack(blobs[artifact["blob"]], target)
             store.add_artifact(run_id, artifact["name"], str(target), int(artifact["size"]))
-        if entry.paths and self.ctx.options.bind:
-            unpack(blobs[entry.paths], self.ctx.options.repo_dir)
+        if entry.paths and self.options.bind:
+            unpack(blobs[entry.paths], self.options.repo_dir)
         job.outputs, job.summary = dict(entry.outputs), entry.summary
         job.status, job.conclusion, job.finished = "completed", "success", time.time()
         job.message = f"cached from run {entry.source_run} (saved {entry.duration:.1f}s)"
@@ -208,22 +219,22 @@ class JobCache:
         observer.job_updated(job)
 
     # -- saving ------------------------------------------------------------------------------
-    async def save(self, key: str, executor: JobExecutor, workflow: str) -> None:
+    async def save(self, key: str, done: FinishedJob, workflow: str) -> None:
         """Keep a successful job's results under `key` (called before its workspace goes)."""
         if not self.saving:
             return
-        job, store = executor.job, self.ctx.store
+        job, store = done.job, self.store
         started = job.started or time.time()
         try:
             logs = encode_logs(
                 (step, ts - started, line) for step, ts, line in store.job_logs(job.row)
             )
         except TooLarge as exc:
-            self.ctx.observer.message(f"{job.name}: not cached: {exc}")
+            self.observer.message(f"{job.name}: not cached: {exc}")
             return
         blobs = {sha256(logs): logs}
         artifacts = []
-        for name, path, size in executor.artifacts:
+        for name, path, size in done.artifacts:
             root = Path(path)
             names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
             data = await asyncio.to_thread(pack, root, names)
@@ -232,14 +243,14 @@ class JobCache:
         paths = None
         declared = self.project.rules(job.job_id).outputs
         if declared:
-            data = await asyncio.to_thread(self.pack_outputs, executor.workspace, declared)
+            data = await asyncio.to_thread(self.pack_outputs, done.workspace, declared)
             paths = sha256(data)
             blobs[paths] = data
         entry = Entry(
             key=key,
             job_id=job.job_id,
             workflow=workflow,
-            source_run=executor.run_id,
+            source_run=done.run_id,
             created=time.time(),
             duration=job.duration or 0.0,
             outputs=dict(job.outputs),

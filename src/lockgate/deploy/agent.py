@@ -1,0 +1,145 @@
+"""`lockgate agent`: keeps every environment of a repository's state converged.
+
+Every probe period it takes one reconcile pass per environment (sooner while a rollout moves
+or a restart is due). One agent per state directory: it holds `agent.lock` for its whole life,
+so a second one refuses to start and `deploy` can tell whether one runs. Killed with
+`kill -9`, it loses nothing: everything it knows is in the store, and the next agent (or the
+next deploy command) takes the next pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from ..errors import UserError
+from ..store.deployments import DeploymentRecords
+from .envfile import load_environment
+from .reconciler import Reconciler
+
+LOCK = "agent.lock"
+LOG = "agent.log"
+
+
+def environment_files(state_dir: Path) -> dict[str, Path]:
+    """The environments deployed from this state directory: name -> kept environment file."""
+    fleet = state_dir / "fleet"
+    found = sorted(fleet.glob("*/environment.yaml")) if fleet.is_dir() else []
+    return {path.parent.name: path for path in found}
+
+
+def agent_running(state_dir: Path) -> bool:
+    """Whether an agent holds this state directory's lock (tried without writing anything)."""
+    try:
+        handle = os.open(state_dir / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
+def start_agent(repo: Path, state_dir: Path) -> None:
+    """Start a detached agent for this repository unless one runs. The database URL goes
+    through the environment (LOCKGATE_DB), never the command line others can read."""
+    if agent_running(state_dir):
+        return
+    with (state_dir / LOG).open("ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "lockgate", "agent", "--repo", str(repo)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            cwd="/",
+        )
+
+
+@contextlib.contextmanager
+def holding_lock(state_dir: Path) -> Iterator[None]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / LOCK).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"an agent already keeps {state_dir.parent} converged",
+                hint="one agent per repository; `lockgate status` shows what it does",
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")  # who holds it, for people and scripts
+        handle.flush()
+        yield
+
+
+class Agent:
+    def __init__(
+        self, state_dir: Path, records: DeploymentRecords, period: float, out: IO[str]
+    ) -> None:
+        self.state_dir, self.records, self.period, self.out = state_dir, records, period, out
+        self.running: dict[str, tuple[float, Reconciler]] = {}  # name -> (file mtime, it)
+        self.stop = threading.Event()
+
+    def say(self, name: str, text: str) -> None:
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {name}: {text}", file=self.out, flush=True)
+
+    def reconciler(self, name: str, path: Path) -> Reconciler | None:
+        """The environment's reconciler, made again when its file changed."""
+        mtime = path.stat().st_mtime
+        known = self.running.get(name)
+        if known is None or known[0] != mtime:
+            try:
+                _, spec = load_environment(path, name)
+            except UserError as exc:
+                self.say(name, f"not supervised: {exc}")
+                self.running.pop(name, None)
+                return None
+            reconciler = Reconciler(
+                name,
+                spec,
+                self.state_dir,
+                self.records,
+                lambda text: self.say(name, text),
+                self.period,
+            )
+            self.running[name] = (mtime, reconciler)
+        return self.running[name][1]
+
+    def run(self, once: bool = False) -> None:
+        period = self.period
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.say("agent", f"keeping {self.state_dir.parent} converged (probe period {period:g}s)")
+        pruned = 0.0
+        while not self.stop.is_set():
+            wait = period
+            if time.monotonic() - pruned > 3600:  # events are kept, within reason
+                for name in environment_files(self.state_dir):
+                    self.records.prune_events(name)
+                pruned = time.monotonic()
+            for name, path in environment_files(self.state_dir).items():
+                reconciler = self.reconciler(name, path)
+                if reconciler is None:
+                    continue
+                try:
+                    wait = min(wait, reconciler.reconcile())
+                except Exception:  # one environment's trouble must not stop the others
+                    self.say(name, "pass failed:\n" + traceback.format_exc())
+            if once:
+                return
+            self.stop.wait(max(wait, 0.2))  # a deploy command takes the fast passes itself
+        self.say("agent", "stopped")

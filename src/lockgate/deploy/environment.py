@@ -1,0 +1,171 @@
+"""What the deploy commands change: an environment's desired state.
+
+`deploy`, `rollback`, `promote` and `abort` only write the rollout row (under the environment's
+lock, briefly); the reconciler acts on it. `down` is the exception: it stops the fleet itself.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+
+from ..artifacts import bundles, provenance, signed
+from ..errors import UserError
+from ..store.deployments import DeploymentRecords, InstanceState, Rollout, RolloutStatus
+from .envfile import EnvironmentFile
+from .reconciler import Reconciler
+from .strategies.base import SIDE_POOLS
+
+
+class DeployRefused(Exception):
+    """The artifact may not be deployed here (provenance); nothing was changed."""
+
+
+class Environment:
+    def __init__(self, reconciler: Reconciler, spec: EnvironmentFile, state_dir: Path) -> None:
+        self.reconciler = reconciler
+        self.name, self.spec, self.state_dir = reconciler.name, spec, state_dir
+        self.records: DeploymentRecords = reconciler.records
+
+    def serving_digest(self) -> str | None:
+        """What most of the main set serves now."""
+        digests = [
+            i.digest
+            for i in self.records.instances(self.name)
+            if i.state == InstanceState.SERVING and i.pool not in SIDE_POOLS
+        ]
+        return collections.Counter(digests).most_common(1)[0][0] if digests else None
+
+    def check_provenance(self, digest: str) -> str | None:
+        """The source commit from the verified provenance; DeployRefused when required and bad."""
+        rules = self.spec.provenance
+        keys = [Path(k) for k in rules.trusted_keys]
+        try:
+            verified = signed.verify_stored(digest, self.state_dir, keys)
+        except provenance.ProvenanceError as exc:
+            if rules.required:
+                raise DeployRefused(str(exc)) from None
+            return None
+        dependencies = verified.statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        return str(dependencies[0]["digest"]["gitCommit"])
+
+    def _supersede(self, why: str) -> None:
+        """A new desired state replaces an unfinished one: no dead ends. The reconciler
+        removes what the old one started and did not finish."""
+        latest = self.records.latest(self.name)
+        if latest is not None and not latest.status.finished:
+            latest.status, latest.message, latest.phase = RolloutStatus.ABORTED, why, None
+            latest.finished_at = time.time()
+            self.records.save(latest)
+            self.records.add_event(self.name, f"aborted: {why}", latest.id)
+
+    def deploy(self, reference: str, triggered_by: str) -> Rollout:
+        digest = bundles.find(signed.store_dir(self.state_dir), reference).name[:64]
+        commit = self.check_provenance(digest)
+        self.reconciler.releases.app_for(digest)  # a bundle without a manifest fails here
+        with self.reconciler.locked():
+            self._supersede(f"superseded by a deployment of {digest[:12]}")
+            rollout = self.records.begin(
+                app=self.spec.app,
+                environment=self.name,
+                digest=digest,
+                previous_digest=self.serving_digest(),
+                strategy=self.spec.strategy.type,
+                kind="deploy",
+                triggered_by=triggered_by,
+                source_commit=commit,
+            )
+            self.records.add_event(
+                self.name, f"deploying {digest[:12]} ({self.spec.strategy.type})", rollout.id
+            )
+        return rollout
+
+    def rollback(self, triggered_by: str) -> Rollout:
+        """Back to the last digest that succeeded before the one serving: one router change
+        while the old set is on standby, else a rolling rollout of it."""
+        with self.reconciler.locked():
+            current = self.serving_digest()
+            previous = next(
+                (
+                    r.digest
+                    for r in self.records.history(self.name)
+                    if r.status == RolloutStatus.SUCCEEDED and r.digest != current
+                ),
+                None,
+            )
+            if current is None or previous is None:
+                raise UserError(f"{self.name} has nothing to roll back to", hint="deploy first")
+            self._supersede(f"superseded by a rollback to {previous[:12]}")
+            rollout = self.records.begin(
+                app=self.spec.app,
+                environment=self.name,
+                digest=previous,
+                previous_digest=current,
+                strategy="rollback",
+                kind="rollback",
+                triggered_by=triggered_by,
+            )
+            self.records.add_event(self.name, f"rolling back to {previous[:12]}", rollout.id)
+        return rollout
+
+    def promote(self) -> Rollout:
+        """Go on with a paused rollout: a blue-green switch, or a canary's next steps."""
+        with self.reconciler.locked():
+            latest = self.records.latest(self.name)
+            if latest is None or not latest.status.waiting:
+                state = latest.status.value if latest else "no deployment"
+                raise UserError(
+                    f"{self.name} has no deployment waiting for approval (latest: {state})",
+                    hint=f"`lockgate status {self.name}` shows where it stands",
+                )
+            latest.status, latest.promote = RolloutStatus.PROGRESSING, True
+            self.records.save(latest)
+            self.records.add_event(self.name, "promoted", latest.id)
+        return latest
+
+    def abort(self, why: str = "aborted") -> Rollout:
+        """Stop a paused or running rollout: its new instances go, what served keeps serving."""
+        with self.reconciler.locked():
+            latest = self.records.latest(self.name)
+            if latest is None or latest.status.finished:
+                raise UserError(
+                    f"{self.name} has no paused or running deployment to abort",
+                    hint=f"`lockgate rollback {self.name}` goes back to the previous digest",
+                )
+            latest.abort = why
+            if latest.status.waiting:
+                latest.status = RolloutStatus.PROGRESSING
+            self.records.save(latest)
+        return latest
+
+    def down(self) -> int:
+        """Stop every instance and the router; returns how many stopped. What was running is
+        kept in the history; an unfinished rollout is aborted."""
+        reconciler = self.reconciler
+        with reconciler.locked():
+            self._supersede("the environment was stopped")
+            instances = [i for i in self.records.instances(self.name)]
+            for instance in instances:
+                reconciler.target.signal_stop(instance, reconciler.releases.app(instance.digest))
+            deadline = time.monotonic() + max(
+                (float(reconciler.releases.app(i.digest).grace_seconds) for i in instances),
+                default=0.0,
+            )
+            for instance in instances:
+                while (
+                    time.monotonic() < deadline
+                    and reconciler.target.observe(
+                        instance, reconciler.releases.app(instance.digest), probe=False
+                    ).alive
+                ):
+                    time.sleep(0.02)
+                reconciler.target.kill(instance)
+                instance.state = InstanceState.STOPPED
+            self.records.save_instances(instances)
+            reconciler.target.sweep(set())
+            reconciler.router.stop()
+            self.records.add_event(
+                self.name, f"stopped {len(instances)} instances and the router", None
+            )
+        return len(instances)

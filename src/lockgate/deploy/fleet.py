@@ -1,0 +1,282 @@
+"""One reconcile pass's view of an environment's fleet, and the moves made on it.
+
+LiveFleet is the strategies.base.Fleet the strategies see, and the supervisor's hands: it
+observes every instance once per pass, records each move before taking it, and leaves the
+router change and the stop signals to the end of the pass, so a pass is one router change and
+no instance is signalled while the router still sends it requests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..store.deployments import (
+    LIVE,
+    DeploymentRecords,
+    Instance,
+    InstanceState,
+    Rollout,
+)
+from .analysis.measure import measure
+from .envfile import EnvironmentFile
+from .httpcheck import status_of
+from .releases import Releases
+from .strategies.base import SIDE_POOLS
+from .strategies.canary import instance_weights
+from .targets.base import Observed, StartFailed, Target
+from .traffic.base import Route, Router
+
+ROTATION = (InstanceState.SERVING, InstanceState.READY, InstanceState.STANDBY)
+
+
+@dataclass
+class Probes:
+    """When each instance's readiness was last probed by this process (kept across passes)."""
+
+    period: float
+    at: dict[str, float] = field(default_factory=dict)
+
+    def due(self, instance: Instance, now: float) -> bool:
+        return now - self.at.get(instance.id, 0.0) >= self.period
+
+
+class LiveFleet:
+    def __init__(
+        self,
+        name: str,
+        spec: EnvironmentFile,
+        records: DeploymentRecords,
+        target: Target,
+        router: Router,
+        releases: Releases,
+        rollout: Rollout | None,
+        probes: Probes,
+        say: Callable[[str], None],
+    ) -> None:
+        self.name = name
+        self.replicas = spec.target.replicas
+        self.strategy = spec.strategy
+        self.records, self.target, self.router = records, target, router
+        self.releases, self.rollout, self.probes, self.say = releases, rollout, probes, say
+        self.now = time.time()
+        self.all = records.instances(name)
+        self.seen: dict[str, Observed] = {}
+        self.dirty: dict[str, Instance] = {}
+        self.readiness_changed: list[Instance] = []  # serving ones, for the supervisor
+
+    # -- looking ---------------------------------------------------------------------------
+    def instances(self) -> list[Instance]:
+        return [i for i in self.all if i.state in LIVE and i.state != InstanceState.STOPPING]
+
+    def dead(self, instance: Instance) -> bool:
+        seen = self.seen.get(instance.id)
+        return seen is not None and not seen.alive
+
+    def drifted(self, instance: Instance) -> bool:
+        """Running a release other than its record's (changed on disk, or by hand)."""
+        seen = self.seen.get(instance.id)
+        return seen is not None and seen.digest is not None and seen.digest != instance.digest
+
+    def log_of(self, instance: Instance) -> str:
+        return self.target.log_of(instance)
+
+    def _watched(self, instance: Instance) -> bool:
+        """Probed every pass: instances a rollout in progress is waiting on or judging."""
+        rollout = self.rollout
+        if instance.state in (InstanceState.STARTING, InstanceState.READY):
+            return True
+        if rollout is None or not rollout.status.active:
+            return False
+        bake = float(self.strategy.min_ready_seconds)
+        ours = instance.deployment_id == rollout.id and not instance.available(self.now, bake)
+        return ours or instance.pool in SIDE_POOLS
+
+    def observe(self) -> None:
+        """Each instance's process, digest and (when due) readiness, as the target sees them."""
+        orphans = False
+        for instance in self.all:
+            if instance.state not in LIVE:
+                continue
+            if instance.ref is None:  # its starter died between recording and starting it
+                orphans = True
+                self.set(instance, state=InstanceState.FAILED, reason="its start was interrupted")
+                continue
+            probe = self._watched(instance) or self.probes.due(instance, self.now)
+            app = self.releases.app(instance.digest)
+            seen = self.seen[instance.id] = self.target.observe(instance, app, probe)
+            if probe:
+                self.probes.at[instance.id] = self.now
+            ready = seen.alive and (seen.ready if probe else instance.ready)
+            if ready != instance.ready:
+                self.set(instance, ready=ready, ready_since=self.now if ready else None)
+                if instance.state == InstanceState.SERVING:
+                    self.readiness_changed.append(instance)
+        if orphans:
+            self.target.sweep({i.id for i in self.all if i.state in LIVE and i.ref})
+
+    def healthy_now(self, instance: Instance) -> bool:
+        seen = self.target.observe(instance, self.releases.app(instance.digest))
+        return seen.alive and seen.ready and seen.digest == instance.digest
+
+    # -- moves -----------------------------------------------------------------------------
+    def set(self, instance: Instance, **changes: object) -> None:
+        for key, value in changes.items():
+            setattr(instance, key, value)
+        self.dirty[instance.id] = instance
+
+    def commit(self) -> None:
+        self.records.save_instances(list(self.dirty.values()))
+        self.dirty.clear()
+
+    def launch(self, slot: int, digest: str, pool: str) -> Instance:
+        instance = Instance(
+            id=f"{self.name}-{slot}-{digest[:8]}-{uuid.uuid4().hex[:6]}",
+            environment=self.name,
+            slot=slot,
+            digest=digest,
+            pool=pool,
+            state=InstanceState.STARTING,
+            deployment_id=self.rollout.id if self.rollout else None,
+            launched_at=self.now,
+        )
+        self.records.add_instance(instance)  # recorded before it exists: a kill leaves a trace
+        self.all.append(instance)
+        self.start(instance)
+        return instance
+
+    def start(self, instance: Instance) -> None:
+        """Start (or start again) the process of a recorded instance."""
+        bundle, app = self.releases.app_for(instance.digest)
+        try:
+            placed = self.target.start(instance, bundle, app)
+        except StartFailed as exc:
+            self.set(instance, state=InstanceState.FAILED, reason=str(exc))
+            self.commit()
+            raise
+        self.set(
+            instance,
+            ref=placed.ref,
+            address=placed.address,
+            ready=False,
+            ready_since=None,
+            launched_at=self.now,
+            retry_at=None,
+        )
+        self.commit()
+        self.seen[instance.id] = Observed(True, instance.digest, False)
+
+    def park(self, instances: Sequence[Instance]) -> None:
+        for instance in instances:
+            self.set(instance, state=InstanceState.READY)
+
+    def serve(self, instances: Sequence[Instance], retire: Sequence[Instance] = ()) -> None:
+        for instance in instances:
+            self.set(instance, state=InstanceState.SERVING, reason=None)
+        self.retire(retire)
+
+    def standby(self, instances: Sequence[Instance], reason: str | None = None) -> None:
+        for instance in instances:
+            self.set(instance, state=InstanceState.STANDBY, reason=reason)
+
+    def retire(self, instances: Sequence[Instance]) -> None:
+        for instance in instances:
+            if instance.state in (InstanceState.STOPPING, InstanceState.STOPPED):
+                continue
+            if instance.ref is None or self.dead(instance):
+                self.set(instance, state=InstanceState.STOPPED)
+            else:
+                self.set(instance, state=InstanceState.STOPPING, stop_at=None)
+
+    def note(self, text: str) -> None:
+        self.records.add_event(self.name, text, self.rollout.id if self.rollout else None)
+        self.say(text)
+
+    # -- canary analysis and smoke checks --------------------------------------------------
+    def measure(self, rollout: Rollout, label: str, number: int) -> str:
+        since = rollout.weight_at or rollout.step_started_at or self.now
+        spec = self.strategy.analysis
+        judged = measure(self.router, self.records, rollout.id, spec, label, number, since)
+        self.note(f"analysis {label} #{number}: {judged.verdict} ({judged.reason})")
+        return judged.verdict
+
+    def verdicts(self, rollout: Rollout, label: str) -> list[str]:
+        return [str(a["verdict"]) for a in self.records.analyses(rollout.id) if a["step"] == label]
+
+    def smoke(self, instances: Sequence[Instance]) -> str | None:
+        strategy = self.strategy
+        for instance in instances:
+            assert instance.address is not None
+            for probe in strategy.smoke:
+                answer = status_of(instance.address, probe.path, timeout=5)
+                if answer != probe.expect:
+                    return (
+                        f"smoke check GET {probe.path} on instance {instance.slot} gave "
+                        f"{answer or 'no answer'}, expected {probe.expect}"
+                    )
+        if strategy.smoke_command:
+            addresses = [str(i.address) for i in instances]
+            done = subprocess.run(
+                ["bash", "-c", strategy.smoke_command],
+                env={
+                    **os.environ,
+                    "GREEN_ADDRESSES": " ".join(addresses),
+                    "GREEN_URL": f"http://{addresses[0]}",
+                },
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if done.returncode != 0:
+                output = (done.stdout + done.stderr)[-300:]
+                return f"smoke command failed ({done.returncode}): {output}"
+        return None
+
+    # -- the end of a pass: stops finish, the router follows ----------------------------------
+    def finish_stops(self) -> None:
+        """Stopping instances that exited are stopped; those past their grace are killed."""
+        for instance in self.all:
+            if instance.state != InstanceState.STOPPING or instance.stop_at is None:
+                continue
+            grace = float(self.releases.app(instance.digest).grace_seconds)
+            if self.dead(instance):
+                self.set(instance, state=InstanceState.STOPPED)
+            elif self.now >= instance.stop_at + grace:
+                self.target.kill(instance)
+                self.set(instance, state=InstanceState.STOPPED)
+
+    def signal_stops(self) -> None:
+        """After the router change: the instances it no longer sends requests to are asked to
+        stop (and their stop is recorded first)."""
+        asked = [i for i in self.all if i.state == InstanceState.STOPPING and i.stop_at is None]
+        for instance in asked:
+            self.set(instance, stop_at=self.now)
+        self.commit()
+        for instance in asked:
+            self.target.signal_stop(instance, self.releases.app(instance.digest))
+
+    def routes(self) -> list[Route]:
+        """The routing table the instances' states ask for: serving instances that answer
+        their probe and run their digest get traffic; ready and standby ones are kept at 0."""
+        routed = [i for i in self.all if i.state in ROTATION and i.address]
+        serving = [i for i in routed if i.state == InstanceState.SERVING]
+        counts: dict[str, int] = {}
+        for instance in serving:
+            pool = instance.pool if instance.pool in SIDE_POOLS else "stable"
+            counts[pool] = counts.get(pool, 0) + 1
+        canary = any(pool in SIDE_POOLS for pool in counts) and self.rollout is not None
+        weights = instance_weights(self.rollout.weight, counts) if canary and self.rollout else {}
+        routes = []
+        for instance in routed:
+            assert instance.address is not None
+            healthy = instance.ready and not self.dead(instance) and not self.drifted(instance)
+            pool = instance.pool if instance.pool in SIDE_POOLS else "stable"
+            weight = weights.get(pool, 1) if instance.state == InstanceState.SERVING else 0
+            routes.append(
+                Route(instance.id, instance.address, weight if healthy else 0, instance.pool)
+            )
+        return routes

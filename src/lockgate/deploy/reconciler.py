@@ -1,0 +1,249 @@
+"""The reconcile loop's one pass for one environment (Argo Rollouts' model).
+
+A pass reads the desired state (the latest rollout row) and the observed state (instances as
+the target finds them, the routing table as the router reports it), takes the next idempotent
+actions and returns. It holds the environment's lock only while it acts; nothing sleeps under
+it. Any process may take the next pass: `lockgate deploy` while it waits for its rollout, the
+agent every probe period, the next command after either was killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..store.deployments import (
+    DeploymentRecords,
+    Divergence,
+    InstanceState,
+    Rollout,
+    RolloutStatus,
+)
+from .envfile import EnvironmentFile
+from .fleet import LiveFleet, Probes
+from .httpcheck import Unreachable
+from .releases import Releases
+from .strategies import strategy_for
+from .strategies.base import SIDE_POOLS, Done, Fail, Pause, Progress, Wait
+from .strategies.rolling import converge
+from .supervision import reap_standby, supervise
+from .targets import target_for
+from .traffic import router_for
+from .traffic.base import Route
+
+PROBE_PERIOD = 1.0
+
+
+def environment_dir(state_dir: Path, name: str) -> Path:
+    return state_dir / "fleet" / name
+
+
+class Reconciler:
+    def __init__(
+        self,
+        name: str,
+        spec: EnvironmentFile,
+        state_dir: Path,
+        records: DeploymentRecords,
+        say: Callable[[str], None] = lambda _: None,
+        probe_period: float = PROBE_PERIOD,
+    ) -> None:
+        self.name, self.spec, self.records, self.say = name, spec, records, say
+        self.dir = environment_dir(state_dir, name)
+        self.target = target_for(spec.target.type, self.dir)
+        self.router = router_for(spec.router.type, self.dir, spec.router.port)
+        self.releases = Releases(state_dir, self.dir)
+        self.probes = Probes(probe_period)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One process acts on an environment at a time; a pass is short, so others wait."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def reconcile(self) -> float:
+        """One pass; returns how many seconds until the next one is useful."""
+        with self.locked():
+            return self._pass()
+
+    def _pass(self) -> float:
+        rollout = self.records.latest(self.name)
+        fleet = LiveFleet(
+            self.name,
+            self.spec,
+            self.records,
+            self.target,
+            self.router,
+            self.releases,
+            rollout,
+            self.probes,
+            self.say,
+        )
+        fleet.observe()
+        fleet.finish_stops()
+        self._collect(fleet, rollout)
+        wait = self.probes.period
+        if (
+            rollout is not None
+            and (rollout.status.active or rollout.abort)
+            and not (rollout.status.finished)
+        ):
+            wait = min(wait, self._advance(rollout, fleet))
+        wait = min(wait, supervise(fleet, rollout))
+        reap_standby(fleet, rollout)
+        fleet.commit()
+        if rollout is not None:
+            self.records.save(rollout)
+        self._route(fleet)
+        fleet.signal_stops()
+        return max(wait, 0.02)
+
+    # -- desired state ---------------------------------------------------------------------
+    def _collect(self, fleet: LiveFleet, rollout: Rollout | None) -> None:
+        """Leftovers of superseded rollouts: their canaries and their unfinished new sets."""
+        current = rollout.id if rollout is not None else None
+        leftovers = [
+            i
+            for i in fleet.instances()
+            if i.deployment_id != current
+            and (i.pool in SIDE_POOLS or i.state in (InstanceState.STARTING, InstanceState.READY))
+        ]
+        fleet.retire(leftovers)
+
+    def _advance(self, rollout: Rollout, fleet: LiveFleet) -> float:
+        if rollout.abort and rollout.status != RolloutStatus.ROLLING_BACK:
+            self._fail(rollout, fleet, Fail(rollout.abort))
+        if rollout.status == RolloutStatus.ROLLING_BACK:
+            assert rollout.previous_digest is not None
+            progress: Progress = converge(fleet, rollout, rollout.previous_digest)
+        else:
+            progress = strategy_for(rollout.strategy).step(rollout, fleet)
+        return self._follow(rollout, fleet, progress)
+
+    def _follow(self, rollout: Rollout, fleet: LiveFleet, progress: Progress) -> float:
+        rolling_back = rollout.status == RolloutStatus.ROLLING_BACK
+        if isinstance(progress, Wait):
+            if rollout.phase != progress.phase:
+                rollout.phase = progress.phase
+                if not rolling_back:
+                    fleet.note(progress.phase)
+            return progress.seconds
+        if isinstance(progress, Pause):
+            rollout.status = (
+                RolloutStatus.AWAITING_APPROVAL if progress.approval else RolloutStatus.PAUSED
+            )
+            rollout.phase = rollout.message = progress.reason
+            fleet.note(progress.reason)
+            return self.probes.period
+        if rolling_back:
+            if isinstance(progress, Done):
+                status = RolloutStatus.ABORTED if rollout.abort else RolloutStatus.ROLLED_BACK
+                self._finish(rollout, fleet, status, f"{rollout.failure}; rolled back")
+            else:
+                why = f"{rollout.failure}; the rollback failed too: {progress.reason}"
+                self._finish(rollout, fleet, RolloutStatus.FAILED, why)
+            return self.probes.period
+        if isinstance(progress, Done):
+            self._finish(rollout, fleet, RolloutStatus.SUCCEEDED, progress.message)
+            return self.probes.period
+        self._fail(rollout, fleet, progress)
+        return 0.02
+
+    def _fail(self, rollout: Rollout, fleet: LiveFleet, failure: Fail) -> None:
+        """The rollout's new instances go, a diverged one leaves rotation, and the fleet
+        converges back to the previous digest (or, with none, the new one is removed)."""
+        if failure.slot is not None:
+            self._diverged(rollout, fleet, failure)
+        if not rollout.abort:
+            fleet.note(f"rollout failed: {failure.reason}")
+        strategy_for(rollout.strategy).abandon(rollout, fleet)
+        fleet.retire(
+            [
+                i
+                for i in fleet.instances()
+                if i.deployment_id == rollout.id
+                and i.state in (InstanceState.STARTING, InstanceState.READY)
+            ]
+        )
+        rollout.failure = failure.reason
+        if rollout.previous_digest is None:
+            fleet.retire([i for i in fleet.instances() if i.digest == rollout.digest])
+            status = RolloutStatus.ABORTED if rollout.abort else RolloutStatus.FAILED
+            self._finish(rollout, fleet, status, failure.reason)
+            return
+        rollout.status, rollout.step_started_at = RolloutStatus.ROLLING_BACK, fleet.now
+        rollout.phase = f"rolling back to {rollout.previous_digest[:12]}"
+        fleet.note(rollout.phase)
+
+    def _diverged(self, rollout: Rollout, fleet: LiveFleet, failure: Fail) -> None:
+        """An instance that cannot reach the desired digest leaves rotation at once; the
+        record says whether the router, asked afterwards, still sends it traffic."""
+        stale = [
+            i
+            for i in fleet.instances()
+            if i.slot == failure.slot
+            and i.state == InstanceState.SERVING
+            and i.digest != rollout.digest
+            and i.pool not in SIDE_POOLS
+        ]
+        fleet.standby(stale, failure.reason)
+        fleet.commit()
+        table = self._route(fleet)
+        in_rotation = any(r.weight > 0 for r in table if r.id in {i.id for i in stale})
+        rollout.divergent.append(
+            Divergence(failure.slot or 0, failure.reason, time.time(), in_rotation)
+        )
+        fleet.note(
+            f"instance {failure.slot} did not converge: {failure.reason}; it gets no traffic"
+        )
+
+    def _finish(
+        self, rollout: Rollout, fleet: LiveFleet, status: RolloutStatus, message: str
+    ) -> None:
+        rollout.status, rollout.message, rollout.phase = status, message, None
+        rollout.finished_at = fleet.now
+        fleet.note(f"{status.value}: {message}")
+
+    # -- the router --------------------------------------------------------------------------
+    def _route(self, fleet: LiveFleet) -> list[Route]:
+        """Bring the router's table to what the instances ask for; a router that is down is
+        started again (it gets its last table back) whenever it has instances to route to."""
+        wanted = fleet.routes()
+        if not wanted and not any(i.state in (InstanceState.STARTING,) for i in fleet.all):
+            return wanted
+        try:
+            current = [Route(r.id, r.address, r.weight, r.pool) for r in self.router.table()]
+        except (Unreachable, OSError, ValueError):
+            fleet.note("the router was not running: started it with its table")
+            self.router.ensure()
+            current = []
+        if sorted(current, key=lambda r: r.id) != sorted(wanted, key=lambda r: r.id):
+            self.router.apply(wanted)
+        return wanted
+
+
+def wait_for(
+    reconciler: Reconciler,
+    rollout_id: int,
+    on_event: Callable[[str], None] = lambda _: None,
+    settled: Callable[[Rollout], bool] = lambda r: not r.status.active,
+) -> Rollout:
+    """Take passes until the rollout is no longer in progress (another process may take some
+    of them); the lock is free between passes."""
+    records, shown = reconciler.records, 0
+    while True:
+        wait = reconciler.reconcile()
+        rollout = records.rollout(rollout_id)
+        assert rollout is not None
+        events = records.events(reconciler.name, deployment_id=rollout_id)
+        for event in events[shown:]:
+            on_event(event.text)
+        shown = len(events)
+        if settled(rollout):
+            return rollout
+        time.sleep(min(wait, 0.05))

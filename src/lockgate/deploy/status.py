@@ -1,0 +1,223 @@
+"""`lockgate status`: where an environment stands, read without changing anything.
+
+It takes no lock and writes nothing, so it answers at once during any rollout. What it shows
+is looked at now (each instance's process and readiness, the router's own table), beside the
+stored desired state; `assess` turns both into one of healthy, progressing, paused or
+degraded, with the reasons and the next command.
+"""
+
+from __future__ import annotations
+
+import enum
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..store.deployments import Event, Instance, InstanceState, Rollout, RolloutStatus
+from .agent import agent_running
+from .httpcheck import Unreachable
+from .reconciler import Reconciler
+from .strategies.base import SIDE_POOLS
+from .supervision import crash_looping
+from .targets.base import Observed
+
+
+class Health(enum.StrEnum):
+    HEALTHY = "healthy"
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    DEGRADED = "degraded"
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    index: int
+    id: str
+    pool: str
+    state: str
+    digest: str | None  # as the instance reports it now
+    expected_digest: str
+    alive: bool
+    ready: bool
+    in_rotation: bool
+    weight: int
+    requests: int
+    address: str | None
+    restarts: int
+    crash_looping: bool
+
+
+@dataclass(frozen=True)
+class RolloutSummary:
+    id: int
+    digest: str
+    status: str
+    message: str | None
+    phase: str | None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    health: Health
+    reasons: list[str]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class StatusView:
+    environment: str
+    app: str
+    router: str
+    router_up: bool
+    agent: bool
+    health: Health
+    reasons: list[str]
+    next: str | None
+    digest: str | None  # what the fleet should run now
+    latest: RolloutSummary | None
+    analysis: str | None
+    instances: list[InstanceView]
+    events: list[Event] = field(default_factory=list)
+
+
+def settled_digest(rollout: Rollout | None) -> str | None:
+    """The digest a fleet at rest should run after `rollout`."""
+    if rollout is None:
+        return None
+    if rollout.status in (RolloutStatus.SUCCEEDED, RolloutStatus.PROGRESSING):
+        return rollout.digest
+    return rollout.previous_digest
+
+
+def assess(
+    name: str,
+    replicas: int,
+    rollout: Rollout | None,
+    instances: list[InstanceView],
+    router_up: bool,
+    agent: bool,
+) -> Assessment:
+    """Health from the desired state and what was seen; pure, so its rules are tested alone."""
+    reasons = []
+    if instances and not router_up:
+        reasons.append("the router is down")
+    for view in instances:
+        if view.state != InstanceState.SERVING.value:
+            continue
+        if not view.alive:
+            looping = f", crash-looping ({view.restarts} restarts)" if view.crash_looping else ""
+            reasons.append(f"instance {view.index} is not running{looping}")
+        elif not view.ready:
+            reasons.append(f"instance {view.index} is not ready (out of rotation)")
+        elif view.digest != view.expected_digest:
+            reasons.append(
+                f"instance {view.index} runs {str(view.digest)[:12]}, not "
+                f"{view.expected_digest[:12]}"
+            )
+    at_rest = rollout is None or rollout.status.finished
+    goal = settled_digest(rollout)
+    if at_rest and goal is not None and instances:
+        main = [
+            v
+            for v in instances
+            if v.state == InstanceState.SERVING.value and v.pool not in SIDE_POOLS
+        ]
+        for index in range(replicas):
+            mine = [v for v in main if v.index == index]
+            if not mine:
+                reasons.append(f"instance {index} is not serving")
+            elif all(v.expected_digest != goal for v in mine):
+                reasons.append(
+                    f"instance {index} is on {mine[0].expected_digest[:12]}, not {goal[:12]}"
+                )
+    if reasons:
+        repair = (
+            "the agent is repairing it (its events show how); if it does not recover: "
+            f"lockgate rollback {name}"
+            if agent
+            else f"nothing supervises {name}: start the agent with `lockgate agent`"
+        )
+        return Assessment(Health.DEGRADED, reasons, repair)
+    if rollout is not None and rollout.status.waiting:
+        return Assessment(
+            Health.PAUSED,
+            [rollout.message or rollout.status.value],
+            f"lockgate promote {name} (or lockgate abort {name})",
+        )
+    if rollout is not None and rollout.status.active:
+        moving = (
+            "a rollout is running; wait for it"
+            if agent
+            else ("no agent is running to carry the rollout on: start it with `lockgate agent`")
+        )
+        return Assessment(Health.PROGRESSING, [rollout.phase or rollout.status.value], moving)
+    fix = None
+    if rollout is not None and rollout.status in (
+        RolloutStatus.FAILED,
+        RolloutStatus.ROLLED_BACK,
+        RolloutStatus.ABORTED,
+    ):
+        fix = f"deploy a fix: lockgate deploy ENV_FILE --artifact DIGEST ({name} is consistent)"
+    return Assessment(Health.HEALTHY, [], fix)
+
+
+def view(reconciler: Reconciler) -> StatusView:
+    """Look now, change nothing."""
+    records, name = reconciler.records, reconciler.name
+    rollout = records.latest(name)
+    instances = records.instances(name)
+    try:
+        table = {r.id: r for r in reconciler.router.table()}
+        router_up = True
+    except (Unreachable, OSError, ValueError):
+        table, router_up = {}, False
+
+    def look(instance: Instance) -> Observed:
+        app = reconciler.releases.app(instance.digest)
+        return reconciler.target.observe(instance, app)
+
+    live = [i for i in instances if i.state != InstanceState.STOPPING]
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(live)))) as pool:
+        seen = list(pool.map(look, live))
+    views = []
+    for instance, observed in zip(live, seen, strict=True):
+        route = table.get(instance.id)
+        views.append(
+            InstanceView(
+                index=instance.slot,
+                id=instance.id,
+                pool=instance.pool,
+                state=instance.state.value,
+                digest=observed.digest,
+                expected_digest=instance.digest,
+                alive=observed.alive,
+                ready=observed.ready,
+                in_rotation=route is not None and route.weight > 0,
+                weight=route.weight if route else 0,
+                requests=route.requests if route else 0,
+                address=instance.address,
+                restarts=instance.restarts,
+                crash_looping=crash_looping(instance),
+            )
+        )
+    agent = agent_running(reconciler.dir.parent.parent)
+    judged = assess(name, reconciler.spec.target.replicas, rollout, views, router_up, agent)
+    analyses = records.analyses(rollout.id) if rollout else []
+    return StatusView(
+        environment=name,
+        app=reconciler.spec.app,
+        router=reconciler.router.address,
+        router_up=router_up,
+        agent=agent,
+        health=judged.health,
+        reasons=judged.reasons,
+        next=judged.next,
+        digest=settled_digest(rollout),
+        latest=RolloutSummary(
+            rollout.id, rollout.digest, rollout.status.value, rollout.message, rollout.phase
+        )
+        if rollout
+        else None,
+        analysis=str(analyses[-1]["reason"]) if analyses else None,
+        instances=views,
+        events=records.events(name),
+    )

@@ -1,0 +1,276 @@
+"""The agent keeps a deployed fleet converged between commands, through real instances, the
+real router and steady load: crashed instances come back, unready ones leave rotation and
+return, a dead router is restarted with its table, drifted instances are replaced, and a
+killed deploy command or agent loses nothing. Durations are reported by
+benchmarks/supervision.py; here only outcomes are asserted (with generous deadlines)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import LOCKGATE, lockgate
+from .fleet import (
+    Load,
+    agents,
+    app_version,
+    build,
+    deploy,
+    fleet_processes,
+    fleet_repo,
+    status,
+    stop_agent,
+    teardown,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Path]]:
+    repos: list[Path] = []
+    yield repos
+    for repo in repos:
+        teardown(repo)
+
+
+def eventually(check: Callable[[], bool], seconds: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds}s: {what}"
+        time.sleep(0.05)
+
+
+def router_table(repo: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    admin = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())["admin"]
+    try:
+        rows = httpx.get(f"http://127.0.0.1:{admin}/backends", timeout=2).json()
+    except httpx.HTTPError:
+        return {}
+    return {row["id"]: row for row in rows}
+
+
+def in_rotation(repo: Path) -> set[str]:
+    return {i for i, row in router_table(repo).items() if row["weight"] > 0}
+
+
+def events(repo: Path) -> list[str]:
+    return [event["text"] for event in status(repo, healthy=False)["events"]]
+
+
+def release_of(repo: Path, slot: int, digest: str) -> Path:
+    return repo / ".lockgate/fleet/test/instances" / str(slot) / "releases" / digest
+
+
+def serving(repo: Path, replicas: int) -> Callable[[], bool]:
+    def check() -> bool:
+        view = status(repo, healthy=False)
+        ids = {i["id"] for i in view["instances"] if i["state"] == "serving"}
+        return view["health"] == "healthy" and len(ids) == replicas and in_rotation(repo) == ids
+
+    return check
+
+
+def test_an_instance_killed_is_restarted_and_back_in_rotation(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, port = fleet_repo(tmp_path, 3, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    eventually(lambda: len(agents(repo)) == 1, what="deploy started an agent")
+    victim = status(repo)["instances"][1]
+    with Load(port) as load:
+        time.sleep(0.3)
+        os.killpg(fleet_processes(repo)[victim["id"]], signal.SIGKILL)
+        eventually(lambda: victim["id"] not in in_rotation(repo), what="out of rotation")
+        eventually(serving(repo, 3), what="restarted and back in rotation")
+        time.sleep(0.3)
+    assert load.errors == []  # the router retried what the dead instance refused
+    assert len(load.results) > 100
+    view = status(repo)
+    again = next(i for i in view["instances"] if i["id"] == victim["id"])
+    assert again["restarts"] == 1 and again["in_rotation"]
+    assert any(f"instance {victim['index']} exited" in t for t in events(repo))
+    assert any(f"instance {victim['index']} started again" in t for t in events(repo))
+
+
+def test_a_dead_router_is_restarted_with_its_table(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, port = fleet_repo(tmp_path, 2, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    before = in_rotation(repo)
+    info = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())
+    os.killpg(info["pid"], signal.SIGKILL)
+    eventually(lambda: in_rotation(repo) == before, what="router back with its table")
+    with httpx.Client() as client:
+        answers = {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(20)}
+    assert answers == {200}
+    assert any("router was not running" in t for t in events(repo))
+
+
+def test_status_is_degraded_without_a_router_and_says_what_to_do(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, _ = fleet_repo(tmp_path, 2, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    stop_agent(repo)  # nobody repairs it now
+    info = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())
+    os.killpg(info["pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    done = lockgate("status", "test", "-o", "json", cwd=repo)
+    assert done.returncode == 3, done.stdout + done.stderr
+    view = json.loads(done.stdout)
+    assert view["health"] == "degraded" and "the router is down" in view["reasons"]
+    assert view["agent"] is False and "lockgate agent" in view["next"]
+    words = lockgate("status", "test", cwd=repo)
+    assert words.returncode == 3 and "degraded" in words.stdout and "next:" in words.stdout
+    assert lockgate("status", "test", cwd=repo).returncode == 3  # it repaired nothing
+
+
+def test_an_unready_instance_leaves_rotation_and_comes_back(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, port = fleet_repo(tmp_path, 3, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    victim = status(repo)["instances"][0]
+    marker = release_of(repo, victim["index"], v1) / "unready"
+    with Load(port) as load:
+        marker.write_text("")
+        eventually(lambda: victim["id"] not in in_rotation(repo), what="out of rotation")
+        view = status(repo, healthy=False)
+        assert view["health"] == "degraded"
+        assert f"instance {victim['index']} is not ready (out of rotation)" in view["reasons"]
+        marker.unlink()
+        eventually(serving(repo, 3), what="back in rotation")
+    assert load.errors == []
+    texts = events(repo)
+    assert any("failed its readiness check" in t for t in texts)
+    assert any("back in rotation" in t for t in texts)
+
+
+def test_an_instance_on_another_release_is_replaced(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, _ = fleet_repo(tmp_path, 2, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    victim = status(repo)["instances"][1]
+    (release_of(repo, victim["index"], v1) / ".lockgate-digest").write_text("f" * 64 + "\n")
+    eventually(lambda: any("(drift)" in t for t in events(repo)), what="drift noticed")
+    eventually(serving(repo, 2), what="replaced")
+    again = next(i for i in status(repo)["instances"] if i["id"] == victim["id"])
+    assert again["digest"] == v1 and again["in_rotation"]
+
+
+def test_a_crash_looping_instance_backs_off_and_is_reported(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, _ = fleet_repo(tmp_path, 1, "rolling")
+    cleanup.append(repo)
+    crashes = build(repo, app_version(repo, "crashes", crash_after_ms=300))
+    assert deploy(repo, crashes)[0] == 0  # no bake asked for: ready was enough
+
+    def looping() -> bool:
+        done = lockgate("status", "test", "-o", "json", cwd=repo)
+        view = json.loads(done.stdout)
+        return done.returncode == 3 and any("crash-looping" in r for r in view["reasons"])
+
+    eventually(looping, 60, "reported as crash-looping")
+    texts = events(repo)
+    delays = [t.split("restarting ")[1].split(";")[0] for t in texts if "restarting" in t]
+    assert delays[:3] == ["now", "in 1s", "in 2s"], texts
+
+
+def test_a_version_that_crashes_during_its_bake_is_rolled_back(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, port = fleet_repo(tmp_path, 2, "rolling", **{"min-ready-seconds": 3})
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    crashes = build(repo, app_version(repo, "crashes", crash_after_ms=1500))
+    assert deploy(repo, v1)[0] == 0
+    with Load(port) as load:
+        code, report = deploy(repo, crashes)
+    assert code == 1 and report["result"] == "rolled_back", report
+    assert "during its bake" in report["message"]
+    assert load.errors == []
+    view = status(repo)
+    assert {i["digest"] for i in view["instances"]} == {v1}
+    assert view["health"] == "healthy"
+
+
+def test_killed_deploy_and_agent_lose_nothing(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, port = fleet_repo(tmp_path, 3, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2", start_delay_ms=1500))
+    assert deploy(repo, v1)[0] == 0
+    rollout = subprocess.Popen(
+        [str(LOCKGATE), "deploy", "env.yaml", "--artifact", v2],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    eventually(lambda: len(fleet_processes(repo)) >= 4, what="the first v2 instance starting")
+    os.killpg(rollout.pid, signal.SIGKILL)
+    rollout.wait()
+    stop_agent(repo)  # both die mid-rollout
+    # Commands that are not deploy commands change nothing, not even a dead rollout.
+    assert lockgate("runs", cwd=repo).returncode == 0
+    view = status(repo, healthy=False)
+    assert view["latest"]["status"] == "in_progress" and view["agent"] is False
+    assert "no agent is running" in view["next"]
+    # A new agent carries the rollout on from the stored state, and it converges.
+    agent = subprocess.Popen(
+        [str(LOCKGATE), "agent"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        eventually(lambda: status(repo)["latest"]["status"] == "succeeded", 60, "converged")
+        view = status(repo)
+        assert {i["digest"] for i in view["instances"]} == {v2} and len(view["instances"]) == 3
+        assert set(fleet_processes(repo)) == {i["id"] for i in view["instances"]}  # no orphans
+        assert set(router_table(repo)) == {i["id"] for i in view["instances"]}
+        with httpx.Client() as client:
+            codes = {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(10)}
+        assert codes == {200}
+        second = lockgate("agent", cwd=repo)  # one agent per repository
+        assert second.returncode == 2 and "already" in second.stderr
+    finally:
+        agent.send_signal(signal.SIGTERM)  # as systemd stops it
+        output = agent.communicate(timeout=30)[0].decode()
+    assert agent.returncode == 0 and "stopped" in output
+
+
+def test_status_neither_waits_nor_changes_anything(tmp_path: Path, cleanup: list[Path]) -> None:
+    repo, _ = fleet_repo(tmp_path, 2, "rolling")
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    stop_agent(repo)
+    database = repo / ".lockgate" / "lockgate.db"
+    before = database.read_bytes()
+    with (repo / ".lockgate/fleet/test/.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a pass in progress holds it
+        done = subprocess.run(
+            [str(LOCKGATE), "status", "test", "-o", "json"], cwd=repo, capture_output=True,
+            timeout=30,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["health"] == "healthy"
+    assert database.read_bytes() == before
+    assert not agents(repo)  # status starts nothing either
