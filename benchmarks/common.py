@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,6 +46,23 @@ def committed_repo(root: Path, files: dict[str, str]) -> Path:
     identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
     subprocess.run(["git", "-C", str(root), *identity, "commit", "-qm", "bench"], check=True)
     return root
+
+
+def stop_agent(repo: Path) -> None:
+    """Stop the agent a deploy started for `repo` (its pid is in the lock it holds)."""
+    lock = repo / ".lockgate" / "agent.lock"
+    try:
+        pid = int(lock.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)
 
 
 def example_app(directory: Path, **behavior: object) -> Path:

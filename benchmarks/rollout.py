@@ -20,10 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import LOCKGATE, committed_repo, example_app, warm_server
+from common import LOCKGATE, committed_repo, example_app, stop_agent, warm_server
 
 from lockgate.artifacts.manifest import load_manifest
 from lockgate.deploy.targets.local import LocalTarget
+from lockgate.store.deployments import Instance, InstanceState
 
 
 def lockgate(repo: Path, *args: str) -> dict:  # type: ignore[type-arg]
@@ -61,13 +62,20 @@ def batch_seconds(repo: Path, digest: str, size: int) -> float:
     app = load_manifest(repo / "v1")
     timings = []
     for attempt in range(3):
+        instances = [
+            Instance(f"b{attempt}-{i}", "bench", i, digest, "stable", InstanceState.STARTING)
+            for i in range(size)
+        ]
         started = time.perf_counter()
-        instances = [target.start(f"b{attempt}-{i}", i, bundle, digest, app) for i in range(size)]
         for instance in instances:
-            while not target.ready(instance.address, app):
+            placed = target.start(instance, bundle, app)
+            instance.ref, instance.address = placed.ref, placed.address
+        for instance in instances:
+            while not target.observe(instance, app).ready:
                 time.sleep(0.01)
         timings.append(time.perf_counter() - started)
-        target.stop([i.pid for i in instances], app)
+        for instance in instances:
+            target.kill(instance)
     return statistics.median(timings)
 
 
@@ -140,6 +148,7 @@ def main() -> None:
                 f"{added * 1000:+.2f} ms median latency"
             )
         finally:  # never leave a fleet running, whatever failed
+            stop_agent(repo)
             for name in ("rolling", "blue-green"):
                 subprocess.run([str(LOCKGATE), "down", name], cwd=repo, capture_output=True)
 

@@ -61,12 +61,14 @@ def plan(replicas: int, max_surge: int, max_unavailable: int, slots: Sequence[Sl
         room -= 1
     spare = available - (replicas - max_unavailable)
     for slot in needed:
-        if spare <= 0:
-            break
-        if slot.index not in launch and slot.old:
-            retire.append(slot.index)
-            launch.append(slot.index)
-            spare -= 1 if slot.old_ready else 0
+        if slot.index in launch or not slot.old:
+            continue
+        if slot.old_ready:  # an unready one is not available: replacing it costs nothing
+            if spare <= 0:
+                continue
+            spare -= 1
+        retire.append(slot.index)
+        launch.append(slot.index)
     return Plan(retire, launch)
 
 
