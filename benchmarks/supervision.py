@@ -192,8 +192,15 @@ def main() -> None:
                 built = lockgate(repo, "artifact", "build", f"v{version}", "-o", "json")
                 digests[version] = json.loads(built.stdout)["digest"]
             deploy(repo, "rolling.yaml", digests["1"])
-            until(lambda: (repo / ".lockgate/agent.lock").exists() and lockgate(
-                repo, "status", "rolling", "-o", "json").stdout.count('"agent": true') > 0)
+            until(
+                lambda: (
+                    (repo / ".lockgate/agent.lock").exists()
+                    and lockgate(repo, "status", "rolling", "-o", "json").stdout.count(
+                        '"agent": true'
+                    )
+                    > 0
+                )
+            )
             instance_kills(repo, ports["rolling"], args.repeat)
             router_kills(repo, ports["rolling"], args.repeat)
             deploy(repo, "canary.yaml", digests["1"])

@@ -173,3 +173,12 @@ def test_the_canary_10_preset_promotes_after_its_bake_time(tmp_path: Path) -> No
         assert set(_stable(repo).values()) == {v2}
     finally:
         teardown(repo)
+
+
+def test_conditions_without_a_query_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from lockgate.deploy.envfile import MetricSpec
+
+    with pytest.raises(ValidationError, match="need a `query`"):
+        MetricSpec.model_validate({"name": "error-rate", "success": "result < 0.1"})

@@ -17,6 +17,7 @@ import pytest
 
 from lockgate.deploy.analysis.judge import FAIL, INCONCLUSIVE, PASS, compare, threshold
 from lockgate.deploy.analysis.providers import PrometheusProvider, ProviderError
+from lockgate.deploy.envfile import MetricSpec
 from lockgate.deploy.traffic.base import Route
 from lockgate.deploy.traffic.builtin import BuiltinRouter
 
@@ -105,12 +106,16 @@ def scraped_router(tmp_path: Path) -> Iterator[tuple[BuiltinRouter, str]]:
         baseline.shutdown()
 
 
+def _metric(query: str) -> MetricSpec:
+    return MetricSpec(name="measured", query=query)
+
+
 def _wait_for_data(provider: PrometheusProvider, query: str) -> None:
     """The first scraped sample shows up seconds after start: poll with a deadline."""
     deadline = time.monotonic() + 60
     while True:
         try:
-            value = provider.value(query, "canary", time.time())
+            value = provider.value(_metric(query), "canary", time.time())
         except ProviderError:
             value = None
         if value is not None and value > 0:
@@ -129,8 +134,8 @@ def test_promql_per_pool_compares_canary_with_baseline(
     _wait_for_data(provider, requests)
     time.sleep(8)  # enough points for a series on each side
     now = time.time()
-    canary = provider.series(errors, "canary", now - 6, now, 1)
-    baseline = provider.series(errors, "baseline", now - 6, now, 1)
+    canary = provider.series(_metric(errors), "canary", now - 6, now)
+    baseline = provider.series(_metric(errors), "baseline", now - 6, now)
     assert len(canary) >= 3 and len(baseline) >= 3
     verdict = compare(
         "errors/s", canary, baseline, statistic="mean", tolerance=0.5, relative=False,
@@ -140,19 +145,21 @@ def test_promql_per_pool_compares_canary_with_baseline(
     ratio = f"{errors} / {requests}"
     assert (
         threshold(
-            "error ratio", provider.value(ratio, "baseline", now), "result < 0.01", None
+            "error ratio", provider.value(_metric(ratio), "baseline", now), "result < 0.01", None
         ).verdict
         == PASS
     )
     assert (
         threshold(
-            "error ratio", provider.value(ratio, "canary", now), "result < 0.01", None
+            "error ratio", provider.value(_metric(ratio), "canary", now), "result < 0.01", None
         ).verdict
         == FAIL
     )
-    missing = provider.value('sum(lockgate_router_requests_total{pool="nothing"})', "canary", now)
+    missing = provider.value(
+        _metric('sum(lockgate_router_requests_total{pool="nothing"})'), "canary", now
+    )
     assert threshold("missing", missing, "result < 1", None).verdict == INCONCLUSIVE
     with pytest.raises(ProviderError):
-        PrometheusProvider(f"http://127.0.0.1:{free_port()}").value("up", "canary", now)
+        PrometheusProvider(f"http://127.0.0.1:{free_port()}").value(_metric("up"), "canary", now)
     with pytest.raises(ProviderError):
-        provider.value("sum(", "canary", now)  # a bad query is an error, never a pass
+        provider.value(_metric("sum("), "canary", now)  # a bad query is an error, never a pass

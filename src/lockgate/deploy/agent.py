@@ -133,7 +133,7 @@ class Agent:
                 pruned = time.monotonic()
             for name, path in environment_files(self.state_dir).items():
                 reconciler = self.reconciler(name, path)
-                if reconciler is None:
+                if reconciler is None or reconciler.driven():
                     continue
                 try:
                     wait = min(wait, reconciler.reconcile())

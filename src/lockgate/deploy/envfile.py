@@ -52,6 +52,15 @@ class MetricSpec(_Strict):
             raise ValueError(f"statistic must be mean or a percentile like p95, not {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _conditions_need_a_query(self) -> MetricSpec:
+        if (self.success or self.failure) and self.query is None:
+            raise ValueError(
+                f"metric {self.name}: success and failure conditions need a `query`; the "
+                "built-in metrics are compared between canary and baseline"
+            )
+        return self
+
     @field_validator("success", "failure")
     @classmethod
     def _condition(cls, value: str | None) -> str | None:
@@ -77,7 +86,7 @@ class AnalysisSpec(_Strict):
     failure_limit: int = Field(0, alias="failure-limit", ge=0)
     inconclusive_limit: int | None = Field(None, alias="inconclusive-limit", ge=0)
     background: bool = True  # also judge during pauses, and roll back at once on a failure
-    provider: Literal["router", "prometheus"] = "router"
+    provider: Literal["prometheus"] = "prometheus"  # where `query` metrics come from
     prometheus: str = "http://127.0.0.1:9090"
     metrics: list[MetricSpec] = [
         MetricSpec(name="error-rate", tolerance=0.02),

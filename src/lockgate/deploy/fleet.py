@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..store.deployments import (
@@ -36,10 +37,12 @@ ROTATION = (InstanceState.SERVING, InstanceState.READY, InstanceState.STANDBY)
 
 @dataclass
 class Probes:
-    """When each instance's readiness was last probed by this process (kept across passes)."""
+    """When each instance's readiness was last probed by this process (kept across passes),
+    and the threads that probe them."""
 
     period: float
     at: dict[str, float] = field(default_factory=dict)
+    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16))
 
     def due(self, instance: Instance, now: float) -> bool:
         return now - self.at.get(instance.id, 0.0) >= self.period
@@ -97,8 +100,10 @@ class LiveFleet:
         return ours or instance.pool in SIDE_POOLS
 
     def observe(self) -> None:
-        """Each instance's process, digest and (when due) readiness, as the target sees them."""
+        """Each instance's process, digest and (when due) readiness, as the target sees them;
+        probed side by side, so a pass costs one probe's time, not one per instance."""
         orphans = False
+        looked: list[tuple[Instance, bool]] = []
         for instance in self.all:
             if instance.state not in LIVE:
                 continue
@@ -106,9 +111,16 @@ class LiveFleet:
                 orphans = True
                 self.set(instance, state=InstanceState.FAILED, reason="its start was interrupted")
                 continue
-            probe = self._watched(instance) or self.probes.due(instance, self.now)
-            app = self.releases.app(instance.digest)
-            seen = self.seen[instance.id] = self.target.observe(instance, app, probe)
+            looked.append(
+                (instance, self._watched(instance) or self.probes.due(instance, self.now))
+            )
+
+        def look(item: tuple[Instance, bool]) -> Observed:
+            instance, probe = item
+            return self.target.observe(instance, self.releases.app(instance.digest), probe)
+
+        for (instance, probe), seen in zip(looked, self.probes.pool.map(look, looked), strict=True):
+            self.seen[instance.id] = seen
             if probe:
                 self.probes.at[instance.id] = self.now
             ready = seen.alive and (seen.ready if probe else instance.ready)
@@ -166,8 +178,7 @@ class LiveFleet:
             ready_since=None,
             launched_at=self.now,
             retry_at=None,
-        )
-        self.commit()
+        )  # saved with the pass: a process whose reference was lost is found by its marker
         self.seen[instance.id] = Observed(True, instance.digest, False)
 
     def park(self, instances: Sequence[Instance]) -> None:

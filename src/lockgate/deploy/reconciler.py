@@ -10,7 +10,9 @@ agent every probe period, the next command after either was killed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,6 +68,29 @@ class Reconciler:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
+    @contextlib.contextmanager
+    def driving(self) -> Iterator[None]:
+        """A command waiting for its rollout takes the passes itself; the agent stays out of
+        its way meanwhile (and takes over the moment the command ends, however it ends)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / ".drive").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def driven(self) -> bool:
+        """Whether a command is driving this environment's passes now."""
+        try:
+            handle = os.open(self.dir / ".drive", os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(handle)
+        return False
+
     def reconcile(self) -> float:
         """One pass; returns how many seconds until the next one is useful."""
         with self.locked():
@@ -73,6 +98,7 @@ class Reconciler:
 
     def _pass(self) -> float:
         rollout = self.records.latest(self.name)
+        before = dataclasses.replace(rollout) if rollout is not None else None
         fleet = LiveFleet(
             self.name,
             self.spec,
@@ -97,7 +123,7 @@ class Reconciler:
         wait = min(wait, supervise(fleet, rollout))
         reap_standby(fleet, rollout)
         fleet.commit()
-        if rollout is not None:
+        if rollout is not None and rollout != before:
             self.records.save(rollout)
         self._route(fleet)
         fleet.signal_stops()
@@ -231,19 +257,19 @@ def wait_for(
     reconciler: Reconciler,
     rollout_id: int,
     on_event: Callable[[str], None] = lambda _: None,
-    settled: Callable[[Rollout], bool] = lambda r: not r.status.active,
 ) -> Rollout:
-    """Take passes until the rollout is no longer in progress (another process may take some
-    of them); the lock is free between passes."""
+    """Take passes until the rollout is no longer in progress, showing its events as they
+    come; the environment's lock is free between passes."""
     records, shown = reconciler.records, 0
-    while True:
-        wait = reconciler.reconcile()
-        rollout = records.rollout(rollout_id)
-        assert rollout is not None
-        events = records.events(reconciler.name, deployment_id=rollout_id)
-        for event in events[shown:]:
-            on_event(event.text)
-        shown = len(events)
-        if settled(rollout):
-            return rollout
-        time.sleep(min(wait, 0.05))
+    with reconciler.driving():
+        while True:
+            wait = reconciler.reconcile()
+            rollout = records.rollout(rollout_id)
+            assert rollout is not None
+            events = records.events(reconciler.name, deployment_id=rollout_id)
+            for event in events[shown:]:
+                on_event(event.text)
+            shown = len(events)
+            if not rollout.status.active:
+                return rollout
+            time.sleep(min(wait, 0.05))

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scipy.stats import mannwhitneyu
-
 from ...workflow.expressions import evaluate, truthy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -86,6 +84,10 @@ def compare(
     if len(set(canary) | set(baseline)) == 1:  # all equal: no difference to test
         u, p = float(len(canary) * len(baseline)) / 2, 1.0
     else:
+        # Imported here: scipy takes most of a second to load, and only canaries need it
+        # (not the agent's start, nor status).
+        from scipy.stats import mannwhitneyu
+
         test = mannwhitneyu(canary, baseline, alternative="greater")
         u, p = float(test.statistic), float(test.pvalue)
     alpha = 1 - confidence

@@ -9,9 +9,7 @@ from ...store.deployments import DeploymentRecords
 from ..envfile import AnalysisSpec, MetricSpec
 from ..traffic.base import Router
 from .judge import INCONCLUSIVE, Judgement, MetricResult, compare, score, threshold
-from .providers import PrometheusProvider, ProviderError, RouterProvider
-
-BUILT_IN = {"error-rate": "failures", "latency": "latencies"}
+from .providers import ProviderError, provider_for
 
 
 def measure(
@@ -55,23 +53,13 @@ def _one(
     router: Router, spec: AnalysisSpec, metric: MetricSpec, since: float, until: float
 ) -> tuple[MetricResult, dict[str, list[float]]]:
     relative = metric.relative if metric.relative is not None else metric.name == "latency"
-    if metric.query is None:
-        if metric.name not in BUILT_IN:
-            raise ProviderError(
-                f"{metric.name!r} is not a built-in metric (error-rate, latency); give a `query`"
-            )
-        provider = RouterProvider(router)
-        canary = getattr(provider.samples("canary", since, until), BUILT_IN[metric.name])
-        baseline = getattr(provider.samples("baseline", since, until), BUILT_IN[metric.name])
-    else:
-        prometheus = PrometheusProvider(spec.prometheus)
-        if metric.success or metric.failure:
-            value = prometheus.value(metric.query, "canary", until)
-            result = threshold(metric.name, value, metric.success, metric.failure)
-            return result, {"canary": [] if value is None else [value]}
-        step = max(1.0, (until - since) / 30)
-        canary = prometheus.series(metric.query, "canary", since, until, step)
-        baseline = prometheus.series(metric.query, "baseline", since, until, step)
+    provider = provider_for(metric, spec, router)
+    if metric.success or metric.failure:
+        value = provider.value(metric, "canary", until)
+        result = threshold(metric.name, value, metric.success, metric.failure)
+        return result, {"canary": [] if value is None else [value]}
+    canary = provider.series(metric, "canary", since, until)
+    baseline = provider.series(metric, "baseline", since, until)
     result = compare(
         metric.name,
         canary,
@@ -80,6 +68,6 @@ def _one(
         tolerance=float(metric.tolerance),
         relative=relative,
         confidence=spec.confidence,
-        min_samples=spec.min_samples if metric.query is None else 3,
+        min_samples=provider.fewest or spec.min_samples,
     )
     return result, {"canary": list(canary), "baseline": list(baseline)}

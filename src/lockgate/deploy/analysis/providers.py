@@ -1,9 +1,11 @@
-"""Where measurements come from. A provider error or missing data is inconclusive, never a pass.
+"""Where measurements come from: one MetricProvider per source, chosen by `provider_for`.
+A provider error or missing data is inconclusive, never a pass.
 
-- RouterProvider: the built-in router's per-pool request samples (no set-up): each request's
-  latency and whether it failed (5xx, or no backend could answer).
-- PrometheusProvider: PromQL over Prometheus' HTTP API; `$POOL` in a query is replaced by the
-  pool (canary or baseline), so the same query measures both sides.
+- RouterProvider: the built-in metrics (error-rate, latency) from the built-in router's
+  per-pool request samples (no set-up): each request's latency and whether it failed (5xx, or
+  no backend could answer).
+- PrometheusProvider: a metric's PromQL `query` over Prometheus' HTTP API; `$POOL` in it is
+  replaced by the pool (canary or baseline), so the same query measures both sides.
 """
 
 from __future__ import annotations
@@ -12,14 +14,40 @@ import json
 import math
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from ..envfile import AnalysisSpec, MetricSpec
 from ..httpcheck import Unreachable, request
 from ..traffic.base import Router
+
+BUILT_IN = {"error-rate": "failures", "latency": "latencies"}  # metric -> Samples field
 
 
 class ProviderError(Exception):
     pass
+
+
+class MetricProvider(Protocol):
+    @property
+    def fewest(self) -> int | None:
+        """Points per side a comparison needs (None: the analysis' min-samples)."""
+        ...
+
+    def series(self, metric: MetricSpec, pool: str, since: float, until: float) -> list[float]:
+        """The metric's values for one pool over the window."""
+        ...
+
+    def value(self, metric: MetricSpec, pool: str, at: float) -> float | None:
+        """The metric's value for one pool now (for success / failure conditions)."""
+        ...
+
+
+def provider_for(metric: MetricSpec, analysis: AnalysisSpec, router: Router) -> MetricProvider:
+    """Built-in metrics come from the router; a `query` from the analysis' provider."""
+    if metric.query is None:
+        return RouterProvider(router)
+    providers = {"prometheus": lambda: PrometheusProvider(analysis.prometheus)}
+    return providers[analysis.provider]()
 
 
 @dataclass
@@ -29,8 +57,22 @@ class Samples:
 
 
 class RouterProvider:
+    fewest = None
+
     def __init__(self, router: Router) -> None:
         self.router = router
+
+    def series(self, metric: MetricSpec, pool: str, since: float, until: float) -> list[float]:
+        if metric.name not in BUILT_IN:
+            raise ProviderError(
+                f"{metric.name!r} is not a built-in metric (error-rate, latency); give a `query`"
+            )
+        return list(getattr(self.samples(pool, since, until), BUILT_IN[metric.name]))
+
+    def value(self, metric: MetricSpec, pool: str, at: float) -> float | None:
+        raise ProviderError(
+            f"{metric.name}: success and failure conditions need a `query` (Prometheus)"
+        )
 
     def samples(self, pool: str, since: float, until: float) -> Samples:
         try:
@@ -45,6 +87,8 @@ class RouterProvider:
 
 
 class PrometheusProvider:
+    fewest = 3  # points of a range query, not requests
+
     def __init__(self, address: str) -> None:
         parsed = urllib.parse.urlsplit(address if "://" in address else f"http://{address}")
         self.address = parsed.netloc
@@ -61,15 +105,17 @@ class PrometheusProvider:
             raise ProviderError(f"prometheus answered {status}: {payload.get('error', body[:200])}")
         return payload["data"]
 
-    def series(self, query: str, pool: str, since: float, until: float, step: float) -> list[float]:
-        """The query's values over the window (one series, or the sum of several)."""
+    def series(self, metric: MetricSpec, pool: str, since: float, until: float) -> list[float]:
+        """The query's values over the window (one series, or the sum of several), at about
+        30 points."""
+        assert metric.query is not None
         data = self._query(
             "/api/v1/query_range",
             {
-                "query": query.replace("$POOL", pool),
+                "query": metric.query.replace("$POOL", pool),
                 "start": f"{since:.3f}",
                 "end": f"{until:.3f}",
-                "step": f"{max(step, 1.0):.3f}",
+                "step": f"{max(1.0, (until - since) / 30):.3f}",
             },
         )
         totals: dict[float, float] = {}
@@ -80,9 +126,10 @@ class PrometheusProvider:
                     totals[float(stamp)] = totals.get(float(stamp), 0.0) + number
         return [totals[t] for t in sorted(totals)]
 
-    def value(self, query: str, pool: str, at: float) -> float | None:
+    def value(self, metric: MetricSpec, pool: str, at: float) -> float | None:
+        assert metric.query is not None
         data = self._query(
-            "/api/v1/query", {"query": query.replace("$POOL", pool), "time": f"{at:.3f}"}
+            "/api/v1/query", {"query": metric.query.replace("$POOL", pool), "time": f"{at:.3f}"}
         )
         values = [float(r["value"][1]) for r in data.get("result", [])]
         values = [v for v in values if not math.isnan(v)]

@@ -151,7 +151,8 @@ backend {BACKEND}
 
     def table(self) -> list[RouteState]:
         state, counters = self._state(), self._counters()
-        routes = {r["id"]: r for r in json.loads(self.table_path.read_text() or "[]")}
+        kept = self.table_path.read_text() if self.table_path.exists() else "[]"
+        routes = {r["id"]: r for r in json.loads(kept)}
         table = []
         for instance_id, server in state["slots"].items():
             now, then = counters.get(server, (0, 0)), state["base"].get(server, (0, 0))
