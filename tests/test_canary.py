@@ -182,3 +182,7 @@ def test_conditions_without_a_query_are_refused() -> None:
 
     with pytest.raises(ValidationError, match="need a `query`"):
         MetricSpec.model_validate({"name": "error-rate", "success": "result < 0.1"})
+    spec = MetricSpec.model_validate({"name": "m", "query": "up", "failure": "result > 0.5"})
+    assert spec.failure == "result > 0.5"  # the README's form: `result` is the value measured
+    with pytest.raises(ValidationError, match="Unrecognized named-value: 'value'"):
+        MetricSpec.model_validate({"name": "m", "query": "up", "failure": "value > 0.5"})

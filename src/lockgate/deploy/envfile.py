@@ -68,7 +68,7 @@ class MetricSpec(_Strict):
             from ..workflow.expressions import ExpressionError, parse
 
             try:
-                parse(value)
+                parse(value, contexts=("result",))
             except ExpressionError as exc:
                 raise ValueError(f"condition {value!r}: {exc.message}") from None
         return value
