@@ -26,7 +26,7 @@ from ..deploy.environment import DeployRefused, Environment
 from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
 from ..errors import UserError
 from ..names import checked_name
-from ..statedir import state_dir
+from ..statedir import state_dir, state_path
 from ..store import Store, default_url
 from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
 from .options import DbOpt, OutputOpt, RepoOpt
@@ -45,8 +45,9 @@ def _records(repo: Path, db: str | None) -> DeploymentRecords:
 
 
 def _reconciler(env: str, repo: Path, db: str | None, keep: bool = True) -> Reconciler:
-    """The environment named by a file (kept for later commands when `keep`) or by name."""
-    state = state_dir(repo.resolve())
+    """The environment named by a file (kept for later commands when `keep`; else nothing is
+    written) or by name."""
+    state = state_dir(repo.resolve()) if keep else state_path(repo.resolve())
     path, known_as = Path(env), None
     if not path.is_file():
         checked_name(env, "environment", "ENV")
@@ -220,8 +221,9 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate status staging -o json
         """
-        state = state_dir(repo.resolve())
-        names = [env] if env else sorted(environment_files(state))
+        names = [env] if env else sorted(environment_files(state_path(repo.resolve())))
+        if not names:
+            _console().print(f"nothing has been deployed from {repo.resolve()}")
         views = [status_view.view(_reconciler(name, repo, db, keep=False)) for name in names]
         if output == "json":
             found = [_jsonable(v) for v in views]

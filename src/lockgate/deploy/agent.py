@@ -93,6 +93,7 @@ class Agent:
         self.state_dir, self.records, self.period, self.out = state_dir, records, period, out
         self.running: dict[str, tuple[float, Reconciler]] = {}  # name -> (file mtime, it)
         self.stop = threading.Event()
+        self.troubles: dict[str, str] = {}  # environment -> the last failure said
 
     def say(self, name: str, text: str) -> None:
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {name}: {text}", file=self.out, flush=True)
@@ -137,8 +138,12 @@ class Agent:
                     continue
                 try:
                     wait = min(wait, reconciler.reconcile())
-                except Exception:  # one environment's trouble must not stop the others
-                    self.say(name, "pass failed:\n" + traceback.format_exc())
+                    self.troubles.pop(name, None)
+                except Exception as exc:  # one environment's trouble must not stop the others
+                    said = str(exc) if isinstance(exc, UserError) else traceback.format_exc()
+                    if self.troubles.get(name) != said:  # said once, not every period
+                        self.say(name, f"pass failed: {said}")
+                        self.troubles[name] = said
             if once:
                 return
             self.stop.wait(max(wait, 0.2))  # a deploy command takes the fast passes itself

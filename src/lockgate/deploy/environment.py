@@ -64,6 +64,7 @@ class Environment:
         digest = bundles.find(signed.store_dir(self.state_dir), reference).name[:64]
         commit = self.check_provenance(digest)
         self.reconciler.releases.app_for(digest)  # a bundle without a manifest fails here
+        self.reconciler.router.ensure()  # a port in use fails here, before anything changes
         with self.reconciler.locked():
             self._supersede(f"superseded by a deployment of {digest[:12]}")
             rollout = self.records.begin(
