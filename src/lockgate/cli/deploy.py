@@ -74,7 +74,7 @@ def _settle(
     report it."""
     if db is not None:  # the agent finds the database through its environment, never argv
         os.environ["LOCKGATE_DB"] = db
-    start_agent(repo.resolve(), reconciler.dir.parent.parent)
+    start_agent(repo.resolve(), reconciler.state_dir)
 
     def show(text: str) -> None:
         if output != "json":
@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         Example: lockgate deploy deploy/staging.yaml --artifact examples/app
         """
         reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        environment = Environment(reconciler)
         reference = artifact
         if Path(artifact).is_dir():
             reference = signed.build_signed(Path(artifact), environment.state_dir).digest
@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
         Example: lockgate rollback staging
         """
         reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        environment = Environment(reconciler)
         _settle(reconciler, environment.rollback(_user()), repo, output, db)
 
     @app.command()
@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
         Example: lockgate promote production
         """
         reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        environment = Environment(reconciler)
         _settle(reconciler, environment.promote(), repo, output, db)
 
     @app.command()
@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
         Example: lockgate abort production
         """
         reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        environment = Environment(reconciler)
         _settle(reconciler, environment.abort(), repo, output, db)
 
     @app.command()
@@ -185,7 +185,7 @@ def register(app: typer.Typer) -> None:
         Example: lockgate down local
         """
         reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler, reconciler.spec, reconciler.dir.parent.parent)
+        environment = Environment(reconciler)
         stopped = environment.down()
         _console().print(f"stopped {stopped} instances and the router of {reconciler.name}")
 

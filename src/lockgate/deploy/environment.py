@@ -13,7 +13,6 @@ from pathlib import Path
 from ..artifacts import bundles, provenance, signed
 from ..errors import UserError
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout, RolloutStatus
-from .envfile import EnvironmentFile
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS
 
@@ -23,9 +22,10 @@ class DeployRefused(Exception):
 
 
 class Environment:
-    def __init__(self, reconciler: Reconciler, spec: EnvironmentFile, state_dir: Path) -> None:
+    def __init__(self, reconciler: Reconciler) -> None:
         self.reconciler = reconciler
-        self.name, self.spec, self.state_dir = reconciler.name, spec, state_dir
+        self.name, self.spec = reconciler.name, reconciler.spec
+        self.state_dir: Path = reconciler.state_dir
         self.records: DeploymentRecords = reconciler.records
 
     def serving_digest(self) -> str | None:

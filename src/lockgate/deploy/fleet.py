@@ -279,8 +279,9 @@ class LiveFleet:
         for instance in serving:
             pool = instance.pool if instance.pool in SIDE_POOLS else "stable"
             counts[pool] = counts.get(pool, 0) + 1
-        canary = any(pool in SIDE_POOLS for pool in counts) and self.rollout is not None
-        weights = instance_weights(self.rollout.weight, counts) if canary and self.rollout else {}
+        weights: dict[str, int] = {}
+        if self.rollout is not None and any(pool in SIDE_POOLS for pool in counts):
+            weights = instance_weights(self.rollout.weight, counts)
         routes = []
         for instance in routed:
             assert instance.address is not None

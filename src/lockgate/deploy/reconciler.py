@@ -54,6 +54,7 @@ class Reconciler:
         probe_period: float = PROBE_PERIOD,
     ) -> None:
         self.name, self.spec, self.records, self.say = name, spec, records, say
+        self.state_dir = state_dir
         self.dir = environment_dir(state_dir, name)
         self.target = target_for(spec.target.type, self.dir)
         self.router = router_for(spec.router.type, self.dir, spec.router.port)
@@ -114,11 +115,7 @@ class Reconciler:
         fleet.finish_stops()
         self._collect(fleet, rollout)
         wait = self.probes.period
-        if (
-            rollout is not None
-            and (rollout.status.active or rollout.abort)
-            and not (rollout.status.finished)
-        ):
+        if rollout is not None and rollout.status.active:
             wait = min(wait, self._advance(rollout, fleet))
         wait = min(wait, supervise(fleet, rollout))
         reap_standby(fleet, rollout)
@@ -240,7 +237,7 @@ class Reconciler:
         """Bring the router's table to what the instances ask for; a router that is down is
         started again (it gets its last table back) whenever it has instances to route to."""
         wanted = fleet.routes()
-        if not wanted and not any(i.state in (InstanceState.STARTING,) for i in fleet.all):
+        if not wanted and not fleet.instances():  # nothing to route to: leave it be
             return wanted
         try:
             current = [Route(r.id, r.address, r.weight, r.pool) for r in self.router.table()]

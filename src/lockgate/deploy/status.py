@@ -199,7 +199,7 @@ def view(reconciler: Reconciler) -> StatusView:
                 crash_looping=crash_looping(instance),
             )
         )
-    agent = agent_running(reconciler.dir.parent.parent)
+    agent = agent_running(reconciler.state_dir)
     judged = assess(name, reconciler.spec.target.replicas, rollout, views, router_up, agent)
     analyses = records.analyses(rollout.id) if rollout else []
     return StatusView(
