@@ -154,3 +154,16 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     _run(first)
     second = Store(url)
     assert len(second.list_runs()) == 1
+
+
+def test_the_known_head_is_the_newest_migration(tmp_path: Path) -> None:
+    """A store at the head opens without running Alembic: the constant must follow the files."""
+    from sqlalchemy import text
+
+    from lockgate.store.database import HEAD_REVISION, MIGRATIONS
+
+    newest = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+    assert HEAD_REVISION == newest
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == newest

@@ -25,7 +25,7 @@ from typing import IO
 from ..errors import UserError
 from ..store.deployments import DeploymentRecords
 from .envfile import load_environment
-from .reconciler import Reconciler
+from .reconciler import WATCH_PERIOD, Reconciler
 
 LOCK = "agent.lock"
 LOG = "agent.log"
@@ -146,5 +146,5 @@ class Agent:
                         self.troubles[name] = said
             if once:
                 return
-            self.stop.wait(max(wait, 0.2))  # a deploy command takes the fast passes itself
+            self.stop.wait(max(wait, WATCH_PERIOD))  # a deploy command takes faster ones
         self.say("agent", "stopped")

@@ -73,6 +73,10 @@ class LiveFleet:
         self.readiness_changed: list[Instance] = []  # serving ones, for the supervisor
 
     # -- looking ---------------------------------------------------------------------------
+    def waiting(self) -> bool:
+        """Whether an instance waits to be ready (started, restarted, out of rotation)."""
+        return any(self._watched(i) and not i.ready for i in self.instances())
+
     def instances(self) -> list[Instance]:
         return [i for i in self.all if i.state in LIVE and i.state != InstanceState.STOPPING]
 
@@ -89,10 +93,13 @@ class LiveFleet:
         return self.target.log_of(instance)
 
     def _watched(self, instance: Instance) -> bool:
-        """Probed every pass: instances a rollout in progress is waiting on or judging."""
+        """Probed every pass: instances a rollout in progress is waiting on or judging, and
+        serving ones waiting to be back in rotation."""
         rollout = self.rollout
         if instance.state in (InstanceState.STARTING, InstanceState.READY):
             return True
+        if instance.state == InstanceState.SERVING and not instance.ready:
+            return True  # out of rotation until it answers: back as soon as it does
         if rollout is None or not rollout.status.active:
             return False
         bake = float(self.strategy.min_ready_seconds)

@@ -37,6 +37,7 @@ from .traffic import router_for
 from .traffic.base import Route
 
 PROBE_PERIOD = 1.0
+WATCH_PERIOD = 0.2  # between passes while an instance waits to be ready
 
 
 def environment_dir(state_dir: Path, name: str) -> Path:
@@ -119,6 +120,8 @@ class Reconciler:
             wait = min(wait, self._advance(rollout, fleet))
         wait = min(wait, supervise(fleet, rollout))
         reap_standby(fleet, rollout)
+        if fleet.waiting():
+            wait = min(wait, WATCH_PERIOD)
         fleet.commit()
         if rollout is not None and rollout != before:
             self.records.save(rollout)
