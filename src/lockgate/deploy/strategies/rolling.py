@@ -153,13 +153,16 @@ def converge(fleet: Fleet, rollout: Rollout, goal: str) -> Progress:
             fleet.launch(slot, goal, pool)
         except StartFailed as exc:
             return Fail(f"instance {slot} could not be started: {exc}", slot)
-    done = sum(1 for s in slots if s.new is New.AVAILABLE and not s.old)
+    # Old instances retired in this pass are gone as far as convergence goes.
+    done = sum(
+        1 for s in slots if s.new is New.AVAILABLE and (not s.old or s.index in moves.retire)
+    )
     if done == replicas:
         extra = [i for i in main if i.slot >= replicas or i.digest != goal]
         fleet.retire([i for i in extra if i.state != InstanceState.STANDBY])
         return Done(f"all instances run {goal[:12]}")
     if now - (rollout.step_started_at or rollout.started_at) > float(spec.progress_deadline):
-        late = next(s.index for s in slots if s.new is not New.AVAILABLE or s.old)
+        late = next(s.index for s in slots if s.new is not New.AVAILABLE)
         return Fail(f"the progress deadline ({spec.progress_deadline}s) passed", late)
     return Wait(f"{done}/{replicas} instances on {goal[:12]}")
 
