@@ -163,7 +163,7 @@ def test_the_known_head_is_the_newest_migration(tmp_path: Path) -> None:
     from lockgate.store.database import HEAD_REVISION, MIGRATIONS
 
     newest = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
-    assert HEAD_REVISION == newest
+    assert newest == HEAD_REVISION
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == newest

@@ -141,32 +141,29 @@ class Environment:
         return latest
 
     def down(self) -> int:
-        """Stop every instance and the router; returns how many stopped. What was running is
-        kept in the history; an unfinished rollout is aborted."""
-        reconciler = self.reconciler
+        """Stop every instance and the router; returns how many were asked to stop. The
+        history is kept and an unfinished rollout aborted. The stops are recorded, then asked
+        for; their grace periods pass without the lock, and a last pass finishes them."""
+        reconciler, target = self.reconciler, self.reconciler.target
         with reconciler.locked():
             self._supersede("the environment was stopped")
-            instances = [i for i in self.records.instances(self.name)]
+            instances = self.records.instances(self.name)
             for instance in instances:
-                reconciler.target.signal_stop(instance, reconciler.releases.app(instance.digest))
-            deadline = time.monotonic() + max(
-                (float(reconciler.releases.app(i.digest).grace_seconds) for i in instances),
-                default=0.0,
-            )
-            for instance in instances:
-                while (
-                    time.monotonic() < deadline
-                    and reconciler.target.observe(
-                        instance, reconciler.releases.app(instance.digest), probe=False
-                    ).alive
-                ):
-                    time.sleep(0.02)
-                reconciler.target.kill(instance)
-                instance.state = InstanceState.STOPPED
+                instance.state = InstanceState.STOPPING
+                instance.stop_at = instance.stop_at or time.time()
             self.records.save_instances(instances)
-            reconciler.target.sweep(set())
             reconciler.router.stop()
-            self.records.add_event(
-                self.name, f"stopped {len(instances)} instances and the router", None
-            )
+            for instance in instances:
+                target.signal_stop(instance, reconciler.releases.app(instance.digest))
+            self.records.add_event(self.name, f"stopping {len(instances)} instances", None)
+        apps = [reconciler.releases.app(i.digest) for i in instances]
+        deadline = time.monotonic() + max((float(a.grace_seconds) for a in apps), default=0.0)
+        while time.monotonic() < deadline and any(
+            target.observe(i, app, probe=False).alive
+            for i, app in zip(instances, apps, strict=True)
+        ):
+            time.sleep(0.05)
+        reconciler.reconcile()  # the exited are stopped, the others killed
+        with reconciler.locked():
+            target.sweep(set())  # and anything of this fleet whose record was lost
         return len(instances)
