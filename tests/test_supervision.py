@@ -274,3 +274,28 @@ def test_status_neither_waits_nor_changes_anything(tmp_path: Path, cleanup: list
     assert json.loads(done.stdout)["health"] == "healthy"
     assert database.read_bytes() == before
     assert not agents(repo)  # status starts nothing either
+
+
+def test_a_fleet_deployed_from_a_workflow_step_outlives_the_run(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    """A continuous-delivery job that runs `lockgate deploy`: the run's cleanups (job marker,
+    run marker, its subreaper's children) spare the fleet, its router and its agent."""
+    repo, port = fleet_repo(tmp_path, 2, "rolling")
+    cleanup.append(repo)
+    app_version(repo, "v1")
+    workflow = repo / ".github/workflows/cd.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        "on: push\njobs:\n  deliver:\n    runs-on: ubuntu-latest\n    steps:\n"
+        f"      - run: {LOCKGATE} deploy env.yaml --artifact v1 --repo {repo}\n"
+        f"        working-directory: {repo}\n"
+    )
+    done = lockgate("run", "--no-cache", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    time.sleep(0.5)  # whatever the run's end would have stopped is gone by now
+    view = status(repo)
+    assert view["health"] == "healthy" and len(view["instances"]) == 2
+    assert len(agents(repo)) == 1
+    with httpx.Client() as client:
+        assert {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(6)} == {200}

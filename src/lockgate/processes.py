@@ -2,6 +2,8 @@
 
 A marker is an environment variable every process of one job (or fleet) inherits; a process
 that left its group (setsid, a double fork) still carries it, so it can be found and stopped.
+A fleet's instances and its agent are started detached: without the run's and job's markers,
+and spared by a run's cleanups, so a deploy from a workflow step leaves its fleet running.
 """
 
 from __future__ import annotations
@@ -9,9 +11,28 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
+JOB_MARKER = "LOCKGATE_JOB"  # its value names one job: every process of the job carries it
+RUN_MARKER = "LOCKGATE_RUN"  # ... one run
+DETACHED = "LOCKGATE_DETACHED"  # =1: meant to outlive whatever run started it
+
+
+def detached(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a process that must outlive the run it was started from."""
+    kept = {k: v for k, v in env.items() if k not in (JOB_MARKER, RUN_MARKER)}
+    kept[DETACHED] = "1"
+    return kept
+
+
+def is_detached(pid: int) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"{DETACHED}=1".encode() in environ
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
@@ -81,8 +102,9 @@ def children() -> set[int]:
 
 
 def kill_children(keep: set[int]) -> int:
-    """SIGKILL the children of this process not in `keep` (those it had before); how many."""
-    extra = children() - keep
+    """SIGKILL the children of this process not in `keep` (those it had before) and not
+    detached; how many."""
+    extra = {pid for pid in children() - keep if not is_detached(pid)}
     for pid in extra:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)

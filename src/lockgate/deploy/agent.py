@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import UserError
+from ..processes import detached
 from ..store.deployments import DeploymentRecords
 from .envfile import load_environment
 from .reconciler import WATCH_PERIOD, Reconciler
@@ -66,6 +67,7 @@ def start_agent(repo: Path, state_dir: Path) -> None:
             stderr=log,
             start_new_session=True,
             cwd="/",
+            env=detached(os.environ),
         )
 
 

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..processes import kill_marked
+from ..processes import RUN_MARKER, kill_marked
 
 TEMP_PREFIX = "lockgate-run-"
 
@@ -18,7 +18,7 @@ TEMP_PREFIX = "lockgate-run-"
 def run_marker(repo_dir: Path, run_id: int) -> str:
     """NAME=value every process of one run carries (unique per repository and run)."""
     repo = hashlib.sha256(str(repo_dir.resolve()).encode()).hexdigest()[:12]
-    return f"LOCKGATE_RUN={repo}-{run_id}"
+    return f"{RUN_MARKER}={repo}-{run_id}"
 
 
 def work_root() -> Path:

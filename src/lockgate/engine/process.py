@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..processes import group_alive, kill_group, kill_marked
+from ..processes import JOB_MARKER, group_alive, kill_group, kill_marked
 
 
 async def terminate_group(pgid: int, grace: float) -> None:
@@ -32,7 +32,7 @@ class ProcessGroups:
 
     def __init__(self) -> None:
         self.groups: set[int] = set()
-        self.marker = f"LOCKGATE_JOB={uuid.uuid4().hex}"
+        self.marker = f"{JOB_MARKER}={uuid.uuid4().hex}"
 
     def kill_all(self) -> None:
         for pgid in self.groups:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...archive import UnsafeArchive, unpack
 from ...artifacts.manifest import AppManifest
-from ...processes import group_alive, kill_group
+from ...processes import detached, group_alive, kill_group
 from ...runtime import free_port
 from ...store.deployments import Instance
 from ..httpcheck import status_of
@@ -57,7 +57,7 @@ class LocalTarget:
         release = self.release(instance.slot, bundle, instance.digest)
         port = free_port()
         env = {
-            **os.environ,
+            **detached(os.environ),
             "PORT": str(port),
             "LOCKGATE_INSTANCE": str(instance.slot),
             "LOCKGATE_DIGEST": instance.digest,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from ...errors import UserError
+from ...processes import detached
 
 
 def start(argv: list[str], log: Path, cwd: str | None = None) -> subprocess.Popen[bytes]:
@@ -20,6 +22,7 @@ def start(argv: list[str], log: Path, cwd: str | None = None) -> subprocess.Pope
             stderr=out,
             start_new_session=True,
             cwd=cwd,
+            env=detached(os.environ),  # it outlives a run that deploys from a step
         )
 
 
