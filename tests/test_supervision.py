@@ -299,3 +299,25 @@ def test_a_fleet_deployed_from_a_workflow_step_outlives_the_run(
     assert len(agents(repo)) == 1
     with httpx.Client() as client:
         assert {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(6)} == {200}
+
+
+def test_a_canary_that_dies_while_paused_is_rolled_back_by_the_agent(
+    tmp_path: Path, cleanup: list[Path]
+) -> None:
+    repo, _ = fleet_repo(
+        tmp_path, 2, "canary", steps=[{"set-weight": 20}, {"pause": "until-promoted"}]
+    )
+    cleanup.append(repo)
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2"))
+    assert deploy(repo, v1)[0] == 0
+    stable = {i["id"] for i in status(repo)["instances"]}
+    code, report = deploy(repo, v2)
+    assert code == 0 and report["result"] == "paused", report
+    canary = next(i for i in status(repo)["instances"] if i["pool"] == "canary")
+    os.killpg(fleet_processes(repo)[canary["id"]], signal.SIGKILL)
+    eventually(lambda: status(repo, healthy=False)["latest"]["status"] == "rolled_back", 30,
+               "the agent rolled the canary back")  # fmt: skip
+    view = status(repo)
+    assert {i["id"] for i in view["instances"]} == stable
+    assert "lost readiness while paused" in view["latest"]["message"]

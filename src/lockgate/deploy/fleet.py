@@ -100,7 +100,7 @@ class LiveFleet:
             return True
         if instance.state == InstanceState.SERVING and not instance.ready:
             return True  # out of rotation until it answers: back as soon as it does
-        if rollout is None or not rollout.status.active:
+        if rollout is None or rollout.status.finished:
             return False
         bake = float(self.strategy.min_ready_seconds)
         ours = instance.deployment_id == rollout.id and not instance.available(self.now, bake)

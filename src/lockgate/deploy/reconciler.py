@@ -116,6 +116,8 @@ class Reconciler:
         fleet.finish_stops()
         self._collect(fleet, rollout)
         wait = self.probes.period
+        if rollout is not None and rollout.status.waiting:
+            self._watch_paused(rollout, fleet)
         if rollout is not None and rollout.status.active:
             wait = min(wait, self._advance(rollout, fleet))
         wait = min(wait, supervise(fleet, rollout))
@@ -140,6 +142,20 @@ class Reconciler:
             and (i.pool in SIDE_POOLS or i.state in (InstanceState.STARTING, InstanceState.READY))
         ]
         fleet.retire(leftovers)
+
+    def _watch_paused(self, rollout: Rollout, fleet: LiveFleet) -> None:
+        """A paused rollout's own instances (a canary and its baseline, a blue-green preview)
+        are still judged: one that dies or loses readiness ends the pause with a rollback."""
+        lost = [
+            i
+            for i in fleet.instances()
+            if (i.deployment_id == rollout.id or i.pool in SIDE_POOLS)
+            and i.state in (InstanceState.READY, InstanceState.SERVING)
+            and (fleet.dead(i) or not i.ready)
+        ]
+        if lost:
+            why = f"{lost[0].pool} instance {lost[0].slot} lost readiness while paused"
+            self._fail(rollout, fleet, Fail(why))
 
     def _advance(self, rollout: Rollout, fleet: LiveFleet) -> float:
         if rollout.abort and rollout.status != RolloutStatus.ROLLING_BACK:

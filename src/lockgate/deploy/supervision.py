@@ -3,8 +3,8 @@ exponential backoff, an instance that fails readiness leaves rotation until it a
 an instance found on another release than its record's is replaced, and standby instances go
 once their scale-down delay is over. Every action is an event.
 
-Instances a rollout in progress is still waiting on (starting, baking, canary and baseline)
-are the strategy's to judge, not restarted here.
+Instances a rollout in progress or paused is still waiting on (starting, baking, a blue-green
+preview, canary and baseline) are the rollout's to judge, not restarted here.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def crash_looping(instance: Instance) -> bool:
 
 
 def _rollout_owns(instance: Instance, rollout: Rollout | None, fleet: LiveFleet) -> bool:
-    if rollout is None or not rollout.status.active:
+    """Instances a rollout in progress or paused judges: not restarted behind its back."""
+    if rollout is None or rollout.status.finished:
         return False
     if instance.pool in SIDE_POOLS:
         return True
