@@ -15,16 +15,13 @@ Usage: python benchmarks/canary_honesty.py [--runs 20] [--interval 2]
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import statistics
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from common import LOCKGATE, committed_repo, example_app, warm_server
+from common import LOCKGATE, Load, committed_repo, example_app, warm_server
 
 
 def lockgate(repo: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -40,35 +37,6 @@ def app(repo: Path, name: str, **behavior: object) -> str:
     """Build a version of the example app; its digest."""
     example_app(repo / name, version=name, **behavior)
     return str(lockgate(repo, "artifact", "build", name)[1]["digest"])
-
-
-class Load:
-    """`workers` threads, each sending GET / over one keep-alive connection."""
-
-    def __init__(self, port: int, workers: int = 8) -> None:
-        self.port, self.stop = port, threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(workers)]
-
-    def run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        while not self.stop.is_set():
-            try:
-                conn.request("GET", "/")
-                conn.getresponse().read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            time.sleep(0.002)
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def decision_seconds(report: dict) -> float:  # type: ignore[type-arg]

@@ -9,11 +9,13 @@ which benchmarks report beside, so the cost of start-up stays visible. `committe
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +48,44 @@ def committed_repo(root: Path, files: dict[str, str]) -> Path:
     identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
     subprocess.run(["git", "-C", str(root), *identity, "commit", "-qm", "bench"], check=True)
     return root
+
+
+class Load:
+    """`workers` threads, each sending GET / over one keep-alive connection, counting the
+    requests sent and those that failed (no answer, or a 5xx)."""
+
+    def __init__(self, port: int, workers: int = 8) -> None:
+        self.port, self.stop = port, threading.Event()
+        self.sent = self.failed = 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(workers)]
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        while not self.stop.is_set():
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 500
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            with self.lock:
+                self.sent += 1
+                self.failed += not ok
+            time.sleep(0.002 if ok else 0.01)
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
 
 
 def stop_agent(repo: Path) -> None:

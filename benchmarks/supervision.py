@@ -21,13 +21,12 @@ import signal
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import LOCKGATE, committed_repo, example_app, stop_agent, warm_server
+from common import LOCKGATE, Load, committed_repo, example_app, stop_agent, warm_server
 
 from lockgate.runtime import free_port
 
@@ -51,37 +50,6 @@ def table(repo: Path, env: str) -> dict[str, int]:
             return {row["id"]: row["weight"] for row in json.loads(r.read())}
     except (OSError, KeyError, ValueError):
         return {}
-
-
-class Load:
-    """Requests one after another from a few threads; counts the ones that failed."""
-
-    def __init__(self, port: int, workers: int = 4) -> None:
-        self.port, self.failed, self.sent = port, 0, 0
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run) for _ in range(workers)]
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=5) as r:
-                    ok = r.status == 200
-            except (urllib.error.URLError, OSError):
-                ok = False
-            self.sent += 1
-            self.failed += not ok
-            if not ok:
-                time.sleep(0.01)
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def fleet_pids(repo: Path, env: str) -> dict[str, int]:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .conftest import ROOT, lockgate, make_repo
 __all__ = ["free_port"]  # the tests take it from here with the other fleet helpers
 
 EXAMPLE_APP = ROOT / "examples" / "app"
+Fleets = Callable[..., tuple[Path, int]]  # the `fleets` fixture: (replicas, strategy, **extra)
 
 
 def app_version(repo: Path, name: str, **behavior: object) -> Path:

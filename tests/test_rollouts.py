@@ -8,24 +8,15 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from .conftest import lockgate, need
-from .fleet import Load, app_version, build, deploy, fleet_repo, status, teardown
+from .fleet import Fleets, Load, app_version, build, deploy, status
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Path]]:
-    repos: list[Path] = []
-    yield repos
-    for repo in repos:
-        teardown(repo)
 
 
 def _versions(repo: Path, digests: dict[str, str]) -> dict[str, str]:
@@ -34,9 +25,8 @@ def _versions(repo: Path, digests: dict[str, str]) -> dict[str, str]:
     return {str(i["index"]): names.get(str(i["digest"]), "?") for i in status(repo)["instances"]}
 
 
-def test_rolling_keeps_capacity_and_loses_no_request(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, port = fleet_repo(tmp_path, 4, "rolling", **{"max-surge": 0, "max-unavailable": 1})
-    cleanup.append(repo)
+def test_rolling_keeps_capacity_and_loses_no_request(fleets: Fleets) -> None:
+    repo, port = fleets(4, "rolling", **{"max-surge": 0, "max-unavailable": 1})
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2", start_delay_ms=300))
     code, report = deploy(repo, v1)
@@ -66,13 +56,8 @@ def test_rolling_keeps_capacity_and_loses_no_request(tmp_path: Path, cleanup: li
     assert served == {"v1", "v2"}
 
 
-def test_blue_green_switches_atomically_and_rolls_back_instantly(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, port = fleet_repo(
-        tmp_path, 3, "blue-green", smoke=[{"path": "/healthz"}], **{"scale-down-delay": 60}
-    )
-    cleanup.append(repo)
+def test_blue_green_switches_atomically_and_rolls_back_instantly(fleets: Fleets) -> None:
+    repo, port = fleets(3, "blue-green", smoke=[{"path": "/healthz"}], **{"scale-down-delay": 60})
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2"))
     assert deploy(repo, v1)[0] == 0
@@ -95,9 +80,8 @@ def test_blue_green_switches_atomically_and_rolls_back_instantly(
     assert {httpx.get(f"http://127.0.0.1:{port}/").text.split()[1] for _ in range(10)} == {"v1"}
 
 
-def test_twenty_one_servers_one_cannot_be_updated(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, port = fleet_repo(tmp_path, 21, "rolling", **{"max-surge": 3})
-    cleanup.append(repo)
+def test_twenty_one_servers_one_cannot_be_updated(fleets: Fleets) -> None:
+    repo, port = fleets(21, "rolling", **{"max-surge": 3})
     v1 = build(repo, app_version(repo, "v1"))
     # v2 takes a while to stop, which stretches the time between the divergence and the
     # rollback that follows it: the load shows the diverged server gets no traffic meanwhile.
@@ -128,11 +112,8 @@ def test_twenty_one_servers_one_cannot_be_updated(tmp_path: Path, cleanup: list[
     assert all(i["ready"] and i["in_rotation"] for i in status(repo)["instances"])
 
 
-def test_a_version_that_never_gets_ready_is_rolled_back(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, _ = fleet_repo(tmp_path, 2, "rolling", **{"readiness-timeout": 3})
-    cleanup.append(repo)
+def test_a_version_that_never_gets_ready_is_rolled_back(fleets: Fleets) -> None:
+    repo, _ = fleets(2, "rolling", **{"readiness-timeout": 3})
     v1 = build(repo, app_version(repo, "v1"))
     broken = build(repo, app_version(repo, "broken", refuse_start=True))
     assert deploy(repo, v1)[0] == 0
@@ -142,9 +123,8 @@ def test_a_version_that_never_gets_ready_is_rolled_back(
     assert _versions(repo, {"v1": v1}) == {"0": "v1", "1": "v1"}
 
 
-def test_unsigned_or_untrusted_artifacts_are_refused(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, _ = fleet_repo(tmp_path, 1, "rolling")
-    cleanup.append(repo)
+def test_unsigned_or_untrusted_artifacts_are_refused(fleets: Fleets) -> None:
+    repo, _ = fleets(1, "rolling")
     env = (repo / "env.yaml").read_text()
     (repo / "env.yaml").write_text(env + "provenance:\n  required: true\n")
     v1 = build(repo, app_version(repo, "v1"))
@@ -155,11 +135,8 @@ def test_unsigned_or_untrusted_artifacts_are_refused(tmp_path: Path, cleanup: li
     assert not (repo / ".lockgate/fleet/test/instances").exists()  # nothing was started
 
 
-def test_approval_pauses_blue_green_until_promote_or_abort(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, port = fleet_repo(tmp_path, 2, "blue-green", approval=True, **{"scale-down-delay": 0})
-    cleanup.append(repo)
+def test_approval_pauses_blue_green_until_promote_or_abort(fleets: Fleets) -> None:
+    repo, port = fleets(2, "blue-green", approval=True, **{"scale-down-delay": 0})
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2"))
     v3 = build(repo, app_version(repo, "v3"))
@@ -184,9 +161,8 @@ def test_approval_pauses_blue_green_until_promote_or_abort(
     assert again.returncode == 2 and "no deployment waiting for approval" in again.stderr
 
 
-def test_a_bad_environment_file_is_a_clear_error(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, _ = fleet_repo(tmp_path, 2, "rolling", **{"max-surge": 0, "max-unavailable": 0})
-    cleanup.append(repo)
+def test_a_bad_environment_file_is_a_clear_error(fleets: Fleets) -> None:
+    repo, _ = fleets(2, "rolling", **{"max-surge": 0, "max-unavailable": 0})
     done = lockgate("deploy", "env.yaml", "--artifact", "abc123abc123", cwd=repo)
     assert done.returncode == 2 and "env.yaml" in done.stderr
     assert "cannot both be 0" in done.stderr and "Traceback" not in done.stderr
@@ -198,10 +174,9 @@ def test_a_bad_environment_file_is_a_clear_error(tmp_path: Path, cleanup: list[P
     assert done.returncode == 2 and "no stored bundle" in done.stderr
 
 
-def test_rollouts_drive_haproxy_live(tmp_path: Path, cleanup: list[Path]) -> None:
+def test_rollouts_drive_haproxy_live(fleets: Fleets) -> None:
     need(shutil.which("haproxy") is not None, "haproxy is not installed")
-    repo, port = fleet_repo(tmp_path, 3, "rolling", router="haproxy")
-    cleanup.append(repo)
+    repo, port = fleets(3, "rolling", router="haproxy")
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2", start_delay_ms=200))
     assert deploy(repo, v1)[0] == 0

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,27 +20,26 @@ import pytest
 
 from .conftest import LOCKGATE, lockgate
 from .fleet import (
+    Fleets,
     Load,
     agents,
     app_version,
     build,
     deploy,
     fleet_processes,
-    fleet_repo,
     status,
     stop_agent,
-    teardown,
 )
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def cleanup() -> Iterator[list[Path]]:
-    repos: list[Path] = []
-    yield repos
-    for repo in repos:
-        teardown(repo)
+def running(fleets: Fleets, replicas: int) -> tuple[Path, int, str]:
+    """A rolling fleet running v1 of the example app: (repo, router port, v1's digest)."""
+    repo, port = fleets(replicas, "rolling")
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    return repo, port, v1
 
 
 def eventually(check: Callable[[], bool], seconds: float = 30, what: str = "") -> None:
@@ -80,13 +79,8 @@ def serving(repo: Path, replicas: int) -> Callable[[], bool]:
     return check
 
 
-def test_an_instance_killed_is_restarted_and_back_in_rotation(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, port = fleet_repo(tmp_path, 3, "rolling")
-    cleanup.append(repo)
-    v1 = build(repo, app_version(repo, "v1"))
-    assert deploy(repo, v1)[0] == 0
+def test_an_instance_killed_is_restarted_and_back_in_rotation(fleets: Fleets) -> None:
+    repo, port, _ = running(fleets, 3)
     eventually(lambda: len(agents(repo)) == 1, what="deploy started an agent")
     victim = status(repo)["instances"][1]
     with Load(port) as load:
@@ -104,11 +98,8 @@ def test_an_instance_killed_is_restarted_and_back_in_rotation(
     assert any(f"instance {victim['index']} started again" in t for t in events(repo))
 
 
-def test_a_dead_router_is_restarted_with_its_table(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, port = fleet_repo(tmp_path, 2, "rolling")
-    cleanup.append(repo)
-    v1 = build(repo, app_version(repo, "v1"))
-    assert deploy(repo, v1)[0] == 0
+def test_a_dead_router_is_restarted_with_its_table(fleets: Fleets) -> None:
+    repo, port, _ = running(fleets, 2)
     before = in_rotation(repo)
     info = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())
     os.killpg(info["pid"], signal.SIGKILL)
@@ -119,13 +110,8 @@ def test_a_dead_router_is_restarted_with_its_table(tmp_path: Path, cleanup: list
     assert any("router was not running" in t for t in events(repo))
 
 
-def test_status_is_degraded_without_a_router_and_says_what_to_do(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, _ = fleet_repo(tmp_path, 2, "rolling")
-    cleanup.append(repo)
-    v1 = build(repo, app_version(repo, "v1"))
-    assert deploy(repo, v1)[0] == 0
+def test_status_is_degraded_without_a_router_and_says_what_to_do(fleets: Fleets) -> None:
+    repo, _, _ = running(fleets, 2)
     stop_agent(repo)  # nobody repairs it now
     info = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())
     os.killpg(info["pid"], signal.SIGKILL)
@@ -140,13 +126,8 @@ def test_status_is_degraded_without_a_router_and_says_what_to_do(
     assert lockgate("status", "test", cwd=repo).returncode == 3  # it repaired nothing
 
 
-def test_an_unready_instance_leaves_rotation_and_comes_back(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, port = fleet_repo(tmp_path, 3, "rolling")
-    cleanup.append(repo)
-    v1 = build(repo, app_version(repo, "v1"))
-    assert deploy(repo, v1)[0] == 0
+def test_an_unready_instance_leaves_rotation_and_comes_back(fleets: Fleets) -> None:
+    repo, port, v1 = running(fleets, 3)
     victim = status(repo)["instances"][0]
     marker = release_of(repo, victim["index"], v1) / "unready"
     with Load(port) as load:
@@ -163,11 +144,8 @@ def test_an_unready_instance_leaves_rotation_and_comes_back(
     assert any("back in rotation" in t for t in texts)
 
 
-def test_an_instance_on_another_release_is_replaced(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, _ = fleet_repo(tmp_path, 2, "rolling")
-    cleanup.append(repo)
-    v1 = build(repo, app_version(repo, "v1"))
-    assert deploy(repo, v1)[0] == 0
+def test_an_instance_on_another_release_is_replaced(fleets: Fleets) -> None:
+    repo, _, v1 = running(fleets, 2)
     victim = status(repo)["instances"][1]
     (release_of(repo, victim["index"], v1) / ".lockgate-digest").write_text("f" * 64 + "\n")
     eventually(lambda: any("(drift)" in t for t in events(repo)), what="drift noticed")
@@ -176,11 +154,8 @@ def test_an_instance_on_another_release_is_replaced(tmp_path: Path, cleanup: lis
     assert again["digest"] == v1 and again["in_rotation"]
 
 
-def test_a_crash_looping_instance_backs_off_and_is_reported(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, _ = fleet_repo(tmp_path, 1, "rolling")
-    cleanup.append(repo)
+def test_a_crash_looping_instance_backs_off_and_is_reported(fleets: Fleets) -> None:
+    repo, _ = fleets(1, "rolling")
     crashes = build(repo, app_version(repo, "crashes", crash_after_ms=300))
     assert deploy(repo, crashes)[0] == 0  # no bake asked for: ready was enough
 
@@ -195,13 +170,10 @@ def test_a_crash_looping_instance_backs_off_and_is_reported(
     assert delays[:3] == ["now", "in 1s", "in 2s"], texts
 
 
-def test_a_version_that_crashes_during_its_bake_is_rolled_back(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, port = fleet_repo(tmp_path, 2, "rolling", **{"min-ready-seconds": 3})
-    cleanup.append(repo)
+def test_a_version_that_crashes_during_its_bake_is_rolled_back(fleets: Fleets) -> None:
+    repo, port = fleets(2, "rolling", **{"min-ready-seconds": 6})
     v1 = build(repo, app_version(repo, "v1"))
-    crashes = build(repo, app_version(repo, "crashes", crash_after_ms=1500))
+    crashes = build(repo, app_version(repo, "crashes", crash_after_ms=2500))
     assert deploy(repo, v1)[0] == 0
     with Load(port) as load:
         code, report = deploy(repo, crashes)
@@ -213,9 +185,8 @@ def test_a_version_that_crashes_during_its_bake_is_rolled_back(
     assert view["health"] == "healthy"
 
 
-def test_killed_deploy_and_agent_lose_nothing(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, port = fleet_repo(tmp_path, 3, "rolling")
-    cleanup.append(repo)
+def test_killed_deploy_and_agent_lose_nothing(fleets: Fleets) -> None:
+    repo, port = fleets(3, "rolling")
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2", start_delay_ms=1500))
     assert deploy(repo, v1)[0] == 0
@@ -256,11 +227,8 @@ def test_killed_deploy_and_agent_lose_nothing(tmp_path: Path, cleanup: list[Path
     assert agent.returncode == 0 and "stopped" in output
 
 
-def test_status_neither_waits_nor_changes_anything(tmp_path: Path, cleanup: list[Path]) -> None:
-    repo, _ = fleet_repo(tmp_path, 2, "rolling")
-    cleanup.append(repo)
-    v1 = build(repo, app_version(repo, "v1"))
-    assert deploy(repo, v1)[0] == 0
+def test_status_neither_waits_nor_changes_anything(fleets: Fleets) -> None:
+    repo, _, _ = running(fleets, 2)
     stop_agent(repo)
     database = repo / ".lockgate" / "lockgate.db"
     before = database.read_bytes()
@@ -276,13 +244,10 @@ def test_status_neither_waits_nor_changes_anything(tmp_path: Path, cleanup: list
     assert not agents(repo)  # status starts nothing either
 
 
-def test_a_fleet_deployed_from_a_workflow_step_outlives_the_run(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
+def test_a_fleet_deployed_from_a_workflow_step_outlives_the_run(fleets: Fleets) -> None:
     """A continuous-delivery job that runs `lockgate deploy`: the run's cleanups (job marker,
     run marker, its subreaper's children) spare the fleet, its router and its agent."""
-    repo, port = fleet_repo(tmp_path, 2, "rolling")
-    cleanup.append(repo)
+    repo, port = fleets(2, "rolling")
     app_version(repo, "v1")
     workflow = repo / ".github/workflows/cd.yml"
     workflow.parent.mkdir(parents=True)
@@ -301,13 +266,8 @@ def test_a_fleet_deployed_from_a_workflow_step_outlives_the_run(
         assert {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(6)} == {200}
 
 
-def test_a_canary_that_dies_while_paused_is_rolled_back_by_the_agent(
-    tmp_path: Path, cleanup: list[Path]
-) -> None:
-    repo, _ = fleet_repo(
-        tmp_path, 2, "canary", steps=[{"set-weight": 20}, {"pause": "until-promoted"}]
-    )
-    cleanup.append(repo)
+def test_a_canary_that_dies_while_paused_is_rolled_back_by_the_agent(fleets: Fleets) -> None:
+    repo, _ = fleets(2, "canary", steps=[{"set-weight": 20}, {"pause": "until-promoted"}])
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2"))
     assert deploy(repo, v1)[0] == 0

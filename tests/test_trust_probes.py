@@ -16,7 +16,7 @@ from lockgate.names import checked_name
 from lockgate.workflow.expressions import ExpressionError, evaluate
 
 from .conftest import jobs_by_key, lockgate, make_repo, run_json
-from .fleet import EXAMPLE_APP, deploy, fleet_repo, teardown
+from .fleet import EXAMPLE_APP, Fleets, deploy
 
 
 def _crafted_bundle(repo: Path) -> str:
@@ -40,19 +40,16 @@ def _crafted_bundle(repo: Path) -> str:
 
 
 @pytest.mark.integration
-def test_a_crafted_bundle_is_refused_and_blocks_nothing(tmp_path: Path) -> None:
-    repo, _ = fleet_repo(tmp_path, 1, "rolling")
+def test_a_crafted_bundle_is_refused_and_blocks_nothing(tmp_path: Path, fleets: Fleets) -> None:
+    repo, _ = fleets(1, "rolling")
     digest = _crafted_bundle(repo)
-    try:
-        code, report = deploy(repo, digest)
-        assert code == 1 and report["result"] != "succeeded", report
-        assert not list(tmp_path.rglob("escaped-by-bundle"))
-        assert not list(Path("/tmp").glob("escaped-by-bundle"))
-        for command in (["runs"], ["status", "test"]):
-            done = lockgate(*command, cwd=repo)
-            assert "Traceback" not in done.stderr and "internal error" not in done.stderr
-    finally:
-        teardown(repo)
+    code, report = deploy(repo, digest)
+    assert code == 1 and report["result"] != "succeeded", report
+    assert not list(tmp_path.rglob("escaped-by-bundle"))
+    assert not list(Path("/tmp").glob("escaped-by-bundle"))
+    for command in (["runs"], ["status", "test"]):
+        done = lockgate(*command, cwd=repo)
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
 
 
 def test_names_that_would_be_paths_are_refused() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import UserError
+from ..filelocks import held
 from ..processes import detached
 from ..store.deployments import DeploymentRecords
 from .envfile import load_environment
@@ -40,18 +41,8 @@ def environment_files(state_dir: Path) -> dict[str, Path]:
 
 
 def agent_running(state_dir: Path) -> bool:
-    """Whether an agent holds this state directory's lock (tried without writing anything)."""
-    try:
-        handle = os.open(state_dir / LOCK, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(handle)
-    return False
+    """Whether an agent holds this state directory's lock."""
+    return held(state_dir / LOCK)
 
 
 def start_agent(repo: Path, state_dir: Path) -> None:

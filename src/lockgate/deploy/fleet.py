@@ -33,6 +33,7 @@ from .targets.base import Observed, StartFailed, Target
 from .traffic.base import Route, Router
 
 ROTATION = (InstanceState.SERVING, InstanceState.READY, InstanceState.STANDBY)
+FAILURE_THRESHOLD = 2  # failed readiness probes in a row that take a ready instance out
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Probes:
 
     period: float
     at: dict[str, float] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)  # failed probes in a row, if ready
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16))
 
     def due(self, instance: Instance, now: float) -> bool:
@@ -100,6 +102,8 @@ class LiveFleet:
             return True
         if instance.state == InstanceState.SERVING and not instance.ready:
             return True  # out of rotation until it answers: back as soon as it does
+        if instance.id in self.probes.failed:
+            return True  # a failed probe is confirmed (or not) at once
         if rollout is None or rollout.status.finished:
             return False
         bake = float(self.strategy.min_ready_seconds)
@@ -131,6 +135,13 @@ class LiveFleet:
             if probe:
                 self.probes.at[instance.id] = self.now
             ready = seen.alive and (seen.ready if probe else instance.ready)
+            if probe and seen.alive and not seen.ready and instance.ready:
+                # One failed probe may be a blip (a slow answer under load); the second, a
+                # pass later (it is watched now), takes it out of rotation.
+                self.probes.failed[instance.id] = self.probes.failed.get(instance.id, 0) + 1
+                ready = self.probes.failed[instance.id] < FAILURE_THRESHOLD
+            elif probe:
+                self.probes.failed.pop(instance.id, None)
             if ready != instance.ready:
                 self.set(instance, ready=ready, ready_since=self.now if ready else None)
                 if instance.state == InstanceState.SERVING:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+from ..filelocks import held, holding
 from ..store.deployments import (
     DeploymentRecords,
     Divergence,
@@ -62,36 +61,18 @@ class Reconciler:
         self.releases = Releases(state_dir, self.dir)
         self.probes = Probes(probe_period)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager[None]:
         """One process acts on an environment at a time; a pass is short, so others wait."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+        return holding(self.dir / ".lock")
 
-    @contextlib.contextmanager
-    def driving(self) -> Iterator[None]:
+    def driving(self) -> contextlib.AbstractContextManager[None]:
         """A command waiting for its rollout takes the passes itself; the agent stays out of
         its way meanwhile (and takes over the moment the command ends, however it ends)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / ".drive").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+        return holding(self.dir / ".drive")
 
     def driven(self) -> bool:
         """Whether a command is driving this environment's passes now."""
-        try:
-            handle = os.open(self.dir / ".drive", os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(handle)
-        return False
+        return held(self.dir / ".drive")
 
     def reconcile(self) -> float:
         """One pass; returns how many seconds until the next one is useful."""
