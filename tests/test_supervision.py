@@ -85,11 +85,17 @@ def test_an_instance_killed_is_restarted_and_back_in_rotation(fleets: Fleets) ->
     victim = status(repo)["instances"][1]
     with Load(port) as load:
         time.sleep(0.3)
+        killed = time.time()
         os.killpg(fleet_processes(repo)[victim["id"]], signal.SIGKILL)
         eventually(lambda: victim["id"] not in in_rotation(repo), what="out of rotation")
         eventually(serving(repo, 3), what="restarted and back in rotation")
         time.sleep(0.3)
-    assert load.errors == []  # the router retried what the dead instance refused
+    # The router retried what the dead instance refused: no request sent after the kill
+    # failed (one the instance was answering at that instant can be cut; none was, mostly).
+    late = [t for t, _ in load.failures if t > killed] + [
+        t for t, code, _ in load.results if code >= 500 and t > killed
+    ]
+    assert late == [] and len(load.errors) <= 1, load.errors
     assert len(load.results) > 100
     view = status(repo)
     again = next(i for i in view["instances"] if i["id"] == victim["id"])
