@@ -130,7 +130,12 @@ class LiveFleet:
             instance, probe = item
             return self.target.observe(instance, self.releases.app(instance.digest), probe)
 
-        for (instance, probe), seen in zip(looked, self.probes.pool.map(look, looked), strict=True):
+        probed = [item for item in looked if item[1]]  # over HTTP, side by side
+        answers = dict(
+            zip((i.id for i, _ in probed), self.probes.pool.map(look, probed), strict=True)
+        )
+        for instance, probe in looked:
+            seen = answers[instance.id] if probe else look((instance, False))
             self.seen[instance.id] = seen
             if probe:
                 self.probes.at[instance.id] = self.now

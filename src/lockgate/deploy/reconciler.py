@@ -37,6 +37,7 @@ from .traffic.base import Route
 
 PROBE_PERIOD = 1.0
 WATCH_PERIOD = 0.2  # between passes while an instance waits to be ready
+PASS_PERIOD = 0.025  # at most, between the passes of a command waiting for its rollout
 
 
 def environment_dir(state_dir: Path, name: str) -> Path:
@@ -60,6 +61,8 @@ class Reconciler:
         self.router = router_for(spec.router.type, self.dir, spec.router.port)
         self.releases = Releases(state_dir, self.dir)
         self.probes = Probes(probe_period)
+        self.routed: list[Route] = []  # the table this process last saw the router hold
+        self.router_checked = 0.0
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
         """One process acts on an environment at a time; a pass is short, so others wait."""
@@ -216,8 +219,9 @@ class Reconciler:
         ]
         fleet.standby(stale, failure.reason)
         fleet.commit()
-        table = self._route(fleet)
-        in_rotation = any(r.weight > 0 for r in table if r.id in {i.id for i in stale})
+        self._route(fleet)
+        held = self.router.table()  # read back: what the router itself now does
+        in_rotation = any(r.weight > 0 for r in held if r.id in {i.id for i in stale})
         rollout.divergent.append(
             Divergence(failure.slot or 0, failure.reason, time.time(), in_rotation)
         )
@@ -235,18 +239,24 @@ class Reconciler:
     # -- the router --------------------------------------------------------------------------
     def _route(self, fleet: LiveFleet) -> list[Route]:
         """Bring the router's table to what the instances ask for; a router that is down is
-        started again (it gets its last table back) whenever it has instances to route to."""
-        wanted = fleet.routes()
+        started again (it gets its last table back) whenever it has instances to route to.
+        Its table is read when this process's last change differs, and once a probe period."""
+        wanted = sorted(fleet.routes(), key=lambda r: r.id)
         if not wanted and not fleet.instances():  # nothing to route to: leave it be
+            return wanted
+        checked = fleet.now - self.router_checked < self.probes.period
+        if checked and wanted == self.routed:
             return wanted
         try:
             current = [Route(r.id, r.address, r.weight, r.pool) for r in self.router.table()]
+            self.router_checked = fleet.now
         except (Unreachable, OSError, ValueError):
             fleet.note("the router was not running: started it with its table")
             self.router.ensure()
             current = []
-        if sorted(current, key=lambda r: r.id) != sorted(wanted, key=lambda r: r.id):
+        if sorted(current, key=lambda r: r.id) != wanted:
             self.router.apply(wanted)
+        self.routed = wanted
         return wanted
 
 
@@ -269,4 +279,4 @@ def wait_for(
             shown = len(events)
             if not rollout.status.active:
                 return rollout
-            time.sleep(min(wait, 0.05))
+            time.sleep(min(wait, PASS_PERIOD))

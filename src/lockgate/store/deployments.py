@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 
 from . import tables as t
 from .database import Store
@@ -140,6 +140,15 @@ class Event:
     deployment_id: int | None = None
 
 
+_SAVE_INSTANCE = (
+    update(t.instances)
+    .where(t.instances.c.id == bindparam("v_id"))
+    .values(
+        {f.name: bindparam(f"v_{f.name}") for f in dataclasses.fields(Instance) if f.name != "id"}
+    )
+)
+
+
 def _rollout(row: Row[Any]) -> Rollout:
     values = dict(row._mapping)
     values["status"] = RolloutStatus(values["status"])
@@ -236,17 +245,18 @@ class DeploymentRecords:
             conn.execute(insert(t.instances).values(values))
 
     def save_instances(self, instances: list[Instance]) -> None:
+        """One statement for all of them (a pass may change a whole fleet's records)."""
         if not instances:
             return
         now = time.time()
+        rows = []
+        for instance in instances:
+            instance.updated_at = now
+            row = {f"v_{key}": value for key, value in vars(instance).items()}
+            row["v_state"] = instance.state.value
+            rows.append(row)
         with self.engine.begin() as conn:
-            for instance in instances:
-                instance.updated_at = now
-                values = dataclasses.asdict(instance)
-                values["state"] = instance.state.value
-                conn.execute(
-                    update(t.instances).where(t.instances.c.id == instance.id).values(values)
-                )
+            conn.execute(_SAVE_INSTANCE, rows)
 
     def instances(self, environment: str) -> list[Instance]:
         """The environment's live instances (not stopped or failed), by slot."""
