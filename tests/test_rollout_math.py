@@ -356,5 +356,7 @@ def test_health_rules() -> None:
         paused.health == Health.PAUSED
         and paused.next == "lockgate promote prod (or lockgate abort prod)"
     )
+    down = assess("prod", 2, _done(RolloutStatus.STOPPED), [], False, True)
+    assert down.health == Health.HEALTHY and down.next is not None and "again" in down.next
     back = assess("prod", 2, _done(RolloutStatus.ROLLED_BACK, "d2", "d1"), fine, True, True)
     assert back.health == Health.HEALTHY and back.next is not None and "deploy a fix" in back.next

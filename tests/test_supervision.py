@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -287,3 +288,31 @@ def test_a_canary_that_dies_while_paused_is_rolled_back_by_the_agent(fleets: Fle
     view = status(repo)
     assert {i["id"] for i in view["instances"]} == stable
     assert "lost readiness while paused" in view["latest"]["message"]
+
+
+def test_an_instance_that_cannot_start_again_is_restored_later(fleets: Fleets) -> None:
+    repo, port, v1 = running(fleets, 2)
+    victim = status(repo)["instances"][1]
+    release = release_of(repo, victim["index"], v1)
+    shutil.rmtree(release)
+    release.write_text("in the way\n")  # its release cannot be unpacked again
+    os.killpg(fleet_processes(repo)[victim["id"]], signal.SIGKILL)
+    eventually(lambda: any("could not restore" in t for t in events(repo)), what="a failed try")
+    view = status(repo, healthy=False)
+    assert view["health"] == "degraded" and "instance 1 is not serving" in view["reasons"]
+    release.unlink()
+    eventually(serving(repo, 2), what="restored")
+    assert any("fleet restored" in t for t in events(repo))
+    with httpx.Client() as client:
+        assert {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(6)} == {200}
+
+
+def test_down_stops_the_fleet_and_the_agent_leaves_it_down(fleets: Fleets) -> None:
+    repo, _, _ = running(fleets, 2)
+    done = lockgate("down", "test", cwd=repo)
+    assert done.returncode == 0 and "2 instances" in done.stderr, done.stderr
+    time.sleep(2.5)  # two agent passes
+    assert fleet_processes(repo) == {}
+    view = status(repo)
+    assert view["health"] == "healthy" and view["latest"]["status"] == "stopped"
+    assert view["instances"] == [] and "starts it again" in view["next"]

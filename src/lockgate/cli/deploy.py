@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
         """
         reconciler = _reconciler(env, repo, db)
         environment = Environment(reconciler)
-        stopped = environment.down()
+        stopped = environment.down(_user())
         _console().print(f"stopped {stopped} instances and the router of {reconciler.name}")
 
     @app.command()

@@ -140,13 +140,25 @@ class Environment:
             self.records.save(latest)
         return latest
 
-    def down(self) -> int:
+    def down(self, triggered_by: str) -> int:
         """Stop every instance and the router; returns how many were asked to stop. The
         history is kept and an unfinished rollout aborted. The stops are recorded, then asked
         for; their grace periods pass without the lock, and a last pass finishes them."""
         reconciler, target = self.reconciler, self.reconciler.target
         with reconciler.locked():
             self._supersede("the environment was stopped")
+            stopped = self.records.begin(
+                app=self.spec.app,
+                environment=self.name,
+                digest=self.serving_digest() or "",
+                previous_digest=None,
+                strategy="down",
+                kind="down",
+                triggered_by=triggered_by,
+            )  # the desired state is now: nothing runs (the agent restores no instance)
+            stopped.status, stopped.finished_at = RolloutStatus.STOPPED, time.time()
+            stopped.message = "stopped with `lockgate down`"
+            self.records.save(stopped)
             instances = self.records.instances(self.name)
             for instance in instances:
                 instance.state = InstanceState.STOPPING

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import UserError
 from ..filelocks import held, holding
 from ..store.deployments import (
     DeploymentRecords,
@@ -30,7 +31,7 @@ from .releases import Releases
 from .strategies import strategy_for
 from .strategies.base import SIDE_POOLS, Done, Fail, Pause, Progress, Wait
 from .strategies.rolling import converge
-from .supervision import reap_standby, supervise
+from .supervision import backoff, reap_standby, supervise
 from .targets import target_for
 from .traffic import router_for
 from .traffic.base import Route
@@ -61,6 +62,8 @@ class Reconciler:
         self.router = router_for(spec.router.type, self.dir, spec.router.port)
         self.releases = Releases(state_dir, self.dir)
         self.probes = Probes(probe_period)
+        self.restoring: float | None = None  # when restoring missing instances began
+        self.restores, self.restore_at = 0, 0.0  # failed restorations in a row; next try
         self.routed: list[Route] = []  # the table this process last saw the router hold
         self.router_checked = 0.0
 
@@ -104,6 +107,8 @@ class Reconciler:
             self._watch_paused(rollout, fleet)
         if rollout is not None and rollout.status.active:
             wait = min(wait, self._advance(rollout, fleet))
+        elif rollout is not None and rollout.status.finished:
+            wait = min(wait, self._restore(rollout, fleet))
         wait = min(wait, supervise(fleet, rollout))
         reap_standby(fleet, rollout)
         if fleet.waiting():
@@ -126,6 +131,37 @@ class Reconciler:
             and (i.pool in SIDE_POOLS or i.state in (InstanceState.STARTING, InstanceState.READY))
         ]
         fleet.retire(leftovers)
+
+    def _restore(self, rollout: Rollout, fleet: LiveFleet) -> float:
+        """At rest, a slot with no instance (one that could not be started again, a scale-up)
+        gets one on the settled digest, as a rollout would start it; failures back off."""
+        goal = rollout.settled
+        main = [i for i in fleet.instances() if i.pool not in SIDE_POOLS]
+        held = {i.slot for i in main if i.state in (InstanceState.STARTING, InstanceState.SERVING)}
+        missing = [slot for slot in range(self.spec.target.replicas) if slot not in held]
+        if goal is None or not (missing or any(i.state == InstanceState.STARTING for i in main)):
+            self.restoring, self.restores = None, 0
+            return self.probes.period
+        if fleet.now < self.restore_at:
+            return self.restore_at - fleet.now
+        if self.restoring is None:
+            self.restoring = fleet.now
+            which = ", ".join(map(str, missing))
+            fleet.note(f"instance {which} missing: starting it again on {goal[:12]}")
+        try:
+            progress = converge(fleet, rollout, goal, since=self.restoring)
+        except UserError as exc:  # its bundle is gone, say
+            progress = Fail(str(exc))
+        if isinstance(progress, Fail):
+            fleet.retire([i for i in main if i.state == InstanceState.STARTING])
+            self.restores += 1
+            delay = backoff(self.restores)
+            self.restoring, self.restore_at = None, fleet.now + delay
+            fleet.note(f"could not restore the fleet: {progress.reason}; again in {delay:g}s")
+        elif isinstance(progress, Done):
+            self.restoring, self.restores = None, 0
+            fleet.note(f"fleet restored: {progress.message}")
+        return WATCH_PERIOD
 
     def _watch_paused(self, rollout: Rollout, fleet: LiveFleet) -> None:
         """A paused rollout's own instances (a canary and its baseline, a blue-green preview)

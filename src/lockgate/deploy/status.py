@@ -79,15 +79,6 @@ class StatusView:
     events: list[Event] = field(default_factory=list)
 
 
-def settled_digest(rollout: Rollout | None) -> str | None:
-    """The digest a fleet at rest should run after `rollout`."""
-    if rollout is None:
-        return None
-    if rollout.status in (RolloutStatus.SUCCEEDED, RolloutStatus.PROGRESSING):
-        return rollout.digest
-    return rollout.previous_digest
-
-
 def assess(
     name: str,
     replicas: int,
@@ -114,7 +105,7 @@ def assess(
                 f"{view.expected_digest[:12]}"
             )
     at_rest = rollout is None or rollout.status.finished
-    goal = settled_digest(rollout)
+    goal = rollout.settled if rollout is not None else None
     if at_rest and goal is not None and instances:
         main = [
             v
@@ -150,6 +141,9 @@ def assess(
             else ("no agent is running to carry the rollout on: start it with `lockgate agent`")
         )
         return Assessment(Health.PROGRESSING, [rollout.phase or rollout.status.value], moving)
+    if rollout is not None and rollout.status == RolloutStatus.STOPPED:
+        again = "lockgate deploy ENV_FILE --artifact DIGEST starts it again"
+        return Assessment(Health.HEALTHY, [rollout.message or "stopped"], again)
     fix = None
     if rollout is not None and rollout.status in (
         RolloutStatus.FAILED,
@@ -211,7 +205,7 @@ def view(reconciler: Reconciler) -> StatusView:
         health=judged.health,
         reasons=judged.reasons,
         next=judged.next,
-        digest=settled_digest(rollout),
+        digest=rollout.settled if rollout is not None else None,
         latest=RolloutSummary(
             rollout.id, rollout.digest, rollout.status.value, rollout.message, rollout.phase
         )

@@ -47,6 +47,7 @@ class RolloutStatus(enum.StrEnum):
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
     ABORTED = "aborted"
+    STOPPED = "stopped"  # `lockgate down`: nothing is to run
 
     @property
     def active(self) -> bool:
@@ -98,6 +99,15 @@ class Rollout:
     abort: str | None = None
     failure: str | None = None
     divergent: list[Divergence] = field(default_factory=list)
+
+    @property
+    def settled(self) -> str | None:
+        """The digest the fleet runs at rest after this rollout (None: nothing runs)."""
+        if self.status in (RolloutStatus.SUCCEEDED, RolloutStatus.PROGRESSING):
+            return self.digest
+        if self.status == RolloutStatus.STOPPED:
+            return None
+        return self.previous_digest
 
     @property
     def goal(self) -> str | None:

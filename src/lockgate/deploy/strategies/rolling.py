@@ -124,8 +124,9 @@ def check_baking(fleet: Fleet, rollout: Rollout, instances: Sequence[Instance]) 
     return None
 
 
-def converge(fleet: Fleet, rollout: Rollout, goal: str) -> Progress:
-    """One pass of bringing every slot's main instance to `goal`."""
+def converge(fleet: Fleet, rollout: Rollout, goal: str, since: float | None = None) -> Progress:
+    """One pass of bringing every slot's main instance to `goal`; the progress deadline
+    counts from `since` (default: when the rollout's step began)."""
     spec, replicas, now = fleet.strategy, fleet.replicas, fleet.now
     bake = float(spec.min_ready_seconds)
     main = [i for i in fleet.instances() if i.pool not in SIDE_POOLS]
@@ -161,7 +162,8 @@ def converge(fleet: Fleet, rollout: Rollout, goal: str) -> Progress:
         extra = [i for i in main if i.slot >= replicas or i.digest != goal]
         fleet.retire([i for i in extra if i.state != InstanceState.STANDBY])
         return Done(f"all instances run {goal[:12]}")
-    if now - (rollout.step_started_at or rollout.started_at) > float(spec.progress_deadline):
+    began = since or rollout.step_started_at or rollout.started_at
+    if now - began > float(spec.progress_deadline):
         late = next(s.index for s in slots if s.new is not New.AVAILABLE)
         return Fail(f"the progress deadline ({spec.progress_deadline}s) passed", late)
     return Wait(f"{done}/{replicas} instances on {goal[:12]}")
