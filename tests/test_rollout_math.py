@@ -184,6 +184,9 @@ class PaperFleet:
         self.all.append(instance)
         return instance
 
+    def start_again(self, instance: Instance) -> None:
+        instance.restarts += 1
+
     def park(self, instances: Sequence[Instance]) -> None:
         for instance in instances:
             instance.state = InstanceState.READY

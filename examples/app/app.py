@@ -1,8 +1,8 @@
 """The example application lockgate deploys: a tiny HTTP service.
 
-It listens on $PORT and answers `/` with its version, `/healthz` when ready. `behavior.json`
-beside it makes a version slow or erroring (used by the tests, the README walk-through and the
-benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "start_delay_ms": 0,
+It listens on $HOST (default 127.0.0.1) and $PORT, and answers `/` with its version and
+`/healthz` when ready. `behavior.json` beside it makes a version slow or erroring (used by the
+tests, the README walk-through and the benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "start_delay_ms": 0,
 "crash_after_ms": 0, "stop_delay_ms": 0, "refuse_start": false}. While a file `unready` exists
 beside it, /healthz answers 503 (an instance that lost its readiness).
 """
@@ -60,6 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+ADDRESS = (os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"]))
+server = ThreadingHTTPServer(ADDRESS, Handler)
 server.daemon_threads = True
 server.serve_forever()

@@ -204,6 +204,12 @@ class LiveFleet:
         )  # saved with the pass: a process whose reference was lost is found by its marker
         self.seen[instance.id] = Observed(True, instance.digest, False)
 
+    def start_again(self, instance: Instance) -> None:
+        restarts = instance.restarts + 1
+        self.target.kill(instance)  # whatever its group left behind
+        self.start(instance)
+        self.set(instance, restarts=restarts)
+
     def park(self, instances: Sequence[Instance]) -> None:
         for instance in instances:
             self.set(instance, state=InstanceState.READY)

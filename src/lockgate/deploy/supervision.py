@@ -66,7 +66,6 @@ def supervise(fleet: LiveFleet, rollout: Rollout | None) -> float:
                 f"instance {instance.slot} runs {seen[:12]}, not {instance.digest[:12]} "
                 "(drift): out of rotation, replacing it"
             )
-            fleet.target.kill(instance)
             _start_again(fleet, instance)
         elif instance in fleet.readiness_changed:
             if instance.ready:
@@ -93,14 +92,12 @@ def _restart_crashed(fleet: LiveFleet, instance: Instance) -> float:
 
 
 def _start_again(fleet: LiveFleet, instance: Instance) -> None:
-    restarts = instance.restarts + 1
     try:
-        fleet.start(instance)
+        fleet.start_again(instance)
     except StartFailed as exc:  # start() recorded it failed; it is out of the fleet
         fleet.note(f"instance {instance.slot} could not be started again: {exc}")
         return
-    fleet.set(instance, restarts=restarts)
-    fleet.note(f"instance {instance.slot} started again (restart {restarts})")
+    fleet.note(f"instance {instance.slot} started again (restart {instance.restarts})")
 
 
 def reap_standby(fleet: LiveFleet, rollout: Rollout | None) -> None:

@@ -70,6 +70,9 @@ class Fleet(Protocol):
         """Record, then start, an instance; raises StartFailed when it cannot start."""
         ...
 
+    def start_again(self, instance: Instance) -> None:
+        """Start a recorded instance's process once more; raises StartFailed."""
+
     def park(self, instances: Sequence[Instance]) -> None:
         """Ready, kept out of rotation until served."""
 

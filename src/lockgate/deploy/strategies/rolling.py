@@ -96,8 +96,16 @@ def _slot_of(instances: list[Instance], goal: str, index: int, now: float, bake:
 def check_started(
     fleet: Fleet, rollout: Rollout, started: Sequence[Instance], timeout: float
 ) -> Fail | None:
-    """A new instance that exited, or was not ready in time, fails the rollout."""
+    """A new instance that exited (twice: the first exit may be a lost race for its port),
+    or was not ready in time, fails the rollout."""
     for instance in started:
+        if fleet.dead(instance) and instance.restarts == 0:
+            fleet.note(f"instance {instance.slot} exited before it was ready: starting it again")
+            try:
+                fleet.start_again(instance)
+                continue
+            except StartFailed as exc:
+                return Fail(f"instance {instance.slot} could not be started: {exc}", instance.slot)
         if fleet.dead(instance):
             return Fail(
                 f"instance {instance.slot} exited before it was ready (log: "

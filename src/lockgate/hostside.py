@@ -1,0 +1,200 @@
+"""A fleet's instances as processes on one machine.
+
+The local target calls these functions in-process; an SSH target runs them on a host as
+`python -m lockgate.hostside` (one JSON request on stdin, one JSON answer on stdout) from the
+lockgate wheel installed there. Standard library only: a host needs Python and that wheel.
+
+Layout under a fleet's directory: instances/<slot>/releases/<digest>/ (the unpacked bundle
+plus .lockgate-digest) and instances/<slot>/<instance id>.log. Every instance process carries
+LOCKGATE_FLEET and LOCKGATE_INSTANCE_ID in its environment, so instances whose record was lost
+(lockgate killed between starting one and writing its reference) can still be found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .archive import UnsafeArchive, unpack
+from .deploy.httpcheck import status_of
+from .processes import detached, group_alive, kill_group
+from .runtime import free_port
+
+DIGEST_FILE = ".lockgate-digest"
+PROBE_TIMEOUT = 1.0
+
+
+class CannotStart(Exception):
+    """The instance could not be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    fleet: str  # the fleet's directory on this machine
+    instance_id: str
+    slot: int
+    digest: str
+    bundle: str  # the bundle's path on this machine
+    command: str  # the app's start command, run with bash in the release directory
+    host: str  # the address the instance listens on ($HOST)
+
+
+@dataclass(frozen=True)
+class Seen:
+    alive: bool
+    digest: str | None  # of the release it runs, read from its working directory
+    ready: bool
+
+
+def release(fleet: Path, slot: int, bundle: Path, digest: str) -> Path:
+    """The slot's unpacked release of `digest`; unpacked again when it was changed."""
+    path = fleet / "instances" / str(slot) / "releases" / digest
+    with contextlib.suppress(OSError):
+        if (path / DIGEST_FILE).read_text().strip() == digest:
+            return path
+    temp = path.with_name(f".{digest}.{os.getpid()}")
+    try:
+        shutil.rmtree(temp, ignore_errors=True)
+        unpack(bundle.read_bytes(), temp)
+        (temp / DIGEST_FILE).write_text(digest + "\n")
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)  # a changed copy (drift) is replaced whole
+        os.replace(temp, path)
+    except (OSError, UnsafeArchive, tarfile.TarError) as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise CannotStart(f"bundle {digest[:12]} refused: cannot unpack it: {exc}") from exc
+    return path
+
+
+def log_path(fleet: Path, slot: int, instance_id: str) -> Path:
+    return fleet / "instances" / str(slot) / f"{instance_id}.log"
+
+
+def start(launch: Launch) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the instance detached (it outlives whoever starts it); (process, host:port)."""
+    fleet = Path(launch.fleet)
+    where = release(fleet, launch.slot, Path(launch.bundle), launch.digest)
+    port = free_port(launch.host)
+    env = {
+        **detached(os.environ),
+        "HOST": launch.host,
+        "PORT": str(port),
+        "LOCKGATE_INSTANCE": str(launch.slot),
+        "LOCKGATE_DIGEST": launch.digest,
+        "LOCKGATE_INSTANCE_ID": launch.instance_id,
+        "LOCKGATE_FLEET": str(fleet),
+    }
+    try:
+        with log_path(fleet, launch.slot, launch.instance_id).open("ab") as out:
+            process = subprocess.Popen(
+                ["bash", "-c", launch.command],
+                cwd=where,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        raise CannotStart(f"cannot start `{launch.command}`: {exc}") from exc
+    return process, f"{launch.host}:{port}"
+
+
+def alive(pgid: int) -> bool:
+    return group_alive(pgid) and not _zombie(pgid)
+
+
+def observe(pgid: int, address: str | None, readiness: str, probe: bool) -> Seen:
+    """Whether the process group lives, the release it runs, and (when `probe`) whether
+    GET `readiness` answers 2xx."""
+    if not alive(pgid):
+        return Seen(False, None, False)
+    try:
+        cwd = Path(os.readlink(f"/proc/{pgid}/cwd"))
+        digest: str | None = (cwd / DIGEST_FILE).read_text().strip()
+    except OSError:
+        digest = None
+    ready = False
+    if probe and address:
+        status = status_of(address, readiness, PROBE_TIMEOUT)
+        ready = status is not None and 200 <= status < 300
+    return Seen(True, digest, ready)
+
+
+def stop(pgid: int, signal_number: int) -> None:
+    kill_group(pgid, signal_number)
+
+
+def kill(pgid: int) -> None:
+    kill_group(pgid, signal.SIGKILL)
+
+
+def sweep(fleet: Path, keep: set[str]) -> list[str]:
+    """Stop processes of this fleet whose instance id is not in `keep`; their ids."""
+    marker = f"LOCKGATE_FLEET={fleet}".encode()
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker not in environ:
+            continue
+        prefix = b"LOCKGATE_INSTANCE_ID="
+        ids = [v.removeprefix(prefix).decode() for v in environ if v.startswith(prefix)]
+        if ids and ids[0] not in keep:
+            with contextlib.suppress(ProcessLookupError):
+                kill_group(os.getpgid(int(entry.name)))
+            stopped.append(ids[0])
+    return sorted(set(stopped))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def answer(request: dict[str, Any]) -> dict[str, Any]:
+    """One request from a remote lockgate: {"op": ..., arguments} -> a JSON-able answer."""
+    op = request["op"]
+    if op == "start":
+        try:
+            process, address = start(Launch(**request["launch"]))
+        except CannotStart as exc:
+            return {"error": str(exc)}
+        return {"ref": str(process.pid), "address": address}
+    if op == "observe":
+        return {
+            "seen": [
+                vars(observe(int(item["ref"]), item["address"], item["readiness"], item["probe"]))
+                for item in request["instances"]
+            ]
+        }
+    if op == "stop":
+        stop(int(request["ref"]), int(request["signal"]))
+    elif op == "kill":
+        kill(int(request["ref"]))
+    elif op == "sweep":
+        return {"stopped": sweep(Path(request["fleet"]), set(request["keep"]))}
+    return {}
+
+
+def main() -> None:
+    json.dump(answer(json.load(sys.stdin)), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
