@@ -75,8 +75,14 @@ def status(repo: Path, healthy: bool = True) -> dict:  # type: ignore[type-arg]
 
 
 def fleet_processes(repo: Path) -> dict[str, int]:
-    """instance id -> pid of every live process carrying this fleet's marker."""
-    marker = f"LOCKGATE_FLEET={repo / '.lockgate' / 'fleet' / 'test'}".encode()
+    """instance id -> pid of every live process of the repository's `test` fleet."""
+    return processes_of(repo / ".lockgate" / "fleet" / "test")
+
+
+def processes_of(fleet: Path) -> dict[str, int]:
+    """instance id -> pid of every live process carrying the marker of the fleet kept in
+    `fleet` (a local environment's directory, or a fleet's directory on an SSH host)."""
+    marker = f"LOCKGATE_FLEET={fleet}".encode()
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

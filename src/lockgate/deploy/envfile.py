@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import math
 from pathlib import Path
 from typing import Literal
@@ -18,9 +19,54 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
 
+class HostSpec(_Strict):
+    """One SSH host; user, port and base directory default to the target's."""
+
+    address: str = Field(min_length=1)
+    user: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    base_dir: str | None = Field(None, alias="base-dir")
+    labels: dict[str, str] = {}  # region, zone: for region waves
+
+
 class TargetSpec(_Strict):
-    type: Literal["local"] = "local"
+    type: Literal["local", "ssh"] = "local"
     replicas: int = Field(3, ge=1, le=500)
+    # ssh: instances spread over hosts (slot i on host i mod len(hosts))
+    hosts: list[str | HostSpec] = []
+    user: str | None = None  # default: the user running lockgate
+    port: int = Field(22, ge=1, le=65535)
+    identity_file: str | None = Field(None, alias="identity-file")
+    known_hosts: str = Field("~/.ssh/known_hosts", alias="known-hosts")
+    instances_per_host: int | None = Field(None, alias="instances-per-host", ge=1)
+    base_dir: str = Field("lockgate", alias="base-dir")  # on each host; relative: to its home
+    max_parallel_hosts: int = Field(10, alias="max-parallel-hosts", ge=1)
+    connect_timeout: float | int = Field(10, alias="connect-timeout", gt=0)
+
+    @model_validator(mode="after")
+    def _hosts(self) -> TargetSpec:
+        if self.type == "ssh" and not self.hosts:
+            raise ValueError("an ssh target needs `hosts`")
+        if self.type == "local" and (self.hosts or self.instances_per_host):
+            raise ValueError("`hosts` and `instances-per-host` are for `type: ssh`")
+        if self.instances_per_host is not None:
+            self.replicas = self.instances_per_host * len(self.hosts)
+        return self
+
+    def host_specs(self) -> list[HostSpec]:
+        """Every host with its own user and port filled in."""
+        user = self.user or getpass.getuser()
+        found = [HostSpec(address=h) if isinstance(h, str) else h for h in self.hosts]
+        return [
+            HostSpec(
+                address=h.address,
+                user=h.user or user,
+                port=h.port or self.port,
+                base_dir=h.base_dir or self.base_dir,
+                labels=h.labels,
+            )
+            for h in found
+        ]
 
 
 class RouterSpec(_Strict):

@@ -65,6 +65,7 @@ class Environment:
         commit = self.check_provenance(digest)
         self.reconciler.releases.app_for(digest)  # a bundle without a manifest fails here
         self.reconciler.router.ensure()  # a port in use fails here, before anything changes
+        self.reconciler.target.prepare(self.reconciler.releases.bundle(digest), digest)
         with self.reconciler.locked():
             self._supersede(f"superseded by a deployment of {digest[:12]}")
             rollout = self.records.begin(

@@ -58,7 +58,7 @@ class Reconciler:
         self.name, self.spec, self.records, self.say = name, spec, records, say
         self.state_dir = state_dir
         self.dir = environment_dir(state_dir, name)
-        self.target = target_for(spec.target.type, self.dir)
+        self.target = target_for(spec.target, self.dir, name)
         self.router = router_for(spec.router.type, self.dir, spec.router.port)
         self.releases = Releases(state_dir, self.dir)
         self.probes = Probes(probe_period)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..envfile import TargetSpec
 from .base import Target
 from .local import LocalTarget
+from .ssh import SSHTarget
 
 
-def target_for(kind: str, directory: Path) -> Target:
-    """The target an environment file names (`target: type:`), keeping its files in `directory`."""
-    targets = {"local": LocalTarget}
-    return targets[kind](directory)
+def target_for(spec: TargetSpec, directory: Path, environment: str) -> Target:
+    """The target an environment file names (`target: type:`); a local one keeps its files in
+    `directory`, an SSH one under each host's base directory."""
+    if spec.type == "ssh":
+        return SSHTarget(spec, environment)
+    return LocalTarget(directory)

@@ -36,6 +36,10 @@ class Observed:
 
 
 class Target(Protocol):
+    def prepare(self, bundle: Path, digest: str) -> None:
+        """Make `digest` startable wherever instances run, before a rollout begins (copies,
+        checks); UserError, with nothing changed, when it cannot be."""
+
     def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
         """Start `instance` (its slot and digest) from the bundle; StartFailed if it cannot."""
         ...

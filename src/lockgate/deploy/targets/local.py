@@ -17,6 +17,9 @@ class LocalTarget:
         self.directory = directory
         self.children: dict[int, subprocess.Popen[bytes]] = {}  # reaped as they are observed
 
+    def prepare(self, bundle: Path, digest: str) -> None:
+        """Nothing to do: the bundle is on this machine."""
+
     def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
         launch = hostside.Launch(
             str(self.directory),

@@ -1,0 +1,119 @@
+"""The `ssh` target: instances are process groups on hosts reached over SSH, spread over them
+(slot i on host i mod the number of hosts), each listening on its host's address. The work on
+a host is lockgate.hostside run there; an instance's reference is `host:port#pgid`.
+
+A host that cannot be reached counts its instances as not running (so they leave rotation) and
+refuses new ones.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ...artifacts.manifest import AppManifest
+from ...errors import UserError
+from ...store.deployments import Instance
+from ..envfile import HostSpec, TargetSpec
+from .base import Observed, Placed, StartFailed
+from .sshhosts import Hosts, HostUnreachable, base_of, host_name
+
+
+class SSHTarget:
+    def __init__(self, spec: TargetSpec, environment: str) -> None:
+        self.hosts = Hosts(spec)
+        self.by_name = {host_name(h): h for h in self.hosts.all}
+        self.environment = environment
+
+    def fleet(self, host: HostSpec) -> str:
+        return f"{base_of(host)}/fleet/{self.environment}"
+
+    def host_for(self, slot: int) -> HostSpec:
+        return self.hosts.all[slot % len(self.hosts.all)]
+
+    def _located(self, instance: Instance) -> tuple[HostSpec, int] | None:
+        name, _, pgid = (instance.ref or "").rpartition("#")
+        host = self.by_name.get(name)
+        return (host, int(pgid)) if host is not None and pgid.isdigit() else None
+
+    def prepare(self, bundle: Path, digest: str) -> None:
+        """Every host verified, running lockgate and holding the bundle, side by side; a host
+        that cannot be reached refuses the deploy before anything changes."""
+
+        def ready(host: HostSpec) -> None:
+            self.hosts.python(host)
+            self.hosts.bundle(host, bundle, digest)
+
+        with ThreadPoolExecutor(self.hosts.spec.max_parallel_hosts) as pool:
+            for done in [pool.submit(ready, host) for host in self.hosts.all]:
+                try:
+                    done.result()
+                except HostUnreachable as exc:
+                    raise UserError(str(exc), hint="bring the host back, or remove it") from None
+
+    def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
+        host = self.host_for(instance.slot)
+        try:
+            remote = self.hosts.bundle(host, bundle, instance.digest)
+            launch = {
+                "fleet": self.fleet(host),
+                "instance_id": instance.id,
+                "slot": instance.slot,
+                "digest": instance.digest,
+                "bundle": remote,
+                "command": app.start,
+                "host": host.address,
+            }
+            answer = self.hosts.hostside(host, {"op": "start", "launch": launch})
+        except HostUnreachable as exc:
+            raise StartFailed(str(exc)) from None
+        if "error" in answer:
+            raise StartFailed(f"on {host_name(host)}: {answer['error']}")
+        return Placed(f"{host_name(host)}#{answer['ref']}", str(answer["address"]))
+
+    def observe(self, instance: Instance, app: AppManifest, probe: bool = True) -> Observed:
+        located = self._located(instance)
+        if located is None:
+            return Observed(False, None, False)
+        host, pgid = located
+        item = {"ref": pgid, "address": instance.address, "readiness": app.readiness}
+        try:
+            answer = self.hosts.hostside(
+                host, {"op": "observe", "instances": [{**item, "probe": probe}]}, timeout=15
+            )
+        except HostUnreachable:
+            return Observed(False, None, False)
+        seen = answer["seen"][0]
+        return Observed(bool(seen["alive"]), seen["digest"], bool(seen["ready"]))
+
+    def _on(self, instance: Instance, request: dict[str, object]) -> None:
+        located = self._located(instance)
+        if located is None:
+            return
+        host, pgid = located
+        try:
+            self.hosts.hostside(host, {**request, "ref": pgid}, timeout=15)
+        except HostUnreachable:
+            return  # its instances are out of rotation; the host converges when it is back
+
+    def signal_stop(self, instance: Instance, app: AppManifest) -> None:
+        self._on(instance, {"op": "stop", "signal": app.signal_number})
+
+    def kill(self, instance: Instance) -> None:
+        self._on(instance, {"op": "kill"})
+
+    def sweep(self, keep: set[str]) -> list[str]:
+        stopped: list[str] = []
+        for host in self.hosts.all:
+            try:
+                answer = self.hosts.hostside(
+                    host, {"op": "sweep", "fleet": self.fleet(host), "keep": sorted(keep)}
+                )
+            except HostUnreachable:
+                continue
+            stopped += answer["stopped"]
+        return stopped
+
+    def log_of(self, instance: Instance) -> str:
+        host = self.host_for(instance.slot)
+        return f"{host_name(host)}:{self.fleet(host)}/instances/{instance.slot}/{instance.id}.log"

@@ -1,0 +1,210 @@
+"""SSH hosts as a fleet runs on them.
+
+One pooled connection per host (asyncssh, on an event loop of its own so the reconciler stays
+synchronous), its host key verified against known_hosts: an unknown key is refused with the
+command that trusts it, a changed key always. At most `max-parallel-hosts` hosts are worked on
+at once. On first contact lockgate installs itself on the host, into a virtual environment
+under the host's base directory, from a wheel it copies there (the host needs no internet);
+bundles are copied once per digest, resumed after a broken transfer and checked by sha256
+there. Every operation on instances is `lockgate.hostside` run by that interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shlex
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncssh
+
+from ...errors import UserError
+from ..envfile import HostSpec, TargetSpec
+from .wheel import lockgate_wheel
+
+T = TypeVar("T")
+CHUNK = 1 << 20
+
+
+class HostUnreachable(Exception):
+    """A host that cannot be reached, or did not answer in time: says which and why."""
+
+
+def host_name(host: HostSpec) -> str:
+    return f"{host.address}:{host.port}"
+
+
+def base_of(host: HostSpec) -> str:
+    assert host.base_dir is not None  # TargetSpec.host_specs fills it in
+    return host.base_dir
+
+
+class Hosts:
+    def __init__(self, spec: TargetSpec) -> None:
+        self.spec = spec
+        self.all = spec.host_specs()
+        self.known_hosts = Path(spec.known_hosts).expanduser()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="lockgate-ssh", daemon=True).start()
+        self.connections: dict[str, asyncssh.SSHClientConnection] = {}
+        self.pythons: dict[str, str] = {}  # host -> lockgate's interpreter there
+        self.bundles: set[tuple[str, str]] = set()  # (host, digest) known to be there
+        self.gate: asyncio.Semaphore | None = None  # made on the loop
+
+    def _call(self, work: Coroutine[Any, Any, T], timeout: float = 300) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
+
+    # -- connections -------------------------------------------------------------------------
+    async def _connect(self, host: HostSpec) -> asyncssh.SSHClientConnection:
+        name = host_name(host)
+        known = self.connections.get(name)
+        if known is not None and not known.is_closed():
+            return known
+        keys = [str(Path(self.spec.identity_file).expanduser())] if self.spec.identity_file else ()
+        try:
+            trusted = asyncssh.read_known_hosts(str(self.known_hosts))
+        except (OSError, ValueError):
+            trusted = asyncssh.import_known_hosts("")
+        try:
+            connection = await asyncssh.connect(
+                host.address,
+                port=host.port,
+                username=host.user,
+                client_keys=keys or None,
+                known_hosts=trusted,
+                connect_timeout=float(self.spec.connect_timeout),
+            )
+        except asyncssh.HostKeyNotVerifiable:
+            raise self._refused(host) from None
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
+            raise HostUnreachable(f"host {name} cannot be reached: {exc}") from None
+        self.connections[name] = connection
+        return connection
+
+    def _refused(self, host: HostSpec) -> UserError:
+        entry = f"[{host.address}]:{host.port}" if host.port != 22 else host.address
+        try:
+            trusted = asyncssh.read_known_hosts(str(self.known_hosts))
+            known = bool(trusted.match(host.address, host.address, host.port)[0])
+        except (OSError, ValueError):
+            known = False
+        if known:
+            return UserError(
+                f"the host key of {host_name(host)} changed: refused (it may not be the host "
+                "you deployed to)",
+                where=str(self.known_hosts),
+                hint=f"if the host was reinstalled, check its new key, then `ssh-keygen -R "
+                f"'{entry}' -f {self.known_hosts}` and trust it again",
+            )
+        return UserError(
+            f"the host key of {host_name(host)} is not known: refused",
+            where=str(self.known_hosts),
+            hint=f"check its fingerprint, then `ssh-keyscan -p {host.port} {host.address} >> "
+            f"{self.known_hosts}`",
+        )
+
+    async def _run(self, host: HostSpec, command: str, stdin: str | None, timeout: float) -> str:
+        if self.gate is None:
+            self.gate = asyncio.Semaphore(self.spec.max_parallel_hosts)
+        async with self.gate:
+            connection = await self._connect(host)
+            try:
+                done = await connection.run(command, input=stdin, timeout=timeout, check=False)
+            except (TimeoutError, OSError, asyncssh.Error) as exc:
+                self.connections.pop(host_name(host), None)
+                raise HostUnreachable(f"host {host_name(host)}: {exc}") from None
+        if done.exit_status != 0:
+            raise HostUnreachable(
+                f"host {host_name(host)}: `{command}` exited {done.exit_status}: "
+                f"{str(done.stderr)[-400:].strip()}"
+            )
+        return str(done.stdout)
+
+    def run(
+        self, host: HostSpec, command: str, stdin: str | None = None, timeout: float = 60
+    ) -> str:
+        """Run a shell command there; its output. HostUnreachable when it cannot."""
+        return self._call(self._run(host, command, stdin, timeout), timeout + 30)
+
+    # -- what a host holds ---------------------------------------------------------------------
+    def python(self, host: HostSpec) -> str:
+        """lockgate's interpreter on the host, installed there the first time."""
+        name = host_name(host)
+        if name not in self.pythons:
+            wheel = lockgate_wheel()
+            venv = f"{base_of(host)}/lockgate/{wheel.stem}"
+            python = f"{venv}/bin/python"
+            check = f"{shlex.quote(python)} -c 'import lockgate.hostside'"
+            try:
+                self.run(host, check)
+            except HostUnreachable:
+                remote = f"{base_of(host)}/lockgate/{wheel.name}"
+                self.put(host, wheel, remote, hashlib.sha256(wheel.read_bytes()).hexdigest())
+                self.run(
+                    host,
+                    f"rm -rf {shlex.quote(venv)} && python3 -m venv {shlex.quote(venv)} && "
+                    f"{shlex.quote(python)} -m pip install -q --no-index --no-deps "
+                    f"{shlex.quote(remote)}",
+                    timeout=300,
+                )
+            self.pythons[name] = python
+        return self.pythons[name]
+
+    def bundle(self, host: HostSpec, path: Path, digest: str) -> str:
+        """The bundle's path on the host, copied there unless it already has the digest."""
+        remote = f"{base_of(host)}/bundles/{digest}.tar.gz"
+        if (host_name(host), digest) not in self.bundles:
+            self.put(host, path, remote, digest)
+            self.bundles.add((host_name(host), digest))
+        return remote
+
+    def put(self, host: HostSpec, local: Path, remote: str, sha256: str) -> None:
+        """Copy `local` to `remote` unless the file there has `sha256` already; a partial copy
+        is resumed; the result is checked there before it takes its name."""
+        self._call(self._put(host, local, remote, sha256), 600)
+
+    async def _put(self, host: HostSpec, local: Path, remote: str, sha256: str) -> None:
+        quoted, partial = shlex.quote(remote), shlex.quote(f"{remote}.part")
+        probe = (
+            f"echo have=$(sha256sum {quoted} 2>/dev/null | cut -c1-64); "
+            f"echo part=$(stat -c %s {partial} 2>/dev/null); "
+            f"mkdir -p {shlex.quote(remote.rpartition('/')[0])}"
+        )
+        found = dict(
+            line.split("=", 1)
+            for line in (await self._run(host, probe, None, 60)).splitlines()
+            if "=" in line
+        )
+        if found.get("have") == sha256:
+            return
+        data = local.read_bytes()
+        offset = int(found["part"]) if found.get("part", "").isdigit() else 0
+        if 0 < offset <= len(data):  # resume only what is a true beginning of this file
+            there = await self._run(host, f"head -c {offset} {partial} | sha256sum", None, 60)
+            offset = offset if there[:64] == hashlib.sha256(data[:offset]).hexdigest() else 0
+        else:
+            offset = 0
+        connection = await self._connect(host)
+        try:
+            async with (
+                connection.start_sftp_client() as sftp,
+                sftp.open(f"{remote}.part", "ab" if offset else "wb") as out,
+            ):
+                for start in range(offset, len(data), CHUNK):
+                    await out.write(data[start : start + CHUNK])
+        except (OSError, asyncssh.Error) as exc:
+            raise HostUnreachable(f"host {host_name(host)}: copying {local.name}: {exc}") from None
+        check = (
+            f'test "$(sha256sum {partial} | cut -c1-64)" = {sha256} && mv {partial} {quoted} '
+            f"|| {{ rm -f {partial}; echo 'the copy of {local.name} does not match' >&2; exit 1; }}"
+        )
+        await self._run(host, check, None, 120)
+
+    def hostside(self, host: HostSpec, request: dict[str, Any], timeout: float = 60) -> Any:
+        """lockgate.hostside's answer to one request, run on the host."""
+        command = f"{shlex.quote(self.python(host))} -m lockgate.hostside"
+        return json.loads(self.run(host, command, json.dumps(request), timeout))

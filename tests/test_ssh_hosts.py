@@ -1,0 +1,94 @@
+"""Deploying to real hosts over SSH (three sshd on 127.0.0.2-4): rollouts across hosts under
+load through the router, lockgate installed on each host from a wheel, bundles copied once and
+checked, a broken transfer resumed, and host keys verified."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import lockgate
+from .fleet import Fleets, Load, app_version, build, deploy, processes_of, status
+from .sshd import Hosts, ssh_hosts
+
+pytestmark = pytest.mark.integration
+__all__ = ["ssh_hosts"]  # the fixture, used by name
+
+
+def _bundle_on(host_base: Path, digest: str) -> Path:
+    return host_base / "bundles" / f"{digest}.tar.gz"
+
+
+def test_rollouts_across_hosts_keep_serving(ssh_hosts: Hosts, fleets: Fleets) -> None:
+    repo, port = fleets(6, "rolling", **{"max-surge": 2})
+    env = (repo / "env.yaml").read_text().replace("target: {replicas: 6}\n", "")
+    target = json.dumps(ssh_hosts.target(**{"instances-per-host": 2}))
+    (repo / "env.yaml").write_text(env + f"target: {target}\n")
+    v1 = build(repo, app_version(repo, "v1"))
+    v2 = build(repo, app_version(repo, "v2", start_delay_ms=200))
+    code, report = deploy(repo, v1)
+    assert code == 0, report
+    view = status(repo)
+    assert len(view["instances"]) == 6
+    hosts = {i["address"].rsplit(":", 1)[0] for i in view["instances"]}
+    assert hosts == {"127.0.0.2", "127.0.0.3", "127.0.0.4"}  # spread, each on its own address
+    for host in ssh_hosts.hosts:  # lockgate and the bundle were put there, checked
+        assert list((host.base / "lockgate").glob("lockgate-*/bin/python"))
+        copied = _bundle_on(host.base, v1)
+        assert hashlib.sha256(copied.read_bytes()).hexdigest() == v1
+    with Load(port) as load:
+        code, report = deploy(repo, v2)
+    assert code == 0, report
+    assert load.errors == []
+    assert {body.split()[1] for _, _, body in load.results} == {"v1", "v2"}
+    view = status(repo)
+    assert {i["digest"] for i in view["instances"]} == {v2} and view["health"] == "healthy"
+    copied = {h.address: _bundle_on(h.base, v2).stat().st_mtime_ns for h in ssh_hosts.hosts}
+    assert deploy(repo, v1)[0] == 0 and deploy(repo, v2)[0] == 0
+    again = {h.address: _bundle_on(h.base, v2).stat().st_mtime_ns for h in ssh_hosts.hosts}
+    assert again == copied  # a digest a host holds is not sent again
+    running = {
+        i: p for h in ssh_hosts.hosts for i, p in processes_of(h.base / "fleet/test").items()
+    }
+    assert set(running) == {i["id"] for i in status(repo)["instances"]}  # no orphans
+
+
+def test_a_broken_transfer_is_resumed_and_checked(ssh_hosts: Hosts, fleets: Fleets) -> None:
+    repo, _ = fleets(3, "rolling")
+    env = (repo / "env.yaml").read_text().replace("target: {replicas: 3}\n", "")
+    (repo / "env.yaml").write_text(env + f"target: {json.dumps(ssh_hosts.target())}\n")
+    v1 = build(repo, app_version(repo, "v1"))
+    data = (repo / ".lockgate" / "bundles" / f"{v1}.tar.gz").read_bytes()
+    first, second, third = (h.base for h in ssh_hosts.hosts)
+    _bundle_on(first, v1).parent.mkdir(parents=True)
+    Path(f"{_bundle_on(first, v1)}.part").write_bytes(data[: len(data) // 2])  # cut halfway
+    _bundle_on(second, v1).parent.mkdir(parents=True)
+    Path(f"{_bundle_on(second, v1)}.part").write_bytes(b"x" * 100)  # not a beginning of it
+    code, report = deploy(repo, v1)
+    assert code == 0, report
+    for base in (first, second, third):
+        assert hashlib.sha256(_bundle_on(base, v1).read_bytes()).hexdigest() == v1
+        assert not Path(f"{_bundle_on(base, v1)}.part").exists()
+
+
+def test_unknown_and_changed_host_keys_are_refused(ssh_hosts: Hosts, fleets: Fleets) -> None:
+    repo, _ = fleets(3, "rolling")
+    env = (repo / "env.yaml").read_text().replace("target: {replicas: 3}\n", "")
+    (repo / "env.yaml").write_text(env + f"target: {json.dumps(ssh_hosts.target())}\n")
+    v1 = build(repo, app_version(repo, "v1"))
+    lines = ssh_hosts.known_hosts.read_text().splitlines()
+    ssh_hosts.known_hosts.write_text("\n".join(lines[1:]) + "\n")  # the first host unknown
+    done = lockgate("deploy", "env.yaml", "--artifact", v1, cwd=repo)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "127.0.0.2" in done.stderr and "not known" in done.stderr
+    assert "ssh-keyscan" in done.stderr and "Traceback" not in done.stderr
+    other = ssh_hosts.hosts[1].key_line.split()[1:]
+    forged = f"{lines[0].split()[0]} {' '.join(other)}"  # another host's key under its name
+    ssh_hosts.known_hosts.write_text("\n".join([forged, *lines[1:]]) + "\n")
+    done = lockgate("deploy", "env.yaml", "--artifact", v1, cwd=repo)
+    assert done.returncode == 2 and "changed" in done.stderr and "ssh-keygen -R" in done.stderr
+    assert lockgate("status", "test", "-o", "json", cwd=repo).returncode == 0
+    assert not list(ssh_hosts.hosts[0].base.glob("fleet/*/instances/*/*.log"))  # nothing ran
