@@ -24,6 +24,7 @@ from pathlib import Path
 from common import LOCKGATE, committed_repo, example_app, stop_agent, warm_server
 
 from lockgate.artifacts.manifest import load_manifest
+from lockgate.deploy.targets.base import Look
 from lockgate.deploy.targets.local import LocalTarget
 from lockgate.store.deployments import Instance, InstanceState
 
@@ -80,7 +81,7 @@ def batch_seconds(repo: Path, digest: str, size: int) -> float:
             placed = target.start(instance, bundle, app)
             instance.ref, instance.address = placed.ref, placed.address
         for instance in instances:
-            while not target.observe(instance, app).ready:
+            while not target.observe([Look(instance, app)])[0].ready:
                 time.sleep(0.01)
         timings.append(time.perf_counter() - started)
         for instance in instances:

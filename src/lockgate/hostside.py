@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,32 @@ def observe(pgid: int, address: str | None, readiness: str, probe: bool) -> Seen
     return Seen(True, digest, ready)
 
 
+@dataclass(frozen=True)
+class Look:
+    pgid: int
+    address: str | None
+    readiness: str
+    probe: bool
+
+
+def observe_many(looks: list[Look]) -> list[Seen]:
+    """Each instance observed; the readiness probes side by side (a pass costs one probe's
+    time, not one per instance)."""
+    probed = [look for look in looks if look.probe and look.address]
+    with ThreadPoolExecutor(min(16, len(probed) or 1)) as pool:
+        answers = dict(
+            zip(
+                (id(look) for look in probed),
+                pool.map(lambda k: observe(k.pgid, k.address, k.readiness, True), probed),
+                strict=True,
+            )
+        )
+    return [
+        answers.get(id(look)) or observe(look.pgid, look.address, look.readiness, False)
+        for look in looks
+    ]
+
+
 def stop(pgid: int, signal_number: int) -> None:
     kill_group(pgid, signal_number)
 
@@ -177,12 +204,8 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
             return {"error": str(exc)}
         return {"ref": str(process.pid), "address": address}
     if op == "observe":
-        return {
-            "seen": [
-                vars(observe(int(item["ref"]), item["address"], item["readiness"], item["probe"]))
-                for item in request["instances"]
-            ]
-        }
+        looks = [Look(**item) for item in request["looks"]]
+        return {"seen": [vars(seen) for seen in observe_many(looks)]}
     if op == "stop":
         stop(int(request["ref"]), int(request["signal"]))
     elif op == "kill":

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout, RolloutStatus
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS
+from .targets.base import Look
 
 
 class DeployRefused(Exception):
@@ -169,12 +170,10 @@ class Environment:
             for instance in instances:
                 target.signal_stop(instance, reconciler.releases.app(instance.digest))
             self.records.add_event(self.name, f"stopping {len(instances)} instances", None)
-        apps = [reconciler.releases.app(i.digest) for i in instances]
-        deadline = time.monotonic() + max((float(a.grace_seconds) for a in apps), default=0.0)
-        while time.monotonic() < deadline and any(
-            target.observe(i, app, probe=False).alive
-            for i, app in zip(instances, apps, strict=True)
-        ):
+        looks = [Look(i, reconciler.releases.app(i.digest), probe=False) for i in instances]
+        grace = max((float(k.app.grace_seconds) for k in looks), default=0.0)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(seen.alive for seen in target.observe(looks)):
             time.sleep(0.05)
         reconciler.reconcile()  # the exited are stopped, the others killed
         with reconciler.locked():

@@ -13,7 +13,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..store.deployments import (
@@ -29,7 +28,7 @@ from .httpcheck import status_of
 from .releases import Releases
 from .strategies.base import SIDE_POOLS
 from .strategies.canary import instance_weights
-from .targets.base import Observed, StartFailed, Target
+from .targets.base import Look, Observed, StartFailed, Target
 from .traffic.base import Route, Router
 
 ROTATION = (InstanceState.SERVING, InstanceState.READY, InstanceState.STANDBY)
@@ -38,13 +37,11 @@ FAILURE_THRESHOLD = 2  # failed readiness probes in a row that take a ready inst
 
 @dataclass
 class Probes:
-    """When each instance's readiness was last probed by this process (kept across passes),
-    and the threads that probe them."""
+    """When each instance's readiness was last probed by this process (kept across passes)."""
 
     period: float
     at: dict[str, float] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)  # failed probes in a row, if ready
-    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16))
 
     def due(self, instance: Instance, now: float) -> bool:
         return now - self.at.get(instance.id, 0.0) >= self.period
@@ -111,8 +108,8 @@ class LiveFleet:
         return ours or instance.pool in SIDE_POOLS
 
     def observe(self) -> None:
-        """Each instance's process, digest and (when due) readiness, as the target sees them;
-        probed side by side, so a pass costs one probe's time, not one per instance."""
+        """Each instance's process, digest and (when due) readiness, as the target sees them
+        (all in one call: side by side, a round trip per host)."""
         orphans = False
         looked: list[tuple[Instance, bool]] = []
         for instance in self.all:
@@ -126,16 +123,8 @@ class LiveFleet:
                 (instance, self._watched(instance) or self.probes.due(instance, self.now))
             )
 
-        def look(item: tuple[Instance, bool]) -> Observed:
-            instance, probe = item
-            return self.target.observe(instance, self.releases.app(instance.digest), probe)
-
-        probed = [item for item in looked if item[1]]  # over HTTP, side by side
-        answers = dict(
-            zip((i.id for i, _ in probed), self.probes.pool.map(look, probed), strict=True)
-        )
-        for instance, probe in looked:
-            seen = answers[instance.id] if probe else look((instance, False))
+        looks = [Look(i, self.releases.app(i.digest), probe) for i, probe in looked]
+        for (instance, probe), seen in zip(looked, self.target.observe(looks), strict=True):
             self.seen[instance.id] = seen
             if probe:
                 self.probes.at[instance.id] = self.now
@@ -155,7 +144,7 @@ class LiveFleet:
             self.target.sweep({i.id for i in self.all if i.state in LIVE and i.ref})
 
     def healthy_now(self, instance: Instance) -> bool:
-        seen = self.target.observe(instance, self.releases.app(instance.digest))
+        seen = self.target.observe([Look(instance, self.releases.app(instance.digest))])[0]
         return seen.alive and seen.ready and seen.digest == instance.digest
 
     # -- moves -----------------------------------------------------------------------------

@@ -9,16 +9,15 @@ degraded, with the reasons and the next command.
 from __future__ import annotations
 
 import enum
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..store.deployments import Event, Instance, InstanceState, Rollout, RolloutStatus
+from ..store.deployments import Event, InstanceState, Rollout, RolloutStatus
 from .agent import agent_running
 from .httpcheck import Unreachable
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS
 from .supervision import crash_looping
-from .targets.base import Observed
+from .targets.base import Look
 
 
 class Health(enum.StrEnum):
@@ -165,13 +164,8 @@ def view(reconciler: Reconciler) -> StatusView:
     except (Unreachable, OSError, ValueError):
         table, router_up = {}, False
 
-    def look(instance: Instance) -> Observed:
-        app = reconciler.releases.app(instance.digest)
-        return reconciler.target.observe(instance, app)
-
     live = [i for i in instances if i.state != InstanceState.STOPPING]
-    with ThreadPoolExecutor(max_workers=min(16, max(1, len(live)))) as pool:
-        seen = list(pool.map(look, live))
+    seen = reconciler.target.observe([Look(i, reconciler.releases.app(i.digest)) for i in live])
     views = []
     for instance, observed in zip(live, seen, strict=True):
         route = table.get(instance.id)

@@ -6,6 +6,7 @@ reconciler) and reached at an address; a target on other hosts is one more modul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +28,15 @@ class Placed:
 
 
 @dataclass(frozen=True)
+class Look:
+    """An instance to observe, its app, and whether to probe its readiness."""
+
+    instance: Instance
+    app: AppManifest
+    probe: bool = True
+
+
+@dataclass(frozen=True)
 class Observed:
     """An instance as the target finds it now, read from the instance, not remembered."""
 
@@ -44,8 +54,9 @@ class Target(Protocol):
         """Start `instance` (its slot and digest) from the bundle; StartFailed if it cannot."""
         ...
 
-    def observe(self, instance: Instance, app: AppManifest, probe: bool = True) -> Observed:
-        """Alive, its digest, and (when `probe`) whether its readiness check answers."""
+    def observe(self, looks: Sequence[Look]) -> list[Observed]:
+        """Each instance: alive, its digest, and (when asked) whether its readiness check
+        answers; all at once (side by side, a round trip per host)."""
         ...
 
     def signal_stop(self, instance: Instance, app: AppManifest) -> None:

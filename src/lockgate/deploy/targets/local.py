@@ -4,12 +4,13 @@ does the work, in this process); its reference is the process group's id."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from ... import hostside
 from ...artifacts.manifest import AppManifest
 from ...store.deployments import Instance
-from .base import Observed, Placed, StartFailed
+from .base import Look, Observed, Placed, StartFailed
 
 
 class LocalTarget:
@@ -46,13 +47,21 @@ class LocalTarget:
         if child is not None and child.poll() is not None:
             del self.children[pgid]
 
-    def observe(self, instance: Instance, app: AppManifest, probe: bool = True) -> Observed:
-        pgid = _pgid(instance)
-        if pgid is None:
-            return Observed(False, None, False)
-        self._reap(pgid)
-        seen = hostside.observe(pgid, instance.address, app.readiness, probe)
-        return Observed(seen.alive, seen.digest, seen.ready)
+    def observe(self, looks: Sequence[Look]) -> list[Observed]:
+        located = [(look, _pgid(look.instance)) for look in looks]
+        for _, pgid in located:
+            if pgid is not None:
+                self._reap(pgid)
+        asked = [
+            hostside.Look(pgid, look.instance.address, look.app.readiness, look.probe)
+            for look, pgid in located
+            if pgid is not None
+        ]
+        seen = iter(hostside.observe_many(asked))
+        return [
+            Observed(**vars(next(seen))) if pgid is not None else Observed(False, None, False)
+            for _, pgid in located
+        ]
 
     def signal_stop(self, instance: Instance, app: AppManifest) -> None:
         pgid = _pgid(instance)

@@ -8,6 +8,7 @@ refuses new ones.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from ...artifacts.manifest import AppManifest
 from ...errors import UserError
 from ...store.deployments import Instance
 from ..envfile import HostSpec, TargetSpec
-from .base import Observed, Placed, StartFailed
+from .base import Look, Observed, Placed, StartFailed
 from .sshhosts import Hosts, HostUnreachable, base_of, host_name
 
 
@@ -71,20 +72,37 @@ class SSHTarget:
             raise StartFailed(f"on {host_name(host)}: {answer['error']}")
         return Placed(f"{host_name(host)}#{answer['ref']}", str(answer["address"]))
 
-    def observe(self, instance: Instance, app: AppManifest, probe: bool = True) -> Observed:
-        located = self._located(instance)
-        if located is None:
-            return Observed(False, None, False)
-        host, pgid = located
-        item = {"ref": pgid, "address": instance.address, "readiness": app.readiness}
-        try:
-            answer = self.hosts.hostside(
-                host, {"op": "observe", "instances": [{**item, "probe": probe}]}, timeout=15
-            )
-        except HostUnreachable:
-            return Observed(False, None, False)
-        seen = answer["seen"][0]
-        return Observed(bool(seen["alive"]), seen["digest"], bool(seen["ready"]))
+    def observe(self, looks: Sequence[Look]) -> list[Observed]:
+        """One round trip per host, the hosts side by side; an unreachable host's instances
+        are seen as not running."""
+        seen: dict[int, Observed] = {}
+        by_host: dict[str, list[tuple[int, Look, int]]] = {}
+        for index, look in enumerate(looks):
+            located = self._located(look.instance)
+            if located is None:
+                seen[index] = Observed(False, None, False)
+            else:
+                by_host.setdefault(host_name(located[0]), []).append((index, look, located[1]))
+
+        def ask(name: str) -> None:
+            items = by_host[name]
+            request = [
+                {"pgid": pgid, "address": k.instance.address, "readiness": k.app.readiness,
+                 "probe": k.probe}
+                for _, k, pgid in items
+            ]  # fmt: skip
+            try:
+                answer = self.hosts.hostside(
+                    self.by_name[name], {"op": "observe", "looks": request}, timeout=15
+                )["seen"]
+            except HostUnreachable:
+                answer = [{"alive": False, "digest": None, "ready": False}] * len(items)
+            for (index, _, _), found in zip(items, answer, strict=True):
+                seen[index] = Observed(bool(found["alive"]), found["digest"], bool(found["ready"]))
+
+        with ThreadPoolExecutor(self.hosts.spec.max_parallel_hosts) as pool:
+            list(pool.map(ask, by_host))
+        return [seen[index] for index in range(len(looks))]
 
     def _on(self, instance: Instance, request: dict[str, object]) -> None:
         located = self._located(instance)
