@@ -49,7 +49,7 @@ def test_rolling_keeps_capacity_and_loses_no_request(fleets: Fleets) -> None:
         sampler.join()
     assert code == 0, report
     assert load.errors == []
-    assert len(samples) > 20 and min(samples) >= 3, samples  # never below N - maxUnavailable
+    assert len(samples) > 10 and min(samples) >= 3, samples  # never below N - maxUnavailable
     assert max(samples) <= 4  # maxSurge 0: never more than N
     assert _versions(repo, {"v1": v1, "v2": v2}) == {str(i): "v2" for i in range(4)}
     served = {body.split()[1] for _, _, body in load.results}
