@@ -170,3 +170,13 @@ class Load:
         return [f"{t}: {why}" for t, why in self.failures] + [
             f"{t}: HTTP {code}" for t, code, _ in self.results if code >= 500
         ]
+
+
+def deploy_under_load(repo: Path, port: int, digest: str) -> Load:
+    """Deploy `digest` while steady requests go through the router: it must succeed and no
+    request may fail. The load, for what it saw."""
+    with Load(port) as load:
+        code, report = deploy(repo, digest)
+    assert code == 0, report
+    assert load.errors == []
+    return load

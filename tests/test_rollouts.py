@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from .conftest import lockgate, need
-from .fleet import Fleets, Load, app_version, build, deploy, status
+from .fleet import Fleets, Load, app_version, build, deploy, deploy_under_load, status
 
 pytestmark = pytest.mark.integration
 
@@ -180,10 +180,7 @@ def test_rollouts_drive_haproxy_live(fleets: Fleets) -> None:
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2", start_delay_ms=200))
     assert deploy(repo, v1)[0] == 0
-    with Load(port) as load:
-        code, report = deploy(repo, v2)
-    assert code == 0, report
-    assert load.errors == []
+    load = deploy_under_load(repo, port, v2)
     assert {body.split()[1] for _, _, body in load.results} == {"v1", "v2"}
     view = status(repo)
     assert {i["digest"] for i in view["instances"]} == {v2}

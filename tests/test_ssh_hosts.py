@@ -11,11 +11,19 @@ from pathlib import Path
 import pytest
 
 from .conftest import lockgate
-from .fleet import Fleets, Load, app_version, build, deploy, processes_of, status
+from .fleet import Fleets, app_version, build, deploy, deploy_under_load, processes_of, status
 from .sshd import Hosts, ssh_hosts
 
 pytestmark = pytest.mark.integration
 __all__ = ["ssh_hosts"]  # the fixture, used by name
+
+
+def _on_hosts(fleets: Fleets, hosts: Hosts, **target: object) -> tuple[Path, int]:
+    """A fleet repository whose environment runs on the SSH hosts (rolling, max-surge 2)."""
+    repo, port = fleets(1, "rolling", **{"max-surge": 2})
+    env = (repo / "env.yaml").read_text().replace("target: {replicas: 1}\n", "")
+    (repo / "env.yaml").write_text(env + f"target: {json.dumps(hosts.target(**target))}\n")
+    return repo, port
 
 
 def _bundle_on(host_base: Path, digest: str) -> Path:
@@ -23,10 +31,7 @@ def _bundle_on(host_base: Path, digest: str) -> Path:
 
 
 def test_rollouts_across_hosts_keep_serving(ssh_hosts: Hosts, fleets: Fleets) -> None:
-    repo, port = fleets(6, "rolling", **{"max-surge": 2})
-    env = (repo / "env.yaml").read_text().replace("target: {replicas: 6}\n", "")
-    target = json.dumps(ssh_hosts.target(**{"instances-per-host": 2}))
-    (repo / "env.yaml").write_text(env + f"target: {target}\n")
+    repo, port = _on_hosts(fleets, ssh_hosts, **{"instances-per-host": 2})
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2", start_delay_ms=200))
     code, report = deploy(repo, v1)
@@ -39,10 +44,7 @@ def test_rollouts_across_hosts_keep_serving(ssh_hosts: Hosts, fleets: Fleets) ->
         assert list((host.base / "lockgate").glob("lockgate-*/bin/python"))
         copied = _bundle_on(host.base, v1)
         assert hashlib.sha256(copied.read_bytes()).hexdigest() == v1
-    with Load(port) as load:
-        code, report = deploy(repo, v2)
-    assert code == 0, report
-    assert load.errors == []
+    load = deploy_under_load(repo, port, v2)
     assert {body.split()[1] for _, _, body in load.results} == {"v1", "v2"}
     view = status(repo)
     assert {i["digest"] for i in view["instances"]} == {v2} and view["health"] == "healthy"
@@ -57,9 +59,7 @@ def test_rollouts_across_hosts_keep_serving(ssh_hosts: Hosts, fleets: Fleets) ->
 
 
 def test_a_broken_transfer_is_resumed_and_checked(ssh_hosts: Hosts, fleets: Fleets) -> None:
-    repo, _ = fleets(3, "rolling")
-    env = (repo / "env.yaml").read_text().replace("target: {replicas: 3}\n", "")
-    (repo / "env.yaml").write_text(env + f"target: {json.dumps(ssh_hosts.target())}\n")
+    repo, _ = _on_hosts(fleets, ssh_hosts, replicas=3)
     v1 = build(repo, app_version(repo, "v1"))
     data = (repo / ".lockgate" / "bundles" / f"{v1}.tar.gz").read_bytes()
     first, second, third = (h.base for h in ssh_hosts.hosts)
@@ -75,9 +75,7 @@ def test_a_broken_transfer_is_resumed_and_checked(ssh_hosts: Hosts, fleets: Flee
 
 
 def test_unknown_and_changed_host_keys_are_refused(ssh_hosts: Hosts, fleets: Fleets) -> None:
-    repo, _ = fleets(3, "rolling")
-    env = (repo / "env.yaml").read_text().replace("target: {replicas: 3}\n", "")
-    (repo / "env.yaml").write_text(env + f"target: {json.dumps(ssh_hosts.target())}\n")
+    repo, _ = _on_hosts(fleets, ssh_hosts, replicas=3)
     v1 = build(repo, app_version(repo, "v1"))
     lines = ssh_hosts.known_hosts.read_text().splitlines()
     ssh_hosts.known_hosts.write_text("\n".join(lines[1:]) + "\n")  # the first host unknown
