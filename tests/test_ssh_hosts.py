@@ -49,7 +49,7 @@ def test_rollouts_across_hosts_keep_serving(ssh_hosts: Hosts, fleets: Fleets) ->
     view = status(repo)
     assert {i["digest"] for i in view["instances"]} == {v2} and view["health"] == "healthy"
     copied = {h.address: _bundle_on(h.base, v2).stat().st_mtime_ns for h in ssh_hosts.hosts}
-    assert deploy(repo, v1)[0] == 0 and deploy(repo, v2)[0] == 0
+    assert deploy(repo, v2)[0] == 0  # a redeploy of what runs
     again = {h.address: _bundle_on(h.base, v2).stat().st_mtime_ns for h in ssh_hosts.hosts}
     assert again == copied  # a digest a host holds is not sent again
     running = {

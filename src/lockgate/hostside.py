@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .archive import UnsafeArchive, unpack
 from .deploy.httpcheck import status_of
 from .processes import detached, group_alive, kill_group
@@ -197,6 +198,8 @@ def _zombie(pid: int) -> bool:
 def answer(request: dict[str, Any]) -> dict[str, Any]:
     """One request from a remote lockgate: {"op": ..., arguments} -> a JSON-able answer."""
     op = request["op"]
+    if op == "ping":
+        return {"version": __version__}
     if op == "start":
         try:
             process, address = start(Launch(**request["launch"]))
@@ -212,6 +215,8 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         kill(int(request["ref"]))
     elif op == "sweep":
         return {"stopped": sweep(Path(request["fleet"]), set(request["keep"]))}
+    else:
+        raise ValueError(f"unknown request {op!r}")
     return {}
 
 

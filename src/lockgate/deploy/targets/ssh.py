@@ -42,7 +42,7 @@ class SSHTarget:
         that cannot be reached refuses the deploy before anything changes."""
 
         def ready(host: HostSpec) -> None:
-            self.hosts.python(host)
+            self.hosts.hostside(host, {"op": "ping"})  # installs lockgate there if missing
             self.hosts.bundle(host, bundle, digest)
 
         with ThreadPoolExecutor(self.hosts.spec.max_parallel_hosts) as pool:

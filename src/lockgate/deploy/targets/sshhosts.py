@@ -31,7 +31,12 @@ CHUNK = 1 << 20
 
 
 class HostUnreachable(Exception):
-    """A host that cannot be reached, or did not answer in time: says which and why."""
+    """A host that cannot be reached, did not answer in time, or where a command failed
+    (`exit_status`): says which and why."""
+
+    def __init__(self, message: str, exit_status: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def host_name(host: HostSpec) -> str:
@@ -51,7 +56,6 @@ class Hosts:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="lockgate-ssh", daemon=True).start()
         self.connections: dict[str, asyncssh.SSHClientConnection] = {}
-        self.pythons: dict[str, str] = {}  # host -> lockgate's interpreter there
         self.bundles: set[tuple[str, str]] = set()  # (host, digest) known to be there
         self.gate: asyncio.Semaphore | None = None  # made on the loop
 
@@ -120,7 +124,8 @@ class Hosts:
         if done.exit_status != 0:
             raise HostUnreachable(
                 f"host {host_name(host)}: `{command}` exited {done.exit_status}: "
-                f"{str(done.stderr)[-400:].strip()}"
+                f"{str(done.stderr)[-400:].strip()}",
+                done.exit_status,
             )
         return str(done.stdout)
 
@@ -131,28 +136,20 @@ class Hosts:
         return self._call(self._run(host, command, stdin, timeout), timeout + 30)
 
     # -- what a host holds ---------------------------------------------------------------------
-    def python(self, host: HostSpec) -> str:
-        """lockgate's interpreter on the host, installed there the first time."""
-        name = host_name(host)
-        if name not in self.pythons:
-            wheel = lockgate_wheel()
-            venv = f"{base_of(host)}/lockgate/{wheel.stem}"
-            python = f"{venv}/bin/python"
-            check = f"{shlex.quote(python)} -c 'import lockgate.hostside'"
-            try:
-                self.run(host, check)
-            except HostUnreachable:
-                remote = f"{base_of(host)}/lockgate/{wheel.name}"
-                self.put(host, wheel, remote, hashlib.sha256(wheel.read_bytes()).hexdigest())
-                self.run(
-                    host,
-                    f"rm -rf {shlex.quote(venv)} && python3 -m venv {shlex.quote(venv)} && "
-                    f"{shlex.quote(python)} -m pip install -q --no-index --no-deps "
-                    f"{shlex.quote(remote)}",
-                    timeout=300,
-                )
-            self.pythons[name] = python
-        return self.pythons[name]
+    def install(self, host: HostSpec) -> str:
+        """Install lockgate on the host (a venv named after the wheel); its interpreter."""
+        wheel = lockgate_wheel()
+        venv = f"{base_of(host)}/lockgate/{wheel.stem}"
+        remote = f"{base_of(host)}/lockgate/{wheel.name}"
+        self.put(host, wheel, remote, hashlib.sha256(wheel.read_bytes()).hexdigest())
+        self.run(
+            host,
+            f"rm -rf {shlex.quote(venv)} && python3 -m venv {shlex.quote(venv)} && "
+            f"{shlex.quote(venv)}/bin/python -m pip install -q --no-index --no-deps "
+            f"{shlex.quote(remote)}",
+            timeout=300,
+        )
+        return f"{venv}/bin/python"
 
     def bundle(self, host: HostSpec, path: Path, digest: str) -> str:
         """The bundle's path on the host, copied there unless it already has the digest."""
@@ -205,6 +202,14 @@ class Hosts:
         await self._run(host, check, None, 120)
 
     def hostside(self, host: HostSpec, request: dict[str, Any], timeout: float = 60) -> Any:
-        """lockgate.hostside's answer to one request, run on the host."""
-        command = f"{shlex.quote(self.python(host))} -m lockgate.hostside"
+        """lockgate.hostside's answer to one request, run on the host (lockgate is installed
+        there first when it is missing: the shell answers 127)."""
+        python = f"{base_of(host)}/lockgate/{lockgate_wheel().stem}/bin/python"
+        command = f"{shlex.quote(python)} -m lockgate.hostside"
+        try:
+            return json.loads(self.run(host, command, json.dumps(request), timeout))
+        except HostUnreachable as exc:
+            if exc.exit_status != 127:
+                raise
+        self.install(host)
         return json.loads(self.run(host, command, json.dumps(request), timeout))
