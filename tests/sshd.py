@@ -49,6 +49,24 @@ class Host:
             assert time.monotonic() < deadline, f"sshd on {self.address}:{self.port} did not start"
             time.sleep(0.05)
 
+    @classmethod
+    def made(cls, root: Path, n: int) -> Host:
+        """A started sshd on 127.0.0.`n` with its own host key, trusting root/authorized_keys;
+        its base directory is root/base`n`."""
+        address, port = f"127.0.0.{n}", free_port(f"127.0.0.{n}")
+        key = keygen(root / f"host{n}")
+        config = root / f"sshd{n}.conf"
+        config.write_text(
+            f"Port {port}\nListenAddress {address}\nHostKey {root / f'host{n}'}\n"
+            f"PidFile {root / f'sshd{n}.pid'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
+            "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+            "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+        )
+        kind, blob = key.split()[:2]
+        host = cls(address, port, root / f"base{n}", f"[{address}]:{port} {kind} {blob}", config)
+        host.start()
+        return host
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -77,7 +95,7 @@ class Hosts:
         }
 
 
-def _keygen(path: Path) -> str:
+def keygen(path: Path) -> str:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return path.with_suffix(".pub").read_text().strip()
 
@@ -90,25 +108,9 @@ def ssh_hosts(tmp_path: Path) -> Iterator[Hosts]:
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     root = tmp_path / "ssh"
     root.mkdir()
-    client = _keygen(root / "client")
+    client = keygen(root / "client")
     (root / "authorized_keys").write_text(client + "\n")
-    hosts = []
-    for n in (2, 3, 4):
-        address, port = f"127.0.0.{n}", free_port(f"127.0.0.{n}")
-        key = _keygen(root / f"host{n}")
-        config = root / f"sshd{n}.conf"
-        config.write_text(
-            f"Port {port}\nListenAddress {address}\nHostKey {root / f'host{n}'}\n"
-            f"PidFile {root / f'sshd{n}.pid'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
-            "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-            "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
-        )
-        kind, blob = key.split()[:2]
-        host = Host(
-            address, port, tmp_path / f"host{n}", f"[{address}]:{port} {kind} {blob}", config
-        )
-        host.start()
-        hosts.append(host)
+    hosts = [Host.made(root, n) for n in (2, 3, 4)]
     known_hosts = root / "known_hosts"
     known_hosts.write_text("".join(h.key_line + "\n" for h in hosts))
     try:

@@ -1,8 +1,8 @@
 """A fleet's instances as processes on one machine.
 
 The local target calls these functions in-process; an SSH target runs them on a host as
-`python -m lockgate.hostside` (one JSON request on stdin, one JSON answer on stdout) from the
-lockgate wheel installed there. Standard library only: a host needs Python and that wheel.
+`python -m lockgate.hostside` (JSON requests on stdin, one answer line for each on stdout)
+from the lockgate wheel installed there. Standard library only: a host needs Python and that wheel.
 
 Layout under a fleet's directory: instances/<slot>/releases/<digest>/ (the unpacked bundle
 plus .lockgate-digest) and instances/<slot>/<instance id>.log. Every instance process carries
@@ -221,7 +221,11 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    json.dump(answer(json.load(sys.stdin)), sys.stdout)
+    """Answer requests, one JSON line each, until stdin closes (one process serves a whole
+    SSH connection: no interpreter start per request)."""
+    for line in sys.stdin:
+        sys.stdout.write(json.dumps(answer(json.loads(line))) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

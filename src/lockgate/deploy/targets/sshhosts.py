@@ -57,6 +57,8 @@ class Hosts:
         threading.Thread(target=self.loop.run_forever, name="lockgate-ssh", daemon=True).start()
         self.connections: dict[str, asyncssh.SSHClientConnection] = {}
         self.bundles: set[tuple[str, str]] = set()  # (host, digest) known to be there
+        self.servers: dict[str, asyncssh.SSHClientProcess[str]] = {}  # lockgate.hostside
+        self.asking: dict[str, asyncio.Lock] = {}
         self.gate: asyncio.Semaphore | None = None  # made on the loop
 
     def _call(self, work: Coroutine[Any, Any, T], timeout: float = 300) -> T:
@@ -202,14 +204,46 @@ class Hosts:
         await self._run(host, check, None, 120)
 
     def hostside(self, host: HostSpec, request: dict[str, Any], timeout: float = 60) -> Any:
-        """lockgate.hostside's answer to one request, run on the host (lockgate is installed
-        there first when it is missing: the shell answers 127)."""
+        """lockgate.hostside's answer to one request, from the process serving this host
+        (started on first use; lockgate is installed there first when it is missing)."""
+        return self._call(self._ask(host, request, timeout), timeout + 30)
+
+    async def _ask(self, host: HostSpec, request: dict[str, Any], timeout: float) -> Any:
+        name = host_name(host)
+        lock = self.asking.setdefault(name, asyncio.Lock())
+        async with lock:  # one request at a time on a host's channel
+            for attempt in (1, 2):
+                server = await self._server(host)
+                try:
+                    server.stdin.write(json.dumps(request) + "\n")
+                    line = await asyncio.wait_for(server.stdout.readline(), timeout)
+                except (TimeoutError, OSError, asyncssh.Error) as exc:
+                    self.servers.pop(name, None)
+                    self.connections.pop(name, None)
+                    raise HostUnreachable(f"host {name}: {exc or 'no answer in time'}") from None
+                if line:
+                    return json.loads(line)
+                self.servers.pop(name, None)
+                await server.wait_closed()
+                if server.exit_status != 127 or attempt == 2:
+                    raise HostUnreachable(
+                        f"host {name}: lockgate.hostside exited {server.exit_status}: "
+                        f"{(await server.stderr.read())[-400:]}"
+                    )
+                await asyncio.get_running_loop().run_in_executor(None, self.install, host)
+        raise AssertionError("unreachable")
+
+    async def _server(self, host: HostSpec) -> asyncssh.SSHClientProcess[str]:
+        name = host_name(host)
+        known = self.servers.get(name)
+        if known is not None and not known.is_closing():
+            return known
         python = f"{base_of(host)}/lockgate/{lockgate_wheel().stem}/bin/python"
-        command = f"{shlex.quote(python)} -m lockgate.hostside"
+        connection = await self._connect(host)
         try:
-            return json.loads(self.run(host, command, json.dumps(request), timeout))
-        except HostUnreachable as exc:
-            if exc.exit_status != 127:
-                raise
-        self.install(host)
-        return json.loads(self.run(host, command, json.dumps(request), timeout))
+            server = await connection.create_process(f"{shlex.quote(python)} -m lockgate.hostside")
+        except (OSError, asyncssh.Error) as exc:
+            self.connections.pop(name, None)
+            raise HostUnreachable(f"host {name}: {exc}") from None
+        self.servers[name] = server
+        return server

@@ -1,0 +1,95 @@
+"""A rollout of 21 instances over 3 SSH hosts against the same rollout on the local target, in
+the same sitting (the hosts are sshd servers on 127.0.0.2-4 of this machine, as in the tests).
+
+Usage (as root, with openssh-server installed): python benchmarks/ssh_hosts.py [--replicas 21]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import LOCKGATE, ROOT, committed_repo, example_app, stop_agent, warm_server
+
+from lockgate.runtime import free_port
+
+sys.path.insert(0, str(ROOT))
+from tests.sshd import Host, keygen
+
+
+def lockgate(repo: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    done = subprocess.run(
+        [str(LOCKGATE), *args, "-o", "json"], cwd=repo, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"lockgate {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return dict(json.loads(done.stdout))
+
+
+def start_hosts(root: Path) -> tuple[list[Host], Path, Path]:
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    client = keygen(root / "client")
+    (root / "authorized_keys").write_text(client + "\n")
+    hosts = [Host.made(root, n) for n in (2, 3, 4)]
+    known = root / "known_hosts"
+    known.write_text("".join(h.key_line + "\n" for h in hosts))
+    return hosts, root / "client", known
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicas", type=int, default=21)
+    args = parser.parse_args()
+    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+        raise SystemExit("needs openssh-server")
+    warm_server()
+    with tempfile.TemporaryDirectory(prefix="lockgate-ssh-bench-") as tmp:
+        root = Path(tmp)
+        hosts, identity, known = start_hosts(root)
+        repo = committed_repo(root / "repo", {"README": "ssh benchmark\n"})
+        try:
+            digests = []
+            for version in ("1", "2"):
+                example_app(repo / f"v{version}", version=version)
+                digests.append(lockgate(repo, "artifact", "build", f"v{version}")["digest"])
+            ssh = {
+                "type": "ssh", "user": "root", "identity-file": str(identity),
+                "known-hosts": str(known), "replicas": args.replicas,
+                "hosts": [h.entry() for h in hosts],
+            }  # fmt: skip
+            targets = {"local": {"replicas": args.replicas}, "ssh": ssh}
+            walls: dict[str, list[float]] = {}
+            for name, target in targets.items():
+                env = repo / f"{name}.yaml"
+                env.write_text(
+                    f"app: hello\nenvironment: {name}\ntarget: {json.dumps(target)}\n"
+                    f"router: {{port: {free_port()}}}\nstrategy: {{max-surge: 5}}\n"
+                )
+                lockgate(repo, "deploy", str(env), "--artifact", digests[0])  # installs, copies
+            for digest in (digests[1], digests[0], digests[1]):  # interleaved: same conditions
+                for name in targets:
+                    started = time.perf_counter()
+                    lockgate(repo, "deploy", f"{name}.yaml", "--artifact", digest)
+                    walls.setdefault(name, []).append(time.perf_counter() - started)
+            local, remote = (statistics.median(walls[n]) for n in ("local", "ssh"))
+            print(
+                f"rolling of {args.replicas} (max-surge 5): local {local:.2f}s, over 3 SSH hosts "
+                f"{remote:.2f}s (medians of 3); ratio {remote / local:.2f}"
+            )
+        finally:
+            stop_agent(repo)
+            for name in ("local", "ssh"):
+                subprocess.run([str(LOCKGATE), "down", name], cwd=repo, capture_output=True)
+            for host in hosts:
+                host.stop()
+
+
+if __name__ == "__main__":
+    main()
