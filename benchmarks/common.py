@@ -25,6 +25,16 @@ LOCKGATE = Path(sys.executable).parent / "lockgate"
 IN_PROCESS = {**os.environ, "LOCKGATE_DAEMON": "0"}
 
 
+def lockgate_json(repo: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    """`lockgate ARGS -o json` in `repo`; its answer, or the run stops with what it said."""
+    done = subprocess.run(
+        [str(LOCKGATE), *args, "-o", "json"], cwd=repo, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"lockgate {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return dict(json.loads(done.stdout))
+
+
 def warm_server() -> None:
     subprocess.run([str(LOCKGATE), "version"], capture_output=True, check=True)
     deadline = time.monotonic() + 60

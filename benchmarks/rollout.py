@@ -14,28 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from common import LOCKGATE, committed_repo, example_app, stop_agent, warm_server
+from common import LOCKGATE, committed_repo, example_app, lockgate_json, stop_agent, warm_server
 
 from lockgate.artifacts.manifest import load_manifest
 from lockgate.deploy.targets.base import Look
 from lockgate.deploy.targets.local import LocalTarget
 from lockgate.store.deployments import Instance, InstanceState
-
-
-def lockgate(repo: Path, *args: str) -> dict:  # type: ignore[type-arg]
-    done = subprocess.run(
-        [str(LOCKGATE), *args, "-o", "json"], cwd=repo, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"lockgate {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return dict(json.loads(done.stdout))
 
 
 def make_repo(root: Path) -> Path:
@@ -58,7 +48,7 @@ def environment(repo: Path, name: str, replicas: int, strategy: str, port: int) 
 
 def wait_for_agent(repo: Path, environment: str) -> None:
     deadline = time.monotonic() + 30
-    while not lockgate(repo, "status", environment)["agent"]:
+    while not lockgate_json(repo, "status", environment)["agent"]:
         if time.monotonic() > deadline:
             raise SystemExit("the agent did not start")
         time.sleep(0.1)
@@ -129,18 +119,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-rollout-bench-") as tmp:
         repo = make_repo(Path(tmp) / "repo")
         try:
-            v1 = lockgate(repo, "artifact", "build", "v1")["digest"]
-            v2 = lockgate(repo, "artifact", "build", "v2")["digest"]
+            v1 = lockgate_json(repo, "artifact", "build", "v1")["digest"]
+            v2 = lockgate_json(repo, "artifact", "build", "v2")["digest"]
             for strategy, size in (("blue-green", args.replicas), ("rolling", 5)):
                 batches = -(-args.replicas // size)
                 env = environment(repo, strategy, args.replicas, strategy, free_port())
-                lockgate(repo, "deploy", str(env), "--artifact", v1)
+                lockgate_json(repo, "deploy", str(env), "--artifact", v1)
                 wait_for_agent(repo, strategy)  # the first deploy started it
                 walls, units, result = [], [], ""
                 for digest in (v2, v1, v2):  # interleaved with the ideal: same conditions
                     units.append(batch_seconds(repo, v1, size))
                     started = time.perf_counter()
-                    result = lockgate(repo, "deploy", str(env), "--artifact", digest)["result"]
+                    result = lockgate_json(repo, "deploy", str(env), "--artifact", digest)["result"]
                     walls.append(time.perf_counter() - started)
                 wall, unit = statistics.median(walls), statistics.median(units)
                 ideal = unit * batches
@@ -151,7 +141,7 @@ def main() -> None:
                 )
                 if strategy == "blue-green":
                     subprocess.run([str(LOCKGATE), "down", strategy], cwd=repo, check=True)
-            status = lockgate(repo, "status", "rolling")
+            status = lockgate_json(repo, "status", "rolling")
             router_port = int(status["router"].rsplit(":", 1)[1])
             direct_port = int(status["instances"][0]["address"].rsplit(":", 1)[1])
             direct = asyncio.run(load(direct_port, args.seconds, args.connections))

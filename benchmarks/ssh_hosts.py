@@ -16,21 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import LOCKGATE, ROOT, committed_repo, example_app, stop_agent, warm_server
+from common import (
+    LOCKGATE,
+    ROOT,
+    committed_repo,
+    example_app,
+    lockgate_json,
+    stop_agent,
+    warm_server,
+)
 
 from lockgate.runtime import free_port
 
 sys.path.insert(0, str(ROOT))
 from tests.sshd import Host, keygen
-
-
-def lockgate(repo: Path, *args: str) -> dict:  # type: ignore[type-arg]
-    done = subprocess.run(
-        [str(LOCKGATE), *args, "-o", "json"], cwd=repo, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"lockgate {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return dict(json.loads(done.stdout))
 
 
 def start_hosts(root: Path) -> tuple[list[Host], Path, Path]:
@@ -58,7 +57,7 @@ def main() -> None:
             digests = []
             for version in ("1", "2"):
                 example_app(repo / f"v{version}", version=version)
-                digests.append(lockgate(repo, "artifact", "build", f"v{version}")["digest"])
+                digests.append(lockgate_json(repo, "artifact", "build", f"v{version}")["digest"])
             ssh = {
                 "type": "ssh", "user": "root", "identity-file": str(identity),
                 "known-hosts": str(known), "replicas": args.replicas,
@@ -72,11 +71,13 @@ def main() -> None:
                     f"app: hello\nenvironment: {name}\ntarget: {json.dumps(target)}\n"
                     f"router: {{port: {free_port()}}}\nstrategy: {{max-surge: 5}}\n"
                 )
-                lockgate(repo, "deploy", str(env), "--artifact", digests[0])  # installs, copies
+                lockgate_json(
+                    repo, "deploy", str(env), "--artifact", digests[0]
+                )  # installs, copies
             for digest in (digests[1], digests[0], digests[1]):  # interleaved: same conditions
                 for name in targets:
                     started = time.perf_counter()
-                    lockgate(repo, "deploy", f"{name}.yaml", "--artifact", digest)
+                    lockgate_json(repo, "deploy", f"{name}.yaml", "--artifact", digest)
                     walls.setdefault(name, []).append(time.perf_counter() - started)
             local, remote = (statistics.median(walls[n]) for n in ("local", "ssh"))
             print(
