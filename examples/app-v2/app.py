@@ -1,9 +1,11 @@
 """The example application lockgate deploys: a tiny HTTP service.
 
-It listens on $PORT and answers `/` with its version, `/healthz` when ready. `behavior.json`
-beside it makes a version slow or erroring (used by the tests, the README walk-through and the
-benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "start_delay_ms": 0,
-"crash_after_ms": 0, "stop_delay_ms": 0, "refuse_start": false}.
+It listens on $HOST (default 127.0.0.1) and $PORT, and answers `/` with its version and
+`/healthz` when ready. `behavior.json` beside it makes a version slow or erroring (used by the
+tests, the README walk-through and the benchmarks): {"version": "2", "delay_ms": 100,
+"error_rate": 0.05, "start_delay_ms": 0, "crash_after_ms": 0, "stop_delay_ms": 0,
+"refuse_start": false}. While a file `unready` exists beside it, /healthz answers 503 (an
+instance that lost its readiness).
 """
 
 import json
@@ -38,6 +40,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
+            if (HERE / "unready").exists():
+                return self.reply(503, "not ready\n")
             return self.reply(200, "ok\n")
         time.sleep(BEHAVIOR.get("delay_ms", 0) / 1000)
         if random.random() < BEHAVIOR.get("error_rate", 0):
@@ -57,6 +61,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+ADDRESS = (os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"]))
+server = ThreadingHTTPServer(ADDRESS, Handler)
 server.daemon_threads = True
 server.serve_forever()

@@ -2,9 +2,10 @@
 
 It listens on $HOST (default 127.0.0.1) and $PORT, and answers `/` with its version and
 `/healthz` when ready. `behavior.json` beside it makes a version slow or erroring (used by the
-tests, the README walk-through and the benchmarks): {"version": "2", "delay_ms": 100, "error_rate": 0.05, "start_delay_ms": 0,
-"crash_after_ms": 0, "stop_delay_ms": 0, "refuse_start": false}. While a file `unready` exists
-beside it, /healthz answers 503 (an instance that lost its readiness).
+tests, the README walk-through and the benchmarks): {"version": "2", "delay_ms": 100,
+"error_rate": 0.05, "start_delay_ms": 0, "crash_after_ms": 0, "stop_delay_ms": 0,
+"refuse_start": false}. While a file `unready` exists beside it, /healthz answers 503 (an
+instance that lost its readiness).
 """
 
 import json
