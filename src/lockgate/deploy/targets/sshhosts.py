@@ -209,29 +209,37 @@ class Hosts:
         return self._call(self._ask(host, request, timeout), timeout + 30)
 
     async def _ask(self, host: HostSpec, request: dict[str, Any], timeout: float) -> Any:
-        name = host_name(host)
-        lock = self.asking.setdefault(name, asyncio.Lock())
+        lock = self.asking.setdefault(host_name(host), asyncio.Lock())
         async with lock:  # one request at a time on a host's channel
-            for attempt in (1, 2):
-                server = await self._server(host)
-                try:
-                    server.stdin.write(json.dumps(request) + "\n")
-                    line = await asyncio.wait_for(server.stdout.readline(), timeout)
-                except (TimeoutError, OSError, asyncssh.Error) as exc:
-                    self.servers.pop(name, None)
-                    self.connections.pop(name, None)
-                    raise HostUnreachable(f"host {name}: {exc or 'no answer in time'}") from None
-                if line:
-                    return json.loads(line)
-                self.servers.pop(name, None)
-                await server.wait_closed()
-                if server.exit_status != 127 or attempt == 2:
-                    raise HostUnreachable(
-                        f"host {name}: lockgate.hostside exited {server.exit_status}: "
-                        f"{(await server.stderr.read())[-400:]}"
-                    )
+            answer = await self._exchange(host, request, timeout)
+            if answer is None:  # lockgate is not there yet
                 await asyncio.get_running_loop().run_in_executor(None, self.install, host)
-        raise AssertionError("unreachable")
+                answer = await self._exchange(host, request, timeout)
+            if answer is None:
+                raise HostUnreachable(f"host {host_name(host)}: lockgate did not install")
+            return answer
+
+    async def _exchange(self, host: HostSpec, request: dict[str, Any], timeout: float) -> Any:
+        """The answer; None when lockgate's interpreter is missing there (the shell's 127)."""
+        name = host_name(host)
+        server = await self._server(host)
+        try:
+            server.stdin.write(json.dumps(request) + "\n")
+            line = await asyncio.wait_for(server.stdout.readline(), timeout)
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
+            self.servers.pop(name, None)
+            self.connections.pop(name, None)
+            raise HostUnreachable(f"host {name}: {exc or 'no answer in time'}") from None
+        if line:
+            return json.loads(line)
+        self.servers.pop(name, None)
+        await server.wait_closed()
+        if server.exit_status == 127:
+            return None
+        raise HostUnreachable(
+            f"host {name}: lockgate.hostside exited {server.exit_status}: "
+            f"{(await server.stderr.read())[-400:]}"
+        )
 
     async def _server(self, host: HostSpec) -> asyncssh.SSHClientProcess[str]:
         name = host_name(host)
