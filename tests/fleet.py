@@ -178,5 +178,5 @@ def deploy_under_load(repo: Path, port: int, digest: str) -> Load:
     with Load(port) as load:
         code, report = deploy(repo, digest)
     assert code == 0, report
-    assert load.errors == []
+    assert load.errors == [], load.errors
     return load

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,15 @@ def test_rollouts_across_hosts_keep_serving(ssh_hosts: Hosts, fleets: Fleets) ->
     assert deploy(repo, v2)[0] == 0  # a redeploy of what runs
     again = {h.address: _bundle_on(h.base, v2).stat().st_mtime_ns for h in ssh_hosts.hosts}
     assert again == copied  # a digest a host holds is not sent again
-    running = {
-        i: p for h in ssh_hosts.hosts for i, p in processes_of(h.base / "fleet/test").items()
-    }
-    assert set(running) == {i["id"] for i in status(repo)["instances"]}  # no orphans
+    ids = {i["id"] for i in status(repo)["instances"]}
+
+    def running() -> set[str]:
+        return {i for h in ssh_hosts.hosts for i in processes_of(h.base / "fleet/test")}
+
+    deadline = time.monotonic() + 30  # the replaced ones drain, then stop
+    while running() != ids:
+        assert time.monotonic() < deadline, (running(), ids)  # no orphans, none left over
+        time.sleep(0.1)
 
 
 def test_a_broken_transfer_is_resumed_and_checked(ssh_hosts: Hosts, fleets: Fleets) -> None:

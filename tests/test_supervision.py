@@ -221,7 +221,8 @@ def test_killed_deploy_and_agent_lose_nothing(fleets: Fleets) -> None:
         eventually(lambda: status(repo)["latest"]["status"] == "succeeded", 60, "converged")
         view = status(repo)
         assert {i["digest"] for i in view["instances"]} == {v2} and len(view["instances"]) == 3
-        assert set(fleet_processes(repo)) == {i["id"] for i in view["instances"]}  # no orphans
+        ids = {i["id"] for i in view["instances"]}
+        eventually(lambda: set(fleet_processes(repo)) == ids, what="no orphans, none left over")
         assert set(router_table(repo)) == {i["id"] for i in view["instances"]}
         with httpx.Client() as client:
             codes = {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(10)}

@@ -165,6 +165,7 @@ class Environment:
             for instance in instances:
                 instance.state = InstanceState.STOPPING
                 instance.stop_at = instance.stop_at or time.time()
+                instance.signaled_at = time.time()  # the router goes too: nothing to drain
             self.records.save_instances(instances)
             reconciler.router.stop()
             for instance in instances:

@@ -33,6 +33,7 @@ from .traffic.base import Route, Router
 
 ROTATION = (InstanceState.SERVING, InstanceState.READY, InstanceState.STANDBY)
 FAILURE_THRESHOLD = 2  # failed readiness probes in a row that take a ready instance out
+DRAIN_SECONDS = 1.0  # out of the router this long before the stop signal: answers in flight end
 
 
 @dataclass
@@ -73,8 +74,10 @@ class LiveFleet:
 
     # -- looking ---------------------------------------------------------------------------
     def waiting(self) -> bool:
-        """Whether an instance waits to be ready (started, restarted, out of rotation)."""
-        return any(self._watched(i) and not i.ready for i in self.instances())
+        """Whether an instance waits to be ready (started, restarted, out of rotation) or to
+        be stopped."""
+        stopping = any(i.state == InstanceState.STOPPING for i in self.all)
+        return stopping or any(self._watched(i) and not i.ready for i in self.instances())
 
     def instances(self) -> list[Instance]:
         return [i for i in self.all if i.state in LIVE and i.state != InstanceState.STOPPING]
@@ -219,7 +222,7 @@ class LiveFleet:
             if instance.ref is None or self.dead(instance):
                 self.set(instance, state=InstanceState.STOPPED)
             else:
-                self.set(instance, state=InstanceState.STOPPING, stop_at=None)
+                self.set(instance, state=InstanceState.STOPPING, stop_at=None, signaled_at=None)
 
     def note(self, text: str) -> None:
         self.records.add_event(self.name, text, self.rollout.id if self.rollout else None)
@@ -269,21 +272,30 @@ class LiveFleet:
     def finish_stops(self) -> None:
         """Stopping instances that exited are stopped; those past their grace are killed."""
         for instance in self.all:
-            if instance.state != InstanceState.STOPPING or instance.stop_at is None:
+            if instance.state != InstanceState.STOPPING:
                 continue
             grace = float(self.releases.app(instance.digest).grace_seconds)
             if self.dead(instance):
                 self.set(instance, state=InstanceState.STOPPED)
-            elif self.now >= instance.stop_at + grace:
+            elif instance.signaled_at is not None and self.now >= instance.signaled_at + grace:
                 self.target.kill(instance)
                 self.set(instance, state=InstanceState.STOPPED)
 
     def signal_stops(self) -> None:
-        """After the router change: the instances it no longer sends requests to are asked to
-        stop (and their stop is recorded first)."""
-        asked = [i for i in self.all if i.state == InstanceState.STOPPING and i.stop_at is None]
+        """After the router change: instances it no longer sends requests to are asked to
+        stop once the requests they were answering had time to finish (each step recorded
+        before it is taken)."""
+        stopping = [i for i in self.all if i.state == InstanceState.STOPPING]
+        for instance in stopping:
+            if instance.stop_at is None:
+                self.set(instance, stop_at=self.now)
+        asked = [
+            i
+            for i in stopping
+            if i.signaled_at is None and self.now >= (i.stop_at or self.now) + DRAIN_SECONDS
+        ]
         for instance in asked:
-            self.set(instance, stop_at=self.now)
+            self.set(instance, signaled_at=self.now)
         self.commit()
         for instance in asked:
             self.target.signal_stop(instance, self.releases.app(instance.digest))

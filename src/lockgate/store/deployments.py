@@ -136,7 +136,8 @@ class Instance:
     probed_at: float = 0.0
     restarts: int = 0
     retry_at: float | None = None
-    stop_at: float | None = None
+    stop_at: float | None = None  # left the router (requests in flight drain)
+    signaled_at: float | None = None
 
     def available(self, now: float, min_ready: float) -> bool:
         """Ready, and ready for at least `min_ready` seconds (baked)."""

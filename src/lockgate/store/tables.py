@@ -162,7 +162,8 @@ instances = Table(
     Column("probed_at", Float, nullable=False, server_default="0"),
     Column("restarts", Integer, nullable=False, server_default="0"),
     Column("retry_at", Float),  # when a crashed instance is started again (backoff)
-    Column("stop_at", Float),  # when its stop was asked for
+    Column("stop_at", Float),  # when it left the router to stop
+    Column("signaled_at", Float),  # when it was sent its stop signal
     Index("ix_instances_env", "environment", "state"),
 )
 

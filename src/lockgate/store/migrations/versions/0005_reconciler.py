@@ -37,6 +37,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("restarts", sa.Integer, nullable=False, server_default="0"))
         table.add_column(sa.Column("retry_at", sa.Float))
         table.add_column(sa.Column("stop_at", sa.Float))
+        table.add_column(sa.Column("signaled_at", sa.Float))
     op.create_table(
         "events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -52,7 +53,7 @@ def downgrade() -> None:
     op.drop_table("events")
     with op.batch_alter_table("instances") as table:
         for name in ("ref", "launched_at", "ready", "ready_since", "probed_at", "restarts",
-                     "retry_at", "stop_at"):  # fmt: skip
+                     "retry_at", "stop_at", "signaled_at"):  # fmt: skip
             table.drop_column(name)
         table.add_column(sa.Column("pid", sa.Integer))
         table.add_column(sa.Column("release_dir", sa.Text))
