@@ -111,14 +111,27 @@ def start(launch: Launch) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"{launch.host}:{port}"
 
 
-def alive(pgid: int) -> bool:
-    return group_alive(pgid) and not _zombie(pgid)
+def belongs(pgid: int, instance_id: str) -> bool:
+    """Whether process group `pgid` is this instance's. Process ids are reused (32768 of them
+    go round quickly): a live leader must carry the instance's marker; with no leader left, the
+    group's id cannot have been reused while any of its members lives."""
+    try:
+        environ = Path(f"/proc/{pgid}/environ").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return f"LOCKGATE_INSTANCE_ID={instance_id}".encode() in environ
 
 
-def observe(pgid: int, address: str | None, readiness: str, probe: bool) -> Seen:
-    """Whether the process group lives, the release it runs, and (when `probe`) whether
-    GET `readiness` answers 2xx."""
-    if not alive(pgid):
+def alive(pgid: int, instance_id: str) -> bool:
+    return group_alive(pgid) and not _zombie(pgid) and belongs(pgid, instance_id)
+
+
+def observe(pgid: int, instance_id: str, address: str | None, readiness: str, probe: bool) -> Seen:
+    """Whether the instance's process group lives, the release it runs, and (when `probe`)
+    whether GET `readiness` answers 2xx."""
+    if not alive(pgid, instance_id):
         return Seen(False, None, False)
     try:
         cwd = Path(os.readlink(f"/proc/{pgid}/cwd"))
@@ -135,6 +148,7 @@ def observe(pgid: int, address: str | None, readiness: str, probe: bool) -> Seen
 @dataclass(frozen=True)
 class Look:
     pgid: int
+    instance_id: str
     address: str | None
     readiness: str
     probe: bool
@@ -143,27 +157,26 @@ class Look:
 def observe_many(looks: list[Look]) -> list[Seen]:
     """Each instance observed; the readiness probes side by side (a pass costs one probe's
     time, not one per instance)."""
+
+    def seen(look: Look, probe: bool) -> Seen:
+        return observe(look.pgid, look.instance_id, look.address, look.readiness, probe)
+
     probed = [look for look in looks if look.probe and look.address]
     with ThreadPoolExecutor(min(16, len(probed) or 1)) as pool:
         answers = dict(
-            zip(
-                (id(look) for look in probed),
-                pool.map(lambda k: observe(k.pgid, k.address, k.readiness, True), probed),
-                strict=True,
-            )
+            zip((id(k) for k in probed), pool.map(lambda k: seen(k, True), probed), strict=True)
         )
-    return [
-        answers.get(id(look)) or observe(look.pgid, look.address, look.readiness, False)
-        for look in looks
-    ]
+    return [answers.get(id(look)) or seen(look, False) for look in looks]
 
 
-def stop(pgid: int, signal_number: int) -> None:
-    kill_group(pgid, signal_number)
+def stop(pgid: int, instance_id: str, signal_number: int) -> None:
+    if belongs(pgid, instance_id):
+        kill_group(pgid, signal_number)
 
 
-def kill(pgid: int) -> None:
-    kill_group(pgid, signal.SIGKILL)
+def kill(pgid: int, instance_id: str) -> None:
+    if belongs(pgid, instance_id):
+        kill_group(pgid, signal.SIGKILL)
 
 
 def sweep(fleet: Path, keep: set[str]) -> list[str]:
@@ -210,9 +223,9 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         looks = [Look(**item) for item in request["looks"]]
         return {"seen": [vars(seen) for seen in observe_many(looks)]}
     if op == "stop":
-        stop(int(request["ref"]), int(request["signal"]))
+        stop(int(request["ref"]), str(request["instance_id"]), int(request["signal"]))
     elif op == "kill":
-        kill(int(request["ref"]))
+        kill(int(request["ref"]), str(request["instance_id"]))
     elif op == "sweep":
         return {"stopped": sweep(Path(request["fleet"]), set(request["keep"]))}
     else:

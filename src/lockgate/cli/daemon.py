@@ -26,7 +26,6 @@ def _warm_imports() -> None:
     import httpx  # noqa: F401
     import rich.markdown
     import rich.table  # noqa: F401
-    import scipy.stats  # noqa: F401  (canary analysis imports it where it is used)
 
     from ..engine.cache import jobcache  # noqa: F401
     from . import main  # noqa: F401

@@ -53,7 +53,9 @@ class LocalTarget:
             if pgid is not None:
                 self._reap(pgid)
         asked = [
-            hostside.Look(pgid, look.instance.address, look.app.readiness, look.probe)
+            hostside.Look(
+                pgid, look.instance.id, look.instance.address, look.app.readiness, look.probe
+            )
             for look, pgid in located
             if pgid is not None
         ]
@@ -66,12 +68,12 @@ class LocalTarget:
     def signal_stop(self, instance: Instance, app: AppManifest) -> None:
         pgid = _pgid(instance)
         if pgid is not None:
-            hostside.stop(pgid, app.signal_number)
+            hostside.stop(pgid, instance.id, app.signal_number)
 
     def kill(self, instance: Instance) -> None:
         pgid = _pgid(instance)
         if pgid is not None:
-            hostside.kill(pgid)
+            hostside.kill(pgid, instance.id)
             self._reap(pgid)
 
     def sweep(self, keep: set[str]) -> list[str]:

@@ -87,8 +87,8 @@ class SSHTarget:
         def ask(name: str) -> None:
             items = by_host[name]
             request = [
-                {"pgid": pgid, "address": k.instance.address, "readiness": k.app.readiness,
-                 "probe": k.probe}
+                {"pgid": pgid, "instance_id": k.instance.id, "address": k.instance.address,
+                 "readiness": k.app.readiness, "probe": k.probe}
                 for _, k, pgid in items
             ]  # fmt: skip
             try:
@@ -110,7 +110,9 @@ class SSHTarget:
             return
         host, pgid = located
         try:
-            self.hosts.hostside(host, {**request, "ref": pgid}, timeout=15)
+            self.hosts.hostside(
+                host, {**request, "ref": pgid, "instance_id": instance.id}, timeout=15
+            )
         except HostUnreachable:
             return  # its instances are out of rotation; the host converges when it is back
 
