@@ -16,13 +16,19 @@ from lockgate.deploy.envfile import StrategySpec, surge, unavailable
 from lockgate.deploy.status import Health, InstanceView, assess
 from lockgate.deploy.strategies.base import Done, Fail, Pause, Wait
 from lockgate.deploy.strategies.canary import Canary, instance_weights, shares
-from lockgate.deploy.strategies.rolling import New, Slot, batch_size, plan
+from lockgate.deploy.strategies.rolling import New, Slot, plan
 from lockgate.deploy.supervision import backoff
 from lockgate.store.deployments import Instance, InstanceState, Rollout, RolloutStatus
 
 
 def _spec(**fields: object) -> StrategySpec:
     return StrategySpec.model_validate(fields)
+
+
+def batch_size(replicas: int, max_surge: int, max_unavailable: int) -> int:
+    """How many instances the first pass replaces in a fully available fleet."""
+    full = [Slot(i, True, True, New.NONE) for i in range(replicas)]
+    return len(plan(replicas, max_surge, max_unavailable, full).launch)
 
 
 @pytest.mark.parametrize(

@@ -41,10 +41,6 @@ WATCH_PERIOD = 0.2  # between passes while an instance waits to be ready
 PASS_PERIOD = 0.025  # at most, between the passes of a command waiting for its rollout
 
 
-def environment_dir(state_dir: Path, name: str) -> Path:
-    return state_dir / "fleet" / name
-
-
 class Reconciler:
     def __init__(
         self,
@@ -57,7 +53,7 @@ class Reconciler:
     ) -> None:
         self.name, self.spec, self.records, self.say = name, spec, records, say
         self.state_dir = state_dir
-        self.dir = environment_dir(state_dir, name)
+        self.dir = state_dir / "fleet" / name
         self.target = target_for(spec.target, self.dir, name)
         self.router = router_for(spec.router.type, self.dir, spec.router.port)
         self.releases = Releases(state_dir, self.dir)

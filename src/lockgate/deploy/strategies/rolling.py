@@ -72,12 +72,6 @@ def plan(replicas: int, max_surge: int, max_unavailable: int, slots: Sequence[Sl
     return Plan(retire, launch)
 
 
-def batch_size(replicas: int, max_surge: int, max_unavailable: int) -> int:
-    """How many instances are replaced at once from a fully available fleet."""
-    full = [Slot(i, True, True, New.NONE) for i in range(replicas)]
-    return len(plan(replicas, max_surge, max_unavailable, full).launch)
-
-
 def _slot_of(instances: list[Instance], goal: str, index: int, now: float, bake: float) -> Slot:
     mine = [i for i in instances if i.slot == index]
     old = [i for i in mine if i.state == InstanceState.SERVING and i.digest != goal]
