@@ -28,7 +28,7 @@ def _versions(repo: Path, digests: dict[str, str]) -> dict[str, str]:
 def test_rolling_keeps_capacity_and_loses_no_request(fleets: Fleets) -> None:
     repo, port = fleets(4, "rolling", **{"max-surge": 0, "max-unavailable": 1})
     v1 = build(repo, app_version(repo, "v1"))
-    v2 = build(repo, app_version(repo, "v2", start_delay_ms=300))
+    v2 = build(repo, app_version(repo, "v2", start_delay_ms=800))  # long enough to sample
     code, report = deploy(repo, v1)
     assert code == 0, report
     admin = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())["admin"]
@@ -36,10 +36,11 @@ def test_rolling_keeps_capacity_and_loses_no_request(fleets: Fleets) -> None:
     stop = threading.Event()
 
     def sample() -> None:
-        while not stop.is_set():
-            table = httpx.get(f"http://127.0.0.1:{admin}/backends").json()
-            samples.append(sum(1 for row in table if row["weight"] > 0))
-            time.sleep(0.01)
+        with httpx.Client() as client:  # one kept-alive connection: a sample costs little
+            while not stop.is_set():
+                table = client.get(f"http://127.0.0.1:{admin}/backends").json()
+                samples.append(sum(1 for row in table if row["weight"] > 0))
+                time.sleep(0.01)
 
     sampler = threading.Thread(target=sample, daemon=True)
     with Load(port) as load:
@@ -49,7 +50,7 @@ def test_rolling_keeps_capacity_and_loses_no_request(fleets: Fleets) -> None:
         sampler.join()
     assert code == 0, report
     assert load.errors == []
-    assert len(samples) > 10 and min(samples) >= 3, samples  # never below N - maxUnavailable
+    assert len(samples) > 20 and min(samples) >= 3, samples  # never below N - maxUnavailable
     assert max(samples) <= 4  # maxSurge 0: never more than N
     assert _versions(repo, {"v1": v1, "v2": v2}) == {str(i): "v2" for i in range(4)}
     served = {body.split()[1] for _, _, body in load.results}
