@@ -120,9 +120,11 @@ def stop_agent(repo: Path) -> None:
 def teardown(repo: Path) -> None:
     """Stop the agent, the fleet and the router a test started."""
     stop_agent(repo)
-    for pid in fleet_processes(repo).values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    for _ in range(2):  # again: one the killed agent was starting shows up a moment later
+        for pid in fleet_processes(repo).values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        time.sleep(0.2)
     for name in ("router.json", "haproxy.json"):
         info = repo / ".lockgate" / "fleet" / "test" / name
         if not info.exists():
