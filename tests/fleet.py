@@ -61,6 +61,13 @@ def fleet_repo(
     return repo, port
 
 
+def eventually(check: Callable[[], bool], seconds: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds}s: {what}"
+        time.sleep(0.05)
+
+
 def deploy(repo: Path, digest: str, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
     done = lockgate("deploy", "env.yaml", "--artifact", digest, "-o", "json", *extra, cwd=repo)
     assert done.stdout.strip(), done.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.filelocks import held
 from lockgate.runtime import free_port
 
 from .conftest import need
@@ -72,6 +73,33 @@ class Host:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
 
+    def cut(self) -> None:
+        """The host drops off the network: sshd and every session it serves are killed (what
+        they started, the instances and lockgate's agent there, runs on)."""
+        assert self.process is not None
+        sessions = _descendants(self.process.pid, named="sshd")
+        self.stop()
+        for pid in sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def agent(self) -> int | None:
+        """The pid of lockgate's agent on this host, when one runs."""
+        lock = self.base / "agent.lock"
+        if not held(lock):
+            return None
+        pid = lock.read_text().split()[0]
+        return int(pid) if pid.isdigit() else None
+
+    def stop_agent(self) -> None:
+        pid = self.agent()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self.agent() is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
+
     def entry(self) -> dict[str, object]:
         """The host as an environment file lists it."""
         return {"address": self.address, "port": self.port, "base-dir": str(self.base)}
@@ -93,6 +121,26 @@ class Hosts:
             "hosts": [h.entry() for h in self.hosts],
             **extra,
         }
+
+
+def _descendants(root: int, named: str) -> list[int]:
+    """Processes below `root` whose command name starts with `named`."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+            names[int(entry.name)] = (entry / "comm").read_text().strip()
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        found += [child for child in children if names.get(child, "").startswith(named)]
+        frontier += children
+    return found
 
 
 def keygen(path: Path) -> str:
@@ -118,6 +166,7 @@ def ssh_hosts(tmp_path: Path) -> Iterator[Hosts]:
     finally:
         for host in hosts:
             host.stop()
+            host.stop_agent()  # first: it would start the instances below again
             for pid in processes_of(host.base / "fleet" / "test").values():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(os.getpgid(pid), signal.SIGKILL)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lockgate.deploy.analysis.judge import FAIL, INCONCLUSIVE, PASS
 from lockgate.deploy.envfile import StrategySpec, surge, unavailable
-from lockgate.deploy.status import Health, InstanceView, assess
+from lockgate.deploy.status import Health, HostView, InstanceView, assess
 from lockgate.deploy.strategies.base import Done, Fail, Pause, Wait
 from lockgate.deploy.strategies.canary import Canary, instance_weights, shares
 from lockgate.deploy.strategies.rolling import New, Slot, plan
@@ -168,6 +168,7 @@ class PaperFleet:
     name: str = "prod"
     replicas: int = 2
     now: float = 1000.0
+    fenced: set[int] = field(default_factory=set)
     all: list[Instance] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     taken: list[tuple[str, str]] = field(default_factory=list)  # (step label, verdict)
@@ -331,6 +332,7 @@ def _view(index: int, **changes: object) -> InstanceView:
         "index": index, "id": f"i{index}", "pool": "stable", "state": "serving", "digest": "d1",
         "expected_digest": "d1", "alive": True, "ready": True, "in_rotation": True, "weight": 1,
         "requests": 0, "address": "127.0.0.1:1", "restarts": 0, "crash_looping": False,
+        "host": "h1", "reachable": True,
     }  # fmt: skip
     values.update(changes)
     return InstanceView(**values)  # type: ignore[arg-type]
@@ -369,3 +371,8 @@ def test_health_rules() -> None:
     assert down.health == Health.HEALTHY and down.next is not None and "again" in down.next
     back = assess("prod", 2, _done(RolloutStatus.ROLLED_BACK, "d2", "d1"), fine, True, True)
     assert back.health == Health.HEALTHY and back.next is not None and "deploy a fix" in back.next
+    away = [_view(0), _view(1, alive=False, ready=False, host="h2", reachable=False)]
+    lost = HostView("h2", reachable=False, since=1000.0, last_seen=990.0)
+    gone = assess("prod", 2, _done(RolloutStatus.SUCCEEDED), away, True, True, [lost], 1030.0)
+    assert gone.health == Health.DEGRADED and len(gone.reasons) == 1  # the host, not its instance
+    assert "host h2 is unreachable since" in gone.reasons[0] and "(30s;" in gone.reasons[0]

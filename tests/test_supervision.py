@@ -27,6 +27,7 @@ from .fleet import (
     app_version,
     build,
     deploy,
+    eventually,
     fleet_processes,
     status,
     stop_agent,
@@ -41,13 +42,6 @@ def running(fleets: Fleets, replicas: int) -> tuple[Path, int, str]:
     v1 = build(repo, app_version(repo, "v1"))
     assert deploy(repo, v1)[0] == 0
     return repo, port, v1
-
-
-def eventually(check: Callable[[], bool], seconds: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"not within {seconds}s: {what}"
-        time.sleep(0.05)
 
 
 def router_table(repo: Path) -> dict[str, dict]:  # type: ignore[type-arg]

@@ -1,8 +1,9 @@
 """A fleet's instances as processes on one machine.
 
-The local target calls these functions in-process; an SSH target runs them on a host as
-`python -m lockgate.hostside` (JSON requests on stdin, one answer line for each on stdout)
-from the lockgate wheel installed there. Standard library only: a host needs Python and that wheel.
+The local target calls these functions in-process; on an SSH host lockgate.hostserver (which
+answers the deploying lockgate) and lockgate.hostagent (which supervises there) call them, from
+the lockgate wheel installed on the host. Standard library only: a host needs Python and that
+wheel.
 
 Layout under a fleet's directory: instances/<slot>/releases/<digest>/ (the unpacked bundle
 plus .lockgate-digest) and instances/<slot>/<instance id>.log. Every instance process carries
@@ -13,19 +14,15 @@ LOCKGATE_FLEET and LOCKGATE_INSTANCE_ID in its environment, so instances whose r
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import __version__
 from .archive import UnsafeArchive, unpack
 from .deploy.httpcheck import status_of
 from .processes import detached, group_alive, kill_group
@@ -48,6 +45,7 @@ class Launch:
     bundle: str  # the bundle's path on this machine
     command: str  # the app's start command, run with bash in the release directory
     host: str  # the address the instance listens on ($HOST)
+    port: int | None = None  # its port ($PORT); None: a free one
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ def start(launch: Launch) -> tuple[subprocess.Popen[bytes], str]:
     """Start the instance detached (it outlives whoever starts it); (process, host:port)."""
     fleet = Path(launch.fleet)
     where = release(fleet, launch.slot, Path(launch.bundle), launch.digest)
-    port = free_port(launch.host)
+    port = launch.port or free_port(launch.host)
     env = {
         **detached(os.environ),
         "HOST": launch.host,
@@ -206,40 +204,3 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except (OSError, IndexError):
         return True
-
-
-def answer(request: dict[str, Any]) -> dict[str, Any]:
-    """One request from a remote lockgate: {"op": ..., arguments} -> a JSON-able answer."""
-    op = request["op"]
-    if op == "ping":
-        return {"version": __version__}
-    if op == "start":
-        try:
-            process, address = start(Launch(**request["launch"]))
-        except CannotStart as exc:
-            return {"error": str(exc)}
-        return {"ref": str(process.pid), "address": address}
-    if op == "observe":
-        looks = [Look(**item) for item in request["looks"]]
-        return {"seen": [vars(seen) for seen in observe_many(looks)]}
-    if op == "stop":
-        stop(int(request["ref"]), str(request["instance_id"]), int(request["signal"]))
-    elif op == "kill":
-        kill(int(request["ref"]), str(request["instance_id"]))
-    elif op == "sweep":
-        return {"stopped": sweep(Path(request["fleet"]), set(request["keep"]))}
-    else:
-        raise ValueError(f"unknown request {op!r}")
-    return {}
-
-
-def main() -> None:
-    """Answer requests, one JSON line each, until stdin closes (one process serves a whole
-    SSH connection: no interpreter start per request)."""
-    for line in sys.stdin:
-        sys.stdout.write(json.dumps(answer(json.loads(line))) + "\n")
-        sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    main()

@@ -292,6 +292,12 @@ def _print_status(view: status_view.StatusView) -> None:
     )
     for reason in view.reasons:
         console.print(f"  {escape(reason)}")
+    for host in view.hosts:
+        console.print(
+            f"  host {host.name} "
+            + ("answers" if host.reachable else f"[red]UNREACHABLE[/] since "
+               f"{status_view.clock(host.since)}, last seen {status_view.clock(host.last_seen)}")
+        )  # fmt: skip
     for item in view.instances:
         mark = "in rotation" if item.in_rotation else "out of rotation"
         console.print(

@@ -42,6 +42,8 @@ class TargetSpec(_Strict):
     base_dir: str = Field("lockgate", alias="base-dir")  # on each host; relative: to its home
     max_parallel_hosts: int = Field(10, alias="max-parallel-hosts", ge=1)
     connect_timeout: float | int = Field(10, alias="connect-timeout", gt=0)
+    # a host lost during a rollout: roll the others back, or go on without it (degraded)
+    on_host_failure: Literal["rollback", "fence"] = Field("rollback", alias="on-host-failure")
 
     @model_validator(mode="after")
     def _hosts(self) -> TargetSpec:

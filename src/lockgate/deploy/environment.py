@@ -66,7 +66,7 @@ class Environment:
         commit = self.check_provenance(digest)
         self.reconciler.releases.app_for(digest)  # a bundle without a manifest fails here
         self.reconciler.router.ensure()  # a port in use fails here, before anything changes
-        self.reconciler.target.prepare(self.reconciler.releases.bundle(digest), digest)
+        prepared = self.reconciler.target.prepare(self.reconciler.releases.bundle(digest), digest)
         with self.reconciler.locked():
             self._supersede(f"superseded by a deployment of {digest[:12]}")
             rollout = self.records.begin(
@@ -82,6 +82,8 @@ class Environment:
             self.records.add_event(
                 self.name, f"deploying {digest[:12]} ({self.spec.strategy.type})", rollout.id
             )
+            for done in prepared:
+                self.records.add_event(self.name, done, rollout.id)
         return rollout
 
     def rollback(self, triggered_by: str) -> Rollout:

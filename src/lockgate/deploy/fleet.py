@@ -69,6 +69,7 @@ class LiveFleet:
         self.now = time.time()
         self.all = records.instances(name)
         self.seen: dict[str, Observed] = {}
+        self.fenced: set[int] = set()  # slots on hosts that did not answer in this pass
         self.dirty: dict[str, Instance] = {}
         self.readiness_changed: list[Instance] = []  # serving ones, for the supervisor
 
@@ -77,14 +78,21 @@ class LiveFleet:
         """Whether an instance waits to be ready (started, restarted, out of rotation) or to
         be stopped."""
         stopping = any(i.state == InstanceState.STOPPING for i in self.all)
-        return stopping or any(self._watched(i) and not i.ready for i in self.instances())
+        return stopping or any(
+            self._watched(i) and not i.ready and not self.cut_off(i) for i in self.instances()
+        )
 
     def instances(self) -> list[Instance]:
         return [i for i in self.all if i.state in LIVE and i.state != InstanceState.STOPPING]
 
     def dead(self, instance: Instance) -> bool:
         seen = self.seen.get(instance.id)
-        return seen is not None and not seen.alive
+        return seen is not None and seen.reachable and not seen.alive
+
+    def cut_off(self, instance: Instance) -> bool:
+        """Its host did not answer in this pass: nothing is known of it."""
+        seen = self.seen.get(instance.id)
+        return seen is not None and not seen.reachable
 
     def drifted(self, instance: Instance) -> bool:
         """Running a release other than its record's (changed on disk, or by hand)."""
@@ -129,6 +137,10 @@ class LiveFleet:
         looks = [Look(i, self.releases.app(i.digest), probe) for i, probe in looked]
         for (instance, probe), seen in zip(looked, self.target.observe(looks), strict=True):
             self.seen[instance.id] = seen
+            if not seen.reachable:  # out of rotation until its host answers again
+                if instance.ready:
+                    self.set(instance, ready=False, ready_since=None)
+                continue
             if probe:
                 self.probes.at[instance.id] = self.now
             ready = seen.alive and (seen.ready if probe else instance.ready)
@@ -145,6 +157,8 @@ class LiveFleet:
                     self.readiness_changed.append(instance)
         if orphans:
             self.target.sweep({i.id for i in self.all if i.state in LIVE and i.ref})
+        down = {host.name for host in self.target.hosts() if not host.reachable}
+        self.fenced = {s for s in range(self.replicas) if self.target.placement(s) in down}
 
     def healthy_now(self, instance: Instance) -> bool:
         seen = self.target.observe([Look(instance, self.releases.app(instance.digest))])[0]
@@ -219,8 +233,8 @@ class LiveFleet:
         for instance in instances:
             if instance.state in (InstanceState.STOPPING, InstanceState.STOPPED):
                 continue
-            if instance.ref is None or self.dead(instance):
-                self.set(instance, state=InstanceState.STOPPED)
+            if instance.ref is None or self.dead(instance) or self.cut_off(instance):
+                self.set(instance, state=InstanceState.STOPPED)  # a host's own are swept
             else:
                 self.set(instance, state=InstanceState.STOPPING, stop_at=None, signaled_at=None)
 
@@ -275,7 +289,7 @@ class LiveFleet:
             if instance.state != InstanceState.STOPPING:
                 continue
             grace = float(self.releases.app(instance.digest).grace_seconds)
-            if self.dead(instance):
+            if self.dead(instance) or self.cut_off(instance):
                 self.set(instance, state=InstanceState.STOPPED)
             elif instance.signaled_at is not None and self.now >= instance.signaled_at + grace:
                 self.target.kill(instance)

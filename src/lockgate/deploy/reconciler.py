@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..filelocks import held, holding
 from ..store.deployments import (
+    LIVE,
     DeploymentRecords,
     Divergence,
     InstanceState,
@@ -26,6 +27,7 @@ from ..store.deployments import (
 )
 from .envfile import EnvironmentFile
 from .fleet import LiveFleet, Probes
+from .hostbook import HostBook
 from .httpcheck import Unreachable
 from .releases import Releases
 from .strategies import strategy_for
@@ -39,6 +41,9 @@ from .traffic.base import Route
 PROBE_PERIOD = 1.0
 WATCH_PERIOD = 0.2  # between passes while an instance waits to be ready
 PASS_PERIOD = 0.025  # at most, between the passes of a command waiting for its rollout
+# At rest, the fleet promises every slot runs the settled digest: an instance found serving
+# another (on a host that was away) leaves rotation and is replaced.
+CONSISTENT = (RolloutStatus.SUCCEEDED, RolloutStatus.ROLLED_BACK, RolloutStatus.ABORTED)
 
 
 class Reconciler:
@@ -57,6 +62,7 @@ class Reconciler:
         self.target = target_for(spec.target, self.dir, name)
         self.router = router_for(spec.router.type, self.dir, spec.router.port)
         self.releases = Releases(state_dir, self.dir)
+        self.hosts = HostBook(self.dir / "hosts.json")
         self.probes = Probes(probe_period)
         self.restoring: float | None = None  # when restoring missing instances began
         self.restores, self.restore_at = 0, 0.0  # failed restorations in a row; next try
@@ -96,6 +102,7 @@ class Reconciler:
             self.say,
         )
         fleet.observe()
+        self._watch_hosts(fleet, rollout)
         fleet.finish_stops()
         self._collect(fleet, rollout)
         wait = self.probes.period
@@ -116,6 +123,31 @@ class Reconciler:
         fleet.signal_stops()
         return max(wait, 0.02)
 
+    # -- hosts -------------------------------------------------------------------------------
+    def _watch_hosts(self, fleet: LiveFleet, rollout: Rollout | None) -> None:
+        """A host that stops answering: its instances are out of rotation (observe did that)
+        and a rollout in progress fails, rolling the others back, unless `on-host-failure:
+        fence` lets it go on without the host. A host that answers again is swept of the
+        instances no record wants any more; what it still runs is judged like any instance."""
+        for host in self.hosts.update(self.target.hosts(), fleet.now):
+            if host.reachable:
+                fleet.note(f"host {host.name} answers again: converging it before it serves")
+                kept = self.target.sweep({i.id for i in fleet.all if i.state in LIVE and i.ref})
+                if kept:
+                    fleet.note(f"stopped {len(kept)} instances no record wants: {', '.join(kept)}")
+            else:
+                seen = time.strftime("%H:%M:%S", time.localtime(host.last_seen or host.since))
+                fleet.note(f"host {host.name} is unreachable (last seen {seen}): out of rotation")
+        moving = (RolloutStatus.PROGRESSING, RolloutStatus.PAUSED, RolloutStatus.AWAITING_APPROVAL)
+        if not fleet.fenced or rollout is None or rollout.status not in moving or rollout.abort:
+            return
+        lost = ", ".join(h.name for h in self.hosts.down())
+        if self.spec.target.on_host_failure == "rollback":
+            self._fail(rollout, fleet, Fail(f"host {lost} became unreachable"))
+        elif rollout.phase is None or "fenced" not in rollout.phase:
+            rollout.phase = f"host {lost} fenced: going on without it (on-host-failure: fence)"
+            fleet.note(rollout.phase)
+
     # -- desired state ---------------------------------------------------------------------
     def _collect(self, fleet: LiveFleet, rollout: Rollout | None) -> None:
         """Leftovers of superseded rollouts: their canaries and their unfinished new sets."""
@@ -133,8 +165,22 @@ class Reconciler:
         gets one on the settled digest, as a rollout would start it; failures back off."""
         goal = rollout.settled
         main = [i for i in fleet.instances() if i.pool not in SIDE_POOLS]
+        stale = [
+            i
+            for i in main
+            if i.state == InstanceState.SERVING and i.digest != goal and i.slot not in fleet.fenced
+        ]
+        if goal is not None and stale and rollout.status in CONSISTENT:
+            fleet.retire(stale)
+            which = ", ".join(str(i.slot) for i in stale)
+            fleet.note(f"instance {which} runs {stale[0].digest[:12]}, not {goal[:12]}: replacing")
+            main = [i for i in fleet.instances() if i.pool not in SIDE_POOLS]
         held = {i.slot for i in main if i.state in (InstanceState.STARTING, InstanceState.SERVING)}
-        missing = [slot for slot in range(self.spec.target.replicas) if slot not in held]
+        missing = [
+            slot
+            for slot in range(self.spec.target.replicas)
+            if slot not in held and slot not in fleet.fenced
+        ]
         if goal is None or not (missing or any(i.state == InstanceState.STARTING for i in main)):
             self.restoring, self.restores = None, 0
             return self.probes.period

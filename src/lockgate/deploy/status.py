@@ -9,10 +9,13 @@ degraded, with the reasons and the next command.
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..store.deployments import Event, InstanceState, Rollout, RolloutStatus
 from .agent import agent_running
+from .hostbook import HostBook
 from .httpcheck import Unreachable
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS
@@ -43,6 +46,16 @@ class InstanceView:
     address: str | None
     restarts: int
     crash_looping: bool
+    host: str
+    reachable: bool  # whether its host answered this look
+
+
+@dataclass(frozen=True)
+class HostView:
+    name: str
+    reachable: bool
+    since: float | None  # unreachable since (as the reconciler first saw it)
+    last_seen: float | None
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,12 @@ class StatusView:
     latest: RolloutSummary | None
     analysis: str | None
     instances: list[InstanceView]
+    hosts: list[HostView] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+
+
+def clock(at: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) if at is not None else "never"
 
 
 def assess(
@@ -85,13 +103,22 @@ def assess(
     instances: list[InstanceView],
     router_up: bool,
     agent: bool,
+    hosts: Sequence[HostView] = (),
+    now: float = 0.0,  # for how long a host has been unreachable
 ) -> Assessment:
     """Health from the desired state and what was seen; pure, so its rules are tested alone."""
     reasons = []
     if instances and not router_up:
         reasons.append("the router is down")
+    for host in hosts:
+        if not host.reachable:
+            since = host.since if host.since is not None else now
+            reasons.append(
+                f"host {host.name} is unreachable since {clock(since)} ({now - since:.0f}s; "
+                f"last seen {clock(host.last_seen)}): its instances are out of rotation"
+            )
     for view in instances:
-        if view.state != InstanceState.SERVING.value:
+        if view.state != InstanceState.SERVING.value or not view.reachable:
             continue
         if not view.alive:
             looping = f", crash-looping ({view.restarts} restarts)" if view.crash_looping else ""
@@ -166,6 +193,7 @@ def view(reconciler: Reconciler) -> StatusView:
 
     live = [i for i in instances if i.state != InstanceState.STOPPING]
     seen = reconciler.target.observe([Look(i, reconciler.releases.app(i.digest)) for i in live])
+    hosts = _hosts(reconciler)
     views = []
     for instance, observed in zip(live, seen, strict=True):
         route = table.get(instance.id)
@@ -185,10 +213,13 @@ def view(reconciler: Reconciler) -> StatusView:
                 address=instance.address,
                 restarts=instance.restarts,
                 crash_looping=crash_looping(instance),
+                host=reconciler.target.placement(instance.slot),
+                reachable=observed.reachable,
             )
         )
     agent = agent_running(reconciler.state_dir)
-    judged = assess(name, reconciler.spec.target.replicas, rollout, views, router_up, agent)
+    replicas = reconciler.spec.target.replicas
+    judged = assess(name, replicas, rollout, views, router_up, agent, hosts, time.time())
     analyses = records.analyses(rollout.id) if rollout else []
     return StatusView(
         environment=name,
@@ -207,5 +238,24 @@ def view(reconciler: Reconciler) -> StatusView:
         else None,
         analysis=str(analyses[-1]["reason"]) if analyses else None,
         instances=views,
+        hosts=hosts,
         events=records.events(name),
     )
+
+
+def _hosts(reconciler: Reconciler) -> list[HostView]:
+    """The hosts as this look found them, with since when (as the reconciler recorded it)."""
+    book = HostBook(reconciler.dir / "hosts.json")  # read, not written
+    views = []
+    for host in reconciler.target.hosts():
+        known = book.known.get(host.name)
+        recorded = known is not None and not known.reachable
+        views.append(
+            HostView(
+                host.name,
+                host.reachable,
+                None if host.reachable else (known.since if known and recorded else None),
+                host.last_seen or (known.last_seen if known else None),
+            )
+        )
+    return views

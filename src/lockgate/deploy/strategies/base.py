@@ -55,6 +55,7 @@ class Fleet(Protocol):
     replicas: int
     strategy: StrategySpec
     now: float
+    fenced: set[int]  # slots whose host does not answer: left out until it does
 
     def instances(self) -> list[Instance]:
         """Live instances, with their last observation (ready, ready_since)."""

@@ -28,6 +28,7 @@ class BlueGreen:
             for i in main
             if i.deployment_id == rollout.id
             and i.state in (InstanceState.STARTING, InstanceState.READY)
+            and i.slot not in fleet.fenced
         ]
         if rollout.step == 0:
             return self._preview(rollout, fleet, serving, new)
@@ -50,7 +51,8 @@ class BlueGreen:
     ) -> Progress:
         spec = fleet.strategy
         pool = new[0].pool if new else other_pool(serving)
-        for slot in sorted(set(range(fleet.replicas)) - {i.slot for i in new}):
+        wanted = set(range(fleet.replicas)) - fleet.fenced
+        for slot in sorted(wanted - {i.slot for i in new}):
             try:
                 new.append(fleet.launch(slot, rollout.digest, pool))
             except StartFailed as exc:
@@ -65,8 +67,8 @@ class BlueGreen:
             return Fail(f"instance {lost[0].slot} lost readiness during its bake", lost[0].slot)
         bake = float(spec.min_ready_seconds)
         baked = [i for i in new if i.state == InstanceState.READY and i.available(fleet.now, bake)]
-        if len(baked) < fleet.replicas:
-            return Wait(f"{pool} set: {len(baked)}/{fleet.replicas} ready")
+        if len(baked) < len(wanted):
+            return Wait(f"{pool} set: {len(baked)}/{len(wanted)} ready")
         fleet.note(f"{pool} set ready ({len(baked)} instances)")
         failed = fleet.smoke(baked)
         if failed is not None:

@@ -126,15 +126,21 @@ def check_baking(fleet: Fleet, rollout: Rollout, instances: Sequence[Instance]) 
     return None
 
 
+def _main(fleet: Fleet) -> list[Instance]:
+    """The main set's instances, without those of fenced slots."""
+    return [i for i in fleet.instances() if i.pool not in SIDE_POOLS and i.slot not in fleet.fenced]
+
+
 def converge(fleet: Fleet, rollout: Rollout, goal: str, since: float | None = None) -> Progress:
-    """One pass of bringing every slot's main instance to `goal`; the progress deadline
-    counts from `since` (default: when the rollout's step began)."""
+    """One pass of bringing every slot's main instance to `goal` (fenced slots left out: their
+    host converges when it answers again); the progress deadline counts from `since`
+    (default: when the rollout's step began)."""
     spec, replicas, now = fleet.strategy, fleet.replicas, fleet.now
     bake = float(spec.min_ready_seconds)
-    main = [i for i in fleet.instances() if i.pool not in SIDE_POOLS]
+    main = _main(fleet)
     pool = next((i.pool for i in main if i.state == InstanceState.SERVING), "stable")
     _bring_back_standby(fleet, main, goal, replicas)
-    main = [i for i in fleet.instances() if i.pool not in SIDE_POOLS]
+    main = _main(fleet)
     started = [i for i in main if i.digest == goal and i.state == InstanceState.STARTING]
     failure = check_started(fleet, rollout, started, float(spec.readiness_timeout))
     serving_goal = [i for i in main if i.digest == goal and i.state == InstanceState.SERVING]
@@ -142,8 +148,9 @@ def converge(fleet: Fleet, rollout: Rollout, goal: str, since: float | None = No
     if failure is not None:
         return failure
     fleet.serve([i for i in main if i.digest == goal and i.ready and i.state in ACTIVE[:2]])
-    slots = [_slot_of(main, goal, s, now, bake) for s in range(replicas)]
-    moves = plan(replicas, surge(spec, replicas), unavailable(spec, replicas), slots)
+    indices = [s for s in range(replicas) if s not in fleet.fenced]
+    slots = [_slot_of(main, goal, s, now, bake) for s in indices]
+    moves = plan(len(slots), surge(spec, replicas), unavailable(spec, replicas), slots)
     fleet.retire(
         [
             i
@@ -160,15 +167,17 @@ def converge(fleet: Fleet, rollout: Rollout, goal: str, since: float | None = No
     done = sum(
         1 for s in slots if s.new is New.AVAILABLE and (not s.old or s.index in moves.retire)
     )
-    if done == replicas:
+    if done == len(slots):
         extra = [i for i in main if i.slot >= replicas or i.digest != goal]
         fleet.retire([i for i in extra if i.state != InstanceState.STANDBY])
+        if fleet.fenced:
+            return Done(f"{done} instances run {goal[:12]}; {len(fleet.fenced)} fenced")
         return Done(f"all instances run {goal[:12]}")
     began = since or rollout.step_started_at or rollout.started_at
     if now - began > float(spec.progress_deadline):
         late = next(s.index for s in slots if s.new is not New.AVAILABLE)
         return Fail(f"the progress deadline ({spec.progress_deadline}s) passed", late)
-    return Wait(f"{done}/{replicas} instances on {goal[:12]}")
+    return Wait(f"{done}/{len(slots)} instances on {goal[:12]}")
 
 
 def _bring_back_standby(fleet: Fleet, main: list[Instance], goal: str, replicas: int) -> None:

@@ -43,12 +43,24 @@ class Observed:
     alive: bool
     digest: str | None  # the digest of the release it runs, None when unknown
     ready: bool
+    reachable: bool = True  # False: its host did not answer, so nothing is known of it
+
+
+@dataclass(frozen=True)
+class HostSeen:
+    """A host as this process last found it: whether it answered, and when it last did."""
+
+    name: str
+    reachable: bool
+    last_seen: float | None
 
 
 class Target(Protocol):
-    def prepare(self, bundle: Path, digest: str) -> None:
+    def prepare(self, bundle: Path, digest: str) -> list[str]:
         """Make `digest` startable wherever instances run, before a rollout begins (copies,
-        checks); UserError, with nothing changed, when it cannot be."""
+        checks); what it did, for the rollout's events. UserError, with nothing changed,
+        when it cannot be."""
+        ...
 
     def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
         """Start `instance` (its slot and digest) from the bundle; StartFailed if it cannot."""
@@ -71,4 +83,12 @@ class Target(Protocol):
 
     def log_of(self, instance: Instance) -> str:
         """Where its output goes, for messages."""
+        ...
+
+    def placement(self, slot: int) -> str:
+        """The host a slot's instances run on."""
+        ...
+
+    def hosts(self) -> list[HostSeen]:
+        """The hosts this process contacted, as last found (none for this machine)."""
         ...

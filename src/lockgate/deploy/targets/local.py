@@ -10,7 +10,7 @@ from pathlib import Path
 from ... import hostside
 from ...artifacts.manifest import AppManifest
 from ...store.deployments import Instance
-from .base import Look, Observed, Placed, StartFailed
+from .base import HostSeen, Look, Observed, Placed, StartFailed
 
 
 class LocalTarget:
@@ -18,8 +18,8 @@ class LocalTarget:
         self.directory = directory
         self.children: dict[int, subprocess.Popen[bytes]] = {}  # reaped as they are observed
 
-    def prepare(self, bundle: Path, digest: str) -> None:
-        """Nothing to do: the bundle is on this machine."""
+    def prepare(self, bundle: Path, digest: str) -> list[str]:
+        return []  # the bundle is on this machine
 
     def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
         launch = hostside.Launch(
@@ -78,6 +78,12 @@ class LocalTarget:
 
     def sweep(self, keep: set[str]) -> list[str]:
         return hostside.sweep(self.directory, keep)
+
+    def placement(self, slot: int) -> str:
+        return "local"
+
+    def hosts(self) -> list[HostSeen]:
+        return []
 
 
 def _pgid(instance: Instance) -> int | None:

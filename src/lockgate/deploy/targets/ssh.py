@@ -1,9 +1,9 @@
 """The `ssh` target: instances are process groups on hosts reached over SSH, spread over them
 (slot i on host i mod the number of hosts), each listening on its host's address. The work on
-a host is lockgate.hostside run there; an instance's reference is `host:port#pgid`.
+a host is done by lockgate.hostserver there; an instance's reference is `host:port#pgid`.
 
-A host that cannot be reached counts its instances as not running (so they leave rotation) and
-refuses new ones.
+A host that cannot be reached reports its instances unreachable (they leave rotation; nothing
+is known of them until it answers again) and refuses new ones.
 """
 
 from __future__ import annotations
@@ -16,46 +16,55 @@ from ...artifacts.manifest import AppManifest
 from ...errors import UserError
 from ...store.deployments import Instance
 from ..envfile import HostSpec, TargetSpec
-from .base import Look, Observed, Placed, StartFailed
+from .base import HostSeen, Look, Observed, Placed, StartFailed
 from .sshhosts import Hosts, HostUnreachable, base_of, host_name
 
 
 class SSHTarget:
     def __init__(self, spec: TargetSpec, environment: str) -> None:
-        self.hosts = Hosts(spec)
-        self.by_name = {host_name(h): h for h in self.hosts.all}
+        self.ssh = Hosts(spec)
+        self.by_name = {host_name(h): h for h in self.ssh.all}
         self.environment = environment
 
     def fleet(self, host: HostSpec) -> str:
         return f"{base_of(host)}/fleet/{self.environment}"
 
     def host_for(self, slot: int) -> HostSpec:
-        return self.hosts.all[slot % len(self.hosts.all)]
+        return self.ssh.all[slot % len(self.ssh.all)]
 
     def _located(self, instance: Instance) -> tuple[HostSpec, int] | None:
         name, _, pgid = (instance.ref or "").rpartition("#")
         host = self.by_name.get(name)
         return (host, int(pgid)) if host is not None and pgid.isdigit() else None
 
-    def prepare(self, bundle: Path, digest: str) -> None:
-        """Every host verified, running lockgate and holding the bundle, side by side; a host
-        that cannot be reached refuses the deploy before anything changes."""
+    def prepare(self, bundle: Path, digest: str) -> list[str]:
+        """Every host verified, running lockgate and holding the bundle, side by side. A host
+        that cannot be reached refuses the deploy before anything changes, unless
+        `on-host-failure: fence` lets it go on without that host."""
 
-        def ready(host: HostSpec) -> None:
-            self.hosts.hostside(host, {"op": "ping"})  # installs lockgate there if missing
-            self.hosts.bundle(host, bundle, digest)
+        def ready(host: HostSpec) -> str:
+            self.ssh.hostside(host, {"op": "ping"})  # installs lockgate there if missing
+            sent = self.ssh.send_bundle(host, bundle, digest)
+            if sent:
+                return f"bundle {digest[:12]} sent to {host_name(host)} ({sent} bytes)"
+            return f"bundle {digest[:12]} already on {host_name(host)} (0 bytes sent)"
 
-        with ThreadPoolExecutor(self.hosts.spec.max_parallel_hosts) as pool:
-            for done in [pool.submit(ready, host) for host in self.hosts.all]:
+        done: list[str] = []
+        with ThreadPoolExecutor(self.ssh.spec.max_parallel_hosts) as pool:
+            for host, work in [(h, pool.submit(ready, h)) for h in self.ssh.all]:
                 try:
-                    done.result()
+                    done.append(work.result())
                 except HostUnreachable as exc:
-                    raise UserError(str(exc), hint="bring the host back, or remove it") from None
+                    if self.ssh.spec.on_host_failure != "fence":
+                        hint = "bring the host back, remove it, or set `on-host-failure: fence`"
+                        raise UserError(str(exc), hint=hint) from None
+                    done.append(f"host {host_name(host)} fenced: {exc}")
+        return done
 
     def start(self, instance: Instance, bundle: Path, app: AppManifest) -> Placed:
         host = self.host_for(instance.slot)
         try:
-            remote = self.hosts.bundle(host, bundle, instance.digest)
+            remote = self.ssh.bundle(host, bundle, instance.digest)
             launch = {
                 "fleet": self.fleet(host),
                 "instance_id": instance.id,
@@ -65,7 +74,8 @@ class SSHTarget:
                 "command": app.start,
                 "host": host.address,
             }
-            answer = self.hosts.hostside(host, {"op": "start", "launch": launch})
+            request = {"op": "start", "fleet": self.fleet(host), "launch": launch}
+            answer = self.ssh.hostside(host, request)
         except HostUnreachable as exc:
             raise StartFailed(str(exc)) from None
         if "error" in answer:
@@ -91,16 +101,19 @@ class SSHTarget:
                  "readiness": k.app.readiness, "probe": k.probe}
                 for _, k, pgid in items
             ]  # fmt: skip
+            host = self.by_name[name]
             try:
-                answer = self.hosts.hostside(
-                    self.by_name[name], {"op": "observe", "looks": request}, timeout=15
+                answer = self.ssh.hostside(
+                    host, {"op": "observe", "fleet": self.fleet(host), "looks": request}, 15
                 )["seen"]
             except HostUnreachable:
-                answer = [{"alive": False, "digest": None, "ready": False}] * len(items)
+                for index, _, _ in items:
+                    seen[index] = Observed(False, None, False, reachable=False)
+                return
             for (index, _, _), found in zip(items, answer, strict=True):
                 seen[index] = Observed(bool(found["alive"]), found["digest"], bool(found["ready"]))
 
-        with ThreadPoolExecutor(self.hosts.spec.max_parallel_hosts) as pool:
+        with ThreadPoolExecutor(self.ssh.spec.max_parallel_hosts) as pool:
             list(pool.map(ask, by_host))
         return [seen[index] for index in range(len(looks))]
 
@@ -109,9 +122,10 @@ class SSHTarget:
         if located is None:
             return
         host, pgid = located
+        fleet = self.fleet(host)
         try:
-            self.hosts.hostside(
-                host, {**request, "ref": pgid, "instance_id": instance.id}, timeout=15
+            self.ssh.hostside(
+                host, {**request, "fleet": fleet, "ref": pgid, "instance_id": instance.id}, 15
             )
         except HostUnreachable:
             return  # its instances are out of rotation; the host converges when it is back
@@ -124,9 +138,9 @@ class SSHTarget:
 
     def sweep(self, keep: set[str]) -> list[str]:
         stopped: list[str] = []
-        for host in self.hosts.all:
+        for host in self.ssh.all:
             try:
-                answer = self.hosts.hostside(
+                answer = self.ssh.hostside(
                     host, {"op": "sweep", "fleet": self.fleet(host), "keep": sorted(keep)}
                 )
             except HostUnreachable:
@@ -137,3 +151,14 @@ class SSHTarget:
     def log_of(self, instance: Instance) -> str:
         host = self.host_for(instance.slot)
         return f"{host_name(host)}:{self.fleet(host)}/instances/{instance.slot}/{instance.id}.log"
+
+    def placement(self, slot: int) -> str:
+        return host_name(self.host_for(slot))
+
+    def hosts(self) -> list[HostSeen]:
+        asked = set(self.ssh.last_seen) | set(self.ssh.lost)
+        return [
+            HostSeen(name, name not in self.ssh.lost, self.ssh.last_seen.get(name))
+            for name in self.by_name
+            if name in asked
+        ]

@@ -6,7 +6,9 @@ command that trusts it, a changed key always. At most `max-parallel-hosts` hosts
 at once. On first contact lockgate installs itself on the host, into a virtual environment
 under the host's base directory, from a wheel it copies there (the host needs no internet);
 bundles are copied once per digest, resumed after a broken transfer and checked by sha256
-there. Every operation on instances is `lockgate.hostside` run by that interpreter.
+there. Every operation on instances is a request to `lockgate.hostserver`, run there by that
+interpreter for the whole connection. A host that could not be reached is tried again at most
+every RETRY seconds, so a pass does not wait on it each time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import json
 import shlex
 import threading
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +31,7 @@ from .wheel import lockgate_wheel
 
 T = TypeVar("T")
 CHUNK = 1 << 20
+RETRY = 2.0
 
 
 class HostUnreachable(Exception):
@@ -48,6 +52,10 @@ def base_of(host: HostSpec) -> str:
     return host.base_dir
 
 
+def _bundle_path(host: HostSpec, digest: str) -> str:
+    return f"{base_of(host)}/bundles/{digest}.tar.gz"
+
+
 class Hosts:
     def __init__(self, spec: TargetSpec) -> None:
         self.spec = spec
@@ -60,16 +68,32 @@ class Hosts:
         self.servers: dict[str, asyncssh.SSHClientProcess[str]] = {}  # lockgate.hostside
         self.asking: dict[str, asyncio.Lock] = {}
         self.gate: asyncio.Semaphore | None = None  # made on the loop
+        self.last_seen: dict[str, float] = {}  # when each host last answered
+        self.lost: dict[str, tuple[float, str]] = {}  # unreachable: (next try, why)
 
     def _call(self, work: Coroutine[Any, Any, T], timeout: float = 300) -> T:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
 
     # -- connections -------------------------------------------------------------------------
+    def _lose(self, host: HostSpec, why: str) -> HostUnreachable:
+        name = host_name(host)
+        self.connections.pop(name, None)
+        self.servers.pop(name, None)
+        self.lost[name] = (time.monotonic() + RETRY, why)
+        return HostUnreachable(why)
+
+    def _answered(self, host: HostSpec) -> None:
+        self.last_seen[host_name(host)] = time.time()
+        self.lost.pop(host_name(host), None)
+
     async def _connect(self, host: HostSpec) -> asyncssh.SSHClientConnection:
         name = host_name(host)
         known = self.connections.get(name)
         if known is not None and not known.is_closed():
             return known
+        retry_at, why = self.lost.get(name, (0.0, ""))
+        if time.monotonic() < retry_at:
+            raise HostUnreachable(why)
         keys = [str(Path(self.spec.identity_file).expanduser())] if self.spec.identity_file else ()
         try:
             trusted = asyncssh.read_known_hosts(str(self.known_hosts))
@@ -87,7 +111,7 @@ class Hosts:
         except asyncssh.HostKeyNotVerifiable:
             raise self._refused(host) from None
         except (TimeoutError, OSError, asyncssh.Error) as exc:
-            raise HostUnreachable(f"host {name} cannot be reached: {exc}") from None
+            raise self._lose(host, f"host {name} cannot be reached: {exc}") from None
         self.connections[name] = connection
         return connection
 
@@ -121,8 +145,7 @@ class Hosts:
             try:
                 done = await connection.run(command, input=stdin, timeout=timeout, check=False)
             except (TimeoutError, OSError, asyncssh.Error) as exc:
-                self.connections.pop(host_name(host), None)
-                raise HostUnreachable(f"host {host_name(host)}: {exc}") from None
+                raise self._lose(host, f"host {host_name(host)}: {exc}") from None
         if done.exit_status != 0:
             raise HostUnreachable(
                 f"host {host_name(host)}: `{command}` exited {done.exit_status}: "
@@ -155,18 +178,22 @@ class Hosts:
 
     def bundle(self, host: HostSpec, path: Path, digest: str) -> str:
         """The bundle's path on the host, copied there unless it already has the digest."""
-        remote = f"{base_of(host)}/bundles/{digest}.tar.gz"
         if (host_name(host), digest) not in self.bundles:
-            self.put(host, path, remote, digest)
-            self.bundles.add((host_name(host), digest))
-        return remote
+            self.send_bundle(host, path, digest)
+        return _bundle_path(host, digest)
 
-    def put(self, host: HostSpec, local: Path, remote: str, sha256: str) -> None:
+    def send_bundle(self, host: HostSpec, path: Path, digest: str) -> int:
+        """Make sure the host holds the bundle; the bytes that took (0: it had it)."""
+        sent = self.put(host, path, _bundle_path(host, digest), digest)
+        self.bundles.add((host_name(host), digest))
+        return sent
+
+    def put(self, host: HostSpec, local: Path, remote: str, sha256: str) -> int:
         """Copy `local` to `remote` unless the file there has `sha256` already; a partial copy
-        is resumed; the result is checked there before it takes its name."""
-        self._call(self._put(host, local, remote, sha256), 600)
+        is resumed; the result is checked there before it takes its name. The bytes sent."""
+        return self._call(self._put(host, local, remote, sha256), 600)
 
-    async def _put(self, host: HostSpec, local: Path, remote: str, sha256: str) -> None:
+    async def _put(self, host: HostSpec, local: Path, remote: str, sha256: str) -> int:
         quoted, partial = shlex.quote(remote), shlex.quote(f"{remote}.part")
         probe = (
             f"echo have=$(sha256sum {quoted} 2>/dev/null | cut -c1-64); "
@@ -179,7 +206,7 @@ class Hosts:
             if "=" in line
         )
         if found.get("have") == sha256:
-            return
+            return 0
         data = local.read_bytes()
         offset = int(found["part"]) if found.get("part", "").isdigit() else 0
         if 0 < offset <= len(data):  # resume only what is a true beginning of this file
@@ -196,15 +223,16 @@ class Hosts:
                 for start in range(offset, len(data), CHUNK):
                     await out.write(data[start : start + CHUNK])
         except (OSError, asyncssh.Error) as exc:
-            raise HostUnreachable(f"host {host_name(host)}: copying {local.name}: {exc}") from None
+            raise self._lose(host, f"host {host_name(host)}: copying {local.name}: {exc}") from None
         check = (
             f'test "$(sha256sum {partial} | cut -c1-64)" = {sha256} && mv {partial} {quoted} '
             f"|| {{ rm -f {partial}; echo 'the copy of {local.name} does not match' >&2; exit 1; }}"
         )
         await self._run(host, check, None, 120)
+        return len(data) - offset
 
     def hostside(self, host: HostSpec, request: dict[str, Any], timeout: float = 60) -> Any:
-        """lockgate.hostside's answer to one request, from the process serving this host
+        """lockgate.hostserver's answer to one request, from the process serving this host
         (started on first use; lockgate is installed there first when it is missing)."""
         return self._call(self._ask(host, request, timeout), timeout + 30)
 
@@ -217,6 +245,7 @@ class Hosts:
                 answer = await self._exchange(host, request, timeout)
             if answer is None:
                 raise HostUnreachable(f"host {host_name(host)}: lockgate did not install")
+            self._answered(host)
             return answer
 
     async def _exchange(self, host: HostSpec, request: dict[str, Any], timeout: float) -> Any:
@@ -227,17 +256,17 @@ class Hosts:
             server.stdin.write(json.dumps(request) + "\n")
             line = await asyncio.wait_for(server.stdout.readline(), timeout)
         except (TimeoutError, OSError, asyncssh.Error) as exc:
-            self.servers.pop(name, None)
-            self.connections.pop(name, None)
-            raise HostUnreachable(f"host {name}: {exc or 'no answer in time'}") from None
+            raise self._lose(host, f"host {name}: {exc or 'no answer in time'}") from None
         if line:
             return json.loads(line)
         self.servers.pop(name, None)
         await server.wait_closed()
         if server.exit_status == 127:
             return None
+        if server.exit_status is None:  # the connection went, not the server
+            raise self._lose(host, f"host {name}: the connection was lost")
         raise HostUnreachable(
-            f"host {name}: lockgate.hostside exited {server.exit_status}: "
+            f"host {name}: lockgate.hostserver exited {server.exit_status}: "
             f"{(await server.stderr.read())[-400:]}"
         )
 
@@ -248,10 +277,10 @@ class Hosts:
             return known
         python = f"{base_of(host)}/lockgate/{lockgate_wheel().stem}/bin/python"
         connection = await self._connect(host)
+        command = f"{shlex.quote(python)} -m lockgate.hostserver {shlex.quote(base_of(host))}"
         try:
-            server = await connection.create_process(f"{shlex.quote(python)} -m lockgate.hostside")
+            server = await connection.create_process(command)
         except (OSError, asyncssh.Error) as exc:
-            self.connections.pop(name, None)
-            raise HostUnreachable(f"host {name}: {exc}") from None
+            raise self._lose(host, f"host {name}: {exc}") from None
         self.servers[name] = server
         return server
