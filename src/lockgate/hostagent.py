@@ -105,14 +105,12 @@ def start(launch: hostside.Launch) -> Entry:
         return entries[launch.instance_id]
 
 
-def pgid_of(fleet: Path, instance_id: str, recorded: int) -> int:
-    """The instance's process group now: the agent may have started it again since the
-    deploying side recorded `recorded`."""
+def pgids(fleet: Path) -> dict[str, int]:
+    """Each booked instance's process group now: the agent may have started it again since
+    the deploying side recorded the one it knows."""
     with contextlib.suppress(BookUnreadable):
-        entry = read_book(fleet).get(instance_id)
-        if entry is not None:
-            return entry.pgid
-    return recorded
+        return {key: entry.pgid for key, entry in read_book(fleet).items()}
+    return {}
 
 
 def stop(fleet: Path, instance_id: str, recorded: int, signal_number: int) -> None:

@@ -46,10 +46,9 @@ def answer(base: Path, request: dict[str, Any]) -> dict[str, Any]:
         return {"ref": str(entry.pgid), "address": entry.address}
     if op == "observe":
         hostagent.ensure_running(base)  # once a pass: a dead agent is back within a second
+        booked = hostagent.pgids(fleet)  # the agent may have started some again
         looks = [
-            hostside.Look(
-                **{**item, "pgid": hostagent.pgid_of(fleet, item["instance_id"], item["pgid"])}
-            )
+            hostside.Look(**{**item, "pgid": booked.get(item["instance_id"], item["pgid"])})
             for item in request["looks"]
         ]
         return {"seen": [vars(seen) for seen in hostside.observe_many(looks)]}
