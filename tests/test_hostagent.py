@@ -56,7 +56,7 @@ def test_unwanted_processes_go_and_the_booked_restart_only_when_alone(
     kill_group(booked.pgid)
     hostagent.contact(base)  # a deploying lockgate is in touch: it supervises
     hostagent.tend(base, time.time(), said.append)
-    eventually(lambda: processes_of(where) == {}, 10, "the unbooked one gone, the booked not back")
+    eventually(lambda: processes_of(where) == {}, 10, f"all gone: {processes_of(where)}, {said}")
     assert any("web-1-b" in text for text in said)
     alone = time.time() + hostagent.CONTROLLER_AWAY + 1
     hostagent.tend(base, alone, said.append)

@@ -7,8 +7,8 @@ at once. On first contact lockgate installs itself on the host, into a virtual e
 under the host's base directory, from a wheel it copies there (the host needs no internet);
 bundles are copied once per digest, resumed after a broken transfer and checked by sha256
 there. Every operation on instances is a request to `lockgate.hostserver`, run there by that
-interpreter for the whole connection. A host that could not be reached is tried again at most
-every RETRY seconds, so a pass does not wait on it each time.
+interpreter for the whole connection. A host that could not be reached is dialled again in the
+background, so no pass waits on it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from .wheel import lockgate_wheel
 
 T = TypeVar("T")
 CHUNK = 1 << 20
-RETRY = 2.0
 
 
 class HostUnreachable(Exception):
@@ -69,7 +68,8 @@ class Hosts:
         self.asking: dict[str, asyncio.Lock] = {}
         self.gate: asyncio.Semaphore | None = None  # made on the loop
         self.last_seen: dict[str, float] = {}  # when each host last answered
-        self.lost: dict[str, tuple[float, str]] = {}  # unreachable: (next try, why)
+        self.lost: dict[str, str] = {}  # unreachable hosts: why
+        self.redialing: dict[str, asyncio.Task[None]] = {}
 
     def _call(self, work: Coroutine[Any, Any, T], timeout: float = 300) -> T:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
@@ -79,7 +79,7 @@ class Hosts:
         name = host_name(host)
         self.connections.pop(name, None)
         self.servers.pop(name, None)
-        self.lost[name] = (time.monotonic() + RETRY, why)
+        self.lost[name] = why
         return HostUnreachable(why)
 
     def _answered(self, host: HostSpec) -> None:
@@ -91,9 +91,25 @@ class Hosts:
         known = self.connections.get(name)
         if known is not None and not known.is_closed():
             return known
-        retry_at, why = self.lost.get(name, (0.0, ""))
-        if time.monotonic() < retry_at:
-            raise HostUnreachable(why)
+        if name in self.lost:  # dialled again in the background: no pass waits on it
+            if name not in self.redialing:
+                redial = asyncio.get_running_loop().create_task(self._redial(host))
+                self.redialing[name] = redial
+            raise HostUnreachable(self.lost[name])
+        return await self._dial(host)
+
+    async def _redial(self, host: HostSpec) -> None:
+        try:
+            await self._dial(host)
+        except HostUnreachable:
+            pass  # still lost (_dial said why)
+        except UserError as exc:  # its key changed meanwhile: it stays out, and says so
+            self.lost[host_name(host)] = exc.message
+        finally:
+            self.redialing.pop(host_name(host), None)
+
+    async def _dial(self, host: HostSpec) -> asyncssh.SSHClientConnection:
+        name = host_name(host)
         keys = [str(Path(self.spec.identity_file).expanduser())] if self.spec.identity_file else ()
         try:
             trusted = asyncssh.read_known_hosts(str(self.known_hosts))
