@@ -52,6 +52,7 @@ def test_unwanted_processes_go_and_the_booked_restart_only_when_alone(
     base, where = fleet
     said: list[str] = []
     booked = hostagent.start(_launch(base, where, "web-0-a", 0))
+    assert hostagent.start(_launch(base, where, "web-0-a", 0)) == booked  # a repeated request
     hostside.start(_launch(base, where, "web-1-b", 1))  # running, but no book wants it
     kill_group(booked.pgid)
     hostagent.contact(base)  # a deploying lockgate is in touch: it supervises

@@ -6,6 +6,7 @@ each host."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -212,6 +213,14 @@ def test_the_agent_on_a_host_restarts_its_instances(ssh_hosts: Hosts, fleets: Fl
     v1 = build(repo, app_version(repo, "v1"))
     assert deploy(repo, v1)[0] == 0
     host = ssh_hosts.hosts[0]
+    time.sleep(2)  # the deploy's connection closed; the agent's passes go on
+    servers = _host_servers(host)
+    assert len(servers) == 1  # the one serving the agent's connection
+    for pid in servers:  # a dropped channel: the deploying side takes a fresh one
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(3)  # a few of the agent's passes
+    events = [event["text"] for event in status(repo)["events"]]
+    assert not [text for text in events if "unreachable" in text], events
     first = host.agent()
     assert first is not None  # the deploy started it
     os.kill(first, signal.SIGKILL)
@@ -228,6 +237,16 @@ def test_the_agent_on_a_host_restarts_its_instances(ssh_hosts: Hosts, fleets: Fl
     view = status(repo)
     assert [i["address"] for i in _on_host(view, host)] == [address]
     assert all(i["alive"] for i in view["instances"])
+
+
+def _host_servers(host: Host) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"lockgate.hostserver" in command and str(host.base).encode() in command:
+                found.append(int(entry.name))
+    return found
 
 
 def _answers(address: str) -> bool:

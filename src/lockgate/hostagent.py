@@ -98,8 +98,12 @@ def _dump(entries: dict[str, Entry]) -> str:
 
 # -- what the host server does for the deploying lockgate -------------------------------------
 def start(launch: hostside.Launch) -> Entry:
-    """Start an instance and book it (CannotStart when it cannot start)."""
+    """Start an instance and book it (CannotStart when it cannot start); one that runs
+    already (a request repeated after its answer was lost) is not started twice."""
     with book(Path(launch.fleet)) as entries:
+        known = entries.get(launch.instance_id)
+        if known is not None and not known.stopping and known.alive():
+            return known
         process, address = hostside.start(launch)
         entries[launch.instance_id] = Entry(launch, address, process.pid)
         return entries[launch.instance_id]

@@ -255,7 +255,16 @@ class Hosts:
     async def _ask(self, host: HostSpec, request: dict[str, Any], timeout: float) -> Any:
         lock = self.asking.setdefault(host_name(host), asyncio.Lock())
         async with lock:  # one request at a time on a host's channel
-            answer = await self._exchange(host, request, timeout)
+            was_lost = host_name(host) in self.lost
+            try:
+                answer = await self._exchange(host, request, timeout)
+            except HostUnreachable:
+                if was_lost:
+                    raise
+                # A dropped channel (a killed server, a reset connection) is not yet a lost
+                # host: once more on a fresh connection. Requests are idempotent there.
+                self.lost.pop(host_name(host), None)
+                answer = await self._exchange(host, request, timeout)
             if answer is None:  # lockgate is not there yet
                 await asyncio.get_running_loop().run_in_executor(None, self.install, host)
                 answer = await self._exchange(host, request, timeout)
@@ -279,12 +288,11 @@ class Hosts:
         await server.wait_closed()
         if server.exit_status == 127:
             return None
-        if server.exit_status is None:  # the connection went, not the server
-            raise self._lose(host, f"host {name}: the connection was lost")
-        raise HostUnreachable(
-            f"host {name}: lockgate.hostserver exited {server.exit_status}: "
+        why = "the connection was lost" if server.exit_status is None else (
+            f"lockgate.hostserver exited {server.exit_status}: "
             f"{(await server.stderr.read())[-400:]}"
-        )
+        )  # fmt: skip
+        raise self._lose(host, f"host {name}: {why}")
 
     async def _server(self, host: HostSpec) -> asyncssh.SSHClientProcess[str]:
         name = host_name(host)
