@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import hostside
 from .filelocks import held
-from .processes import detached
+from .processes import spawn_detached
 
 BOOK = "desired.json"
 CONTACT = ".contact"  # touched by every request of a deploying lockgate
@@ -230,16 +230,7 @@ def ensure_running(base: Path) -> None:
         while held(lock) and time.monotonic() < deadline:
             time.sleep(0.05)
     if not _as_unit(base):
-        with (base / "agent.log").open("ab") as log:
-            subprocess.Popen(
-                [sys.executable, "-m", "lockgate.hostagent", str(base)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                cwd="/",
-                env=detached(os.environ),
-            )
+        spawn_detached([sys.executable, "-m", "lockgate.hostagent", str(base)], base / "agent.log")
 
 
 UNIT = """[Unit]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +26,21 @@ def detached(env: Mapping[str, str]) -> dict[str, str]:
     kept = {k: v for k, v in env.items() if k not in (JOB_MARKER, RUN_MARKER)}
     kept[DETACHED] = "1"
     return kept
+
+
+def spawn_detached(argv: list[str], log: Path) -> None:
+    """Start a daemon: its own session, cwd /, output appended to `log`, outliving its
+    starter and any run that started it."""
+    with log.open("ab") as out:
+        subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            cwd="/",
+            env=detached(os.environ),
+        )
 
 
 def is_detached(pid: int) -> bool:

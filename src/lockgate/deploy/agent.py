@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import IO
 
 from ..errors import UserError
 from ..filelocks import held
-from ..processes import detached
+from ..processes import spawn_detached
 from ..store.deployments import DeploymentRecords
 from .envfile import load_environment
 from .reconciler import WATCH_PERIOD, Reconciler
@@ -50,16 +49,8 @@ def start_agent(repo: Path, state_dir: Path) -> None:
     through the environment (LOCKGATE_DB), never the command line others can read."""
     if agent_running(state_dir):
         return
-    with (state_dir / LOG).open("ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "lockgate", "agent", "--repo", str(repo)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            cwd="/",
-            env=detached(os.environ),
-        )
+    command = [sys.executable, "-m", "lockgate", "agent", "--repo", str(repo)]
+    spawn_detached(command, state_dir / LOG)
 
 
 @contextlib.contextmanager
