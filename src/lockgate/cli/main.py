@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..store import Store, default_url
 from . import artifact as artifact_cli
 from . import deploy as deploy_cli
+from . import insights as insights_cli
 from .options import DbOpt, OutputOpt, RepoOpt
 from .views import LiveView, PlainView, SilentView
 
@@ -461,6 +462,8 @@ def logs(
 
 app.add_typer(artifact_cli.app, name="artifact")
 deploy_cli.register(app)
+app.add_typer(insights_cli.tests_app, name="tests")
+app.add_typer(insights_cli.insights_app, name="insights")
 cache_app = typer.Typer(help="The job cache under .lockgate/cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import Store
+from ..workflow.project import Project
 from .cache.jobcache import JobCache
 from .commands import Masker
 from .gitinfo import RepoInfo
@@ -40,6 +41,7 @@ class RunContext:
     repo: RepoInfo
     observer: Observer
     state_dir: Path  # <repo>/.lockgate
+    project: Project = field(default_factory=Project)  # lockgate.yml
     masker: Masker = field(default_factory=Masker)
     slots: Slots = field(default_factory=lambda: Slots(2))
     cancelled: bool = False  # Ctrl-C or SIGTERM

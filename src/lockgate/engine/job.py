@@ -20,9 +20,11 @@ from ..actions.node import NodeToolchains, NodeUnavailable, node_version
 from ..actions.remote import RemoteActions
 from ..actions.resolve import Builtin, LocalAction, UnresolvedAction, resolve
 from ..errors import UserError
+from ..store.testresults import TestRecords, TestResult
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
 from ..workflow.template import render, render_condition
+from . import testreports
 from .commands import parse_command
 from .context import ARCH, RunContext, hash_files, host_env
 from .envfiles import EnvFileError, parse_env_file, read_path_file
@@ -281,11 +283,55 @@ class JobExecutor:
             outcome = await self.run_one(step, scope, record)
             continue_on_error = truthy(self.render(step.continue_on_error, scope))
             conclusion = "success" if outcome == "failure" and continue_on_error else outcome
+            if self.collect_tests(record, outcome):
+                conclusion = "success"  # only quarantined tests failed
             if conclusion == "failure":
                 self.failed = failed_here = True
             self.finish_step(record, outcome, conclusion, record.outputs)
             self.remember(scope, step, record)
         return not failed_here
+
+    def collect_tests(self, record: StepRun, outcome: str) -> bool:
+        """The JUnit reports the step wrote, stored per test (messages masked) and summed up in
+        the job summary; True when the step failed only because quarantined tests failed."""
+        settings = self.run.project.tests
+        since = record.started or 0.0  # (set when the step began)
+        cases, unreadable = testreports.read(self.workspace, since, settings.reports)
+        for text in unreadable:
+            self.annotate(Annotation("warning", text), record)
+        if not cases:
+            return False
+        now = time.time()
+        records = TestRecords(self.run.store)
+        held = {q.test: q for q in records.quarantines() if q.active(now)}
+        excuses = testreports.excused(cases, held) if outcome == "failure" else []
+        failing = {c.id for c in testreports.failed(cases)}
+        records.add(
+            [
+                TestResult(
+                    run_id=self.run_id,
+                    job_row=self.job.row,
+                    job_id=self.job.job_id,
+                    tree=self.job.cache_key,
+                    test=case.id,
+                    file=case.file,
+                    outcome=case.outcome.value,
+                    duration=case.duration,
+                    retries=case.retries,
+                    quarantined=case.id in held and case.id in failing,
+                    message=self.run.masker(case.message) if case.message else None,
+                    at=now,
+                )
+                for case in cases
+            ]
+        )
+        self.job.summary += self.run.masker(testreports.summary(cases, held, record.name))
+        if excuses:
+            names = ", ".join(sorted({q.test for q in excuses}))
+            self.annotate(
+                Annotation("warning", f"passed with quarantined failures: {names}"), record
+            )
+        return bool(excuses)
 
     def remember(self, scope: Scope, step: schema.Step, record: StepRun) -> None:
         if step.id:

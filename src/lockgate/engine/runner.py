@@ -102,7 +102,9 @@ class Runner:
         # Orphans of steps (double-forked, env cleared) become our children: none outlives us.
         become_subreaper()
         before = children()
-        ctx = RunContext(self.options, self.store, self.repo, self.observer, self.state_dir)
+        ctx = RunContext(
+            self.options, self.store, self.repo, self.observer, self.state_dir, self.project
+        )
         runs: list[tuple[WorkflowRun, Path]] = []
         state_dir(self.options.repo_dir)
         if self.options.use_cache:

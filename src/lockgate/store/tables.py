@@ -194,3 +194,34 @@ analyses = Table(
     Column("samples", JSON, nullable=False),  # per metric and side: the values compared
     Index("ix_analyses_deployment", "deployment_id"),
 )
+
+test_results = Table(
+    "test_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("job_row", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", String(255), nullable=False),
+    Column("tree", String(64)),  # the job's input digest (its cache key): same tree, same code
+    Column("test", Text, nullable=False),  # suite::name
+    Column("file", Text),
+    Column("outcome", String(16), nullable=False),  # passed | failed | error | skipped
+    Column("duration", Float, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("quarantined", Boolean, nullable=False),  # its failure did not fail the job
+    Column("message", Text),  # masked like logs
+    Column("at", Float, nullable=False),
+    Index("ix_test_results_test", "test", "id"),
+    Index("ix_test_results_run", "run_id"),
+)
+
+quarantines = Table(
+    "quarantines",
+    metadata,
+    Column("test", Text, primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("since", Float, nullable=False),
+    Column("until", Float),  # it expires then (None: until released)
+    Column("by", String(255), nullable=False),  # who quarantined it, or "policy"
+)

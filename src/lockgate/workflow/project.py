@@ -13,6 +13,10 @@ and the cache's settings live here instead:
         outputs: ["dist/**"]          # workspace paths saved with the entry, restored on a hit
         env: ["PYTHON_VERSION"]       # host variables that belong in the key
         cache: false                  # never cache this job
+    tests:
+      reports: ["build/reports/**/*.xml"]   # JUnit XML beyond the default locations
+      budget: 10m                     # a run longer than this is flagged (insights slow)
+      test-budget: 30s                # a test slower than this is a warning
 """
 
 from __future__ import annotations
@@ -63,9 +67,35 @@ class JobRules(_Strict):
     cache: bool | None = None  # default: cached unless the job names an `environment`
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """`10m`, `30s`, `1.5h`, `90` (seconds) -> seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(f"{text!r} is not a duration; write it like 30s, 10m or 1h")
+    return float(found.group(1)) * _SECONDS[found.group(2)]
+
+
+class TestSettings(_Strict):
+    reports: list[str] = []
+    budget: float | int | str = 600.0
+    test_budget: float | int | str | None = Field(None, alias="test-budget")
+
+    @field_validator("budget", "test_budget")
+    @classmethod
+    def _duration(cls, value: float | int | str | None) -> float | None:
+        return None if value is None else parse_duration(value)
+
+
 class ProjectFile(_Strict):
     cache: CacheSettings = CacheSettings()
     jobs: dict[str, JobRules] = {}
+    tests: TestSettings = TestSettings()
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,7 @@ class Project:
 
     cache: CacheSettings = field(default_factory=CacheSettings)
     jobs: dict[str, JobRules] = field(default_factory=dict)
+    tests: TestSettings = field(default_factory=TestSettings)
 
     def rules(self, job_id: str) -> JobRules:
         return self.jobs.get(job_id) or JobRules()
@@ -88,4 +119,4 @@ def load_project(repo_dir: Path) -> Project:
     if not path.is_file():
         return Project()
     parsed = load_model(path, FILE_NAME, ProjectFile, "see `lockgate.yml` in the README")
-    return Project(parsed.cache, parsed.jobs)
+    return Project(parsed.cache, parsed.jobs, parsed.tests)

@@ -1,0 +1,72 @@
+"""What a step's test reports mean for its job: the JUnit files it wrote, read per test; whether
+its failure came from quarantined tests alone (then it passes, and says so); and the job
+summary's test section, failures first and every quarantine it touched named."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..store.testresults import Quarantine
+from ..testresults import junit
+from ..testresults.junit import Outcome, TestCase
+
+SHOWN_FAILURES = 20
+
+
+def day(at: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def read(
+    workspace: Path, since: float, patterns: Sequence[str]
+) -> tuple[list[TestCase], list[str]]:
+    """The test cases of reports written since `since`, and why any report could not be read."""
+    cases: list[TestCase] = []
+    unreadable: list[str] = []
+    for path in junit.find(workspace, since, patterns):
+        try:
+            cases += junit.parse(path)
+        except junit.NotAReport as exc:
+            unreadable.append(f"test report skipped: {exc}")
+    return cases, unreadable
+
+
+def failed(cases: Sequence[TestCase]) -> list[TestCase]:
+    return [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
+
+
+def excused(cases: Sequence[TestCase], held: Mapping[str, Quarantine]) -> list[Quarantine]:
+    """The quarantines that account for every failed test; empty when nothing failed or a
+    failure is not quarantined (then the step fails as it did)."""
+    failures = failed(cases)
+    if not failures or any(c.id not in held for c in failures):
+        return []
+    return [held[c.id] for c in failures]
+
+
+def summary(cases: Sequence[TestCase], held: Mapping[str, Quarantine], step: str) -> str:
+    """Markdown for the job summary: counts, failed tests first, then the quarantines."""
+    counts = {o: sum(1 for c in cases if c.outcome == o) for o in Outcome}
+    lines = [
+        f"### Tests ({step}): {counts[Outcome.PASSED]} passed, "
+        f"{counts[Outcome.FAILED] + counts[Outcome.ERROR]} failed, "
+        f"{counts[Outcome.SKIPPED]} skipped",
+        "",
+    ]
+    failures = failed(cases)
+    for case in failures[:SHOWN_FAILURES]:
+        said = (case.message or "").splitlines()[0][:200] if case.message else ""
+        mark = " (quarantined)" if case.id in held else ""
+        lines.append(f"- FAILED `{case.id}`{mark}{': ' + said if said else ''}")
+    if len(failures) > SHOWN_FAILURES:
+        lines.append(f"- ... and {len(failures) - SHOWN_FAILURES} more (`lockgate tests RUN`)")
+    touched = sorted({c.id for c in cases} & set(held))
+    if touched:
+        lines += ["", "Quarantined tests (their failures do not fail the job):"]
+        for test in touched:
+            entry = held[test]
+            until = f" until {day(entry.until)}" if entry.until else ""
+            lines.append(f"- `{test}`: owner {entry.owner}{until} ({entry.reason})")
+    return "\n".join(lines) + "\n"

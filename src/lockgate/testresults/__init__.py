@@ -1,0 +1,1 @@
+"""Test results: JUnit XML reports found after a step, parsed into typed records."""

@@ -1,0 +1,221 @@
+"""Test results and what their history says: JUnit dialects parsed per test, reports found
+where runners leave them, flaky tests proven on the same tree or by a retry, infrastructure
+failures left out, slow tests tied to the run that made them slower, runs over budget with
+their critical path; and end to end, a real pytest suite run by lockgate that flips on the
+same tree, is found flaky, is quarantined, and then no longer fails its job."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lockgate.insights.flaky import flaky_tests
+from lockgate.insights.slow import critical_path, over_budget, slow_tests, step_up
+from lockgate.store.testresults import JobTiming, RunTiming, TestResult
+from lockgate.testresults import junit
+from lockgate.testresults.junit import Outcome
+
+from .conftest import lockgate, make_repo, run_json
+
+PYTEST = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0"
+failures="1" skipped="1" tests="3" time="0.5"><testcase classname="tests.test_api" name="test_ok"
+file="tests/test_api.py" time="0.010"/><testcase classname="tests.test_api" name="test_bad"
+file="tests/test_api.py" time="0.200"><failure message="assert 1 == 2">def test_bad():
+&gt;   assert 1 == 2</failure></testcase><testcase classname="tests.test_api" name="test_skip"
+time="0.000"><skipped message="not today"/></testcase></testsuite></testsuites>"""
+SUREFIRE = """<testsuite name="com.acme.ApiTest" tests="2"><testcase name="retries"
+classname="com.acme.ApiTest" time="1.5"><flakyFailure message="timeout" type="java.io.IOException">
+at com.acme</flakyFailure><flakyFailure message="timeout"/></testcase><testcase name="broken"
+classname="com.acme.ApiTest" time="0.1"><failure message="expected"/><rerunFailure
+message="expected"/></testcase></testsuite>"""
+JEST = """<testsuites name="jest tests"><testsuite name="math.test.js" tests="1"><testcase
+classname="adds numbers" name="adds numbers" time="0.003"></testcase></testsuite></testsuites>"""
+GOTESTSUM = """<testsuites><testsuite name="example.com/pkg" tests="1"><testcase
+classname="example.com/pkg" name="TestParse" time="0.020"><error message="panic">boom
+</error></testcase></testsuite></testsuites>"""
+
+
+def _report(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_junit_dialects_are_read_per_test(tmp_path: Path) -> None:
+    cases = {c.id: c for c in junit.parse(_report(tmp_path, "junit.xml", PYTEST))}
+    bad = cases["tests.test_api::test_bad"]
+    assert bad.outcome == Outcome.FAILED and bad.file == "tests/test_api.py"
+    assert bad.duration == 0.2 and bad.message is not None and "assert 1 == 2" in bad.message
+    assert cases["tests.test_api::test_skip"].outcome == Outcome.SKIPPED
+    assert cases["tests.test_api::test_ok"].outcome == Outcome.PASSED
+    surefire = {c.name: c for c in junit.parse(_report(tmp_path, "TEST-api.xml", SUREFIRE))}
+    assert surefire["retries"].outcome == Outcome.PASSED and surefire["retries"].retries == 2
+    assert surefire["broken"].outcome == Outcome.FAILED and surefire["broken"].retries == 1
+    (jest,) = junit.parse(_report(tmp_path, "jest.xml", JEST))
+    assert jest.outcome == Outcome.PASSED and jest.duration == 0.003
+    (go,) = junit.parse(_report(tmp_path, "go.xml", GOTESTSUM))
+    assert go.outcome == Outcome.ERROR and go.id == "example.com/pkg::TestParse"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<testsuite><testcase name='x'>",  # cut off
+        "<html><body>not a report</body></html>",
+        "",
+        '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><testsuite><testcase name="&c;"/></testsuite>',
+    ],
+)
+def test_what_is_not_a_report_is_refused_with_its_reason(tmp_path: Path, text: str) -> None:
+    path = _report(tmp_path, "junit.xml", text)
+    try:
+        cases = junit.parse(path)
+    except junit.NotAReport as exc:
+        assert str(path) in str(exc)
+    else:  # a small, well-formed entity document is read, never expanded without bound
+        assert len(cases) == 1 and len(cases[0].name) == 1000
+
+
+def test_reports_are_found_where_runners_leave_them(tmp_path: Path) -> None:
+    old = _report(tmp_path, "junit.xml", PYTEST)
+    os.utime(old, (1, 1))  # from an earlier step
+    since = time.time() - 1
+    wanted = [
+        _report(tmp_path, "target/surefire-reports/TEST-a.xml", SUREFIRE),
+        _report(tmp_path, "web/test-results/jest/results.xml", JEST),
+        _report(tmp_path, "report.junit.xml", JEST),
+        _report(tmp_path, "out/custom/results.xml", GOTESTSUM),
+    ]
+    _report(tmp_path, "node_modules/x/junit.xml", JEST)  # a dependency's, not ours
+    _report(tmp_path, "pom.xml", "<project/>")
+    found = junit.find(tmp_path, since, ["out/custom/*.xml"])
+    assert found == sorted(wanted)
+
+
+def _result(
+    run: int, outcome: str, test: str = "t", tree: str | None = "x", **kw: object
+) -> TestResult:
+    values: dict[str, object] = {
+        "run_id": run, "job_row": run, "job_id": "test", "tree": tree, "test": test,
+        "file": None, "outcome": outcome, "duration": 1.0, "retries": 0, "quarantined": False,
+        "message": None, "at": float(run),
+    }  # fmt: skip
+    values.update(kw)
+    return TestResult(**values)  # type: ignore[arg-type]
+
+
+def test_flaky_needs_evidence_and_infrastructure_failures_are_not_evidence() -> None:
+    history = [
+        _result(1, "failed", tree="a"),
+        _result(2, "passed", tree="a"),  # same tree: flaky
+        _result(3, "failed", test="fixed", tree="b"),
+        _result(4, "passed", test="fixed", tree="c"),  # a fix on another tree: not flaky
+        _result(5, "passed", test="retried", retries=1),
+    ]
+    outage = [_result(9, "failed", test=f"t{i}", tree="z") for i in range(5)]
+    outage += [_result(10, "passed", test=f"t{i}", tree="z") for i in range(5)]
+    found = {f.test: f for f in flaky_tests(history + outage)}
+    assert set(found) == {"t", "retried"} | {f"t{i}" for i in range(5)} - set(
+        f"t{i}" for i in range(5)
+    )
+    assert found["t"].rate == 0.5 and found["t"].evidence[0].passed_in == (2,)
+    assert found["t"].evidence[0].failed_in == (1,)
+    assert found["retried"].evidence[0].kind == "passed on retry"
+
+
+def test_slow_tests_name_the_run_that_made_them_slower() -> None:
+    history = [_result(run, "passed", duration=1.0) for run in range(1, 7)]
+    history += [_result(run, "passed", duration=3.0) for run in range(7, 12)]
+    (found,) = slow_tests(history)
+    assert found.slower_since == 7 and found.p50 == 1.0 and found.p95 == 3.0
+    assert step_up([1.0] * 8, list(range(8))) is None
+
+
+def test_runs_over_budget_show_their_critical_path() -> None:
+    jobs = (
+        JobTiming("lint", "lint", 1, 0.0, 10.0),
+        JobTiming("unit", "unit", 2, 0.0, 50.0),
+        JobTiming("build", "build", 3, 50.5, 400.0),
+        JobTiming("docs", "docs", 4, 51.0, 60.0),
+    )
+    assert [j.key for j in critical_path(jobs)] == ["unit", "build"]
+    runs = [RunTiming(1, "abc", "ci", 0.0, 700.0, jobs), RunTiming(2, "def", "ci", 0.0, 60.0, ())]
+    results = [_result(1, "passed", test="slowest", job_row=3, duration=300.0)]
+    (late,) = over_budget(runs, results, 600.0)
+    assert late.run_id == 1 and late.critical_path == ("unit", "build")
+    assert late.slowest_tests == (("slowest", 300.0),)
+
+
+FLIPPING = """import os
+import pathlib
+
+
+def test_stable():
+    assert True
+
+
+def test_flips():
+    counter = pathlib.Path(os.environ["FLIP_FILE"])
+    seen = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(seen + 1))
+    assert seen % 2 == 1, "fails every other time"
+"""
+
+
+@pytest.mark.integration
+def test_a_test_that_flips_on_one_tree_is_flaky_and_quarantined(tmp_path: Path) -> None:
+    workflow = f"""on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
+      - run: echo after the tests
+"""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            ".github/workflows/ci.yml": workflow,
+            "tests/test_flip.py": FLIPPING,
+            ".gitignore": "junit.xml\n",
+        },
+    )
+    env = {"FLIP_FILE": str(tmp_path / "flips")}
+    code, _ = run_json(repo, env=env)
+    assert code == 1
+    shown = json.loads(lockgate("tests", "1", "-o", "json", cwd=repo).stdout)
+    assert shown[0]["test"] == "tests.test_flip::test_flips" and shown[0]["outcome"] == "failed"
+    assert "fails every other time" in shown[0]["message"]
+    assert run_json(repo, env=env)[0] == 0  # the same tree passes now
+    flaky = json.loads(lockgate("insights", "flaky", "-o", "json", cwd=repo).stdout)
+    assert [f["test"] for f in flaky] == ["tests.test_flip::test_flips"]
+    (proof,) = flaky[0]["evidence"]
+    assert proof["kind"] == "same tree" and proof["passed_in"] == [2] and proof["failed_in"] == [1]
+    done = lockgate(
+        "tests", "quarantine", "tests.test_flip::test_flips", "--owner", "ana", cwd=repo
+    )
+    assert done.returncode == 0, done.stderr
+    code, report = run_json(repo, "--no-cache", env=env)  # it fails again: quarantined
+    assert code == 0
+    (job,) = [j for run in report["runs"] for j in run["jobs"]]
+    assert job["conclusion"] == "success"
+    assert [s["conclusion"] for s in job["steps"]][-2:] == ["success", "success"]  # the next ran
+    assert job["steps"][1]["outcome"] == "failure"  # as it was; it no longer fails the job
+    shown = json.loads(lockgate("tests", "3", "-o", "json", cwd=repo).stdout)
+    assert shown[0]["quarantined"] is True
+    (stored,) = json.loads(lockgate("show", "3", "-o", "json", cwd=repo).stdout)["jobs"]
+    assert "Quarantined tests" in stored["summary"] and "owner ana" in stored["summary"]
+    said = [a["message"] for a in stored["annotations"]]
+    assert "passed with quarantined failures: tests.test_flip::test_flips" in said
+    slow = json.loads(lockgate("insights", "slow", "-o", "json", cwd=repo).stdout)
+    assert {t["name"] for t in slow["tests"]} == {
+        "tests.test_flip::test_flips", "tests.test_flip::test_stable"
+    }  # fmt: skip
