@@ -55,6 +55,7 @@ def _result(row: Row[Any]) -> TestResult:
 
 class TestRecords:
     __test__ = False
+
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
 
