@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.insights.dora import Band, Change, dora
 from lockgate.insights.flaky import flaky_tests
 from lockgate.insights.slow import critical_path, over_budget, slow_tests, step_up
+from lockgate.store.deployments import Incident, Rollout, RolloutStatus
 from lockgate.store.testresults import JobTiming, RunTiming, TestResult
 from lockgate.testresults import junit
 from lockgate.testresults.junit import Outcome
 
 from .conftest import lockgate, make_repo, run_json
+from .fleet import Fleets, app_version, build, deploy
 
 PYTEST = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0"
 failures="1" skipped="1" tests="3" time="0.5"><testcase classname="tests.test_api" name="test_ok"
@@ -219,3 +222,59 @@ jobs:
     assert {t["name"] for t in slow["tests"]} == {
         "tests.test_flip::test_flips", "tests.test_flip::test_stable"
     }  # fmt: skip
+
+
+# -- DORA ----------------------------------------------------------------------------------------
+def _deployment(
+    id: int, status: RolloutStatus, at: float, kind: str = "deploy", env: str = "prod"
+) -> Rollout:
+    return Rollout(id, "app", env, f"d{id}", None, "rolling", kind, status, at, "me",
+                   finished_at=at + 60)  # fmt: skip
+
+
+def test_dora_counts_each_failed_deployment_once() -> None:
+    day = 86400.0
+    history = [
+        _deployment(1, RolloutStatus.SUCCEEDED, 0),
+        _deployment(2, RolloutStatus.ROLLED_BACK, day),  # failed, recovered in 60 s
+        _deployment(3, RolloutStatus.SUCCEEDED, 2 * day),  # an incident, and a rollback after
+        _deployment(4, RolloutStatus.SUCCEEDED, 2 * day + 600, kind="rollback"),
+        _deployment(5, RolloutStatus.SUCCEEDED, 3 * day),
+        _deployment(6, RolloutStatus.SUCCEEDED, 4 * day),  # followed by a revert: failed
+        _deployment(7, RolloutStatus.SUCCEEDED, 4 * day + 3600),
+        _deployment(8, RolloutStatus.ABORTED, 5 * day),  # never went live: not counted
+        _deployment(9, RolloutStatus.SUCCEEDED, 5 * day, env="staging"),
+    ]
+    incidents = [
+        Incident(1, "prod", "500s", 2 * day + 100, 2 * day + 1900, 3),
+        Incident(2, "prod", "still 500s", 2 * day + 200, None, 3),  # the same deployment
+    ]
+    changes = {7: Change((4 * day,), revert=True), 5: Change((3 * day - 7200, 3 * day - 3600))}
+    prod = [d for d in history if d.environment == "prod"]
+    metrics = {m.name: m for m in dora(prod, incidents, changes, days=10)}
+    failure = metrics["change failure rate"]
+    assert failure.count == 6 and failure.value == 3 / 6 and failure.band == Band.LOW
+    assert metrics["failed deployment recovery time"].value == 1800.0  # median of 60, 1800, 3660
+    assert metrics["deployment frequency"].value == 5 / 10
+    assert metrics["deployment frequency"].band == Band.HIGH
+    assert metrics["lead time for changes"].value == 3660.0  # median of 7260, 3660, 3660
+    assert metrics["deployment rework rate"].value == 2 / 7  # the rollback and the revert
+
+
+@pytest.mark.integration
+def test_dora_from_real_deployments(fleets: Fleets) -> None:
+    repo, _ = fleets(1, "rolling", **{"readiness-timeout": 5})
+    good = build(repo, app_version(repo, "v1"))
+    broken = build(repo, app_version(repo, "v2", refuse_start=True))
+    assert deploy(repo, good)[0] == 0
+    assert deploy(repo, broken)[0] == 1  # rolled back
+    done = lockgate("incident", "open", "test", "--title", "errors after v1", cwd=repo)
+    assert done.returncode == 0 and "deployment 1" in done.stdout
+    assert lockgate("incident", "resolve", "1", cwd=repo).returncode == 0
+    found = json.loads(lockgate("insights", "dora", "--env", "test", "-o", "json", cwd=repo).stdout)
+    metrics = {m["name"]: m for m in found}
+    assert metrics["change failure rate"]["value"] == 1.0  # both: one rolled back, one incident
+    assert metrics["deployment frequency"]["count"] == 1
+    lead = metrics["lead time for changes"]
+    assert lead["count"] == 1 and lead["value"] > 0  # the commit the artifact was built from
+    assert metrics["failed deployment recovery time"]["band"] == "elite"

@@ -1,5 +1,6 @@
-"""`lockgate tests RUN | quarantine | release | quarantined` and `lockgate insights flaky |
-slow`: test results as recorded per run, and what the history of them says."""
+"""`lockgate tests RUN | quarantine | release | quarantined`, `lockgate insights flaky | slow |
+dora` and `lockgate incident open | resolve`: test results and deployments as recorded, and what
+their history says."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from ..errors import UserError
+from ..insights.changes import changes
+from ..insights.dora import DAY, FIX_WINDOW, dora
 from ..insights.flaky import WINDOW as FLAKY_WINDOW
 from ..insights.flaky import flaky_tests
 from ..insights.slow import WINDOW as SLOW_WINDOW
 from ..insights.slow import over_budget, slow_jobs, slow_tests
 from ..store import Store
 from ..store.database import default_url
+from ..store.deployments import DeploymentRecords
 from ..store.testresults import Quarantine, TestRecords, run_timings
 from ..workflow.project import load_project, parse_duration
 from .options import DbOpt, OutputOpt, RepoOpt
@@ -44,8 +48,10 @@ tests_app = typer.Typer(
     no_args_is_help=True,
 )
 insights_app = typer.Typer(
-    help="Flaky and slow tests, from the recorded runs.", no_args_is_help=True
+    help="Flaky and slow tests, and DORA metrics, from the recorded runs and deployments.",
+    no_args_is_help=True,
 )
+incident_app = typer.Typer(help="Incidents in an environment (for DORA).", no_args_is_help=True)
 DaysOpt = Annotated[float, typer.Option("--days", help="look this many days back")]
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -266,3 +272,81 @@ def slow(
             f"  run #{run.run_id} ({run.sha[:8]}) {run.seconds / 60:.1f} min: {escape(path)}"
             + (f"; slowest tests {escape(tests_said)}" if tests_said else "")
         )
+
+
+@insights_app.command("dora")
+def dora_metrics(
+    repo: RepoOpt = Path("."),
+    env: Annotated[str | None, typer.Option("--env", help="one environment (default: all)")] = None,
+    app: Annotated[str | None, typer.Option("--app", help="one app (default: all)")] = None,
+    days: DaysOpt = 30,
+    fix_window: Annotated[
+        str, typer.Option("--fix-window", help="a fix this soon after a deployment makes it failed")
+    ] = f"{FIX_WINDOW / 3600:g}h",
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Deployment frequency, lead time for changes, change failure rate, failed-deployment
+    recovery time and rework rate, each with its DORA band (docs/insights.md defines them).
+
+    Example: lockgate insights dora --env production --days 90
+    """
+    try:
+        window = parse_duration(fix_window)
+    except ValueError as exc:
+        raise UserError(str(exc), where="--fix-window") from None
+    records = DeploymentRecords(_store(db, repo))
+    since = time.time() - days * DAY
+    chosen = [
+        d
+        for d in records.since(since)
+        if (env is None or d.environment == env) and (app is None or d.app == app)
+    ]
+    incidents = [i for i in records.incidents(since) if env is None or i.environment == env]
+    metrics = dora(chosen, incidents, changes(repo.resolve(), chosen), days, window)
+    if output == "json":
+        _print_json(metrics)
+        return
+    table = Table("metric", "value", "band", "from", title=f"DORA, last {days:g} days")
+    for metric in metrics:
+        table.add_row(metric.name, _value(metric.value, metric.unit),
+                      metric.band.value if metric.band else "-", str(metric.count))  # fmt: skip
+    Console().print(table)
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "no data"
+    if unit == "seconds":
+        for size, name in ((DAY, "days"), (3600.0, "hours"), (60.0, "min")):
+            if value >= size:
+                return f"{value / size:.1f} {name}"
+        return f"{value:.0f} s"
+    if unit.startswith("share"):
+        return f"{value:.0%}"
+    return f"{value:.2f} {unit}"
+
+
+@incident_app.command("open")
+def open_incident(
+    environment: Annotated[str, typer.Argument(help="where it happens")],
+    title: Annotated[str, typer.Option("--title")],
+    repo: RepoOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Open an incident; it counts against the deployment live in ENVIRONMENT now."""
+    found = DeploymentRecords(_store(db, repo)).open_incident(environment, title, time.time())
+    against = f"deployment {found.deployment_id}" if found.deployment_id else "no deployment"
+    Console(highlight=False).print(f"incident {found.id} opened against {against}")
+
+
+@incident_app.command("resolve")
+def resolve_incident(
+    incident: Annotated[int, typer.Argument(help="its number")],
+    repo: RepoOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Resolve an open incident (recovery time ends now)."""
+    if not DeploymentRecords(_store(db, repo)).resolve_incident(incident, time.time()):
+        raise UserError(f"no open incident {incident}")
+    Console(highlight=False).print(f"incident {incident} resolved")

@@ -464,6 +464,7 @@ app.add_typer(artifact_cli.app, name="artifact")
 deploy_cli.register(app)
 app.add_typer(insights_cli.tests_app, name="tests")
 app.add_typer(insights_cli.insights_app, name="insights")
+app.add_typer(insights_cli.incident_app, name="incident")
 cache_app = typer.Typer(help="The job cache under .lockgate/cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 

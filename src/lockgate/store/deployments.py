@@ -145,6 +145,16 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Incident:
+    id: int
+    environment: str
+    title: str
+    opened_at: float
+    resolved_at: float | None
+    deployment_id: int | None  # the deployment that was live when it opened
+
+
+@dataclass(frozen=True)
 class Event:
     at: float
     text: str
@@ -247,6 +257,40 @@ class DeploymentRecords:
         )
         with self.engine.connect() as conn:
             return [_rollout(r) for r in conn.execute(query)]
+
+    def since(self, at: float) -> list[Rollout]:
+        """Every deployment started at or after `at`, in any environment, oldest first."""
+        query = select(t.deployments).where(t.deployments.c.started_at >= at)
+        with self.engine.connect() as conn:
+            return [_rollout(r) for r in conn.execute(query.order_by(t.deployments.c.id))]
+
+    # -- incidents ---------------------------------------------------------------------------
+    def open_incident(self, environment: str, title: str, at: float) -> Incident:
+        """An incident, attributed to the last deployment that reached the environment."""
+        live = next(
+            (r for r in self.history(environment) if r.status == RolloutStatus.SUCCEEDED), None
+        )
+        incident = Incident(0, environment, title, at, None, live.id if live else None)
+        values = {k: v for k, v in dataclasses.asdict(incident).items() if k != "id"}
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(t.incidents).values(**values))
+            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return dataclasses.replace(incident, id=new_id)
+
+    def resolve_incident(self, incident_id: int, at: float) -> bool:
+        query = (
+            update(t.incidents)
+            .where(t.incidents.c.id == incident_id, t.incidents.c.resolved_at.is_(None))
+            .values(resolved_at=at)
+        )
+        with self.engine.begin() as conn:
+            return bool(conn.execute(query).rowcount)
+
+    def incidents(self, since: float) -> list[Incident]:
+        query = select(t.incidents).where(t.incidents.c.opened_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.incidents.c.id))
+            return [Incident(**dict(r._mapping)) for r in rows]
 
     # -- instances -------------------------------------------------------------------------
     def add_instance(self, instance: Instance) -> None:

@@ -225,3 +225,14 @@ quarantines = Table(
     Column("until", Float),  # it expires then (None: until released)
     Column("by", String(255), nullable=False),  # who quarantined it, or "policy"
 )
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(255), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("opened_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    Column("deployment_id", Integer),  # the deployment live when it opened
+)

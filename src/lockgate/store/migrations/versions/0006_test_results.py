@@ -1,4 +1,4 @@
-"""Test results per test and quarantines.
+"""Test results per test, quarantines, and incidents (for DORA).
 
 Revision ID: 0006
 Revises: 0005
@@ -45,8 +45,18 @@ def upgrade() -> None:
         sa.Column("until", sa.Float),
         sa.Column("by", sa.String(255), nullable=False),
     )
+    op.create_table(
+        "incidents",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("environment", sa.String(255), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("opened_at", sa.Float, nullable=False),
+        sa.Column("resolved_at", sa.Float),
+        sa.Column("deployment_id", sa.Integer),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("incidents")
     op.drop_table("quarantines")
     op.drop_table("test_results")
