@@ -16,13 +16,15 @@ import pytest
 
 from lockgate.insights.dora import Band, Change, dora
 from lockgate.insights.flaky import flaky_tests
+from lockgate.insights.gates import ledger
+from lockgate.insights.owners import codeowners, owner_of
 from lockgate.insights.slow import critical_path, over_budget, slow_tests, step_up
 from lockgate.store.deployments import Incident, Rollout, RolloutStatus
 from lockgate.store.testresults import JobTiming, RunTiming, TestResult
 from lockgate.testresults import junit
 from lockgate.testresults.junit import Outcome
 
-from .conftest import lockgate, make_repo, run_json
+from .conftest import git, lockgate, make_repo, run_json
 from .fleet import Fleets, app_version, build, deploy
 
 PYTEST = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0"
@@ -278,3 +280,69 @@ def test_dora_from_real_deployments(fleets: Fleets) -> None:
     lead = metrics["lead time for changes"]
     assert lead["count"] == 1 and lead["value"] > 0  # the commit the artifact was built from
     assert metrics["failed deployment recovery time"]["band"] == "elite"
+
+
+# -- the gate ledger -------------------------------------------------------------------------------
+def _job(row: int, conclusion: str, tree: str, job_id: str = "unit") -> JobTiming:
+    return JobTiming(job_id, job_id, row, 0.0, 600.0, conclusion, tree)
+
+
+def test_gate_failures_are_told_apart_by_evidence() -> None:
+    runs = [
+        RunTiming(1, "a", "ci.yml", 0, 600, (_job(1, "failure", "t1"),)),  # fixed later: real
+        RunTiming(2, "b", "ci.yml", 0, 600, (_job(2, "failure", "t2"),)),  # t2 passed: flaky
+        RunTiming(3, "b", "ci.yml", 0, 600, (_job(3, "success", "t2"),)),
+        RunTiming(4, "c", "ci.yml", 0, 600, (_job(4, "failure", "t4"),)),  # infrastructure
+        RunTiming(5, "d", "ci.yml", 0, 600, (_job(5, "success", "t5"), _job(6, "success", "x", "lint"))),
+        RunTiming(6, "e", "ci.yml", 0, 600, (_job(7, "failure", "t7"),)),  # nothing passed since
+    ]  # fmt: skip
+    unit, lint = ledger(runs, {4}, {"unit": "@ci", "lint": None}, days=7)
+    assert (unit.real, unit.flaky, unit.infrastructure, unit.open) == (1, 1, 1, 1)
+    assert unit.minutes_per_week == 60.0 and unit.catches_per_hour == 1 / 1.0
+    assert (lint.failures, lint.catches_per_hour, lint.owner) == (0, 0.0, None)
+
+
+def test_owners_follow_codeowners_rules(tmp_path: Path) -> None:
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "CODEOWNERS").write_text(
+        "# comment\n* @everyone\n/.github/workflows/ @ci-team  # workflows\n*.md @docs\n"
+    )
+    entries = codeowners(tmp_path)
+    assert owner_of(".github/workflows/ci.yml", entries) == "@ci-team"
+    assert owner_of("src/app.py", entries) == "@everyone"
+    assert owner_of("docs/x/readme.md", entries) == "@docs"
+    assert owner_of("x", []) is None
+
+
+@pytest.mark.integration
+def test_the_gate_ledger_from_real_runs(tmp_path: Path) -> None:
+    workflow = """on: push
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo clean
+  unit:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: test ! -e broken
+"""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            ".github/workflows/ci.yml": workflow,
+            ".github/CODEOWNERS": "/.github/ @ci-team\n",
+            "lockgate.yml": "jobs:\n  lint:\n    owner: '@style'\n",
+            "broken": "",
+        },
+    )
+    assert run_json(repo)[0] == 1
+    git(repo, "rm", "-q", "broken")
+    git(repo, "commit", "-qm", "fix")
+    assert run_json(repo)[0] == 0
+    found = json.loads(lockgate("insights", "gates", "-o", "json", cwd=repo).stdout)
+    gates = {g["job_id"]: g for g in found}
+    assert gates["unit"]["real"] == 1 and gates["unit"]["owner"] == "@ci-team"
+    assert gates["lint"]["failures"] == 0 and gates["lint"]["owner"] == "@style"
+    assert found[0]["job_id"] == "unit"  # it earned its place: it caught something

@@ -1,6 +1,6 @@
 """`lockgate tests RUN | quarantine | release | quarantined`, `lockgate insights flaky | slow |
-dora` and `lockgate incident open | resolve`: test results and deployments as recorded, and what
-their history says."""
+gates | dora` and `lockgate incident open | resolve`: test results and deployments as
+recorded, and what their history says."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from ..errors import UserError
 from ..insights.changes import changes
 from ..insights.dora import DAY, FIX_WINDOW, dora
 from ..insights.flaky import WINDOW as FLAKY_WINDOW
-from ..insights.flaky import flaky_tests
+from ..insights.flaky import flaky_tests, infrastructure_failures
+from ..insights.gates import ledger
+from ..insights.owners import codeowners, owner_of
 from ..insights.slow import WINDOW as SLOW_WINDOW
 from ..insights.slow import over_budget, slow_jobs, slow_tests
 from ..store import Store
@@ -272,6 +274,43 @@ def slow(
             f"  run #{run.run_id} ({run.sha[:8]}) {run.seconds / 60:.1f} min: {escape(path)}"
             + (f"; slowest tests {escape(tests_said)}" if tests_said else "")
         )
+
+
+@insights_app.command("gates")
+def gates(
+    repo: RepoOpt = Path("."),
+    days: DaysOpt = 30,
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Every job as a gate: its owner, minutes per week, failures that were real catches
+    versus flaky or infrastructure, and catches per hour of machine time, best first.
+
+    Example: lockgate insights gates --days 90
+    """
+    root = repo.resolve()
+    store = _store(db, repo)
+    since = time.time() - days * DAY
+    runs = run_timings(store, since)
+    infrastructure = infrastructure_failures(TestRecords(store).since(since))
+    rules, entries = load_project(root), codeowners(root)
+    owners: dict[str, str | None] = {}
+    for run in runs:
+        for job in run.jobs:
+            owners[job.job_id] = rules.rules(job.job_id).owner or owner_of(run.workflow, entries)
+    found = ledger(runs, infrastructure, owners, days)
+    if output == "json":
+        _print_json(found)
+        return
+    table = Table("gate", "owner", "runs", "min/week", "failed", "real", "flaky", "infra",
+                  "open", "catches/hour", title=f"gates, last {days:g} days")  # fmt: skip
+    for gate in found:
+        table.add_row(
+            escape(gate.job_id), escape(gate.owner or "(nobody)"), str(gate.runs),
+            f"{gate.minutes_per_week:.1f}", str(gate.failures), str(gate.real), str(gate.flaky),
+            str(gate.infrastructure), str(gate.open), f"{gate.catches_per_hour:.2f}",
+        )  # fmt: skip
+    Console().print(table)
 
 
 @insights_app.command("dora")

@@ -99,13 +99,15 @@ class JobTiming:
     job_row: int
     started: float
     finished: float
+    conclusion: str | None = None
+    tree: str | None = None  # its input digest (cache key)
 
 
 @dataclass(frozen=True)
 class RunTiming:
     run_id: int
     sha: str
-    workflow: str
+    workflow: str  # its file
     started: float
     finished: float
     jobs: tuple[JobTiming, ...]
@@ -133,13 +135,21 @@ def run_timings(store: Store, since: float) -> list[RunTiming]:
         jobs: dict[int, list[JobTiming]] = {}
         for job in conn.execute(jobs_query):
             jobs.setdefault(job.run_id, []).append(
-                JobTiming(job.job_id, job.key, job.id, job.started_at, job.finished_at)
+                JobTiming(
+                    job.job_id,
+                    job.key,
+                    job.id,
+                    job.started_at,
+                    job.finished_at,
+                    job.conclusion,
+                    job.cache_key,
+                )
             )
         return [
             RunTiming(
                 run.id,
                 run.sha,
-                run.workflow,
+                run.workflow_file,
                 run.started_at,
                 run.finished_at,
                 tuple(jobs.get(run.id, ())),

@@ -13,6 +13,7 @@ and the cache's settings live here instead:
         outputs: ["dist/**"]          # workspace paths saved with the entry, restored on a hit
         env: ["PYTHON_VERSION"]       # host variables that belong in the key
         cache: false                  # never cache this job
+        owner: "@team-web"            # who answers for this gate (insights gates)
     tests:
       reports: ["build/reports/**/*.xml"]   # JUnit XML beyond the default locations
       budget: 10m                     # a run longer than this is flagged (insights slow)
@@ -65,6 +66,7 @@ class JobRules(_Strict):
     outputs: list[str] = []
     env: list[str] = []
     cache: bool | None = None  # default: cached unless the job names an `environment`
+    owner: str | None = None  # who answers for this gate (default: CODEOWNERS of its workflow)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
