@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.engine.testreports import by_policy
 from lockgate.insights.dora import Band, Change, dora
-from lockgate.insights.flaky import flaky_tests
+from lockgate.insights.flaky import flaky_tests, standing
 from lockgate.insights.gates import ledger
 from lockgate.insights.owners import codeowners, owner_of
 from lockgate.insights.slow import critical_path, over_budget, slow_tests, step_up
 from lockgate.store.deployments import Incident, Rollout, RolloutStatus
-from lockgate.store.testresults import JobTiming, RunTiming, TestResult
+from lockgate.store.testresults import JobTiming, Quarantine, RunTiming, TestResult
 from lockgate.testresults import junit
 from lockgate.testresults.junit import Outcome
+from lockgate.workflow.project import QuarantinePolicy
 
 from .conftest import git, lockgate, make_repo, run_json
 from .fleet import Fleets, app_version, build, deploy
@@ -346,3 +348,78 @@ jobs:
     assert gates["unit"]["real"] == 1 and gates["unit"]["owner"] == "@ci-team"
     assert gates["lint"]["failures"] == 0 and gates["lint"]["owner"] == "@style"
     assert found[0]["job_id"] == "unit"  # it earned its place: it caught something
+
+
+@pytest.mark.integration
+def test_a_step_whose_tests_failed_runs_again_and_proves_the_flake(tmp_path: Path) -> None:
+    workflow = f"""on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
+"""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            ".github/workflows/ci.yml": workflow,
+            "tests/test_flip.py": FLIPPING,
+            "lockgate.yml": "jobs:\n  test:\n    retry: 2\n",
+        },
+    )
+    code, report = run_json(repo, env={"FLIP_FILE": str(tmp_path / "flips")})
+    assert code == 0  # the second attempt passed
+    (job,) = [j for run in report["runs"] for j in run["jobs"]]
+    names = [s["name"] for s in job["steps"]]
+    assert names[-1].endswith("(attempt 2)") and len(names) == 3  # checkout, 2 attempts
+    results = json.loads(lockgate("tests", "1", "-o", "json", cwd=repo).stdout)
+    flips = [r for r in results if r["test"] == "tests.test_flip::test_flips"]
+    assert [(r["outcome"], r["retries"]) for r in flips] == [("failed", 0), ("passed", 1)]
+    (flaky,) = json.loads(lockgate("insights", "flaky", "-o", "json", cwd=repo).stdout)
+    assert {e["kind"] for e in flaky["evidence"]} == {"same tree", "passed on retry"}
+
+
+@pytest.mark.integration
+def test_a_policy_quarantines_a_proven_flake_when_it_fails_again(tmp_path: Path) -> None:
+    workflow = f"""on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
+"""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            ".github/workflows/ci.yml": workflow,
+            "tests/test_flip.py": FLIPPING,
+            "lockgate.yml": "tests:\n  quarantine: {flake-rate: 0.2, owner: '@qa', days: 7}\n",
+        },
+    )
+    env = {"FLIP_FILE": str(tmp_path / "flips")}
+    assert run_json(repo, env=env)[0] == 1  # no evidence yet: it fails the job
+    assert run_json(repo, env=env)[0] == 0  # the same tree passes: now it is proven flaky
+    assert run_json(repo, "--no-cache", env=env)[0] == 0  # fails again: quarantined, excused
+    (entry,) = json.loads(lockgate("tests", "quarantined", "-o", "json", cwd=repo).stdout)
+    assert entry["quarantine"]["by"] == "policy" and entry["quarantine"]["owner"] == "@qa"
+    assert "flaky in 67% of its last 3 results" in entry["quarantine"]["reason"]
+    assert entry["release_proposed"] is False and entry["clean_runs"] == 0
+
+
+def test_release_is_proposed_after_clean_runs_on_varied_trees() -> None:
+    held = Quarantine("t", "ana", "flaky", 0.0, 10**10, "ana")
+    clean = [_result(run, "passed", tree=f"tree{run % 4}") for run in range(1, 11)]
+    ready = standing(held, [_result(0, "failed"), *clean], clean_runs=10, now=1.0)
+    assert (ready.clean_runs, ready.trees, ready.release_proposed) == (10, 4, True)
+    one_tree = standing(held, [_result(r, "passed", tree="a") for r in range(10)], 10, 1.0)
+    assert one_tree.release_proposed is False  # the same code ten times proves little
+    retried = standing(held, [*clean, _result(11, "passed", retries=1)], 10, 1.0)
+    assert retried.clean_runs == 0
+    proposed = by_policy([_result(1, "failed"), _result(2, "passed")], _policy(), 5.0)
+    assert [(q.test, q.by, q.until) for q in proposed] == [("t", "policy", 5.0 + 7 * 86400)]
+
+
+def _policy() -> QuarantinePolicy:
+    return QuarantinePolicy.model_validate({"flake-rate": 0.3, "days": 7})

@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..insights.changes import changes
 from ..insights.dora import DAY, FIX_WINDOW, dora
 from ..insights.flaky import WINDOW as FLAKY_WINDOW
-from ..insights.flaky import flaky_tests, infrastructure_failures
+from ..insights.flaky import flaky_tests, infrastructure_failures, standing
 from ..insights.gates import ledger
 from ..insights.owners import codeowners, owner_of
 from ..insights.slow import WINDOW as SLOW_WINDOW
@@ -168,16 +168,30 @@ def release(
 
 @tests_app.command("quarantined")
 def quarantined(repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOpt = None) -> None:
-    """Every quarantine, with its owner and expiry (expired ones no longer excuse failures)."""
-    entries = TestRecords(_store(db, repo)).quarantines()
+    """Every quarantine: owner, expiry (an expired one no longer excuses failures), and the
+    clean runs since, with release proposed after lockgate.yml's `tests.release-after` clean
+    runs on 3 or more trees."""
+    records, now = TestRecords(_store(db, repo)), time.time()
+    after = load_project(repo.resolve()).tests.release_after
+    entries = records.quarantines()
+    history = records.of_tests(
+        [q.test for q in entries], min((q.since for q in entries), default=now)
+    )
+    found = [
+        standing(q, [r for r in history if r.test == q.test and r.at >= q.since], after, now)
+        for q in entries
+    ]
     if output == "json":
-        _print_json(entries)
+        _print_json(found)
         return
-    now = time.time()
-    table = Table("test", "owner", "since", "until", "reason")
-    for entry in entries:
-        ends = _day(entry.until) + ("" if entry.active(now) else " (expired)")
-        table.add_row(escape(entry.test), escape(entry.owner), _day(entry.since), ends,
+    table = Table("test", "owner", "since", "until", "clean runs", "reason")
+    for item in found:
+        entry = item.quarantine
+        ends = _day(entry.until) + (" (expired)" if item.expired else "")
+        clean = f"{item.clean_runs} on {item.trees} trees" + (
+            " [green]release proposed[/]" if item.release_proposed else ""
+        )
+        table.add_row(escape(entry.test), escape(entry.owner), _day(entry.since), ends, clean,
                       escape(entry.reason))  # fmt: skip
     Console().print(table if entries else "no test is quarantined")
 

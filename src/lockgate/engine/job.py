@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -281,9 +282,22 @@ class JobExecutor:
                 self.remember(scope, step, record)
                 continue
             outcome = await self.run_one(step, scope, record)
+            tests = self.collect_tests(record, outcome, {})
+            retries = self.run.project.rules(self.job.job_id).retry if step.run else 0
+            first, attempt, failed_before = record.name, 1, dict[str, int]()
+            while outcome == "failure" and tests.failed and retries and not self.cancel_requested:
+                retries, attempt = retries - 1, attempt + 1
+                for test in tests.failed:
+                    failed_before[test] = failed_before.get(test, 0) + 1
+                said = f"{len(tests.failed)} tests failed: running the step again"
+                self.annotate(Annotation("warning", said), record)
+                self.finish_step(record, outcome, "success", record.outputs)  # not the last word
+                record = self.new_step(f"{first} (attempt {attempt})")
+                outcome = await self.run_one(step, scope, record)
+                tests = self.collect_tests(record, outcome, failed_before)
             continue_on_error = truthy(self.render(step.continue_on_error, scope))
             conclusion = "success" if outcome == "failure" and continue_on_error else outcome
-            if self.collect_tests(record, outcome):
+            if tests.excused:
                 conclusion = "success"  # only quarantined tests failed
             if conclusion == "failure":
                 self.failed = failed_here = True
@@ -291,39 +305,51 @@ class JobExecutor:
             self.remember(scope, step, record)
         return not failed_here
 
-    def collect_tests(self, record: StepRun, outcome: str) -> bool:
-        """The JUnit reports the step wrote, stored per test (messages masked) and summed up in
-        the job summary; True when the step failed only because quarantined tests failed."""
+    def collect_tests(
+        self, record: StepRun, outcome: str, failed_before: Mapping[str, int]
+    ) -> testreports.StepTests:
+        """The JUnit reports the step wrote, stored per test (messages masked; a test that
+        failed in earlier attempts of the step carries them as retries) and summed up in the
+        job summary: which tests failed, and whether quarantines excuse the step's failure."""
         settings = self.run.project.tests
         since = record.started or 0.0  # (set when the step began)
         cases, unreadable = testreports.read(self.workspace, since, settings.reports)
         for text in unreadable:
             self.annotate(Annotation("warning", text), record)
         if not cases:
-            return False
+            return testreports.StepTests((), False)
         now = time.time()
         records = TestRecords(self.run.store)
-        held = {q.test: q for q in records.quarantines() if q.active(now)}
-        excuses = testreports.excused(cases, held) if outcome == "failure" else []
         failing = {c.id for c in testreports.failed(cases)}
+        found = [
+            TestResult(
+                run_id=self.run_id,
+                job_row=self.job.row,
+                job_id=self.job.job_id,
+                tree=self.job.cache_key,
+                test=case.id,
+                file=case.file,
+                outcome=case.outcome.value,
+                duration=case.duration,
+                retries=case.retries + failed_before.get(case.id, 0),
+                quarantined=False,
+                message=self.run.masker(case.message) if case.message else None,
+                at=now,
+            )
+            for case in cases
+        ]
+        held = {q.test: q for q in records.quarantines() if q.active(now)}
+        policy, judged = settings.quarantine, sorted(failing - set(held))
+        if policy is not None and judged:  # proven flaky now: quarantined before it is judged
+            history = records.of_tests(judged, now - testreports.POLICY_DAYS * 86400)
+            mine = [r for r in found if r.test in judged]
+            for entry in testreports.by_policy([*history, *mine], policy, now):
+                records.quarantine(entry)
+                held[entry.test] = entry
+                self.annotate(Annotation("warning", f"quarantined {entry.test}: {entry.reason}"))
+        excuses = testreports.excused(cases, held) if outcome == "failure" else []
         records.add(
-            [
-                TestResult(
-                    run_id=self.run_id,
-                    job_row=self.job.row,
-                    job_id=self.job.job_id,
-                    tree=self.job.cache_key,
-                    test=case.id,
-                    file=case.file,
-                    outcome=case.outcome.value,
-                    duration=case.duration,
-                    retries=case.retries,
-                    quarantined=case.id in held and case.id in failing,
-                    message=self.run.masker(case.message) if case.message else None,
-                    at=now,
-                )
-                for case in cases
-            ]
+            [dataclasses.replace(r, quarantined=r.test in held and r.failed) for r in found]
         )
         self.job.summary += self.run.masker(testreports.summary(cases, held, record.name))
         if excuses:
@@ -331,7 +357,7 @@ class JobExecutor:
             self.annotate(
                 Annotation("warning", f"passed with quarantined failures: {names}"), record
             )
-        return bool(excuses)
+        return testreports.StepTests(tuple(sorted(failing)), bool(excuses))
 
     def remember(self, scope: Scope, step: schema.Step, record: StepRun) -> None:
         if step.id:

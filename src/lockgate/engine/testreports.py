@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..store.testresults import Quarantine
+from ..insights.flaky import flaky_tests
+from ..store.testresults import Quarantine, TestResult
 from ..testresults import junit
 from ..testresults.junit import Outcome, TestCase
+from ..workflow.project import QuarantinePolicy
 
 SHOWN_FAILURES = 20
+POLICY_DAYS = 30  # the history a quarantine policy judges a test by
+
+
+@dataclass(frozen=True)
+class StepTests:
+    failed: tuple[str, ...]  # the tests that failed in the step's reports
+    excused: bool  # its failure came from quarantined tests alone
 
 
 def day(at: float) -> str:
@@ -44,6 +54,24 @@ def excused(cases: Sequence[TestCase], held: Mapping[str, Quarantine]) -> list[Q
     if not failures or any(c.id not in held for c in failures):
         return []
     return [held[c.id] for c in failures]
+
+
+def by_policy(
+    history: Sequence[TestResult], policy: QuarantinePolicy, now: float
+) -> list[Quarantine]:
+    """The quarantines the policy asks for: tests proven flaky at its rate or more."""
+    return [
+        Quarantine(
+            test=flaky.test,
+            owner=policy.owner,
+            reason=f"flaky in {flaky.rate:.0%} of its last {flaky.results} results (policy)",
+            since=now,
+            until=now + policy.days * 86400,
+            by="policy",
+        )
+        for flaky in flaky_tests(history)
+        if flaky.rate >= policy.flake_rate
+    ]
 
 
 def summary(cases: Sequence[TestCase], held: Mapping[str, Quarantine], step: str) -> str:

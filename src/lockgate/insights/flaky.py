@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..store.testresults import TestResult
+from ..store.testresults import Quarantine, TestResult
 
 WINDOW = 50
 INFRA_SHARE = 0.5  # more than this share of a job's tests failed: infrastructure
@@ -82,3 +82,38 @@ def _evidence(history: Sequence[TestResult]) -> list[Evidence]:
         if result.retries and not result.failed:
             found.append(Evidence("passed on retry", result.tree, (result.run_id,), ()))
     return found
+
+
+TREES_TO_RELEASE = 3
+
+
+def clean_streak(results: Sequence[TestResult]) -> tuple[int, int]:
+    """The latest run of clean results (passed, no retry), oldest first in `results`: how
+    many, and on how many trees."""
+    streak: list[TestResult] = []
+    for result in reversed(results):
+        if result.failed or result.retries:
+            break
+        if result.outcome == "passed":
+            streak.append(result)
+    return len(streak), len({r.tree for r in streak})
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A quarantine and how its test has done since."""
+
+    quarantine: Quarantine
+    expired: bool
+    clean_runs: int  # passed in a row, most recently
+    trees: int  # ...on this many trees
+    release_proposed: bool  # clean `release-after` times on TREES_TO_RELEASE trees or more
+
+
+def standing(
+    quarantine: Quarantine, results: Sequence[TestResult], clean_runs: int, now: float
+) -> Standing:
+    """`results`: the test's, since the quarantine began, oldest first."""
+    runs, trees = clean_streak(results)
+    proposed = runs >= clean_runs and trees >= TREES_TO_RELEASE
+    return Standing(quarantine, not quarantine.active(now), runs, trees, proposed)

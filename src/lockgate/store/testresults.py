@@ -77,6 +77,14 @@ class TestRecords:
         with self.engine.connect() as conn:
             return _results(conn.execute(query.order_by(t.test_results.c.id)))
 
+    def of_tests(self, tests: Sequence[str], since: float) -> list[TestResult]:
+        """The results of `tests` recorded at or after `since`, oldest first."""
+        query = select(*_COLUMNS).where(
+            t.test_results.c.test.in_(list(tests)), t.test_results.c.at >= since
+        )
+        with self.engine.connect() as conn:
+            return _results(conn.execute(query.order_by(t.test_results.c.id)))
+
     # -- quarantines ---------------------------------------------------------------------------
     def quarantine(self, entry: Quarantine) -> None:
         with self.engine.begin() as conn:

@@ -14,10 +14,13 @@ and the cache's settings live here instead:
         env: ["PYTHON_VERSION"]       # host variables that belong in the key
         cache: false                  # never cache this job
         owner: "@team-web"            # who answers for this gate (insights gates)
+        retry: 2                      # a step whose tests failed runs again (flaky evidence)
     tests:
       reports: ["build/reports/**/*.xml"]   # JUnit XML beyond the default locations
       budget: 10m                     # a run longer than this is flagged (insights slow)
       test-budget: 30s                # a test slower than this is a warning
+      quarantine: {flake-rate: 0.2, owner: "@qa", days: 14}   # automatic, for proven flakes
+      release-after: 10               # clean runs (on 3+ trees) before release is proposed
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class JobRules(_Strict):
     env: list[str] = []
     cache: bool | None = None  # default: cached unless the job names an `environment`
     owner: str | None = None  # who answers for this gate (default: CODEOWNERS of its workflow)
+    retry: int = Field(0, ge=0, le=5)  # a run step whose tests failed runs again, this often
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -83,8 +87,16 @@ def parse_duration(text: str | int | float) -> float:
     return float(found.group(1)) * _SECONDS[found.group(2)]
 
 
+class QuarantinePolicy(_Strict):
+    flake_rate: float = Field(alias="flake-rate", gt=0, le=1)  # at this rate or more
+    owner: str = "policy"
+    days: int = Field(14, ge=1, le=365)  # how long an automatic quarantine lasts
+
+
 class TestSettings(_Strict):
     reports: list[str] = []
+    quarantine: QuarantinePolicy | None = None  # automatic quarantine of proven flaky tests
+    release_after: int = Field(10, alias="release-after", ge=1)  # clean runs to propose release
     budget: float | int | str = 600.0
     test_budget: float | int | str | None = Field(None, alias="test-budget")
 
