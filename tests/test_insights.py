@@ -76,6 +76,8 @@ def test_junit_dialects_are_read_per_test(tmp_path: Path) -> None:
         "<testsuite><testcase name='x'>",  # cut off
         "<html><body>not a report</body></html>",
         "",
+        '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><testsuite><testcase name="&e;"/>'
+        "</testsuite>",  # an external entity is never read
         '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
         '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><testsuite><testcase name="&c;"/></testsuite>',
     ],
@@ -423,3 +425,83 @@ def test_release_is_proposed_after_clean_runs_on_varied_trees() -> None:
 
 def _policy() -> QuarantinePolicy:
     return QuarantinePolicy.model_validate({"flake-rate": 0.3, "days": 7})
+
+
+LEAKY = """import os
+
+
+def test_token():
+    assert os.environ["TOKEN"] == "expected", "the token was wrong"
+"""
+
+
+@pytest.mark.integration
+def test_failure_messages_are_stored_masked(tmp_path: Path) -> None:
+    workflow = f"""on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
+        env:
+          TOKEN: ${{{{ secrets.TOKEN }}}}
+"""
+    repo = make_repo(
+        tmp_path / "repo", {".github/workflows/ci.yml": workflow, "tests/test_leak.py": LEAKY}
+    )
+    code, _ = run_json(repo, "-s", "TOKEN=hunter2-canary-secret")
+    assert code == 1
+    (result,) = json.loads(lockgate("tests", "1", "-o", "json", cwd=repo).stdout)
+    assert "***" in result["message"] and "hunter2" not in result["message"]
+    for stored in (repo / ".lockgate").glob("lockgate.db*"):  # the database and its journal
+        assert b"hunter2-canary-secret" not in stored.read_bytes()
+
+
+SLOW = """import time
+
+
+def test_quick():
+    pass
+
+
+def test_sleepy():
+    time.sleep(1.2)
+"""
+
+
+@pytest.mark.integration
+def test_a_slow_test_is_named_on_the_critical_path_of_a_run_over_budget(tmp_path: Path) -> None:
+    workflow = f"""on: push
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo fast
+  test:
+    needs: lint
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
+"""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            ".github/workflows/ci.yml": workflow,
+            "tests/test_slow.py": SLOW,
+            "lockgate.yml": "tests:\n  test-budget: 1s\n",
+        },
+    )
+    assert run_json(repo)[0] == 0
+    (job,) = [j for j in json.loads(lockgate("show", "1", "-o", "json", cwd=repo).stdout)["jobs"]
+              if j["job_id"] == "test"]  # fmt: skip
+    said = [a["message"] for a in job["annotations"]]
+    assert any("test_sleepy took" in text and "over the test budget" in text for text in said)
+    found = json.loads(
+        lockgate("insights", "slow", "--budget", "1s", "-o", "json", cwd=repo).stdout
+    )
+    assert found["tests"][0]["name"] == "tests.test_slow::test_sleepy"
+    (late,) = found["over_budget"]
+    assert late["critical_path"] == ["lint", "test"]
+    assert late["slowest_tests"][0][0] == "tests.test_slow::test_sleepy"

@@ -268,6 +268,7 @@ def slow(
         return
     console = Console(highlight=False, soft_wrap=True)
     test_budget = settings.test_budget
+    commits = {run.run_id: run.sha for run in runs}  # the change that made it slower
     for title, rows in (("tests", tests), ("jobs", jobs)):
         table = Table(title, "p50 s", "p95 s", "trend", "slower since", title=f"slowest {title}")
         for row in rows:
@@ -277,7 +278,9 @@ def slow(
                 f"{row.p50:.2f}",
                 f"{row.p95:.2f}",
                 sparkline(row.samples),
-                f"run #{row.slower_since}" if row.slower_since else "",
+                f"run #{row.slower_since} ({commits.get(row.slower_since, '?')[:8]})"
+                if row.slower_since
+                else "",
             )
         console.print(table)
     console.print(f"runs over the {limit / 60:g} min budget: {len(late)}")

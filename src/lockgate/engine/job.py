@@ -352,6 +352,11 @@ class JobExecutor:
             [dataclasses.replace(r, quarantined=r.test in held and r.failed) for r in found]
         )
         self.job.summary += self.run.masker(testreports.summary(cases, held, record.name))
+        if settings.test_budget is not None:  # per-test budgets warn, never fail
+            limit = float(settings.test_budget)
+            for case in (c for c in cases if c.duration > limit):
+                said = f"{case.id} took {case.duration:.1f}s, over the test budget of {limit:g}s"
+                self.annotate(Annotation("warning", said), record)
         if excuses:
             names = ", ".join(sorted({q.test for q in excuses}))
             self.annotate(

@@ -75,7 +75,8 @@ def by_policy(
 
 
 def summary(cases: Sequence[TestCase], held: Mapping[str, Quarantine], step: str) -> str:
-    """Markdown for the job summary: counts, failed tests first, then the quarantines."""
+    """Markdown for the job summary: counts, failed tests first, then every quarantine in
+    force (marked where the step ran the test)."""
     counts = {o: sum(1 for c in cases if c.outcome == o) for o in Outcome}
     lines = [
         f"### Tests ({step}): {counts[Outcome.PASSED]} passed, "
@@ -90,11 +91,11 @@ def summary(cases: Sequence[TestCase], held: Mapping[str, Quarantine], step: str
         lines.append(f"- FAILED `{case.id}`{mark}{': ' + said if said else ''}")
     if len(failures) > SHOWN_FAILURES:
         lines.append(f"- ... and {len(failures) - SHOWN_FAILURES} more (`lockgate tests RUN`)")
-    touched = sorted({c.id for c in cases} & set(held))
-    if touched:
+    if held:  # every quarantine, each time: none goes silent
+        ran = {c.id for c in cases}
         lines += ["", "Quarantined tests (their failures do not fail the job):"]
-        for test in touched:
-            entry = held[test]
+        for test, entry in sorted(held.items()):
             until = f" until {day(entry.until)}" if entry.until else ""
-            lines.append(f"- `{test}`: owner {entry.owner}{until} ({entry.reason})")
+            here = " (ran here)" if test in ran else ""
+            lines.append(f"- `{test}`{here}: owner {entry.owner}{until} ({entry.reason})")
     return "\n".join(lines) + "\n"
