@@ -162,6 +162,28 @@ def test_runs_over_budget_show_their_critical_path() -> None:
     assert late.slowest_tests == (("slowest", 300.0),)
 
 
+PYTEST_STEP = f"{sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests"
+
+
+def _pytest_repo(
+    tmp_path: Path, files: dict[str, str], after: str = "", lint_first: bool = False
+) -> Path:
+    """A repository whose `test` job checks out and runs pytest on `files` (JUnit XML to
+    junit.xml); `after` follows the pytest step; with `lint_first` a `lint` job runs first."""
+    jobs_before = "  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo fast\n"
+    jobs_before, needs = (jobs_before, "lint") if lint_first else ("", "")
+    workflow = f"""on: push
+jobs:
+{jobs_before}  test:
+    needs: [{needs}]
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: {PYTEST_STEP}
+{after}"""
+    return make_repo(tmp_path / "repo", {".github/workflows/ci.yml": workflow, **files})
+
+
 FLIPPING = """import os
 import pathlib
 
@@ -180,23 +202,8 @@ def test_flips():
 
 @pytest.mark.integration
 def test_a_test_that_flips_on_one_tree_is_flaky_and_quarantined(tmp_path: Path) -> None:
-    workflow = f"""on: push
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
-      - run: echo after the tests
-"""
-    repo = make_repo(
-        tmp_path / "repo",
-        {
-            ".github/workflows/ci.yml": workflow,
-            "tests/test_flip.py": FLIPPING,
-            ".gitignore": "junit.xml\n",
-        },
-    )
+    files = {"tests/test_flip.py": FLIPPING, ".gitignore": "junit.xml\n"}
+    repo = _pytest_repo(tmp_path, files, after="      - run: echo after the tests\n")
     env = {"FLIP_FILE": str(tmp_path / "flips")}
     code, _ = run_json(repo, env=env)
     assert code == 1
@@ -354,22 +361,8 @@ jobs:
 
 @pytest.mark.integration
 def test_a_step_whose_tests_failed_runs_again_and_proves_the_flake(tmp_path: Path) -> None:
-    workflow = f"""on: push
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
-"""
-    repo = make_repo(
-        tmp_path / "repo",
-        {
-            ".github/workflows/ci.yml": workflow,
-            "tests/test_flip.py": FLIPPING,
-            "lockgate.yml": "jobs:\n  test:\n    retry: 2\n",
-        },
-    )
+    files = {"tests/test_flip.py": FLIPPING, "lockgate.yml": "jobs:\n  test:\n    retry: 2\n"}
+    repo = _pytest_repo(tmp_path, files)
     code, report = run_json(repo, env={"FLIP_FILE": str(tmp_path / "flips")})
     assert code == 0  # the second attempt passed
     (job,) = [j for run in report["runs"] for j in run["jobs"]]
@@ -384,22 +377,8 @@ jobs:
 
 @pytest.mark.integration
 def test_a_policy_quarantines_a_proven_flake_when_it_fails_again(tmp_path: Path) -> None:
-    workflow = f"""on: push
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
-"""
-    repo = make_repo(
-        tmp_path / "repo",
-        {
-            ".github/workflows/ci.yml": workflow,
-            "tests/test_flip.py": FLIPPING,
-            "lockgate.yml": "tests:\n  quarantine: {flake-rate: 0.2, owner: '@qa', days: 7}\n",
-        },
-    )
+    policy = "tests:\n  quarantine: {flake-rate: 0.2, owner: '@qa', days: 7}\n"
+    repo = _pytest_repo(tmp_path, {"tests/test_flip.py": FLIPPING, "lockgate.yml": policy})
     env = {"FLIP_FILE": str(tmp_path / "flips")}
     assert run_json(repo, env=env)[0] == 1  # no evidence yet: it fails the job
     assert run_json(repo, env=env)[0] == 0  # the same tree passes: now it is proven flaky
@@ -437,19 +416,8 @@ def test_token():
 
 @pytest.mark.integration
 def test_failure_messages_are_stored_masked(tmp_path: Path) -> None:
-    workflow = f"""on: push
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
-        env:
-          TOKEN: ${{{{ secrets.TOKEN }}}}
-"""
-    repo = make_repo(
-        tmp_path / "repo", {".github/workflows/ci.yml": workflow, "tests/test_leak.py": LEAKY}
-    )
+    secret = "        env:\n          TOKEN: ${{ secrets.TOKEN }}\n"
+    repo = _pytest_repo(tmp_path, {"tests/test_leak.py": LEAKY}, after=secret)
     code, _ = run_json(repo, "-s", "TOKEN=hunter2-canary-secret")
     assert code == 1
     (result,) = json.loads(lockgate("tests", "1", "-o", "json", cwd=repo).stdout)
@@ -472,27 +440,8 @@ def test_sleepy():
 
 @pytest.mark.integration
 def test_a_slow_test_is_named_on_the_critical_path_of_a_run_over_budget(tmp_path: Path) -> None:
-    workflow = f"""on: push
-jobs:
-  lint:
-    runs-on: ubuntu-latest
-    steps:
-      - run: echo fast
-  test:
-    needs: lint
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - run: {sys.executable} -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
-"""
-    repo = make_repo(
-        tmp_path / "repo",
-        {
-            ".github/workflows/ci.yml": workflow,
-            "tests/test_slow.py": SLOW,
-            "lockgate.yml": "tests:\n  test-budget: 1s\n",
-        },
-    )
+    files = {"tests/test_slow.py": SLOW, "lockgate.yml": "tests:\n  test-budget: 1s\n"}
+    repo = _pytest_repo(tmp_path, files, lint_first=True)
     assert run_json(repo)[0] == 0
     (job,) = [j for j in json.loads(lockgate("show", "1", "-o", "json", cwd=repo).stdout)["jobs"]
               if j["job_id"] == "test"]  # fmt: skip
