@@ -32,6 +32,7 @@ from ..store import Store, default_url
 from . import artifact as artifact_cli
 from . import deploy as deploy_cli
 from . import insights as insights_cli
+from . import serve as serve_cli
 from .options import DbOpt, OutputOpt, RepoOpt
 from .views import LiveView, PlainView, SilentView
 
@@ -465,6 +466,7 @@ deploy_cli.register(app)
 app.add_typer(insights_cli.tests_app, name="tests")
 app.add_typer(insights_cli.insights_app, name="insights")
 app.add_typer(insights_cli.incident_app, name="incident")
+serve_cli.register(app)
 cache_app = typer.Typer(help="The job cache under .lockgate/cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, Progr
 from ..errors import UserError
 from . import tables as t
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

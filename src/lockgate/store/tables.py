@@ -236,3 +236,25 @@ incidents = Table(
     Column("resolved_at", Float),
     Column("deployment_id", Integer),  # the deployment live when it opened
 )
+
+queue = Table(
+    "queue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery", String(255), nullable=False, unique=True),  # a redelivery is a no-op
+    Column("source", String(16), nullable=False),  # github | gitea | gitlab | git | manual
+    Column("event", String(64), nullable=False),
+    Column("repository", Text, nullable=False),  # where the worker fetches the code from
+    Column("ref", Text, nullable=False),
+    Column("before", String(64)),
+    Column("after", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),  # the event, as the run's github.event
+    Column("status", String(16), nullable=False),  # queued | running | done | interrupted
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("worker", String(255)),  # host:pid of the process running it
+    Column("exit_code", Integer),
+    Column("message", Text),
+    Index("ix_queue_status", "status", "id"),
+)

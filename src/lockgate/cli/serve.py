@@ -1,0 +1,90 @@
+"""`lockgate serve` and `lockgate hook install`."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import UserError
+from ..store.database import default_url
+from .options import DbOpt
+
+HOOK_MARK = "# lockgate: queue a run per pushed ref"
+hook_app = typer.Typer(help="Git hooks that trigger runs.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        home: Annotated[
+            Path, typer.Option("--home", help="the server's files: secrets, workspaces, database")
+        ] = Path("lockgate-server"),
+        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port")] = 8000,
+        workers: Annotated[int, typer.Option("--workers", help="runs at once", min=0)] = 2,
+        interrupted: Annotated[
+            str, typer.Option("--interrupted", help="requeue | report: runs a killed server left")
+        ] = "requeue",
+        db: DbOpt = None,
+    ) -> None:
+        """Receive webhooks and git hooks, queue runs durably and run them.
+
+        Example: lockgate serve --port 8000 --workers 2
+        """
+        from ..server.serve import serve as start  # FastAPI and uvicorn load only here
+
+        if interrupted not in ("requeue", "report"):
+            raise UserError(f"{interrupted!r} is not requeue or report", where="--interrupted")
+        home = home.resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        url = db or os.environ.get("LOCKGATE_DB") or default_url(home)
+        start(home, url, host, port, workers, interrupted == "requeue")
+
+    app.add_typer(hook_app, name="hook")
+
+
+@hook_app.command("install")
+def install(
+    repository: Annotated[Path, typer.Argument(help="a bare git repository")],
+    server: Annotated[str, typer.Option("--server", help="the server's URL")],
+    token_file: Annotated[
+        Path, typer.Option("--token-file", help="the server's hook-token file")
+    ] = Path("lockgate-server/hook-token"),
+    url: Annotated[
+        str | None, typer.Option("--url", help="where the server fetches from (default: path)")
+    ] = None,
+) -> None:
+    """Install a post-receive hook that queues a run for every pushed ref.
+
+    Example: lockgate hook install /srv/git/app.git --server http://127.0.0.1:8000
+    """
+    bare = repository.resolve()
+    if not (bare / "HEAD").is_file() or not (bare / "objects").is_dir():
+        raise UserError(f"{repository} is not a bare git repository", where="REPOSITORY")
+    if not token_file.is_file():
+        raise UserError(
+            f"{token_file} does not exist",
+            where="--token-file",
+            hint="`lockgate serve` writes it into its --home on first start",
+        )
+    hook = bare / "hooks" / "post-receive"
+    if hook.exists() and HOOK_MARK not in hook.read_text(errors="replace"):
+        raise UserError(f"{hook} exists and is not lockgate's", hint="merge it by hand")
+    kept = bare / "hooks" / "lockgate-token"
+    descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(token_file.read_text())
+    command = [sys.executable, "-m", "lockgate.server.hookclient", server, url or str(bare),
+               str(kept)]  # fmt: skip
+    hook.parent.mkdir(exist_ok=True)
+    script = f"#!/bin/sh\n{HOOK_MARK} (lockgate hook install)\nexec {shlex.join(command)}\n"
+    hook.write_text(script)
+    hook.chmod(0o755)
+    Console(highlight=False).print(f"installed {escape(str(hook))}: pushes queue runs on {server}")

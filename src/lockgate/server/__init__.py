@@ -1,0 +1,1 @@
+"""`lockgate serve`: triggers in (webhooks, git hooks, manual runs), a durable queue, workers."""

@@ -1,0 +1,107 @@
+"""The HTTP side of `lockgate serve` (FastAPI): webhooks in, git hooks in, the queue and runs
+out as JSON under /api/v1. A trigger is in the store before it is acknowledged."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ..store import Store
+from ..store.queue import Queue, QueuedRun, Trigger
+from . import webhooks
+
+MAX_BODY = 5 << 20  # bytes; GitHub caps payloads at 25 MB, but run-triggering ones are small
+FORGES = ("github", "gitea", "gitlab")
+
+
+class GitPush(BaseModel):
+    """What a post-receive hook sends: one pushed ref."""
+
+    repository: str = Field(min_length=1)
+    ref: str = Field(pattern=r"^refs/")
+    before: str = Field(pattern=r"^[0-9a-f]{40,64}$")
+    after: str = Field(pattern=r"^[0-9a-f]{40,64}$")
+
+
+def _item(item: QueuedRun) -> dict[str, Any]:
+    trigger = {k: v for k, v in asdict(item.trigger).items() if k != "payload"}
+    return {**asdict(item), "trigger": trigger, "status": item.status.value}
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused (413) past MAX_BODY without reading the rest."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise HTTPException(413, f"the body is larger than {MAX_BODY} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, f"the body is larger than {MAX_BODY} bytes")
+    return bytes(body)
+
+
+def create_app(store_url: str, webhook_secret: bytes, hook_token: str) -> FastAPI:
+    app = FastAPI(title="lockgate", version="1", docs_url="/docs")
+    queue = Queue(Store(store_url))
+    store = Store(store_url)
+
+    def enqueue(trigger: Trigger) -> JSONResponse:
+        item, new = queue.enqueue(trigger)
+        return JSONResponse({"queued": True, "new": new, "id": item.id}, 201 if new else 200)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/webhooks/{forge}")
+    async def webhook(forge: str, request: Request) -> JSONResponse:
+        if forge not in FORGES:
+            raise HTTPException(404, f"no webhook for {forge!r}; use one of {', '.join(FORGES)}")
+        body = await _body(request)
+        try:
+            webhooks.verify(forge, webhook_secret, request.headers, body)
+        except webhooks.Unauthorized as exc:
+            raise HTTPException(401, str(exc)) from None
+        try:
+            trigger = webhooks.parse(forge, request.headers, body)
+        except webhooks.BadDelivery as exc:
+            raise HTTPException(400, str(exc)) from None
+        if trigger is None:
+            return JSONResponse({"queued": False, "reason": "this delivery asks for no run"})
+        return enqueue(trigger)
+
+    @app.post("/api/v1/hooks/git")
+    async def git_hook(push: GitPush, request: Request) -> JSONResponse:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), hook_token.encode()):
+            raise HTTPException(401, "the hook token is missing or wrong")
+        if set(push.after) == {"0"}:
+            return JSONResponse({"queued": False, "reason": "a deleted ref"})
+        payload = {"ref": push.ref, "before": push.before, "after": push.after,
+                   "repository": {"clone_url": push.repository}}  # fmt: skip
+        delivery = f"git:{push.repository}:{push.ref}:{push.before}:{push.after}"
+        return enqueue(Trigger("git", delivery, "push", push.repository, push.ref,
+                               push.after, push.before, payload))  # fmt: skip
+
+    @app.get("/api/v1/queue")
+    def listed(limit: int = 100) -> list[dict[str, Any]]:
+        return [_item(item) for item in queue.listed(min(max(limit, 1), 1000))]
+
+    @app.get("/api/v1/queue/{item_id}")
+    def one(item_id: int) -> dict[str, Any]:
+        item = queue.get(item_id)
+        if item is None:
+            raise HTTPException(404, f"no queued run {item_id}")
+        return _item(item)
+
+    @app.get("/api/v1/runs")
+    def runs(limit: int = 20) -> list[dict[str, Any]]:
+        return store.list_runs(min(max(limit, 1), 1000))
+
+    return app

@@ -1,0 +1,60 @@
+"""Starting `lockgate serve`: the store, the secrets, queue recovery, workers, then HTTP.
+
+Secrets live in the server's home directory, made on first start (mode 0600) unless given
+through the environment: `webhook-secret` (what forges sign with) and `hook-token` (what git
+hooks send). Rows a killed server left running are queued again (`--interrupted requeue`) or
+reported interrupted (`report`) before any worker starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from pathlib import Path
+
+import uvicorn
+
+from ..store import Store
+from ..store.queue import Queue
+from .app import create_app
+from .worker import Worker
+
+
+def secret(home: Path, name: str, env: str) -> str:
+    """The secret from `env`, else from home/name (made, 0600, when missing)."""
+    given = os.environ.get(env)
+    if given:
+        return given
+    path = home / name
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def serve(home: Path, store_url: str, host: str, port: int, workers: int, requeue: bool) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    webhook_secret = secret(home, "webhook-secret", "LOCKGATE_WEBHOOK_SECRET")
+    hook_token = secret(home, "hook-token", "LOCKGATE_HOOK_TOKEN")
+    recovered = Queue(Store(store_url)).recover(requeue)
+    if recovered:
+        what = "queued again" if requeue else "marked interrupted"
+        print(f"{len(recovered)} runs left running by a stopped server: {what}", flush=True)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=Worker(store_url, home, n, stop).loop, name=f"worker-{n}")
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "
+          f"/webhooks/github|gitea|gitlab, secrets in {home})", flush=True)  # fmt: skip
+    try:
+        uvicorn.run(create_app(store_url, webhook_secret.encode(), hook_token), host=host,
+                    port=port, log_level="warning")  # fmt: skip
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()

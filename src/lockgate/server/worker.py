@@ -1,0 +1,91 @@
+"""A worker takes queued runs one at a time: it fetches the commit from the trigger's
+repository into a fresh workspace and runs `lockgate run EVENT` there, writing to the server's
+store. It is given a queued run and reports how it ended; it needs nothing of the server but
+the store's URL, so workers on other machines fit the same interface later."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from ..store import Store
+from ..store.queue import Queue, QueuedRun
+
+IDLE = 0.5  # seconds between looks at an empty queue
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """A run outlives no server: it gets SIGTERM (and cancels its jobs) when its server dies,
+    and the item is taken again after the restart."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Worker:
+    def __init__(self, store_url: str, home: Path, number: int, stop: threading.Event) -> None:
+        self.store_url, self.home, self.stop = store_url, home, stop
+        self.name = f"{socket.gethostname()}:{os.getpid()}/{number}"
+        self.queue = Queue(Store(store_url))
+
+    def loop(self) -> None:
+        while not self.stop.is_set():
+            item = self.queue.claim(self.name)
+            if item is None:
+                self.stop.wait(IDLE)
+                continue
+            code, said = self.take(item)
+            self.queue.finish(item.id, code, said)
+
+    def take(self, item: QueuedRun) -> tuple[int, str | None]:
+        """Run it; (exit code, what went wrong in a line or None)."""
+        trigger = item.trigger
+        where = self.home / "workspaces" / str(item.id)
+        shutil.rmtree(where, ignore_errors=True)
+        checkout = where / "checkout"
+        checkout.mkdir(parents=True)
+        fetched = _git(checkout, "init", "-q") or _git(
+            checkout, "fetch", "-q", "--no-tags", trigger.repository,
+            f"+{trigger.ref}:refs/lockgate/trigger",
+        )  # fmt: skip
+        branch = trigger.ref.removeprefix("refs/heads/")
+        fetched = fetched or (
+            _git(checkout, "checkout", "-q", "-B", branch, trigger.after)
+            if trigger.ref.startswith("refs/heads/")
+            else _git(checkout, "checkout", "-q", "--detach", trigger.after)
+        )
+        if fetched:
+            return 2, f"cannot fetch {trigger.ref} from {trigger.repository}: {fetched}"
+        event = where / "event.json"
+        event.write_text(json.dumps(trigger.payload))
+        done = subprocess.run(
+            [sys.executable, "-m", "lockgate", "run", trigger.event, "-e", str(event),
+             "-C", str(checkout)],
+            env={**os.environ, "LOCKGATE_DB": self.store_url, "LOCKGATE_DAEMON": "0"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+            check=False,
+        )  # fmt: skip
+        said = done.stderr.strip().splitlines()[-1:] if done.returncode not in (0, 1) else []
+        shutil.rmtree(where, ignore_errors=True)
+        return done.returncode, said[0][:500] if said else None
+
+
+def _git(where: Path, *args: str) -> str | None:
+    """None when git succeeded, else the last line it said."""
+    done = subprocess.run(
+        ["git", "-C", str(where), *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode == 0:
+        return None
+    return (done.stderr.strip().splitlines() or [f"git exited {done.returncode}"])[-1]

@@ -1,0 +1,149 @@
+"""The server's durable queue: every trigger becomes a row before it is acknowledged, so a
+server killed with `kill -9` loses nothing; a worker claims a row atomically (one UPDATE from
+queued to running), runs it and records how it ended."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import tables as t
+from .database import Store
+
+
+class QueueStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    INTERRUPTED = "interrupted"  # its worker died; requeued, or left so when asked
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Something that asks for a run: a push, a pull request, a tag, a manual run."""
+
+    source: str  # github | gitea | gitlab | git | manual
+    delivery: str  # unique per delivery: a redelivered one is recognised
+    event: str  # push | pull_request | workflow_dispatch
+    repository: str  # where the code is fetched from
+    ref: str
+    after: str  # the commit to run
+    before: str | None = None
+    payload: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    id: int
+    trigger: Trigger
+    status: QueueStatus
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    worker: str | None
+    exit_code: int | None
+    message: str | None
+
+
+def _queued(row: Row[Any]) -> QueuedRun:
+    values = dict(row._mapping)
+    trigger = Trigger(**{f.name: values.pop(f.name) for f in dataclasses.fields(Trigger)})
+    values["status"] = QueueStatus(values["status"])
+    return QueuedRun(trigger=trigger, **values)
+
+
+class Queue:
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+
+    def enqueue(self, trigger: Trigger) -> tuple[QueuedRun, bool]:
+        """The row for this trigger, and whether it is new (False: a redelivery)."""
+        values = {**dataclasses.asdict(trigger), "status": QueueStatus.QUEUED.value,
+                  "created_at": time.time()}  # fmt: skip
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.queue).values(**values))
+            new = True
+        except IntegrityError:
+            new = False
+        found = self.by_delivery(trigger.delivery)
+        assert found is not None
+        return found, new
+
+    def by_delivery(self, delivery: str) -> QueuedRun | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.queue).where(t.queue.c.delivery == delivery)).first()
+            return _queued(row) if row is not None else None
+
+    def get(self, item_id: int) -> QueuedRun | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.queue).where(t.queue.c.id == item_id)).first()
+            return _queued(row) if row is not None else None
+
+    def listed(self, limit: int = 100) -> list[QueuedRun]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.queue).order_by(t.queue.c.id.desc()).limit(limit))
+            return [_queued(row) for row in rows]
+
+    def claim(self, worker: str) -> QueuedRun | None:
+        """The oldest queued row, now running for `worker`; None when nothing waits. Two
+        workers never get one row: the UPDATE only takes a row still queued."""
+        while True:
+            with self.engine.begin() as conn:
+                oldest = conn.execute(
+                    select(t.queue.c.id)
+                    .where(t.queue.c.status == QueueStatus.QUEUED.value)
+                    .order_by(t.queue.c.id)
+                    .limit(1)
+                ).scalar()
+                if oldest is None:
+                    return None
+                taken = conn.execute(
+                    update(t.queue)
+                    .where(t.queue.c.id == oldest, t.queue.c.status == QueueStatus.QUEUED.value)
+                    .values(status=QueueStatus.RUNNING.value, started_at=time.time(), worker=worker)
+                ).rowcount
+            if taken:
+                found = self.get(oldest)
+                assert found is not None
+                return found
+
+    def finish(self, item_id: int, exit_code: int, message: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.queue)
+                .where(t.queue.c.id == item_id)
+                .values(
+                    status=QueueStatus.DONE.value,
+                    finished_at=time.time(),
+                    exit_code=exit_code,
+                    message=message,
+                )
+            )
+
+    def recover(self, requeue: bool = True) -> list[int]:
+        """Rows left running by a server that died: queued again (or marked interrupted).
+        Call it before this server's workers start: every running row is then orphaned."""
+        status = QueueStatus.QUEUED if requeue else QueueStatus.INTERRUPTED
+        with self.engine.begin() as conn:
+            found = [
+                row.id
+                for row in conn.execute(
+                    select(t.queue.c.id).where(t.queue.c.status == QueueStatus.RUNNING.value)
+                )
+            ]
+            if found:
+                conn.execute(
+                    update(t.queue)
+                    .where(t.queue.c.id.in_(found))
+                    .values(
+                        status=status.value, worker=None, message="its server stopped while it ran"
+                    )
+                )
+        return found
