@@ -67,6 +67,25 @@ def _field(payload: Mapping[str, Any], *path: str) -> str:
     return str(value)
 
 
+def _push(
+    source: str, delivery: str, payload: Mapping[str, Any], *clone_url: str
+) -> Trigger | None:
+    """A pushed branch or tag; None when it was deleted (nothing to run)."""
+    after = _field(payload, "after")
+    if after == ZERO or payload.get("deleted") is True:
+        return None
+    return Trigger(
+        source=source,
+        delivery=delivery,
+        event="push",
+        repository=_field(payload, *clone_url),
+        ref=_field(payload, "ref"),
+        after=after,
+        before=_field(payload, "before"),
+        payload=dict(payload),
+    )
+
+
 def parse(forge: str, headers: Mapping[str, str], body: bytes) -> Trigger | None:
     """The trigger a verified delivery asks for; None when it asks for no run."""
     payload = _object(body)
@@ -79,19 +98,7 @@ def parse(forge: str, headers: Mapping[str, str], body: bytes) -> Trigger | None
         raise BadDelivery(f"the {prefix}-event and {prefix}-delivery headers are required")
     delivery = f"{forge}:{delivery}"
     if event == "push":
-        after = _field(payload, "after")
-        if after == ZERO or payload.get("deleted") is True:
-            return None  # a deleted branch or tag: nothing to run
-        return Trigger(
-            source=forge,
-            delivery=delivery,
-            event="push",
-            repository=_field(payload, "repository", "clone_url"),
-            ref=_field(payload, "ref"),
-            after=after,
-            before=_field(payload, "before"),
-            payload=payload,
-        )
+        return _push(forge, delivery, payload, "repository", "clone_url")
     if event == "pull_request":
         if payload.get("action") not in PR_ACTIONS:
             return None
@@ -120,19 +127,7 @@ def _gitlab(headers: Mapping[str, str], payload: Mapping[str, Any]) -> Trigger |
         raise BadDelivery("the X-Gitlab-Event and X-Gitlab-Event-UUID headers are required")
     delivery = f"gitlab:{uuid}"
     if event in ("Push Hook", "Tag Push Hook"):
-        after = _field(payload, "after")
-        if after == ZERO:
-            return None
-        return Trigger(
-            source="gitlab",
-            delivery=delivery,
-            event="push",
-            repository=_field(payload, "project", "git_http_url"),
-            ref=_field(payload, "ref"),
-            after=after,
-            before=_field(payload, "before"),
-            payload=dict(payload),
-        )
+        return _push("gitlab", delivery, payload, "project", "git_http_url")
     if event == "Merge Request Hook":
         attributes = payload.get("object_attributes")
         if not isinstance(attributes, Mapping) or attributes.get("action") not in MR_ACTIONS:
