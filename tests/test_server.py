@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from lockgate.runtime import free_port
 from lockgate.server import webhooks
+from lockgate.server.statuses import Forge, Status, request_for
 from lockgate.store.queue import Trigger
 
 from .conftest import LOCKGATE, git, lockgate, make_repo, need
@@ -112,12 +117,12 @@ class Server:
         return httpx.get(self.url + path, timeout=10).json()
 
 
-def _serve(home: Path, workers: int, *extra: str, port: int | None = None) -> Server:
+def _serve(home: Path, workers: int, *extra: str, port: int | None = None, **env: str) -> Server:
     port = port or free_port()
     process = subprocess.Popen(
         [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
          "--workers", str(workers), *extra],
-        env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0"},
+        env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0", **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     server = Server(home, port, process)
@@ -219,3 +224,87 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     servers.append(third)
     newest = third.get("/api/v1/queue")[0]
     assert newest["status"] == "interrupted" and "stopped" in newest["message"]
+
+
+# -- commit statuses, checked against GitHub's published OpenAPI description --------------------
+STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
+
+
+@pytest.fixture(scope="session")
+def status_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The request body schema of POST /repos/{owner}/{repo}/statuses/{sha}, from the npm
+    package @octokit/openapi (GitHub's own description of its REST API)."""
+    need(shutil.which("npm") is not None, "npm is not installed")
+    where = tmp_path_factory.mktemp("openapi")
+    done = subprocess.run(["npm", "pack", "--silent", "@octokit/openapi"], cwd=where,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    need(done.returncode == 0, f"npm could not fetch @octokit/openapi: {done.stderr[-300:]}")
+    (tarball,) = where.glob("*.tgz")
+    with tarfile.open(tarball) as archive:
+        member = archive.extractfile("package/generated/api.github.com.deref.json")
+        assert member is not None
+        description = json.load(member)
+    operation = description["paths"][STATUSES]["post"]
+    assert [p["name"] for p in operation["parameters"]] == ["owner", "repo", "sha"]
+    return dict(operation["requestBody"]["content"]["application/json"]["schema"])
+
+
+def test_status_requests_follow_githubs_schema(status_schema: dict[str, Any]) -> None:
+    forge = Forge("github", "https://api.github.com", "tok")
+    for state in ("pending", "success", "failure", "error"):
+        sent = request_for(forge, "octo/app", "a" * 40, Status(state, "http://ci/1", "done"))
+        jsonschema.validate(sent.body, status_schema)
+        assert sent.url == "https://api.github.com" + STATUSES.format(
+            owner="octo", repo="app", sha="a" * 40
+        )  # fmt: skip
+        assert sent.headers["Authorization"] == "Bearer tok"
+    with pytest.raises(jsonschema.ValidationError):  # the check has teeth
+        jsonschema.validate({"state": "running"}, status_schema)
+    gitea = request_for(Forge("gitea", "https://gitea.example/api/v1", "t"), "o/r", "b" * 40,
+                        Status("success", "http://ci/1", "ok"))  # fmt: skip
+    assert gitea.url == f"https://gitea.example/api/v1/repos/o/r/statuses/{'b' * 40}"
+    assert gitea.headers["Authorization"] == "token t"
+
+
+@pytest.mark.integration
+def test_a_run_reports_its_status_to_the_commit(
+    servers: list[Server], tmp_path: Path, github_examples: list[dict[str, Any]],
+    status_schema: dict[str, Any],
+) -> None:  # fmt: skip
+    received: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+
+    class Forge_(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.path, dict(self.headers), body))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    forge = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forge_)
+    threading.Thread(target=forge.serve_forever, daemon=True).start()
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    sha = git(source, "rev-parse", "HEAD")
+    push = next(e for e in github_examples if e["name"] == "push")["examples"][0]
+    push = {**push, "ref": "refs/heads/main", "before": "0" * 39 + "1", "after": sha,
+            "repository": {**push["repository"], "clone_url": str(bare),
+                           "full_name": "octo/app"}}  # fmt: skip
+    api = f"http://127.0.0.1:{forge.server_address[1]}"
+    server = _serve(tmp_path / "home", 1, "--github-api", api, LOCKGATE_GITHUB_TOKEN="forge-token")
+    servers.append(server)
+    body = json.dumps(push).encode()
+    answer = httpx.post(server.url + "/webhooks/github", content=body,
+                        headers=_headers("push", body))  # fmt: skip
+    assert answer.status_code == 201
+    eventually(lambda: len(received) == 2, 120, "pending, then the result")
+    forge.shutdown()
+    assert [r[2]["state"] for r in received] == ["pending", "success"]
+    for path, headers, sent in received:
+        assert path == f"/repos/octo/app/statuses/{sha}"
+        assert headers["Authorization"] == "Bearer forge-token"
+        jsonschema.validate(sent, status_schema)
+        assert sent["target_url"] == f"{server.url}/api/v1/queue/{answer.json()['id']}"

@@ -32,20 +32,35 @@ def register(app: typer.Typer) -> None:
         interrupted: Annotated[
             str, typer.Option("--interrupted", help="requeue | report: runs a killed server left")
         ] = "requeue",
+        public_url: Annotated[
+            str | None, typer.Option("--public-url", help="how forges link back to runs")
+        ] = None,
+        github_api: Annotated[
+            str, typer.Option("--github-api", help="for commit statuses (LOCKGATE_GITHUB_TOKEN)")
+        ] = "https://api.github.com",
+        gitea_api: Annotated[
+            str | None,
+            typer.Option(
+                "--gitea-api", help="e.g. https://gitea.example/api/v1 (LOCKGATE_GITEA_TOKEN)"
+            ),
+        ] = None,
         db: DbOpt = None,
     ) -> None:
-        """Receive webhooks and git hooks, queue runs durably and run them.
+        """Receive webhooks and git hooks, queue runs durably, run them, and report each
+        run's status to its commit on GitHub or Gitea when a token is set.
 
         Example: lockgate serve --port 8000 --workers 2
         """
-        from ..server.serve import serve as start  # FastAPI and uvicorn load only here
+        from ..server.serve import forges  # FastAPI, uvicorn load only here
+        from ..server.serve import serve as start
 
         if interrupted not in ("requeue", "report"):
             raise UserError(f"{interrupted!r} is not requeue or report", where="--interrupted")
         home = home.resolve()
         home.mkdir(parents=True, exist_ok=True)
         url = db or os.environ.get("LOCKGATE_DB") or default_url(home)
-        start(home, url, host, port, workers, interrupted == "requeue")
+        reporting = forges(github_api, gitea_api)
+        start(home, url, host, port, workers, interrupted == "requeue", reporting, public_url)
 
     app.add_typer(hook_app, name="hook")
 

@@ -2,8 +2,9 @@
 
 Secrets live in the server's home directory, made on first start (mode 0600) unless given
 through the environment: `webhook-secret` (what forges sign with) and `hook-token` (what git
-hooks send). Rows a killed server left running are queued again (`--interrupted requeue`) or
-reported interrupted (`report`) before any worker starts.
+hooks send). Tokens for commit statuses come from the environment only
+(LOCKGATE_GITHUB_TOKEN, LOCKGATE_GITEA_TOKEN). Rows a killed server left running are queued
+again (`--interrupted requeue`) or reported interrupted (`report`) before any worker starts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uvicorn
 from ..store import Store
 from ..store.queue import Queue
 from .app import create_app
+from .statuses import Forge
 from .worker import Worker
 
 
@@ -34,7 +36,26 @@ def secret(home: Path, name: str, env: str) -> str:
     return path.read_text().strip()
 
 
-def serve(home: Path, store_url: str, host: str, port: int, workers: int, requeue: bool) -> None:
+def forges(github_api: str, gitea_api: str | None) -> dict[str, Forge]:
+    """Forges to report commit statuses to: those with a token in the environment."""
+    found = {}
+    if os.environ.get("LOCKGATE_GITHUB_TOKEN"):
+        found["github"] = Forge("github", github_api, os.environ["LOCKGATE_GITHUB_TOKEN"])
+    if os.environ.get("LOCKGATE_GITEA_TOKEN") and gitea_api:
+        found["gitea"] = Forge("gitea", gitea_api, os.environ["LOCKGATE_GITEA_TOKEN"])
+    return found
+
+
+def serve(
+    home: Path,
+    store_url: str,
+    host: str,
+    port: int,
+    workers: int,
+    requeue: bool,
+    reporting: dict[str, Forge],
+    public_url: str | None = None,
+) -> None:
     home.mkdir(parents=True, exist_ok=True)
     webhook_secret = secret(home, "webhook-secret", "LOCKGATE_WEBHOOK_SECRET")
     hook_token = secret(home, "hook-token", "LOCKGATE_HOOK_TOKEN")
@@ -43,8 +64,11 @@ def serve(home: Path, store_url: str, host: str, port: int, workers: int, requeu
         what = "queued again" if requeue else "marked interrupted"
         print(f"{len(recovered)} runs left running by a stopped server: {what}", flush=True)
     stop = threading.Event()
+    link = public_url or f"http://{host}:{port}"
     threads = [
-        threading.Thread(target=Worker(store_url, home, n, stop).loop, name=f"worker-{n}")
+        threading.Thread(
+            target=Worker(store_url, home, n, stop, reporting, link).loop, name=f"worker-{n}"
+        )
         for n in range(workers)
     ]
     for thread in threads:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..store import Store
 from ..store.queue import Queue, QueuedRun
+from .statuses import Forge, Status, report, state_of
 
 IDLE = 0.5  # seconds between looks at an empty queue
 PR_SET_PDEATHSIG = 1
@@ -30,8 +31,17 @@ def _die_with_parent() -> None:
 
 
 class Worker:
-    def __init__(self, store_url: str, home: Path, number: int, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        store_url: str,
+        home: Path,
+        number: int,
+        stop: threading.Event,
+        forges: dict[str, Forge],
+        public_url: str,
+    ) -> None:
         self.store_url, self.home, self.stop = store_url, home, stop
+        self.forges, self.public_url = forges, public_url.rstrip("/")
         self.name = f"{socket.gethostname()}:{os.getpid()}/{number}"
         self.queue = Queue(Store(store_url))
 
@@ -41,8 +51,19 @@ class Worker:
             if item is None:
                 self.stop.wait(IDLE)
                 continue
+            self.tell(item, "pending", "running")
             code, said = self.take(item)
             self.queue.finish(item.id, code, said)
+            self.tell(item, state_of(code), said or f"lockgate run exited {code}")
+
+    def tell(self, item: QueuedRun, state: str, description: str) -> None:
+        """The commit's status on its forge, when one is configured for the trigger's source."""
+        forge = self.forges.get(item.trigger.source)
+        if forge is not None:
+            link = f"{self.public_url}/api/v1/queue/{item.id}"
+            failed = report(forge, item.trigger, Status(state, link, description[:140]))
+            if failed:
+                print(f"queued run {item.id}: {failed}", flush=True)
 
     def take(self, item: QueuedRun) -> tuple[int, str | None]:
         """Run it; (exit code, what went wrong in a line or None)."""
