@@ -66,8 +66,13 @@ async def burst(url: str) -> tuple[list[int], list[float], float]:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-burst-") as tmp:
         port = free_port()
+        home = Path(tmp) / "home"
+        token = subprocess.run(
+            [str(LOCKGATE), "token", "create", "bench", "--home", str(home)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
         server = subprocess.Popen(
-            [str(LOCKGATE), "serve", "--home", str(Path(tmp) / "home"), "--port", str(port),
+            [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
              "--workers", "0"],
             env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -87,7 +92,10 @@ def main() -> None:
                     client.get(f"{url}/healthz")
                     baseline.append(time.perf_counter() - sent)
             codes, times, spent = asyncio.run(burst(url))
-            queued = httpx.get(f"{url}/api/v1/queue?limit=1000", timeout=30).json()
+            queued = httpx.get(
+                f"{url}/api/v1/queue?limit=1000", timeout=30,
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()  # fmt: skip
         finally:
             server.kill()
             server.wait()

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,24 +109,40 @@ class Server:
     home: Path
     port: int
     process: subprocess.Popen[bytes]
+    token: str  # an admin's
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def get(self, path: str) -> Any:
-        return httpx.get(self.url + path, timeout=10).json()
+    def get(self, path: str, token: str | None = None) -> Any:
+        answer = httpx.get(self.url + path, timeout=10, headers=_bearer(token or self.token))
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _token(home: Path, name: str, role: str) -> str:
+    done = lockgate("token", "create", name, "--role", role, "--home", str(home), cwd=home.parent)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def _serve(home: Path, workers: int, *extra: str, port: int | None = None, **env: str) -> Server:
     port = port or free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    admin = f"admin-{port}-{time.monotonic_ns()}"
+    token = _token(home, admin, "admin")
     process = subprocess.Popen(
         [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
          "--workers", str(workers), *extra],
         env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0", **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    server = Server(home, port, process)
+    server = Server(home, port, process, token)
 
     def up() -> bool:
         assert process.poll() is None, "lockgate serve exited"
@@ -308,3 +325,35 @@ def test_a_run_reports_its_status_to_the_commit(
         assert headers["Authorization"] == "Bearer forge-token"
         jsonschema.validate(sent, status_schema)
         assert sent["target_url"] == f"{server.url}/api/v1/queue/{answer.json()['id']}"
+
+
+@pytest.mark.integration
+def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path) -> None:
+    server = _serve(tmp_path / "home", 0)
+    servers.append(server)
+    viewer = _token(server.home, "reader", "viewer")
+    operator = _token(server.home, "ops", "operator")
+    assert httpx.get(server.url + "/api/v1/queue").status_code == 401
+    assert httpx.get(server.url + "/api/v1/queue", headers=_bearer("lg_guess")).status_code == 401
+    assert server.get("/api/v1/queue", viewer) == []
+    run = {"repository": "https://example.invalid/o/r.git", "ref": "refs/heads/main",
+           "inputs": {"level": "3"}}  # fmt: skip
+    refused = httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(viewer))
+    assert refused.status_code == 403 and "operator" in refused.json()["detail"]
+    assert server.get("/api/v1/queue", viewer) == []  # nothing happened
+    asked = httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(operator))
+    assert asked.status_code == 201
+    (item,) = server.get("/api/v1/queue", viewer)
+    assert item["trigger"]["event"] == "workflow_dispatch" and item["trigger"]["source"] == "manual"
+    assert httpx.get(server.url + "/api/v1/audit", headers=_bearer(operator)).status_code == 403
+    (event,) = server.get("/api/v1/audit")
+    assert (event["actor"], event["action"]) == ("ops", "queue workflow_dispatch")
+    stored = b"".join(p.read_bytes() for p in (server.home / ".lockgate").glob("lockgate.db*"))
+    assert stored and operator.encode() not in stored and viewer.encode() not in stored
+    assert (
+        lockgate("token", "revoke", "ops", "--home", str(server.home), cwd=tmp_path).returncode == 0
+    )
+    assert (
+        httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(operator)).status_code
+        == 401
+    )

@@ -13,19 +13,28 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import UserError
+from ..store import Store
+from ..store.access import Access, Role
 from ..store.database import default_url
 from .options import DbOpt
 
 HOOK_MARK = "# lockgate: queue a run per pushed ref"
 hook_app = typer.Typer(help="Git hooks that trigger runs.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens of `lockgate serve`.", no_args_is_help=True)
+HomeOpt = Annotated[
+    Path, typer.Option("--home", help="the server's files: secrets, workspaces, database")
+]
+
+
+def store_url(home: Path, db: str | None) -> str:
+    """The server's store: --db, else LOCKGATE_DB, else SQLite in its home."""
+    return db or os.environ.get("LOCKGATE_DB") or default_url(home.resolve())
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
-        home: Annotated[
-            Path, typer.Option("--home", help="the server's files: secrets, workspaces, database")
-        ] = Path("lockgate-server"),
+        home: HomeOpt = Path("lockgate-server"),
         host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port")] = 8000,
         workers: Annotated[int, typer.Option("--workers", help="runs at once", min=0)] = 2,
@@ -58,11 +67,54 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"{interrupted!r} is not requeue or report", where="--interrupted")
         home = home.resolve()
         home.mkdir(parents=True, exist_ok=True)
-        url = db or os.environ.get("LOCKGATE_DB") or default_url(home)
+        url = store_url(home, db)
         reporting = forges(github_api, gitea_api)
         start(home, url, host, port, workers, interrupted == "requeue", reporting, public_url)
 
     app.add_typer(hook_app, name="hook")
+    app.add_typer(token_app, name="token")
+
+
+def _access(home: Path, db: str | None) -> Access:
+    return Access(Store(store_url(home, db)))
+
+
+@token_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="who or what uses it")],
+    role: Annotated[str, typer.Option("--role", help="viewer | operator | admin")] = "viewer",
+    home: HomeOpt = Path("lockgate-server"),
+    db: DbOpt = None,
+) -> None:
+    """Make an API token; it is printed once, and only its digest is kept.
+
+    Example: lockgate token create ci-bot --role operator
+    """
+    try:
+        chosen = Role[role.upper()]
+    except KeyError:
+        raise UserError(f"{role!r} is not a role", where="--role",
+                        hint="viewer, operator or admin") from None  # fmt: skip
+    print(_access(home, db).create(name, chosen))
+
+
+@token_app.command("list")
+def listed(home: HomeOpt = Path("lockgate-server"), db: DbOpt = None) -> None:
+    """The tokens' names and roles (never the tokens)."""
+    for token in _access(home, db).tokens():
+        print(f"{token.name}\t{token.role.name.lower()}")
+
+
+@token_app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Argument()],
+    home: HomeOpt = Path("lockgate-server"),
+    db: DbOpt = None,
+) -> None:
+    """Revoke a token at once."""
+    if not _access(home, db).revoke(name):
+        raise UserError(f"no token named {name!r}", hint="lockgate token list")
+    print(f"revoked {name}")
 
 
 @hook_app.command("install")

@@ -4,19 +4,29 @@ out as JSON under /api/v1. A trigger is in the store before it is acknowledged."
 from __future__ import annotations
 
 import hmac
+import uuid
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..store import Store
+from ..store.access import Access, AuditEvent, Role, Token
 from ..store.queue import Queue, QueuedRun, Trigger
 from . import webhooks
 
 MAX_BODY = 5 << 20  # bytes; GitHub caps payloads at 25 MB, but run-triggering ones are small
 FORGES = ("github", "gitea", "gitlab")
+
+
+class ManualRun(BaseModel):
+    """A run asked for through the API (workflow_dispatch), with its inputs."""
+
+    repository: str = Field(min_length=1)
+    ref: str = Field("refs/heads/main", pattern=r"^refs/")
+    inputs: dict[str, str] = {}
 
 
 class GitPush(BaseModel):
@@ -46,13 +56,45 @@ async def _body(request: Request) -> bytes:
     return bytes(body)
 
 
+def _caller(request: Request, least: Role) -> Token:
+    """The caller's token, which must have `least` or more."""
+    access: Access = request.app.state.access
+    raw = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    holder = access.holder(raw) if raw else None
+    if holder is None:
+        raise HTTPException(401, "an API token is required (Authorization: Bearer ...)")
+    if holder.role < least:
+        raise HTTPException(403, f"this needs the {least.name.lower()} role")
+    return holder
+
+
+def _viewer(request: Request) -> Token:
+    return _caller(request, Role.VIEWER)
+
+
+def _operator(request: Request) -> Token:
+    return _caller(request, Role.OPERATOR)
+
+
+def _admin(request: Request) -> Token:
+    return _caller(request, Role.ADMIN)
+
+
+Viewer = Annotated[Token, Depends(_viewer)]
+Operator = Annotated[Token, Depends(_operator)]
+Admin = Annotated[Token, Depends(_admin)]
+
+
 def create_app(store_url: str, webhook_secret: bytes, hook_token: str) -> FastAPI:
     app = FastAPI(title="lockgate", version="1", docs_url="/docs")
-    queue = Queue(Store(store_url))
     store = Store(store_url)
+    queue, access = Queue(store), Access(store)
+    app.state.access = access
 
-    def enqueue(trigger: Trigger) -> JSONResponse:
+    def enqueue(trigger: Trigger, actor: str) -> JSONResponse:
         item, new = queue.enqueue(trigger)
+        if new:
+            access.record(actor, f"queue {trigger.event}", f"{trigger.repository} {trigger.ref}")
         return JSONResponse({"queued": True, "new": new, "id": item.id}, 201 if new else 200)
 
     @app.get("/healthz")
@@ -74,7 +116,7 @@ def create_app(store_url: str, webhook_secret: bytes, hook_token: str) -> FastAP
             raise HTTPException(400, str(exc)) from None
         if trigger is None:
             return JSONResponse({"queued": False, "reason": "this delivery asks for no run"})
-        return enqueue(trigger)
+        return enqueue(trigger, forge)
 
     @app.post("/api/v1/hooks/git")
     async def git_hook(push: GitPush, request: Request) -> JSONResponse:
@@ -86,22 +128,36 @@ def create_app(store_url: str, webhook_secret: bytes, hook_token: str) -> FastAP
         payload = {"ref": push.ref, "before": push.before, "after": push.after,
                    "repository": {"clone_url": push.repository}}  # fmt: skip
         delivery = f"git:{push.repository}:{push.ref}:{push.before}:{push.after}"
-        return enqueue(Trigger("git", delivery, "push", push.repository, push.ref,
-                               push.after, push.before, payload))  # fmt: skip
+        trigger = Trigger("git", delivery, "push", push.repository, push.ref, push.after,
+                          push.before, payload)  # fmt: skip
+        return enqueue(trigger, "git hook")
+
+    @app.post("/api/v1/runs")
+    def manual(run: ManualRun, caller: Operator) -> JSONResponse:
+        payload = {"ref": run.ref, "inputs": run.inputs,
+                   "repository": {"clone_url": run.repository}}  # fmt: skip
+        delivery = f"manual:{caller.name}:{uuid.uuid4()}"
+        trigger = Trigger("manual", delivery, "workflow_dispatch", run.repository, run.ref,
+                          run.ref, None, payload)  # fmt: skip
+        return enqueue(trigger, caller.name)
+
+    @app.get("/api/v1/audit")
+    def trail(_: Admin, limit: int = 100) -> list[AuditEvent]:
+        return access.trail(min(max(limit, 1), 1000))
 
     @app.get("/api/v1/queue")
-    def listed(limit: int = 100) -> list[dict[str, Any]]:
+    def listed(_: Viewer, limit: int = 100) -> list[dict[str, Any]]:
         return [_item(item) for item in queue.listed(min(max(limit, 1), 1000))]
 
     @app.get("/api/v1/queue/{item_id}")
-    def one(item_id: int) -> dict[str, Any]:
+    def one(item_id: int, _: Viewer) -> dict[str, Any]:
         item = queue.get(item_id)
         if item is None:
             raise HTTPException(404, f"no queued run {item_id}")
         return _item(item)
 
     @app.get("/api/v1/runs")
-    def runs(limit: int = 20) -> list[dict[str, Any]]:
+    def runs(_: Viewer, limit: int = 20) -> list[dict[str, Any]]:
         return store.list_runs(min(max(limit, 1), 1000))
 
     return app

@@ -258,3 +258,22 @@ queue = Table(
     Column("message", Text),
     Index("ix_queue_status", "status", "id"),
 )
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("digest", String(64), nullable=False, unique=True),  # sha256 of the token
+    Column("created_at", Float, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(255), nullable=False),  # a token's name, or the forge that sent it
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+)

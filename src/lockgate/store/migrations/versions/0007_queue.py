@@ -1,4 +1,4 @@
-"""The server's durable queue of runs to take.
+"""The server's durable queue of runs to take, its API tokens (hashed) and its audit trail.
 
 Revision ID: 0007
 Revises: 0006
@@ -34,7 +34,24 @@ def upgrade() -> None:
         sa.Column("message", sa.Text),
     )
     op.create_index("ix_queue_status", "queue", ["status", "id"])
+    op.create_table(
+        "api_tokens",
+        sa.Column("name", sa.String(255), primary_key=True),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("digest", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "audit",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("actor", sa.String(255), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("target", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("audit")
+    op.drop_table("api_tokens")
     op.drop_table("queue")
