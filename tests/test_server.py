@@ -121,6 +121,18 @@ class Server:
         return answer.json()
 
 
+def _events(server: Server, path: str) -> list[tuple[str, str]]:
+    """The server-sent events of `path`, as (event, data), until the stream ends."""
+    found, kind = [], ""
+    with httpx.stream("GET", server.url + path, headers=_bearer(server.token), timeout=60) as s:
+        for line in s.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                found.append((kind, line.removeprefix("data: ")))
+    return found
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -231,6 +243,12 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     assert item["exit_code"] == 0 and item["trigger"]["source"] == "git"
     (run,) = second.get("/api/v1/runs")
     assert run["conclusion"] == "success" and run["sha"] == item["trigger"]["after"]
+    events = _events(second, f"/api/v1/runs/{run['id']}/logs")
+    lines = [json.loads(data) for kind, data in events if kind == "line"]
+    assert any("built from the server" in line["line"] for line in lines)
+    assert events[-1] == ("end", '{"conclusion": "success"}')
+    again = _events(second, f"/api/v1/runs/{run['id']}/logs?after={lines[-1]['id']}")
+    assert again == [("end", '{"conclusion": "success"}')]  # a reconnect misses nothing
     (source / "delay").write_text("30\n")  # a run still running when its server dies
     git(source, "commit", "-qam", "slow")
     git(source, "push", "-q", "origin", "main")

@@ -3,13 +3,16 @@ out as JSON under /api/v1. A trigger is in the store before it is acknowledged."
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..store import Store
@@ -19,6 +22,7 @@ from . import webhooks
 
 MAX_BODY = 5 << 20  # bytes; GitHub caps payloads at 25 MB, but run-triggering ones are small
 FORGES = ("github", "gitea", "gitlab")
+LIVE_POLL = 0.25  # seconds between looks at a running run's new log lines
 
 
 class ManualRun(BaseModel):
@@ -155,6 +159,37 @@ def create_app(store_url: str, webhook_secret: bytes, hook_token: str) -> FastAP
         if item is None:
             raise HTTPException(404, f"no queued run {item_id}")
         return _item(item)
+
+    @app.get("/api/v1/runs/{run_id}")
+    def run(run_id: int, _: Viewer) -> dict[str, Any]:
+        found = store.get_run(run_id)
+        if found is None:
+            raise HTTPException(404, f"no run {run_id}")
+        return found
+
+    @app.get("/api/v1/runs/{run_id}/logs")
+    def stream(run_id: int, _: Viewer, after: int = 0) -> StreamingResponse:
+        """The run's log as server-sent events (`line`, then `end` once the run completed),
+        from after line `after`: a client that reconnects loses nothing."""
+        if store.get_run(run_id) is None:
+            raise HTTPException(404, f"no run {run_id}")
+
+        async def events() -> AsyncIterator[str]:
+            seen = after
+            while True:
+                lines = await asyncio.to_thread(store.lines_after, run_id, seen)
+                for line in lines:
+                    seen = line.id
+                    yield f"id: {line.id}\nevent: line\ndata: {json.dumps(asdict(line))}\n\n"
+                if not lines:
+                    found = await asyncio.to_thread(store.get_run, run_id)
+                    if found is None or found["status"] != "running":
+                        ended = {"conclusion": found["conclusion"] if found else None}
+                        yield f"event: end\ndata: {json.dumps(ended)}\n\n"
+                        return
+                    await asyncio.sleep(LIVE_POLL)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.get("/api/v1/runs")
     def runs(_: Viewer, limit: int = 20) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    job: str  # the job's key
+    step: int
+    ts: float
+    line: str  # masked when it was stored
 
 
 class Store:
@@ -308,6 +318,24 @@ class Store:
                 for a in conn.execute(select(t.artifacts).where(t.artifacts.c.run_id == run_id))
             ]
             return result
+
+    def lines_after(self, run_id: int, after: int, limit: int = 500) -> list[LogLine]:
+        """A run's log lines stored after line id `after`, oldest first (for live tails)."""
+        query = (
+            select(
+                t.log_lines.c.id,
+                t.jobs.c.key,
+                t.log_lines.c.step,
+                t.log_lines.c.ts,
+                t.log_lines.c.line,
+            )
+            .join(t.jobs, t.jobs.c.id == t.log_lines.c.job_row)
+            .where(t.jobs.c.run_id == run_id, t.log_lines.c.id > after)
+            .order_by(t.log_lines.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [LogLine(*row) for row in conn.execute(query)]
 
     def logs(self, run_id: int, job_keys: Iterable[str] = ()) -> list[dict[str, Any]]:
         keys = list(job_keys)
