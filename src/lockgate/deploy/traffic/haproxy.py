@@ -79,8 +79,10 @@ defaults
     timeout client 60s
     timeout server 60s
     retries 3
-    # a kept-alive connection the server dropped meanwhile: send the request again
+    # a kept-alive connection the server dropped meanwhile: send the request again (a request
+    # with a body too: it is buffered whole first, so it can be replayed)
     retry-on conn-failure empty-response
+    option http-buffer-request
     option redispatch 1
 frontend lockgate_in
     bind {self.host}:{self.port}
