@@ -68,6 +68,8 @@ def test_junit_dialects_are_read_per_test(tmp_path: Path) -> None:
     assert jest.outcome == Outcome.PASSED and jest.duration == 0.003
     (go,) = junit.parse(_report(tmp_path, "go.xml", GOTESTSUM))
     assert go.outcome == Outcome.ERROR and go.id == "example.com/pkg::TestParse"
+    odd = '<testsuite><testcase name="a" time="1e309"/><testcase name="b" time="nan"/></testsuite>'
+    assert [c.duration for c in junit.parse(_report(tmp_path, "odd.xml", odd))] == [0.0, 0.0]
 
 
 @pytest.mark.parametrize(

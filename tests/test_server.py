@@ -375,3 +375,28 @@ def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path)
         httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(operator)).status_code
         == 401
     )
+
+
+@pytest.mark.integration
+def test_a_repository_git_would_read_as_an_option_is_never_fetched(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    evil = f"--upload-pack=touch {marker}"
+    server = _serve(tmp_path / "home", 1)
+    servers.append(server)
+    operator = _token(server.home, "ops", "operator")
+    asked = httpx.post(server.url + "/api/v1/runs", headers=_bearer(operator),
+                       json={"repository": evil, "ref": "refs/heads/main"})  # fmt: skip
+    assert asked.status_code == 422  # refused at the door
+    push = {"ref": "refs/heads/main", "before": "a" * 40, "after": "b" * 40,
+            "repository": {"clone_url": evil}}  # fmt: skip
+    body = json.dumps(push).encode()  # signed: a forge that was tricked, say
+    queued = httpx.post(
+        server.url + "/webhooks/github", content=body, headers=_headers("push", body)
+    )
+    assert queued.status_code == 201
+    eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 60, "taken")
+    (item,) = server.get("/api/v1/queue")
+    assert item["exit_code"] == 2 and item["message"].startswith("refused to fetch")
+    assert not marker.exists()

@@ -19,6 +19,7 @@ from ..store import Store
 from ..store.access import Access, AuditEvent, Role, Token
 from ..store.queue import Queue, QueuedRun, Trigger
 from . import webhooks
+from .worker import REF, SOURCE
 
 MAX_BODY = 5 << 20  # bytes; GitHub caps payloads at 25 MB, but run-triggering ones are small
 FORGES = ("github", "gitea", "gitlab")
@@ -28,16 +29,16 @@ LIVE_POLL = 0.25  # seconds between looks at a running run's new log lines
 class ManualRun(BaseModel):
     """A run asked for through the API (workflow_dispatch), with its inputs."""
 
-    repository: str = Field(min_length=1)
-    ref: str = Field("refs/heads/main", pattern=r"^refs/")
+    repository: str = Field(pattern=SOURCE.pattern)
+    ref: str = Field("refs/heads/main", pattern=f"^{REF}$")
     inputs: dict[str, str] = {}
 
 
 class GitPush(BaseModel):
     """What a post-receive hook sends: one pushed ref."""
 
-    repository: str = Field(min_length=1)
-    ref: str = Field(pattern=r"^refs/")
+    repository: str = Field(pattern=SOURCE.pattern)
+    ref: str = Field(pattern=f"^{REF}$")
     before: str = Field(pattern=r"^[0-9a-f]{40,64}$")
     after: str = Field(pattern=r"^[0-9a-f]{40,64}$")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,11 +18,26 @@ import threading
 from pathlib import Path
 
 from ..store import Store
-from ..store.queue import Queue, QueuedRun
+from ..store.queue import Queue, QueuedRun, Trigger
 from .statuses import Forge, Status, report, state_of
 
 IDLE = 0.5  # seconds between looks at an empty queue
 PR_SET_PDEATHSIG = 1
+# Where code may be fetched from: a URL of these schemes, an absolute path, or user@host:path.
+# Never a string git would read as an option, nor its ext:: / fd:: helpers that run commands.
+SOURCE = re.compile(r"^((https?|ssh|git|file)://[^\s]+|/[^\s]*|[\w.-]+@[\w.-]+:[\w./~-]+)$")
+REF = r"refs/[^\s~^:?*\[\\]+"  # what git check-ref-format allows, near enough
+COMMIT = re.compile(rf"^([0-9a-f]{{7,64}}|{REF})$")
+GIT_ENV = {"GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def unsafe(trigger: Trigger) -> str | None:
+    """Why the trigger's repository, ref or commit cannot be handed to git, if it cannot."""
+    if not SOURCE.match(trigger.repository):
+        return f"refused to fetch from {trigger.repository!r}: not a URL, path or user@host:path"
+    if not COMMIT.match(trigger.after) or not COMMIT.match(trigger.ref) or ".." in trigger.ref:
+        return f"refused: {trigger.ref!r} at {trigger.after!r} is not a ref and a commit"
+    return None
 
 
 def _die_with_parent() -> None:
@@ -68,6 +84,9 @@ class Worker:
     def take(self, item: QueuedRun) -> tuple[int, str | None]:
         """Run it; (exit code, what went wrong in a line or None)."""
         trigger = item.trigger
+        refused = unsafe(trigger)
+        if refused:
+            return 2, refused
         where = self.home / "workspaces" / str(item.id)
         shutil.rmtree(where, ignore_errors=True)
         checkout = where / "checkout"
@@ -105,7 +124,11 @@ class Worker:
 def _git(where: Path, *args: str) -> str | None:
     """None when git succeeded, else the last line it said."""
     done = subprocess.run(
-        ["git", "-C", str(where), *args], capture_output=True, text=True, check=False
+        ["git", "-C", str(where), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **GIT_ENV},
     )
     if done.returncode == 0:
         return None

@@ -79,11 +79,16 @@ class TestRecords:
 
     def of_tests(self, tests: Sequence[str], since: float) -> list[TestResult]:
         """The results of `tests` recorded at or after `since`, oldest first."""
-        query = select(*_COLUMNS).where(
-            t.test_results.c.test.in_(list(tests)), t.test_results.c.at >= since
-        )
+        found: list[TestResult] = []
+        names = sorted(set(tests))
         with self.engine.connect() as conn:
-            return _results(conn.execute(query.order_by(t.test_results.c.id)))
+            for start in range(0, len(names), 500):  # within any database's parameter limit
+                chunk = names[start : start + 500]
+                query = select(*_COLUMNS).where(
+                    t.test_results.c.test.in_(chunk), t.test_results.c.at >= since
+                )
+                found += _results(conn.execute(query))
+        return sorted(found, key=lambda r: (r.at, r.run_id))
 
     # -- quarantines ---------------------------------------------------------------------------
     def quarantine(self, entry: Quarantine) -> None:

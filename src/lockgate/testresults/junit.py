@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def _seconds(text: str | None) -> float:
         value = float((text or "0").replace(",", ""))
     except ValueError:
         return 0.0
-    return value if value >= 0 else 0.0
+    return value if math.isfinite(value) and value >= 0 else 0.0  # "nan", "1e309": unknown
 
 
 def find(workspace: Path, since: float, patterns: Sequence[str] = ()) -> list[Path]:
