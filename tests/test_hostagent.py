@@ -54,10 +54,12 @@ def test_unwanted_processes_go_and_the_booked_restart_only_when_alone(
     booked = hostagent.start(_launch(base, where, "web-0-a", 0))
     assert hostagent.start(_launch(base, where, "web-0-a", 0)) == booked  # a repeated request
     hostside.start(_launch(base, where, "web-1-b", 1))  # running, but no book wants it
+    # A process is known by its environment, which a busy kernel shows a moment after exec.
+    eventually(lambda: set(processes_of(where)) == {"web-0-a", "web-1-b"}, 10, "both seen")
     kill_group(booked.pgid)
     hostagent.contact(base)  # a deploying lockgate is in touch: it supervises
     hostagent.tend(base, time.time(), said.append)
-    eventually(lambda: processes_of(where) == {}, 10, f"all gone: {processes_of(where)}, {said}")
+    eventually(lambda: processes_of(where) == {}, 10, "the unbooked one gone, the booked not back")
     assert any("web-1-b" in text for text in said)
     alone = time.time() + hostagent.CONTROLLER_AWAY + 1
     hostagent.tend(base, alone, said.append)
@@ -94,6 +96,7 @@ def test_the_host_server_refuses_paths_outside_its_base(fleet: tuple[Path, Path]
 def test_a_book_that_is_not_ours_sweeps_nothing(fleet: tuple[Path, Path]) -> None:
     base, where = fleet
     hostagent.start(_launch(base, where, "web-0-a", 0))
+    eventually(lambda: set(processes_of(where)) == {"web-0-a"}, 10, "it is seen")
     (where / hostagent.BOOK).write_text("{not json")
     said: list[str] = []
     hostagent.tend(base, time.time(), said.append)

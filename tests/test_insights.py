@@ -233,6 +233,13 @@ def test_a_test_that_flips_on_one_tree_is_flaky_and_quarantined(tmp_path: Path) 
     assert "Quarantined tests" in stored["summary"] and "owner ana" in stored["summary"]
     said = [a["message"] for a in stored["annotations"]]
     assert "passed with quarantined failures: tests.test_flip::test_flips" in said
+    (flips, stable) = json.loads(lockgate("insights", "tests", "-o", "json", cwd=repo).stdout)
+    assert (flips["test"], flips["runs"], flips["failures"]) == (
+        "tests.test_flip::test_flips",
+        3,
+        2,
+    )
+    assert flips["history"] == "F.F" and stable["failures"] == 0
     slow = json.loads(lockgate("insights", "slow", "-o", "json", cwd=repo).stdout)
     assert {t["name"] for t in slow["tests"]} == {
         "tests.test_flip::test_flips", "tests.test_flip::test_stable"

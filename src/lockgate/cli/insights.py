@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..insights.changes import changes
 from ..insights.dora import DAY, FIX_WINDOW, dora
 from ..insights.flaky import WINDOW as FLAKY_WINDOW
-from ..insights.flaky import flaky_tests, infrastructure_failures, standing
+from ..insights.flaky import flaky_tests, infrastructure_failures, overview, standing
 from ..insights.gates import ledger
 from ..insights.owners import codeowners, owner_of
 from ..insights.slow import WINDOW as SLOW_WINDOW
@@ -194,6 +194,33 @@ def quarantined(repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOp
         table.add_row(escape(entry.test), escape(entry.owner), _day(entry.since), ends, clean,
                       escape(entry.reason))  # fmt: skip
     Console().print(table if entries else "no test is quarantined")
+
+
+@insights_app.command("tests")
+def tests_overview(
+    repo: RepoOpt = Path("."),
+    days: DaysOpt = 30,
+    top: Annotated[int, typer.Option("--top")] = 30,
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Every test over the window: runs, failures, retries and its recent outcomes, the most
+    failing first.
+
+    Example: lockgate insights tests --days 7
+    """
+    found = overview(TestRecords(_store(db, repo)).since(time.time() - days * DAY))
+    if output == "json":
+        _print_json(found)
+        return
+    if not found:
+        Console().print(f"no test results in the last {days:g} days")
+        return
+    table = Table("test", "runs", "failed", "retried", "last", "recent (. F R)")
+    for record in found[:top]:
+        table.add_row(escape(record.test), str(record.runs), str(record.failures),
+                      str(record.retried), record.last, record.history)  # fmt: skip
+    Console().print(table)
 
 
 @insights_app.command("flaky")

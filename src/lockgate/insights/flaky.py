@@ -87,6 +87,39 @@ def _evidence(history: Sequence[TestResult]) -> list[Evidence]:
 TREES_TO_RELEASE = 3
 
 
+@dataclass(frozen=True)
+class TestRecord:
+    """A test over a window: how often it ran, failed and needed a retry, and how it last did."""
+
+    __test__ = False  # (not a pytest test class)
+    test: str
+    runs: int
+    failures: int
+    retried: int
+    last: str  # its last outcome
+    history: str  # its recent outcomes, oldest first: . passed, F failed, R passed on retry
+
+
+def overview(results: Sequence[TestResult], window: int = 30) -> list[TestRecord]:
+    """Every test that ran, the most failing first."""
+    by_test: dict[str, list[TestResult]] = defaultdict(list)
+    for result in results:
+        if result.outcome != "skipped":
+            by_test[result.test].append(result)
+    found = [
+        TestRecord(
+            test,
+            len(history),
+            sum(r.failed for r in history),
+            sum(1 for r in history if r.retries and not r.failed),
+            history[-1].outcome,
+            "".join("F" if r.failed else ("R" if r.retries else ".") for r in history[-window:]),
+        )
+        for test, history in by_test.items()
+    ]
+    return sorted(found, key=lambda t: (-t.failures / t.runs, -t.runs, t.test))
+
+
 def clean_streak(results: Sequence[TestResult]) -> tuple[int, int]:
     """The latest run of clean results (passed, no retry), oldest first in `results`: how
     many, and on how many trees."""
