@@ -354,6 +354,12 @@ def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path)
     assert httpx.get(server.url + "/api/v1/queue").status_code == 401
     assert httpx.get(server.url + "/api/v1/queue", headers=_bearer("lg_guess")).status_code == 401
     assert server.get("/api/v1/queue", viewer) == []
+    for insight in ("tests", "flaky", "gates"):  # the same answers as `lockgate insights`
+        assert server.get(f"/api/v1/insights/{insight}", viewer) == []
+    assert server.get("/api/v1/insights/slow", viewer)["budget"] == 600.0
+    dora = server.get("/api/v1/insights/dora?days=7", viewer)
+    assert dora[0]["name"] == "deployment frequency" and len(dora) == 5
+    assert httpx.get(server.url + "/api/v1/insights/flaky").status_code == 401
     run = {"repository": "https://example.invalid/o/r.git", "ref": "refs/heads/main",
            "inputs": {"level": "3"}}  # fmt: skip
     refused = httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(viewer))

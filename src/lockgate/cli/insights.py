@@ -19,18 +19,20 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from ..errors import UserError
-from ..insights.changes import changes
-from ..insights.dora import DAY, FIX_WINDOW, dora
+from ..insights.dora import DAY, FIX_WINDOW
 from ..insights.flaky import WINDOW as FLAKY_WINDOW
-from ..insights.flaky import flaky_tests, infrastructure_failures, overview, standing
-from ..insights.gates import ledger
-from ..insights.owners import codeowners, owner_of
-from ..insights.slow import WINDOW as SLOW_WINDOW
-from ..insights.slow import over_budget, slow_jobs, slow_tests
+from ..insights.flaky import standing
+from ..insights.reports import (
+    dora_report,
+    flaky_report,
+    gates_report,
+    slow_report,
+    tests_report,
+)
 from ..store import Store
 from ..store.database import default_url
 from ..store.deployments import DeploymentRecords
-from ..store.testresults import Quarantine, TestRecords, run_timings
+from ..store.testresults import Quarantine, TestRecords
 from ..workflow.project import load_project, parse_duration
 from .options import DbOpt, OutputOpt, RepoOpt
 
@@ -209,7 +211,7 @@ def tests_overview(
 
     Example: lockgate insights tests --days 7
     """
-    found = overview(TestRecords(_store(db, repo)).since(time.time() - days * DAY))
+    found = tests_report(_store(db, repo), days)
     if output == "json":
         _print_json(found)
         return
@@ -235,15 +237,15 @@ def flaky(
 
     Example: lockgate insights flaky --days 14
     """
-    records = TestRecords(_store(db, repo))
-    found = flaky_tests(records.since(time.time() - days * 86400), window)
+    store = _store(db, repo)
+    found = flaky_report(store, days, window)
     if output == "json":
         _print_json(found)
         return
     if not found:
         Console().print(f"no flaky test in the last {days:g} days")
         return
-    held = {q.test for q in records.quarantines()}
+    held = {q.test for q in TestRecords(store).quarantines()}
     table = Table("test", "flake rate", "results", "evidence")
     for test in found:
         proof = test.evidence[0]
@@ -284,18 +286,13 @@ def slow(
         limit = parse_duration(budget) if budget else float(settings.budget)
     except ValueError as exc:
         raise UserError(str(exc), where="--budget") from None
-    store = _store(db, repo)
-    since = time.time() - days * 86400
-    results = TestRecords(store).since(since)
-    runs = run_timings(store, since)
-    tests, jobs = slow_tests(results, SLOW_WINDOW)[:top], slow_jobs(runs, SLOW_WINDOW)[:top]
-    late = over_budget(runs, results, limit)
+    report = slow_report(_store(db, repo), days, limit, top)
+    tests, jobs, late, commits = report.tests, report.jobs, report.over_budget, report.commits
     if output == "json":
         _print_json({"tests": tests, "jobs": jobs, "over_budget": late, "budget": limit})
         return
     console = Console(highlight=False, soft_wrap=True)
     test_budget = settings.test_budget
-    commits = {run.run_id: run.sha for run in runs}  # the change that made it slower
     for title, rows in (("tests", tests), ("jobs", jobs)):
         table = Table(title, "p50 s", "p95 s", "trend", "slower since", title=f"slowest {title}")
         for row in rows:
@@ -332,17 +329,7 @@ def gates(
 
     Example: lockgate insights gates --days 90
     """
-    root = repo.resolve()
-    store = _store(db, repo)
-    since = time.time() - days * DAY
-    runs = run_timings(store, since)
-    infrastructure = infrastructure_failures(TestRecords(store).since(since))
-    rules, entries = load_project(root), codeowners(root)
-    owners: dict[str, str | None] = {}
-    for run in runs:
-        for job in run.jobs:
-            owners[job.job_id] = rules.rules(job.job_id).owner or owner_of(run.workflow, entries)
-    found = ledger(runs, infrastructure, owners, days)
+    found = gates_report(_store(db, repo), days, repo.resolve())
     if output == "json":
         _print_json(found)
         return
@@ -378,15 +365,7 @@ def dora_metrics(
         window = parse_duration(fix_window)
     except ValueError as exc:
         raise UserError(str(exc), where="--fix-window") from None
-    records = DeploymentRecords(_store(db, repo))
-    since = time.time() - days * DAY
-    chosen = [
-        d
-        for d in records.since(since)
-        if (env is None or d.environment == env) and (app is None or d.app == app)
-    ]
-    incidents = [i for i in records.incidents(since) if env is None or i.environment == env]
-    metrics = dora(chosen, incidents, changes(repo.resolve(), chosen), days, window)
+    metrics = dora_report(_store(db, repo), days, repo.resolve(), env, app, window)
     if output == "json":
         _print_json(metrics)
         return

@@ -15,6 +15,10 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from ..insights import reports
+from ..insights.dora import Metric
+from ..insights.flaky import FlakyTest, TestRecord
+from ..insights.gates import Gate
 from ..store import Store
 from ..store.access import Access, AuditEvent, Role, Token
 from ..store.queue import Queue, QueuedRun, Trigger
@@ -191,6 +195,30 @@ def create_app(store_url: str, webhook_secret: bytes, hook_token: str) -> FastAP
                     await asyncio.sleep(LIVE_POLL)
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.get("/api/v1/insights/tests")
+    def insights_tests(_: Viewer, days: float = 30) -> list[TestRecord]:
+        return reports.tests_report(store, days)
+
+    @app.get("/api/v1/insights/flaky")
+    def insights_flaky(_: Viewer, days: float = 30, window: int = 50) -> list[FlakyTest]:
+        return reports.flaky_report(store, days, window)
+
+    @app.get("/api/v1/insights/slow")
+    def insights_slow(
+        _: Viewer, days: float = 30, budget: float = 600.0, top: int = 10
+    ) -> reports.SlowReport:
+        return reports.slow_report(store, days, budget, top)
+
+    @app.get("/api/v1/insights/gates")
+    def insights_gates(_: Viewer, days: float = 30) -> list[Gate]:
+        return reports.gates_report(store, days, None)  # no checkout here: no owners
+
+    @app.get("/api/v1/insights/dora")
+    def insights_dora(
+        _: Viewer, days: float = 30, env: str | None = None, app_name: str | None = None
+    ) -> list[Metric]:
+        return reports.dora_report(store, days, None, env, app_name)  # no lead time here
 
     @app.get("/api/v1/runs")
     def runs(_: Viewer, limit: int = 20) -> list[dict[str, Any]]:
