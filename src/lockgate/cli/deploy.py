@@ -27,9 +27,8 @@ from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
 from ..errors import UserError
 from ..names import checked_name
 from ..statedir import state_dir, state_path
-from ..store import Store, default_url
 from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
-from .options import DbOpt, OutputOpt, RepoOpt
+from .options import DbOpt, OutputOpt, RepoOpt, open_store
 
 EnvArg = Annotated[str, typer.Argument(help="environment file, or the name of a deployed one")]
 OK = (RolloutStatus.SUCCEEDED, RolloutStatus.AWAITING_APPROVAL, RolloutStatus.PAUSED)
@@ -41,7 +40,7 @@ def _console() -> Console:
 
 
 def _records(repo: Path, db: str | None) -> DeploymentRecords:
-    return DeploymentRecords(Store(db or default_url(repo.resolve())))
+    return DeploymentRecords(open_store(db, repo))
 
 
 def _reconciler(env: str, repo: Path, db: str | None, keep: bool = True) -> Reconciler:

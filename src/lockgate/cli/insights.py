@@ -29,12 +29,10 @@ from ..insights.reports import (
     slow_report,
     tests_report,
 )
-from ..store import Store
-from ..store.database import default_url
 from ..store.deployments import DeploymentRecords
 from ..store.testresults import Quarantine, TestRecords
 from ..workflow.project import load_project, parse_duration
-from .options import DbOpt, OutputOpt, RepoOpt
+from .options import DbOpt, OutputOpt, RepoOpt, open_store
 
 
 class _RunOrCommand(TyperGroup):
@@ -58,10 +56,6 @@ insights_app = typer.Typer(
 incident_app = typer.Typer(help="Incidents in an environment (for DORA).", no_args_is_help=True)
 DaysOpt = Annotated[float, typer.Option("--days", help="look this many days back")]
 BARS = "▁▂▃▄▅▆▇█"
-
-
-def _store(db: str | None, repo: Path) -> Store:
-    return Store(db or default_url(repo.resolve()))
 
 
 def _print_json(value: Any) -> None:
@@ -90,7 +84,7 @@ def show(
 
     Example: lockgate tests show 12
     """
-    store = _store(db, repo)
+    store = open_store(db, repo)
     if store.get_run(run_id) is None:
         raise UserError(f"no run {run_id}", hint="see `lockgate runs` for run numbers")
     results = TestRecords(store).of_run(run_id)
@@ -150,7 +144,7 @@ def quarantine(
     if not test.strip():
         raise UserError("the test name is empty", where="TEST")
     entry = Quarantine(test, owner, reason, now, ends, by=owner)
-    TestRecords(_store(db, repo)).quarantine(entry)
+    TestRecords(open_store(db, repo)).quarantine(entry)
     Console(highlight=False).print(f"quarantined {escape(test)} until {_day(ends)} (owner {owner})")
 
 
@@ -161,7 +155,7 @@ def release(
     db: DbOpt = None,
 ) -> None:
     """End a test's quarantine: its failures fail its job again."""
-    if not TestRecords(_store(db, repo)).release(test):
+    if not TestRecords(open_store(db, repo)).release(test):
         raise UserError(
             f"{test} is not quarantined", hint="`lockgate tests quarantined` lists them"
         )
@@ -173,7 +167,7 @@ def quarantined(repo: RepoOpt = Path("."), output: OutputOpt = "plain", db: DbOp
     """Every quarantine: owner, expiry (an expired one no longer excuses failures), and the
     clean runs since, with release proposed after lockgate.yml's `tests.release-after` clean
     runs on 3 or more trees."""
-    records, now = TestRecords(_store(db, repo)), time.time()
+    records, now = TestRecords(open_store(db, repo)), time.time()
     after = load_project(repo.resolve()).tests.release_after
     entries = records.quarantines()
     history = records.of_tests(
@@ -211,7 +205,7 @@ def tests_overview(
 
     Example: lockgate insights tests --days 7
     """
-    found = tests_report(_store(db, repo), days)
+    found = tests_report(open_store(db, repo), days)
     if output == "json":
         _print_json(found)
         return
@@ -237,7 +231,7 @@ def flaky(
 
     Example: lockgate insights flaky --days 14
     """
-    store = _store(db, repo)
+    store = open_store(db, repo)
     found = flaky_report(store, days, window)
     if output == "json":
         _print_json(found)
@@ -286,7 +280,7 @@ def slow(
         limit = parse_duration(budget) if budget else float(settings.budget)
     except ValueError as exc:
         raise UserError(str(exc), where="--budget") from None
-    report = slow_report(_store(db, repo), days, limit, top)
+    report = slow_report(open_store(db, repo), days, limit, top)
     tests, jobs, late, commits = report.tests, report.jobs, report.over_budget, report.commits
     if output == "json":
         _print_json({"tests": tests, "jobs": jobs, "over_budget": late, "budget": limit})
@@ -329,7 +323,7 @@ def gates(
 
     Example: lockgate insights gates --days 90
     """
-    found = gates_report(_store(db, repo), days, repo.resolve())
+    found = gates_report(open_store(db, repo), days, repo.resolve())
     if output == "json":
         _print_json(found)
         return
@@ -365,7 +359,7 @@ def dora_metrics(
         window = parse_duration(fix_window)
     except ValueError as exc:
         raise UserError(str(exc), where="--fix-window") from None
-    metrics = dora_report(_store(db, repo), days, repo.resolve(), env, app, window)
+    metrics = dora_report(open_store(db, repo), days, repo.resolve(), env, app, window)
     if output == "json":
         _print_json(metrics)
         return
@@ -397,7 +391,7 @@ def open_incident(
     db: DbOpt = None,
 ) -> None:
     """Open an incident; it counts against the deployment live in ENVIRONMENT now."""
-    found = DeploymentRecords(_store(db, repo)).open_incident(environment, title, time.time())
+    found = DeploymentRecords(open_store(db, repo)).open_incident(environment, title, time.time())
     against = f"deployment {found.deployment_id}" if found.deployment_id else "no deployment"
     Console(highlight=False).print(f"incident {found.id} opened against {against}")
 
@@ -409,6 +403,6 @@ def resolve_incident(
     db: DbOpt = None,
 ) -> None:
     """Resolve an open incident (recovery time ends now)."""
-    if not DeploymentRecords(_store(db, repo)).resolve_incident(incident, time.time()):
+    if not DeploymentRecords(open_store(db, repo)).resolve_incident(incident, time.time()):
         raise UserError(f"no open incident {incident}")
     Console(highlight=False).print(f"incident {incident} resolved")

@@ -13,10 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import UserError
-from ..store import Store
 from ..store.access import Access, Role
 from ..store.database import default_url
-from .options import DbOpt
+from .options import DbOpt, open_store
 
 HOOK_MARK = "# lockgate: queue a run per pushed ref"
 hook_app = typer.Typer(help="Git hooks that trigger runs.", no_args_is_help=True)
@@ -28,7 +27,7 @@ HomeOpt = Annotated[
 
 def store_url(home: Path, db: str | None) -> str:
     """The server's store: --db, else LOCKGATE_DB, else SQLite in its home."""
-    return db or os.environ.get("LOCKGATE_DB") or default_url(home.resolve())
+    return db or default_url(home.resolve())  # (default_url reads LOCKGATE_DB)
 
 
 def register(app: typer.Typer) -> None:
@@ -76,7 +75,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _access(home: Path, db: str | None) -> Access:
-    return Access(Store(store_url(home, db)))
+    return Access(open_store(db, home))
 
 
 @token_app.command("create")

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..deploy.analysis.judge import percentile
 from ..store.testresults import JobTiming, RunTiming, TestResult
 
 WINDOW = 20
@@ -39,14 +40,6 @@ class OverBudget:
     slowest_tests: tuple[tuple[str, float], ...]
 
 
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def step_up(samples: Sequence[float], runs: Sequence[int]) -> int | None:
     """The run where the series became lastingly slower, if it did: the split that leaves
     the least spread on either side (a change point), when its tail is STEP_UP slower."""
@@ -68,8 +61,8 @@ def _durations(name: str, series: Sequence[tuple[int, float]], window: int) -> D
     samples = [seconds for _, seconds in recent]
     return Durations(
         name,
-        percentile(samples, 0.5),
-        percentile(samples, 0.95),
+        percentile(samples, 50),
+        percentile(samples, 95),
         tuple(samples),
         step_up(samples, [run for run, _ in recent]),
     )
