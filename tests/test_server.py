@@ -9,15 +9,11 @@ import hashlib
 import hmac
 import http.server
 import json
-import os
 import shutil
 import signal
 import subprocess
 import tarfile
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +21,23 @@ import httpx
 import jsonschema
 import pytest
 
-from lockgate.runtime import free_port
 from lockgate.server import webhooks
 from lockgate.server.statuses import Forge, Status, request_for
 from lockgate.store.queue import Trigger
 
-from .conftest import LOCKGATE, git, lockgate, make_repo, need
+from .conftest import git, lockgate, make_repo, need
 from .fleet import eventually
+from .serving import (
+    SECRET,
+    Server,
+    bearer,
+    make_token,
+    signed,
+    signed_headers,
+    sse_events,
+    start_server,
+)
 
-SECRET = "s3cret-webhook"
 EXAMPLES = "@octokit/webhooks-examples"
 
 
@@ -51,21 +55,12 @@ def github_examples(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, 
     return list(json.loads(index.read_text()))
 
 
-def _signed(body: bytes, secret: str = SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _headers(event: str, body: bytes, delivery: str = "d-1", **extra: str) -> dict[str, str]:
-    return {"x-github-event": event, "x-github-delivery": delivery,
-            "x-hub-signature-256": _signed(body), **extra}  # fmt: skip
-
-
 def test_every_github_example_is_verified_and_read(github_examples: list[dict[str, Any]]) -> None:
     queued: dict[str, int] = {}
     for event in github_examples:
         for number, example in enumerate(event["examples"]):
             body = json.dumps(example).encode()
-            headers = _headers(event["name"], body, f"{event['name']}-{number}")
+            headers = signed_headers(event["name"], body, f"{event['name']}-{number}")
             webhooks.verify("github", SECRET.encode(), headers, body)
             with pytest.raises(webhooks.Unauthorized):
                 webhooks.verify("github", b"another secret", headers, body)
@@ -75,7 +70,7 @@ def test_every_github_example_is_verified_and_read(github_examples: list[dict[st
                 assert trigger.after and trigger.repository.startswith("https://")
     assert set(queued) == {"push", "pull_request", "workflow_dispatch"}
     push = next(e for e in github_examples if e["name"] == "push")["examples"][0]
-    trigger = webhooks.parse("github", _headers("push", b"{}"), json.dumps(push).encode())
+    trigger = webhooks.parse("github", signed_headers("push", b"{}"), json.dumps(push).encode())
     assert isinstance(trigger, Trigger) and (trigger.ref, trigger.after) == (
         push["ref"], push["after"]
     )  # fmt: skip
@@ -104,102 +99,29 @@ def test_gitea_and_gitlab_deliveries() -> None:
             webhooks.parse("gitea", {"x-gitea-event": "push", "x-gitea-delivery": "u3"}, bad)
 
 
-@dataclass
-class Server:
-    home: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    token: str  # an admin's
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str, token: str | None = None) -> Any:
-        answer = httpx.get(self.url + path, timeout=10, headers=_bearer(token or self.token))
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-
-def _events(server: Server, path: str) -> list[tuple[str, str]]:
-    """The server-sent events of `path`, as (event, data), until the stream ends."""
-    found, kind = [], ""
-    with httpx.stream("GET", server.url + path, headers=_bearer(server.token), timeout=60) as s:
-        for line in s.iter_lines():
-            if line.startswith("event: "):
-                kind = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                found.append((kind, line.removeprefix("data: ")))
-    return found
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _token(home: Path, name: str, role: str) -> str:
-    done = lockgate("token", "create", name, "--role", role, "--home", str(home), cwd=home.parent)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def _serve(home: Path, workers: int, *extra: str, port: int | None = None, **env: str) -> Server:
-    port = port or free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    admin = f"admin-{port}-{time.monotonic_ns()}"
-    token = _token(home, admin, "admin")
-    process = subprocess.Popen(
-        [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
-         "--workers", str(workers), *extra],
-        env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = Server(home, port, process, token)
-
-    def up() -> bool:
-        assert process.poll() is None, "lockgate serve exited"
-        try:
-            return httpx.get(server.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    eventually(up, 60, "lockgate serve answering")
-    return server
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
-
-
 @pytest.mark.integration
 def test_webhooks_are_checked_before_anything_is_queued(
     servers: list[Server], tmp_path: Path, github_examples: list[dict[str, Any]]
 ) -> None:
-    server = _serve(tmp_path / "home", 0)  # no worker: what is queued stays queued
+    server = start_server(tmp_path / "home", 0)  # no worker: what is queued stays queued
     servers.append(server)
     push = next(e for e in github_examples if e["name"] == "push")["examples"][0]
     body = json.dumps(push).encode()
     hook = server.url + "/webhooks/github"
-    wrong = {**_headers("push", body), "x-hub-signature-256": _signed(body, "guess")}
+    wrong = {**signed_headers("push", body), "x-hub-signature-256": signed(body, "guess")}
     assert httpx.post(hook, content=body, headers=wrong).status_code == 401
-    unsigned = {k: v for k, v in _headers("push", body).items() if "signature" not in k}
+    unsigned = {k: v for k, v in signed_headers("push", body).items() if "signature" not in k}
     assert httpx.post(hook, content=body, headers=unsigned).status_code == 401
     assert server.get("/api/v1/queue") == []  # nothing was queued
     malformed = b'{"ref": '
-    answer = httpx.post(hook, content=malformed, headers=_headers("push", malformed))
+    answer = httpx.post(hook, content=malformed, headers=signed_headers("push", malformed))
     assert answer.status_code == 400 and "JSON" in answer.json()["detail"]
-    first = httpx.post(hook, content=body, headers=_headers("push", body, "same-delivery"))
-    again = httpx.post(hook, content=body, headers=_headers("push", body, "same-delivery"))
+    first = httpx.post(hook, content=body, headers=signed_headers("push", body, "same-delivery"))
+    again = httpx.post(hook, content=body, headers=signed_headers("push", body, "same-delivery"))
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"] and again.json()["new"] is False
     big = b" " * (6 << 20)
-    assert httpx.post(hook, content=big, headers=_headers("push", big)).status_code == 413
+    assert httpx.post(hook, content=big, headers=signed_headers("push", big)).status_code == 413
     (item,) = server.get("/api/v1/queue")
     assert item["status"] == "queued" and item["trigger"]["after"] == push["after"]
 
@@ -222,7 +144,7 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
     bare = tmp_path / "app.git"
     git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
-    first = _serve(home, 0)  # queues only
+    first = start_server(home, 0)  # queues only
     servers.append(first)
     done = lockgate("hook", "install", str(bare), "--server", first.url,
                     "--token-file", str(home / "hook-token"), cwd=tmp_path)  # fmt: skip
@@ -235,7 +157,7 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     assert "queued" in pushed.stderr
     first.process.send_signal(signal.SIGKILL)  # with the run queued, not taken
     first.process.wait()
-    second = _serve(home, 1, port=first.port)  # where the hook sends
+    second = start_server(home, 1, port=first.port)  # where the hook sends
     servers.append(second)
 
     eventually(lambda: second.get("/api/v1/queue")[0]["status"] == "done", 120, "run")
@@ -243,11 +165,11 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     assert item["exit_code"] == 0 and item["trigger"]["source"] == "git"
     (run,) = second.get("/api/v1/runs")
     assert run["conclusion"] == "success" and run["sha"] == item["trigger"]["after"]
-    events = _events(second, f"/api/v1/runs/{run['id']}/logs")
+    events = sse_events(second, f"/api/v1/runs/{run['id']}/logs")
     lines = [json.loads(data) for kind, data in events if kind == "line"]
     assert any("built from the server" in line["line"] for line in lines)
     assert events[-1] == ("end", '{"conclusion": "success"}')
-    again = _events(second, f"/api/v1/runs/{run['id']}/logs?after={lines[-1]['id']}")
+    again = sse_events(second, f"/api/v1/runs/{run['id']}/logs?after={lines[-1]['id']}")
     assert again == [("end", '{"conclusion": "success"}')]  # a reconnect misses nothing
     (source / "delay").write_text("30\n")  # a run still running when its server dies
     git(source, "commit", "-qam", "slow")
@@ -255,7 +177,7 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     eventually(lambda: second.get("/api/v1/queue")[0]["status"] == "running", 60, "taken")
     second.process.send_signal(signal.SIGKILL)
     second.process.wait()
-    third = _serve(home, 0, "--interrupted", "report", port=first.port)
+    third = start_server(home, 0, "--interrupted", "report", port=first.port)
     servers.append(third)
     newest = third.get("/api/v1/queue")[0]
     assert newest["status"] == "interrupted" and "stopped" in newest["message"]
@@ -329,11 +251,13 @@ def test_a_run_reports_its_status_to_the_commit(
             "repository": {**push["repository"], "clone_url": str(bare),
                            "full_name": "octo/app"}}  # fmt: skip
     api = f"http://127.0.0.1:{forge.server_address[1]}"
-    server = _serve(tmp_path / "home", 1, "--github-api", api, LOCKGATE_GITHUB_TOKEN="forge-token")
+    server = start_server(
+        tmp_path / "home", 1, "--github-api", api, LOCKGATE_GITHUB_TOKEN="forge-token"
+    )
     servers.append(server)
     body = json.dumps(push).encode()
     answer = httpx.post(server.url + "/webhooks/github", content=body,
-                        headers=_headers("push", body))  # fmt: skip
+                        headers=signed_headers("push", body))  # fmt: skip
     assert answer.status_code == 201
     eventually(lambda: len(received) == 2, 120, "pending, then the result")
     forge.shutdown()
@@ -342,17 +266,17 @@ def test_a_run_reports_its_status_to_the_commit(
         assert path == f"/repos/octo/app/statuses/{sha}"
         assert headers["Authorization"] == "Bearer forge-token"
         jsonschema.validate(sent, status_schema)
-        assert sent["target_url"] == f"{server.url}/api/v1/queue/{answer.json()['id']}"
+        assert sent["target_url"] == f"{server.url}/queue/{answer.json()['id']}"
 
 
 @pytest.mark.integration
 def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path) -> None:
-    server = _serve(tmp_path / "home", 0)
+    server = start_server(tmp_path / "home", 0)
     servers.append(server)
-    viewer = _token(server.home, "reader", "viewer")
-    operator = _token(server.home, "ops", "operator")
+    viewer = make_token(server.home, "reader", "viewer")
+    operator = make_token(server.home, "ops", "operator")
     assert httpx.get(server.url + "/api/v1/queue").status_code == 401
-    assert httpx.get(server.url + "/api/v1/queue", headers=_bearer("lg_guess")).status_code == 401
+    assert httpx.get(server.url + "/api/v1/queue", headers=bearer("lg_guess")).status_code == 401
     assert server.get("/api/v1/queue", viewer) == []
     for insight in ("tests", "flaky", "gates"):  # the same answers as `lockgate insights`
         assert server.get(f"/api/v1/insights/{insight}", viewer) == []
@@ -362,14 +286,14 @@ def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path)
     assert httpx.get(server.url + "/api/v1/insights/flaky").status_code == 401
     run = {"repository": "https://example.invalid/o/r.git", "ref": "refs/heads/main",
            "inputs": {"level": "3"}}  # fmt: skip
-    refused = httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(viewer))
+    refused = httpx.post(server.url + "/api/v1/runs", json=run, headers=bearer(viewer))
     assert refused.status_code == 403 and "operator" in refused.json()["detail"]
     assert server.get("/api/v1/queue", viewer) == []  # nothing happened
-    asked = httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(operator))
+    asked = httpx.post(server.url + "/api/v1/runs", json=run, headers=bearer(operator))
     assert asked.status_code == 201
     (item,) = server.get("/api/v1/queue", viewer)
     assert item["trigger"]["event"] == "workflow_dispatch" and item["trigger"]["source"] == "manual"
-    assert httpx.get(server.url + "/api/v1/audit", headers=_bearer(operator)).status_code == 403
+    assert httpx.get(server.url + "/api/v1/audit", headers=bearer(operator)).status_code == 403
     (event,) = server.get("/api/v1/audit")
     assert (event["actor"], event["action"]) == ("ops", "queue workflow_dispatch")
     stored = b"".join(p.read_bytes() for p in (server.home / ".lockgate").glob("lockgate.db*"))
@@ -378,7 +302,7 @@ def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path)
         lockgate("token", "revoke", "ops", "--home", str(server.home), cwd=tmp_path).returncode == 0
     )
     assert (
-        httpx.post(server.url + "/api/v1/runs", json=run, headers=_bearer(operator)).status_code
+        httpx.post(server.url + "/api/v1/runs", json=run, headers=bearer(operator)).status_code
         == 401
     )
 
@@ -389,17 +313,17 @@ def test_a_repository_git_would_read_as_an_option_is_never_fetched(
 ) -> None:
     marker = tmp_path / "pwned"
     evil = f"--upload-pack=touch {marker}"
-    server = _serve(tmp_path / "home", 1)
+    server = start_server(tmp_path / "home", 1)
     servers.append(server)
-    operator = _token(server.home, "ops", "operator")
-    asked = httpx.post(server.url + "/api/v1/runs", headers=_bearer(operator),
+    operator = make_token(server.home, "ops", "operator")
+    asked = httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
                        json={"repository": evil, "ref": "refs/heads/main"})  # fmt: skip
     assert asked.status_code == 422  # refused at the door
     push = {"ref": "refs/heads/main", "before": "a" * 40, "after": "b" * 40,
             "repository": {"clone_url": evil}}  # fmt: skip
     body = json.dumps(push).encode()  # signed: a forge that was tricked, say
     queued = httpx.post(
-        server.url + "/webhooks/github", content=body, headers=_headers("push", body)
+        server.url + "/webhooks/github", content=body, headers=signed_headers("push", body)
     )
     assert queued.status_code == 201
     eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 60, "taken")

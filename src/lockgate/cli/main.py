@@ -71,6 +71,12 @@ def _pairs(values: list[str], flag: str, sep: str = "=") -> dict[str, str]:
     return result
 
 
+def _trigger_id() -> int | None:
+    """The server's queued run this run answers: its worker says so in LOCKGATE_TRIGGER."""
+    given = os.environ.get("LOCKGATE_TRIGGER", "")
+    return int(given) if given.isdigit() else None
+
+
 def _secret_file(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
@@ -199,6 +205,7 @@ def run(
         },
         offline=offline,
         github_url=github_url.rstrip("/"),
+        trigger_id=_trigger_id(),
     )
     for name in list(options.secrets):
         if name in os.environ and not options.secrets[name]:

@@ -52,6 +52,14 @@ def register(app: typer.Typer) -> None:
                 "--gitea-api", help="e.g. https://gitea.example/api/v1 (LOCKGATE_GITEA_TOKEN)"
             ),
         ] = None,
+        deployments: Annotated[
+            Path | None,
+            typer.Option(
+                "--deployments",
+                help="the checkout `lockgate deploy` runs in: its environments are shown "
+                "and driven (promote, abort, rollback, deploy)",
+            ),
+        ] = None,
         db: DbOpt = None,
     ) -> None:
         """Receive webhooks and git hooks, queue runs durably, run them, and report each
@@ -68,7 +76,10 @@ def register(app: typer.Typer) -> None:
         home.mkdir(parents=True, exist_ok=True)
         url = store_url(home, db)
         reporting = forges(github_api, gitea_api)
-        start(home, url, host, port, workers, interrupted == "requeue", reporting, public_url)
+        if deployments is not None and not deployments.is_dir():
+            raise UserError(f"{deployments} is not a directory", where="--deployments")
+        start(home, url, host, port, workers, interrupted == "requeue", reporting, public_url,
+              deployments.resolve() if deployments else None)  # fmt: skip
 
     app.add_typer(hook_app, name="hook")
     app.add_typer(token_app, name="token")

@@ -2,9 +2,11 @@
 
 GitHub's rule: a group has at most one run (or job) in progress and one pending. A newer entry
 replaces the pending one, which is cancelled; with `cancel-in-progress` it also cancels the one
-in progress. Processes coordinate through three files per group under .lockgate/concurrency:
-an flock held by the entry in progress (the kernel drops it if that process dies), `pending`
-naming the entry that waits, and `cancel` naming the holder a newcomer asked to stop.
+in progress. Processes coordinate through three files per group in a directory that belongs to
+the store (`groups_dir`), so every run writing to one store on this machine shares its groups:
+the CLI's and `lockgate serve`'s workers alike. Per group: an flock held by the entry in
+progress (the kernel drops it if that process dies), `pending` naming the entry that waits,
+and `cancel` naming the holder a newcomer asked to stop.
 """
 
 from __future__ import annotations
@@ -18,7 +20,18 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from ..userdirs import cache_dir
+
 POLL_SECONDS = 0.05
+
+
+def groups_dir(store_url: str) -> Path:
+    """Where the groups of runs that write to this store live: beside an SQLite file, else
+    in the user's cache, one directory per store URL."""
+    if store_url.startswith("sqlite:///"):
+        database = Path(store_url.removeprefix("sqlite:///"))
+        return database.with_name(database.name + ".concurrency")
+    return cache_dir("concurrency", hashlib.sha256(store_url.encode()).hexdigest()[:16])
 
 
 def _read(path: Path) -> str:

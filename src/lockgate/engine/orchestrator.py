@@ -16,7 +16,7 @@ from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
 from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls
 from ..workflow.template import render, render_condition
-from .concurrency import Slot
+from .concurrency import Slot, groups_dir
 from .context import RunContext, label_matches
 from .job import JobExecutor
 from .matrix import MatrixError, expand
@@ -208,7 +208,7 @@ class WorkflowRun:
         concurrency = schema.Concurrency(group=spec) if isinstance(spec, str) else spec
         group = to_string(rendered(concurrency.group))
         cancel_in_progress = truthy(rendered(concurrency.cancel_in_progress))
-        slot = Slot(self.ctx.state_dir / "concurrency", group)
+        slot = Slot(groups_dir(self.ctx.store.url), group)
         waiting = f"{label}: waiting for concurrency group {group!r}"
         if not await slot.wait(cancel_in_progress, lambda: self.ctx.observer.message(waiting)):
             yield False
@@ -331,6 +331,7 @@ class WorkflowRun:
             conclusion=conclusion,
             message=message,
             finished_at=time.time(),
+            needs=[self.prefix + need for need in spec.needs],
         )
         self.jobs.append(job)
         self.ctx.observer.job_updated(job)
@@ -366,6 +367,7 @@ class WorkflowRun:
             matrix=matrix,
             status="queued",
             environment=env_name,
+            needs=[self.prefix + need for need in spec.needs],
         )
         self.jobs.append(job)
         self.ctx.observer.job_updated(job)

@@ -148,6 +148,7 @@ class Runner:
                     dirty=self.repo.dirty,
                     actor=self.options.actor,
                     repo_dir=str(self.options.repo_dir),
+                    trigger_id=self.options.trigger_id,
                 )
                 run_dir = work_root / f"run-{run_id}"
                 run = WorkflowRun(

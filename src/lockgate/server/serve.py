@@ -1,10 +1,12 @@
 """Starting `lockgate serve`: the store, the secrets, queue recovery, workers, then HTTP.
 
 Secrets live in the server's home directory, made on first start (mode 0600) unless given
-through the environment: `webhook-secret` (what forges sign with) and `hook-token` (what git
-hooks send). Tokens for commit statuses come from the environment only
-(LOCKGATE_GITHUB_TOKEN, LOCKGATE_GITEA_TOKEN). Rows a killed server left running are queued
-again (`--interrupted requeue`) or reported interrupted (`report`) before any worker starts.
+through the environment: `webhook-secret` (what forges sign with), `hook-token` (what git
+hooks send) and `session-key` (what signs the web UI's sessions). Tokens for commit statuses
+come from the environment only (LOCKGATE_GITHUB_TOKEN, LOCKGATE_GITEA_TOKEN). Rows a killed
+server left running are queued again or reported interrupted, as their repository's
+lockgate.yml chose (`server.interrupted`), else as `--interrupted` says, before any worker
+starts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import uvicorn
 
 from ..store import Store
 from ..store.queue import Queue
-from .app import create_app
+from .app import ServerConfig, create_app
+from .scheduler import Scheduler
 from .statuses import Forge
 from .worker import Worker
 
@@ -55,14 +58,23 @@ def serve(
     requeue: bool,
     reporting: dict[str, Forge],
     public_url: str | None = None,
+    deployments: Path | None = None,
 ) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    webhook_secret = secret(home, "webhook-secret", "LOCKGATE_WEBHOOK_SECRET")
-    hook_token = secret(home, "hook-token", "LOCKGATE_HOOK_TOKEN")
+    config = ServerConfig(
+        store_url,
+        home,
+        secret(home, "webhook-secret", "LOCKGATE_WEBHOOK_SECRET").encode(),
+        secret(home, "hook-token", "LOCKGATE_HOOK_TOKEN"),
+        secret(home, "session-key", "LOCKGATE_SESSION_KEY").encode(),
+        deployments,
+    )
+    # The agents the server starts for --deployments find the store through the environment.
+    os.environ["LOCKGATE_DB"] = store_url
     recovered = Queue(Store(store_url)).recover(requeue)
     if recovered:
-        what = "queued again" if requeue else "marked interrupted"
-        print(f"{len(recovered)} runs left running by a stopped server: {what}", flush=True)
+        print(f"{len(recovered)} runs left running by a stopped server: queued again or "
+              "marked interrupted, as their repositories chose", flush=True)  # fmt: skip
     stop = threading.Event()
     link = public_url or f"http://{host}:{port}"
     threads = [
@@ -71,13 +83,15 @@ def serve(
         )
         for n in range(workers)
     ]
+    threads.append(
+        threading.Thread(target=Scheduler(Store(store_url), stop).loop, name="scheduler")
+    )
     for thread in threads:
         thread.start()
     print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "
           f"/webhooks/github|gitea|gitlab, secrets in {home})", flush=True)  # fmt: skip
     try:
-        uvicorn.run(create_app(store_url, webhook_secret.encode(), hook_token), host=host,
-                    port=port, log_level="warning")  # fmt: skip
+        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
     finally:
         stop.set()
         for thread in threads:

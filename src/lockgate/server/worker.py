@@ -15,13 +15,19 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+from ..errors import UserError
 from ..store import Store
 from ..store.queue import Queue, QueuedRun, Trigger
+from ..workflow.project import load_project
+from . import scheduler
 from .statuses import Forge, Status, report, state_of
 
 IDLE = 0.5  # seconds between looks at an empty queue
+CANCEL_POLL = 0.5  # seconds between looks for an operator's cancel
+WORKFLOW_FILE = re.compile(r"^\.github/workflows/[\w.-]+\.ya?ml$")
 PR_SET_PDEATHSIG = 1
 # Where code may be fetched from: a URL of these schemes, an absolute path, or user@host:path.
 # Never a string git would read as an option, nor its ext:: / fd:: helpers that run commands.
@@ -37,6 +43,9 @@ def unsafe(trigger: Trigger) -> str | None:
         return f"refused to fetch from {trigger.repository!r}: not a URL, path or user@host:path"
     if not COMMIT.match(trigger.after) or not COMMIT.match(trigger.ref) or ".." in trigger.ref:
         return f"refused: {trigger.ref!r} at {trigger.after!r} is not a ref and a commit"
+    workflow = str(trigger.payload.get("workflow", ""))
+    if trigger.event == "schedule" and not WORKFLOW_FILE.match(workflow):
+        return f"refused: {workflow!r} is not a workflow file under .github/workflows"
     return None
 
 
@@ -59,7 +68,8 @@ class Worker:
         self.store_url, self.home, self.stop = store_url, home, stop
         self.forges, self.public_url = forges, public_url.rstrip("/")
         self.name = f"{socket.gethostname()}:{os.getpid()}/{number}"
-        self.queue = Queue(Store(store_url))
+        self.store = Store(store_url)
+        self.queue = Queue(self.store)
 
     def loop(self) -> None:
         while not self.stop.is_set():
@@ -76,7 +86,7 @@ class Worker:
         """The commit's status on its forge, when one is configured for the trigger's source."""
         forge = self.forges.get(item.trigger.source)
         if forge is not None:
-            link = f"{self.public_url}/api/v1/queue/{item.id}"
+            link = f"{self.public_url}/queue/{item.id}"  # the UI: the run page once it runs
             failed = report(forge, item.trigger, Status(state, link, description[:140]))
             if failed:
                 print(f"queued run {item.id}: {failed}", flush=True)
@@ -91,34 +101,87 @@ class Worker:
         shutil.rmtree(where, ignore_errors=True)
         checkout = where / "checkout"
         checkout.mkdir(parents=True)
-        fetched = _git(checkout, "init", "-q") or _git(
-            checkout, "fetch", "-q", "--no-tags", trigger.repository,
-            f"+{trigger.ref}:refs/lockgate/trigger",
-        )  # fmt: skip
+        try:
+            failed = _fetch(checkout, trigger)
+            if failed:
+                return 2, f"cannot fetch {trigger.ref} from {trigger.repository}: {failed}"
+            scheduler.record(self.store, trigger, checkout)
+            self.queue.choose_interrupt(item.id, _interrupt_choice(checkout))
+            event = where / "event.json"
+            event.write_text(json.dumps(trigger.payload))
+            command = [sys.executable, "-m", "lockgate", "run", trigger.event, "-e", str(event),
+                       "-C", str(checkout)]  # fmt: skip
+            if trigger.event == "schedule":  # the one workflow whose cron fired
+                command += ["-W", str(checkout / trigger.payload["workflow"])]
+            code, said = self.watch(item, command)
+            self.keep_artifacts(item, checkout)
+            return code, said
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+
+    def keep_artifacts(self, item: QueuedRun, checkout: Path) -> None:
+        """The runs' artifacts outlive the workspace: into the server's home/artifacts."""
+        for run_id in self.store.runs_of_trigger(item.id):
+            old = checkout / ".lockgate" / "artifacts" / str(run_id)
+            if old.is_dir():
+                new = self.home / "artifacts" / str(run_id)
+                shutil.rmtree(new, ignore_errors=True)
+                new.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(old, new)
+                self.store.move_artifacts(run_id, old, new)
+
+    def watch(self, item: QueuedRun, command: list[str]) -> tuple[int, str | None]:
+        """Run `lockgate run`, stopping it (SIGTERM: it cancels its jobs) when an operator
+        cancels the item."""
+        env = {**os.environ, "LOCKGATE_DB": self.store_url, "LOCKGATE_DAEMON": "0",
+               "LOCKGATE_TRIGGER": str(item.id)}  # fmt: skip
+        with subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
+        ) as process:  # fmt: skip
+            said: list[str] = []
+            errors = threading.Thread(target=_collect, args=(process, said), daemon=True)
+            errors.start()
+            cancelled = False
+            while process.poll() is None:
+                if not cancelled and self.queue.cancel_asked(item.id):
+                    process.terminate()
+                    cancelled = True
+                time.sleep(CANCEL_POLL)
+            errors.join()
+        if cancelled:
+            return process.returncode, "cancelled by an operator"
+        last = said[-1:] if process.returncode not in (0, 1) else []
+        return process.returncode, last[0][:500] if last else None
+
+
+def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stderr is not None
+    lines.extend(line.rstrip("\n") for line in process.stderr if line.strip())
+
+
+def _interrupt_choice(checkout: Path) -> str | None:
+    """What the repository's lockgate.yml asks for a run cut off by a dead server."""
+    try:
+        return load_project(checkout).server.interrupted
+    except UserError:
+        return None  # the run itself reports the broken lockgate.yml
+
+
+def _fetch(checkout: Path, trigger: Trigger) -> str | None:
+    """The trigger's commit checked out (on its branch, for a branch): None, or what failed."""
+    fetched = _git(checkout, "init", "-q") or _git(
+        checkout, "fetch", "-q", "--no-tags", trigger.repository,
+        f"+{trigger.ref}:refs/lockgate/trigger",
+    )  # fmt: skip
+    if fetched:
+        return fetched
+    # A schedule or a manual run names a ref, not a commit: what the ref points at now.
+    commit = "refs/lockgate/trigger" if trigger.after.startswith("refs/") else trigger.after
+    if trigger.ref.startswith("refs/heads/"):
         branch = trigger.ref.removeprefix("refs/heads/")
-        fetched = fetched or (
-            _git(checkout, "checkout", "-q", "-B", branch, trigger.after)
-            if trigger.ref.startswith("refs/heads/")
-            else _git(checkout, "checkout", "-q", "--detach", trigger.after)
-        )
-        if fetched:
-            return 2, f"cannot fetch {trigger.ref} from {trigger.repository}: {fetched}"
-        event = where / "event.json"
-        event.write_text(json.dumps(trigger.payload))
-        done = subprocess.run(
-            [sys.executable, "-m", "lockgate", "run", trigger.event, "-e", str(event),
-             "-C", str(checkout)],
-            env={**os.environ, "LOCKGATE_DB": self.store_url, "LOCKGATE_DAEMON": "0"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=_die_with_parent,
-            check=False,
-        )  # fmt: skip
-        said = done.stderr.strip().splitlines()[-1:] if done.returncode not in (0, 1) else []
-        shutil.rmtree(where, ignore_errors=True)
-        return done.returncode, said[0][:500] if said else None
+        return _git(checkout, "checkout", "-q", "-B", branch, commit)
+    return _git(checkout, "checkout", "-q", "--detach", commit)
 
 
 def _git(where: Path, *args: str) -> str | None:

@@ -70,7 +70,10 @@ class Access:
 
     def holder(self, raw: str) -> Token | None:
         """Whose token this is (looked up by digest: the token itself is never stored)."""
-        query = select(t.api_tokens).where(t.api_tokens.c.digest == _digest(raw))
+        return self.holder_by_digest(_digest(raw))
+
+    def holder_by_digest(self, digest: str) -> Token | None:
+        query = select(t.api_tokens).where(t.api_tokens.c.digest == digest)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return Token(row.name, Role[row.role.upper()]) if row is not None else None

@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, Progr
 from ..errors import UserError
 from . import tables as t
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -58,6 +58,17 @@ class LogLine:
     step: int
     ts: float
     line: str  # masked when it was stored
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the runs page asks for; an empty field does not filter."""
+
+    workflow: str = ""
+    branch: str = ""
+    event: str = ""
+    outcome: str = ""  # success | failure | cancelled | running | interrupted
+    before: int = 0  # only runs older than this id (the next page)
 
 
 class Store:
@@ -237,6 +248,17 @@ class Store:
             for row in conn.execute(query):
                 yield row.step, row.ts, row.line
 
+    def job_log_lines(self, job_row: int, limit: int) -> list[tuple[int, int, str]]:
+        """(line id, step, line) of one job's first `limit` lines."""
+        query = (
+            select(t.log_lines.c.id, t.log_lines.c.step, t.log_lines.c.line)
+            .where(t.log_lines.c.job_row == job_row)
+            .order_by(t.log_lines.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(row.id, row.step, row.line) for row in conn.execute(query)]
+
     def job_annotations(self, job_row: int) -> list[dict[str, Any]]:
         columns = [c for c in t.annotations.c if c.name not in ("id", "job_row")]
         query = (
@@ -272,6 +294,56 @@ class Store:
                 seconds = row.finished_at - row.started_at
                 history.setdefault(row.job_id, []).append((row.conclusion, seconds))
         return history
+
+    def find_runs(self, filters: RunFilter, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest runs that pass `filters`, below id `filters.before` (keyset paging: as
+        fast on the last page as on the first)."""
+        query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
+        for column, wanted in (
+            (t.runs.c.workflow, filters.workflow),
+            (t.runs.c.branch, filters.branch),
+            (t.runs.c.event, filters.event),
+        ):
+            if wanted:
+                query = query.where(column == wanted)
+        if filters.outcome in ("running", "interrupted"):
+            query = query.where(t.runs.c.status == filters.outcome)
+        elif filters.outcome:
+            query = query.where(t.runs.c.conclusion == filters.outcome)
+        if filters.before:
+            query = query.where(t.runs.c.id < filters.before)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def run_choices(self) -> dict[str, list[str]]:
+        """The workflows, branches and events runs have had, for the runs page's filters."""
+        choices = {}
+        with self.engine.connect() as conn:
+            for name in ("workflow", "branch", "event"):
+                column = t.runs.c[name]
+                rows = conn.execute(select(column).distinct().order_by(column).limit(200))
+                choices[name] = [row[0] for row in rows]
+        return choices
+
+    def runs_of_trigger(self, trigger_id: int) -> list[int]:
+        query = select(t.runs.c.id).where(t.runs.c.trigger_id == trigger_id).order_by(t.runs.c.id)
+        with self.engine.connect() as conn:
+            return [row.id for row in conn.execute(query)]
+
+    def move_artifacts(self, run_id: int, old_root: Path, new_root: Path) -> None:
+        """A run's artifacts now live under `new_root` (moved there by the caller)."""
+        query = select(t.artifacts.c.id, t.artifacts.c.path).where(t.artifacts.c.run_id == run_id)
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                moved = new_root / Path(row.path).relative_to(old_root)
+                conn.execute(
+                    update(t.artifacts).where(t.artifacts.c.id == row.id).values(path=str(moved))
+                )
+
+    def artifact(self, artifact_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.artifacts).where(t.artifacts.c.id == artifact_id)).first()
+            return dict(row._mapping) if row is not None else None
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

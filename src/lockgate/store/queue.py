@@ -22,6 +22,7 @@ class QueueStatus(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     INTERRUPTED = "interrupted"  # its worker died; requeued, or left so when asked
+    CANCELLED = "cancelled"  # an operator cancelled it before a worker took it
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class QueuedRun:
     worker: str | None
     exit_code: int | None
     message: str | None
+    cancel: bool = False  # an operator asked to cancel it while it ran
+    on_interrupt: str | None = None  # requeue | report, as its repository's lockgate.yml says
 
 
 def _queued(row: Row[Any]) -> QueuedRun:
@@ -127,23 +130,58 @@ class Queue:
                 )
             )
 
-    def recover(self, requeue: bool = True) -> list[int]:
-        """Rows left running by a server that died: queued again (or marked interrupted).
-        Call it before this server's workers start: every running row is then orphaned."""
-        status = QueueStatus.QUEUED if requeue else QueueStatus.INTERRUPTED
+    def cancel(self, item_id: int) -> QueuedRun | None:
+        """A queued row is cancelled at once; a running one is flagged for its worker, which
+        stops the run. None when there is no such row."""
         with self.engine.begin() as conn:
-            found = [
-                row.id
-                for row in conn.execute(
-                    select(t.queue.c.id).where(t.queue.c.status == QueueStatus.RUNNING.value)
+            conn.execute(
+                update(t.queue)
+                .where(t.queue.c.id == item_id, t.queue.c.status == QueueStatus.QUEUED.value)
+                .values(
+                    status=QueueStatus.CANCELLED.value,
+                    finished_at=time.time(),
+                    message="cancelled before it started",
                 )
-            ]
-            if found:
+            )
+            conn.execute(
+                update(t.queue)
+                .where(t.queue.c.id == item_id, t.queue.c.status == QueueStatus.RUNNING.value)
+                .values(cancel=True)
+            )
+        return self.get(item_id)
+
+    def cancel_asked(self, item_id: int) -> bool:
+        with self.engine.connect() as conn:
+            query = select(t.queue.c.cancel).where(t.queue.c.id == item_id)
+            return bool(conn.execute(query).scalar())
+
+    def choose_interrupt(self, item_id: int, choice: str | None) -> None:
+        """What to do with this row if its server dies while it runs (None: the server's)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.queue).where(t.queue.c.id == item_id).values(on_interrupt=choice))
+
+    def recover(self, requeue: bool = True) -> list[int]:
+        """Rows left running by a server that died: queued again or marked interrupted, as
+        each row's repository chose, else as `requeue` says. Call it before this server's
+        workers start: every running row is then orphaned."""
+        default = "requeue" if requeue else "report"
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(t.queue.c.id, t.queue.c.on_interrupt).where(
+                    t.queue.c.status == QueueStatus.RUNNING.value
+                )
+            ).all()
+            for row in found:
+                again = (row.on_interrupt or default) == "requeue"
+                status = QueueStatus.QUEUED if again else QueueStatus.INTERRUPTED
                 conn.execute(
                     update(t.queue)
-                    .where(t.queue.c.id.in_(found))
+                    .where(t.queue.c.id == row.id)
                     .values(
-                        status=status.value, worker=None, message="its server stopped while it ran"
+                        status=status.value,
+                        worker=None,
+                        cancel=False,
+                        message="its server stopped while it ran",
                     )
                 )
-        return found
+        return [row.id for row in found]

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -35,6 +36,8 @@ runs = Table(
     Column("finished_at", Float),
     Column("pid", Integer),
     Column("host", String(255)),
+    Column("trigger_id", Integer),  # the server's queued run that started it
+    Index("ix_runs_trigger", "trigger_id"),
 )
 
 jobs = Table(
@@ -56,6 +59,7 @@ jobs = Table(
     Column("summary", Text),
     Column("cache_key", String(64)),
     Column("cached_from", Integer),  # the run a cache hit restored this job from
+    Column("needs", JSON),  # the keys of the jobs it waited for (the run page's graph)
     Index("ix_jobs_run", "run_id"),
 )
 
@@ -256,6 +260,8 @@ queue = Table(
     Column("worker", String(255)),  # host:pid of the process running it
     Column("exit_code", Integer),
     Column("message", Text),
+    Column("cancel", Boolean, nullable=False, server_default="0"),  # an operator asked
+    Column("on_interrupt", String(16)),  # requeue | report: the repository's lockgate.yml
     Index("ix_queue_status", "status", "id"),
 )
 
@@ -276,4 +282,16 @@ audit = Table(
     Column("actor", String(255), nullable=False),  # a token's name, or the forge that sent it
     Column("action", String(64), nullable=False),
     Column("target", Text, nullable=False),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository", Text, nullable=False),
+    Column("ref", Text, nullable=False),  # the default branch, whose latest commit runs
+    Column("workflow_file", Text, nullable=False),
+    Column("cron", String(255), nullable=False),
+    Column("next_at", Float, nullable=False),  # when it fires next (UTC epoch seconds)
+    UniqueConstraint("repository", "workflow_file", "cron", name="uq_schedule"),
 )

@@ -21,6 +21,8 @@ and the cache's settings live here instead:
       test-budget: 30s                # a test slower than this is a warning
       quarantine: {flake-rate: 0.2, owner: "@qa", days: 14}   # automatic, for proven flakes
       release-after: 10               # clean runs (on 3+ trees) before release is proposed
+    server:
+      interrupted: report             # a run its dead server cut off: requeue (default) | report
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -106,10 +109,16 @@ class TestSettings(_Strict):
         return None if value is None else parse_duration(value)
 
 
+class ServerSettings(_Strict):
+    # what `lockgate serve` does with this repository's run when a dead server cut it off
+    interrupted: Literal["requeue", "report"] | None = None  # None: the server's --interrupted
+
+
 class ProjectFile(_Strict):
     cache: CacheSettings = CacheSettings()
     jobs: dict[str, JobRules] = {}
     tests: TestSettings = TestSettings()
+    server: ServerSettings = ServerSettings()
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,7 @@ class Project:
     cache: CacheSettings = field(default_factory=CacheSettings)
     jobs: dict[str, JobRules] = field(default_factory=dict)
     tests: TestSettings = field(default_factory=TestSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def rules(self, job_id: str) -> JobRules:
         return self.jobs.get(job_id) or JobRules()
@@ -133,4 +143,4 @@ def load_project(repo_dir: Path) -> Project:
     if not path.is_file():
         return Project()
     parsed = load_model(path, FILE_NAME, ProjectFile, "see `lockgate.yml` in the README")
-    return Project(parsed.cache, parsed.jobs, parsed.tests)
+    return Project(parsed.cache, parsed.jobs, parsed.tests, parsed.server)

@@ -1,0 +1,383 @@
+"""The versioned JSON API, /api/v1: runs, jobs, logs (live), artifacts, the queue, schedules,
+environments, deployments, analyses, incidents, insights, the audit trail. Reading needs the
+viewer role; every change needs operator (admin for the trail) and is recorded in the audit
+trail. The web UI calls these same endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from ..deploy.environment import DeployRefused
+from ..deploy.status import StatusView
+from ..errors import UserError
+from ..insights import reports
+from ..insights.dora import Metric
+from ..insights.flaky import FlakyTest, TestRecord
+from ..insights.gates import Gate
+from ..store import Store
+from ..store.access import Access, AuditEvent
+from ..store.database import RunFilter
+from ..store.deployments import DeploymentRecords, Incident, Rollout
+from ..store.queue import Queue, QueuedRun, Trigger
+from ..store.schedules import Schedule, Schedules
+from . import ansi
+from .auth import Admin, Operator, Viewer
+from .environments import ACTIONS, Environments, UnknownEnvironment
+from .worker import REF, SOURCE
+
+LIVE_POLL = 0.25  # seconds between looks at a running run's new log lines
+router = APIRouter(prefix="/api/v1")
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the endpoints work on, made once per server."""
+
+    store: Store
+    queue: Queue
+    access: Access
+    schedules: Schedules
+    environments: Environments
+    home: Path  # the server's home: kept artifacts live under home/artifacts
+
+    def enqueue(self, trigger: Trigger, actor: str) -> JSONResponse:
+        item, new = self.queue.enqueue(trigger)
+        if new:
+            self.access.record(
+                actor, f"queue {trigger.event}", f"{trigger.repository} {trigger.ref}"
+            )
+        return JSONResponse({"queued": True, "new": new, "id": item.id}, 201 if new else 200)
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+class ManualRun(BaseModel):
+    """A run asked for through the API (workflow_dispatch), with its inputs."""
+
+    repository: str = Field(pattern=SOURCE.pattern)
+    ref: str = Field("refs/heads/main", pattern=f"^{REF}$")
+    inputs: dict[str, str] = {}
+
+
+class DeployRequest(BaseModel):
+    digest: str = Field(pattern=r"^[0-9a-f]{7,64}$")
+
+
+class IncidentRequest(BaseModel):
+    environment: str = Field(min_length=1, max_length=255)
+    title: str = Field(min_length=1, max_length=500)
+
+
+def _limit(limit: int) -> int:
+    return min(max(limit, 1), 1000)
+
+
+def queued_item(item: QueuedRun) -> dict[str, Any]:
+    """A queue row as the API shows it: without the event payload, which can be large."""
+    trigger = {k: v for k, v in asdict(item.trigger).items() if k != "payload"}
+    return {**asdict(item), "trigger": trigger, "status": item.status.value}
+
+
+def _run_or_404(found: Services, run_id: int) -> dict[str, Any]:
+    run = found.store.get_run(run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id}")
+    return run
+
+
+def _item_of_run(found: Services, run_id: int) -> QueuedRun:
+    run = _run_or_404(found, run_id)
+    item = found.queue.get(run["trigger_id"]) if run.get("trigger_id") else None
+    if item is None:
+        raise HTTPException(
+            409, f"run {run_id} was not started by this server: stop or rerun it where it ran"
+        )
+    return item
+
+
+# -- runs ------------------------------------------------------------------------------------------
+@router.get("/runs")
+def runs(
+    request: Request,
+    _: Viewer,
+    workflow: str = "",
+    branch: str = "",
+    event: str = "",
+    outcome: str = "",
+    before: int = 0,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    filters = RunFilter(workflow, branch, event, outcome, before)
+    return services(request).store.find_runs(filters, _limit(limit))
+
+
+@router.post("/runs")
+def manual(run: ManualRun, request: Request, caller: Operator) -> JSONResponse:
+    payload = {"ref": run.ref, "inputs": run.inputs, "repository": {"clone_url": run.repository}}
+    delivery = f"manual:{caller.name}:{uuid.uuid4()}"
+    trigger = Trigger("manual", delivery, "workflow_dispatch", run.repository, run.ref, run.ref,
+                      None, payload)  # fmt: skip
+    return services(request).enqueue(trigger, caller.name)
+
+
+@router.get("/runs/{run_id}")
+def run(run_id: int, request: Request, _: Viewer) -> dict[str, Any]:
+    return _run_or_404(services(request), run_id)
+
+
+@router.get("/runs/{run_id}/jobs")
+def jobs(run_id: int, request: Request, _: Viewer) -> list[dict[str, Any]]:
+    jobs_of_run: list[dict[str, Any]] = _run_or_404(services(request), run_id)["jobs"]
+    return jobs_of_run
+
+
+@router.post("/runs/{run_id}/rerun")
+def rerun(run_id: int, request: Request, caller: Operator) -> JSONResponse:
+    """The same trigger queued again (a new delivery): the same commit and event."""
+    found = services(request)
+    old = _item_of_run(found, run_id).trigger
+    trigger = Trigger(old.source, f"rerun:{run_id}:{uuid.uuid4()}", old.event, old.repository,
+                      old.ref, old.after, old.before, old.payload)  # fmt: skip
+    return found.enqueue(trigger, caller.name)
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel_run(run_id: int, request: Request, caller: Operator) -> dict[str, Any]:
+    found = services(request)
+    return _cancel(found, _item_of_run(found, run_id).id, caller.name)
+
+
+@router.get("/runs/{run_id}/logs")
+def stream(run_id: int, request: Request, _: Viewer, after: int = 0) -> StreamingResponse:
+    """The run's log as server-sent events (`line`, then `end` once the run completed), from
+    after line `after`: a client that reconnects loses nothing. Each line comes with its
+    colours as HTML."""
+    store = services(request).store
+    _run_or_404(services(request), run_id)
+
+    async def events() -> AsyncIterator[str]:
+        seen = after
+        while True:
+            lines = await asyncio.to_thread(store.lines_after, run_id, seen)
+            for line in lines:
+                seen = line.id
+                data = json.dumps({**asdict(line), "html": ansi.to_html(line.line)})
+                yield f"id: {line.id}\nevent: line\ndata: {data}\n\n"
+            if not lines:
+                found = await asyncio.to_thread(store.get_run, run_id)
+                if found is None or found["status"] != "running":
+                    ended = {"conclusion": found["conclusion"] if found else None}
+                    yield f"event: end\ndata: {json.dumps(ended)}\n\n"
+                    return
+                await asyncio.sleep(LIVE_POLL)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.get("/runs/{run_id}/artifacts")
+def artifacts(run_id: int, request: Request, _: Viewer) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = _run_or_404(services(request), run_id)["artifacts"]
+    return [{k: v for k, v in a.items() if k != "path"} for a in found]
+
+
+@router.get("/artifacts/{artifact_id}")
+def artifact(artifact_id: int, request: Request, _: Viewer) -> StreamingResponse:
+    """An artifact as a zip, as GitHub serves them. Only a directory where lockgate keeps
+    artifacts is read, and no symbolic link in it is followed."""
+    found = services(request)
+    row = found.store.artifact(artifact_id)
+    run = found.store.get_run(row["run_id"]) if row else None
+    if row is None or run is None:
+        raise HTTPException(404, f"no artifact {artifact_id}")
+    roots = [found.home / "artifacts" / str(run["id"]),
+             Path(run["repo_dir"]) / ".lockgate" / "artifacts" / str(run["id"])]  # fmt: skip
+    path = Path(row["path"])
+    if path.is_symlink() or not any(path.resolve().parent == r.resolve() for r in roots):
+        raise HTTPException(404, f"artifact {artifact_id} is not where lockgate keeps artifacts")
+    if not path.is_dir():
+        raise HTTPException(410, f"artifact {artifact_id} is no longer kept")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and not any(p.is_symlink() for p in (file, *file.parents)):
+                archive.write(file, file.relative_to(path).as_posix())
+    buffer.seek(0)
+    headers = {"content-disposition": f'attachment; filename="{row["name"]}.zip"'}
+    return StreamingResponse(buffer, media_type="application/zip", headers=headers)
+
+
+# -- the queue and schedules -----------------------------------------------------------------------
+@router.get("/queue")
+def listed(request: Request, _: Viewer, limit: int = 100) -> list[dict[str, Any]]:
+    return [queued_item(item) for item in services(request).queue.listed(_limit(limit))]
+
+
+@router.get("/queue/{item_id}")
+def one(item_id: int, request: Request, _: Viewer) -> dict[str, Any]:
+    found = services(request)
+    item = found.queue.get(item_id)
+    if item is None:
+        raise HTTPException(404, f"no queued run {item_id}")
+    return {**queued_item(item), "runs": found.store.runs_of_trigger(item_id)}
+
+
+@router.post("/queue/{item_id}/cancel")
+def cancel_item(item_id: int, request: Request, caller: Operator) -> dict[str, Any]:
+    return _cancel(services(request), item_id, caller.name)
+
+
+def _cancel(found: Services, item_id: int, actor: str) -> dict[str, Any]:
+    item = found.queue.cancel(item_id)
+    if item is None:
+        raise HTTPException(404, f"no queued run {item_id}")
+    found.access.record(actor, "cancel", f"queued run {item_id}")
+    return queued_item(item)
+
+
+@router.get("/schedules")
+def schedules(request: Request, _: Viewer) -> list[Schedule]:
+    return services(request).schedules.listed()
+
+
+# -- environments, deployments, analyses -----------------------------------------------------------
+def _environment_call(call: Any) -> Any:
+    """Run an environment call; an unknown name is 404, a refused action 409 with why."""
+    try:
+        return call()
+    except UnknownEnvironment as exc:
+        raise HTTPException(
+            404, f"no environment {exc} deployed from this server's --deployments"
+        ) from None
+    except (UserError, DeployRefused) as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.get("/environments")
+def environments(request: Request, _: Viewer) -> list[dict[str, Any]]:
+    found = services(request).environments
+    views = [_environment_call(lambda n=name: found.status(n)) for name in found.names()]
+    return [{"name": v.environment, "app": v.app, "health": v.health.value,
+             "digest": v.digest, "reasons": v.reasons} for v in views]  # fmt: skip
+
+
+@router.get("/environments/{name}")
+def environment(name: str, request: Request, _: Viewer) -> StatusView:
+    found = services(request).environments
+    view: StatusView = _environment_call(lambda: found.status(name))
+    return view
+
+
+@router.get("/environments/{name}/deployments")
+def deployments(name: str, request: Request, _: Viewer, limit: int = 20) -> list[Rollout]:
+    found = services(request).environments
+    history: list[Rollout] = _environment_call(lambda: found.history(name, _limit(limit)))
+    return history
+
+
+@router.post("/environments/{name}/deploy")
+def deploy(name: str, wanted: DeployRequest, request: Request, caller: Operator) -> Rollout:
+    found = services(request)
+    rollout: Rollout = _environment_call(
+        lambda: found.environments.deploy(name, wanted.digest, caller.name)
+    )
+    found.access.record(caller.name, "deploy", f"{name} {rollout.digest[:12]}")
+    return rollout
+
+
+@router.post("/environments/{name}/{action}")
+def act(name: str, action: str, request: Request, caller: Operator) -> Rollout:
+    if action not in ACTIONS:
+        raise HTTPException(404, f"no action {action!r}; use one of {', '.join(ACTIONS)}")
+    found = services(request)
+    rollout: Rollout = _environment_call(lambda: found.environments.act(name, action, caller.name))
+    found.access.record(caller.name, action, f"{name} deployment {rollout.id}")
+    return rollout
+
+
+@router.get("/deployments/{deployment_id}/analyses")
+def analyses(deployment_id: int, request: Request, _: Viewer) -> dict[str, Any]:
+    found = services(request).environments.analyses(deployment_id)
+    if found is None:
+        raise HTTPException(404, f"no deployment {deployment_id}")
+    rollout, rows = found
+    return {"deployment": asdict(rollout), "analyses": rows}
+
+
+# -- incidents (DORA) ------------------------------------------------------------------------------
+@router.get("/incidents")
+def incidents(request: Request, _: Viewer, days: float = 30) -> list[Incident]:
+    records = DeploymentRecords(services(request).store)
+    return records.incidents(time.time() - days * 86400)
+
+
+@router.post("/incidents", status_code=201)
+def open_incident(wanted: IncidentRequest, request: Request, caller: Operator) -> Incident:
+    found = services(request)
+    incident = DeploymentRecords(found.store).open_incident(
+        wanted.environment, wanted.title, time.time()
+    )
+    found.access.record(caller.name, "open incident", f"{wanted.environment}: {wanted.title}")
+    return incident
+
+
+@router.post("/incidents/{incident_id}/resolve")
+def resolve_incident(incident_id: int, request: Request, caller: Operator) -> dict[str, Any]:
+    found = services(request)
+    if not DeploymentRecords(found.store).resolve_incident(incident_id, time.time()):
+        raise HTTPException(404, f"no open incident {incident_id}")
+    found.access.record(caller.name, "resolve incident", str(incident_id))
+    return {"resolved": incident_id}
+
+
+# -- insights and the audit trail ------------------------------------------------------------------
+@router.get("/insights/tests")
+def insights_tests(request: Request, _: Viewer, days: float = 30) -> list[TestRecord]:
+    return reports.tests_report(services(request).store, days)
+
+
+@router.get("/insights/flaky")
+def insights_flaky(
+    request: Request, _: Viewer, days: float = 30, window: int = 50
+) -> list[FlakyTest]:
+    return reports.flaky_report(services(request).store, days, window)
+
+
+@router.get("/insights/slow")
+def insights_slow(
+    request: Request, _: Viewer, days: float = 30, budget: float = 600.0, top: int = 10
+) -> reports.SlowReport:
+    return reports.slow_report(services(request).store, days, budget, top)
+
+
+@router.get("/insights/gates")
+def insights_gates(request: Request, _: Viewer, days: float = 30) -> list[Gate]:
+    return reports.gates_report(services(request).store, days, None)  # no checkout: no owners
+
+
+@router.get("/insights/dora")
+def insights_dora(
+    request: Request, _: Viewer, days: float = 30, env: str | None = None,
+    app_name: str | None = None,
+) -> list[Metric]:  # fmt: skip
+    return reports.dora_report(services(request).store, days, None, env, app_name)
+
+
+@router.get("/audit")
+def trail(request: Request, _: Admin, limit: int = 100) -> list[AuditEvent]:
+    return services(request).access.trail(_limit(limit))

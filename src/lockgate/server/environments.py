@@ -1,0 +1,73 @@
+"""The environments the server shows and drives: those deployed from one repository directory
+(`lockgate serve --deployments DIR`, the checkout `lockgate deploy` ran in). An action writes
+the desired state as the CLI's commands do and leaves the carrying out to that directory's
+agent, which it starts when none runs; the request never waits for a rollout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..deploy import status
+from ..deploy.agent import environment_files, start_agent
+from ..deploy.envfile import load_environment
+from ..deploy.environment import Environment
+from ..deploy.reconciler import Reconciler
+from ..statedir import state_path
+from ..store import Store
+from ..store.deployments import DeploymentRecords, Rollout
+
+ACTIONS: dict[str, Callable[[Environment, str], Rollout]] = {
+    "promote": lambda environment, _actor: environment.promote(),
+    "abort": lambda environment, actor: environment.abort(f"aborted by {actor}"),
+    "rollback": lambda environment, actor: environment.rollback(actor),
+}
+
+
+class UnknownEnvironment(LookupError):
+    pass
+
+
+class Environments:
+    def __init__(self, repo: Path | None, store: Store) -> None:
+        self.repo = repo
+        self.state = state_path(repo) if repo is not None else None
+        self.records = DeploymentRecords(store)
+
+    def names(self) -> list[str]:
+        return sorted(environment_files(self.state)) if self.state is not None else []
+
+    def reconciler(self, name: str) -> Reconciler:
+        files = environment_files(self.state) if self.state is not None else {}
+        if name not in files or self.state is None:
+            raise UnknownEnvironment(name)
+        known, spec = load_environment(files[name], name)
+        return Reconciler(known, spec, self.state, self.records)
+
+    def status(self, name: str) -> status.StatusView:
+        return status.view(self.reconciler(name))
+
+    def history(self, name: str, limit: int = 20) -> list[Rollout]:
+        self.reconciler(name)  # an unknown name is refused, not answered with nothing
+        return self.records.history(name, limit)
+
+    def act(self, name: str, action: str, actor: str) -> Rollout:
+        """promote | abort | rollback; a UserError says why it cannot be done now."""
+        rollout = ACTIONS[action](Environment(self.reconciler(name)), actor)
+        self._carry_on()
+        return rollout
+
+    def deploy(self, name: str, digest: str, actor: str) -> Rollout:
+        """Roll out a bundle already built for this directory (by digest or its prefix)."""
+        rollout = Environment(self.reconciler(name)).deploy(digest, actor)
+        self._carry_on()
+        return rollout
+
+    def analyses(self, deployment_id: int) -> tuple[Rollout, list[dict[str, Any]]] | None:
+        found = self.records.rollout(deployment_id)
+        return (found, self.records.analyses(deployment_id)) if found is not None else None
+
+    def _carry_on(self) -> None:
+        assert self.repo is not None and self.state is not None
+        start_agent(self.repo, self.state)

@@ -1,0 +1,231 @@
+"""The web UI: server-rendered pages (Jinja2). Reading needs a session (log in with an API
+token); buttons call the JSON API (static/app.js) with the page's CSRF token, and are shown
+only to roles the API would let through. htmx refreshes the parts that change while one looks.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from ..deploy.environment import DeployRefused
+from ..errors import UserError
+from ..insights import reports
+from ..store.access import Role, Token
+from ..store.database import RunFilter
+from . import auth, views
+from .api import Services, services
+from .environments import UnknownEnvironment
+
+PAGE = 50  # runs per page
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+def _clock(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + " UTC" if at else ""
+
+
+templates.env.filters["clock"] = _clock
+
+
+def _viewer(request: Request) -> Token:
+    """The session's holder; a browser without one is sent to log in."""
+    holder = auth.caller(request)
+    if holder is None:
+        back = urllib.parse.quote(str(request.url.path))
+        raise HTTPException(303, "log in first", headers={"Location": f"/login?next={back}"})
+    return holder
+
+
+def _render(request: Request, name: str, holder: Token | None, **context: Any) -> Response:
+    keys: auth.Keys = request.app.state.keys
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "holder": holder,
+            "operator": holder is not None and holder.role >= Role.OPERATOR,
+            "csrf": keys.csrf(request),
+            **context,
+        },
+    )
+    auth.ensure_csrf(request, response)
+    return response
+
+
+# -- logging in ------------------------------------------------------------------------------------
+@router.get("/login")
+def login_page(request: Request, next: str = "/runs", failed: str = "") -> Response:
+    return _render(request, "login.html", None, next=_local(next), failed=failed)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
+    keys: auth.Keys = request.app.state.keys
+    target = _local(form.get("next", ["/runs"])[0])
+    if not keys.csrf_ok(request, form.get("csrf", [""])[0]):
+        raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
+    session = keys.session(form.get("token", [""])[0].strip())
+    if session is None:
+        return RedirectResponse(f"/login?failed=1&next={urllib.parse.quote(target)}", 303)
+    response = RedirectResponse(target, 303)
+    response.set_cookie(auth.SESSION, session, max_age=auth.SESSION_SECONDS, httponly=True,
+                        samesite="strict")  # fmt: skip
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
+    keys: auth.Keys = request.app.state.keys
+    if not keys.csrf_ok(request, form.get("csrf", [""])[0]):
+        raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(auth.SESSION)
+    return response
+
+
+def _local(target: str) -> str:
+    """Only a path on this server is a place to go back to (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/runs"
+
+
+# -- runs ------------------------------------------------------------------------------------------
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/runs", 303)
+
+
+def _runs_context(request: Request, found: Services, filters: RunFilter) -> dict[str, Any]:
+    rows = [views.run_row(r) for r in found.store.find_runs(filters, PAGE)]
+    query = {k: v for k, v in vars(filters).items() if v and k != "before"}
+    older = None
+    if len(rows) == PAGE:
+        older = "?" + urllib.parse.urlencode({**query, "before": rows[-1].id})
+    waiting = views.waiting(found.queue.listed(100), found.store) if not filters.before else []
+    return {"rows": rows, "filters": filters, "older": older, "waiting": waiting,
+            "query": urllib.parse.urlencode(query)}  # fmt: skip
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(
+    request: Request, workflow: str = "", branch: str = "", event: str = "", outcome: str = "",
+    before: int = 0,
+) -> Response:  # fmt: skip
+    holder = _viewer(request)
+    found = services(request)
+    filters = RunFilter(workflow, branch, event, outcome, before)
+    return _render(request, "runs.html", holder, choices=found.store.run_choices(),
+                   **_runs_context(request, found, filters))  # fmt: skip
+
+
+@router.get("/runs/table", response_class=HTMLResponse)
+def runs_table(
+    request: Request, workflow: str = "", branch: str = "", event: str = "", outcome: str = "",
+    before: int = 0,
+) -> Response:  # fmt: skip
+    holder = _viewer(request)
+    filters = RunFilter(workflow, branch, event, outcome, before)
+    return _render(request, "_runs_table.html", holder,
+                   **_runs_context(request, services(request), filters))  # fmt: skip
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: int) -> Response:
+    holder = _viewer(request)
+    page = views.run_page(services(request).store, run_id)
+    if page is None:
+        raise HTTPException(404, f"no run {run_id}")
+    return _render(request, "run.html", holder, page=page)
+
+
+@router.get("/runs/{run_id}/graph", response_class=HTMLResponse)
+def run_graph(request: Request, run_id: int) -> Response:
+    holder = _viewer(request)
+    page = views.run_page(services(request).store, run_id)
+    if page is None:
+        raise HTTPException(404, f"no run {run_id}")
+    return _render(request, "_graph.html", holder, page=page)
+
+
+@router.get("/queue/{item_id}", response_class=HTMLResponse)
+def queued_page(request: Request, item_id: int) -> Response:
+    """A queued run: its run's page once there is one (the only one, or a list)."""
+    holder = _viewer(request)
+    found = services(request)
+    item = found.queue.get(item_id)
+    if item is None:
+        raise HTTPException(404, f"no queued run {item_id}")
+    runs = found.store.runs_of_trigger(item_id)
+    if len(runs) == 1:
+        return RedirectResponse(f"/runs/{runs[0]}", 303)
+    rows = [views.run_row(r) for r in (found.store.get_run(n) for n in runs) if r]
+    return _render(request, "queued.html", holder, item=item, rows=rows)
+
+
+# -- environments ----------------------------------------------------------------------------------
+@router.get("/environments", response_class=HTMLResponse)
+def environments_page(request: Request) -> Response:
+    holder = _viewer(request)
+    found = services(request).environments
+    listed = [found.status(name) for name in found.names()]
+    return _render(request, "environments.html", holder, listed=listed,
+                   configured=found.repo is not None)  # fmt: skip
+
+
+def _environment(request: Request, name: str, template: str) -> Response:
+    holder = _viewer(request)
+    found = services(request).environments
+    try:
+        view = found.status(name)
+        history = found.history(name, 10)
+    except UnknownEnvironment:
+        raise HTTPException(404, f"no environment {name!r}") from None
+    except (UserError, DeployRefused) as exc:
+        raise HTTPException(409, str(exc)) from None
+    return _render(request, template, holder, view=view, history=history)
+
+
+@router.get("/environments/{name}", response_class=HTMLResponse)
+def environment_page(request: Request, name: str) -> Response:
+    return _environment(request, name, "environment.html")
+
+
+@router.get("/environments/{name}/panel", response_class=HTMLResponse)
+def environment_panel(request: Request, name: str) -> Response:
+    return _environment(request, name, "_environment_panel.html")
+
+
+@router.get("/deployments/{deployment_id}", response_class=HTMLResponse)
+def deployment_page(request: Request, deployment_id: int) -> Response:
+    holder = _viewer(request)
+    found = services(request).environments.analyses(deployment_id)
+    if found is None:
+        raise HTTPException(404, f"no deployment {deployment_id}")
+    rollout, analyses = found
+    return _render(request, "deployment.html", holder, rollout=rollout, analyses=analyses)
+
+
+# -- insights --------------------------------------------------------------------------------------
+@router.get("/insights", response_class=HTMLResponse)
+def insights_page(request: Request, days: float = 30) -> Response:
+    holder = _viewer(request)
+    store = services(request).store
+    return _render(
+        request,
+        "insights.html",
+        holder,
+        days=days,
+        flaky=reports.flaky_report(store, days, 50),
+        slow=reports.slow_report(store, days, 600.0, 10),
+        gates=reports.gates_report(store, days, None),
+        dora=reports.dora_report(store, days, None, None, None),
+    )

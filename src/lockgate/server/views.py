@@ -1,0 +1,233 @@
+"""What the web UI's pages show, built from the store as typed records: pure reading, no HTML
+beyond a log line's colours (ansi) and a job summary's Markdown (raw HTML disabled)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from ..store import Store
+from ..store.queue import QueuedRun, QueueStatus
+from . import ansi
+
+MAX_LOG_LINES = 20_000  # per job on one page; the API streams all of it
+MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def outcome(status: str, conclusion: str | None) -> str:
+    """One word for colour and filters: success, failure, cancelled, skipped, running, ..."""
+    if status == "completed" and conclusion:
+        return conclusion
+    return status
+
+
+def took(started: float | None, finished: float | None) -> str:
+    if started is None:
+        return ""
+    seconds = (finished or time.time()) - started
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{int(seconds // 60)}m {int(seconds % 60)}s"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    workflow: str
+    event: str
+    branch: str
+    sha: str
+    actor: str
+    outcome: str
+    started_at: float
+    took: str
+    trigger_id: int | None
+
+
+def run_row(run: dict[str, Any]) -> RunRow:
+    return RunRow(
+        run["id"],
+        run["workflow"],
+        run["event"],
+        run["branch"],
+        run["sha"][:12],
+        run["actor"],
+        outcome(run["status"], run["conclusion"]),
+        run["started_at"],
+        took(run["started_at"], run["finished_at"]),
+        run.get("trigger_id"),
+    )
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A queued run that has no run yet: waiting for a worker, or fetching."""
+
+    id: int
+    event: str
+    repository: str
+    ref: str
+    commit: str
+    status: str
+    message: str | None
+
+
+def waiting(items: list[QueuedRun], store: Store) -> list[Waiting]:
+    found = []
+    for item in items:
+        if item.status in (QueueStatus.QUEUED, QueueStatus.RUNNING) and not store.runs_of_trigger(
+            item.id
+        ):
+            trigger = item.trigger
+            found.append(
+                Waiting(
+                    item.id,
+                    trigger.event,
+                    trigger.repository,
+                    trigger.ref,
+                    trigger.after[:12],
+                    item.status.value,
+                    item.message,
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    html: str
+
+
+@dataclass
+class StepView:
+    number: int
+    name: str
+    outcome: str
+    took: str
+    lines: list[LogLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AnnotationView:
+    level: str
+    message: str
+    title: str | None
+    where: str | None
+
+
+@dataclass
+class JobView:
+    row: int
+    key: str
+    job_id: str
+    name: str
+    outcome: str
+    took: str
+    needs: list[str]
+    column: int
+    message: str | None
+    steps: list[StepView]
+    annotations: list[AnnotationView]
+    summary_html: str | None
+    cached_from: int | None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ArtifactView:
+    id: int
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RunPage:
+    run: RunRow
+    repo_dir: str
+    jobs: list[JobView]
+    columns: list[list[JobView]]  # the needs graph, a column per depth
+    artifacts: list[ArtifactView]
+    last_line: int  # the newest log line shown: the live tail starts after it
+    running: bool
+
+
+def _columns(jobs: list[JobView]) -> list[list[JobView]]:
+    """Each job in the column after the deepest job it needs (matrix jobs share an id)."""
+    by_id: dict[str, list[JobView]] = {}
+    for job in jobs:
+        by_id.setdefault(job.job_id, []).append(job)
+    depth: dict[str, int] = {}
+
+    def depth_of(job_id: str, seen: frozenset[str]) -> int:
+        if job_id not in depth:
+            needs = {n for j in by_id.get(job_id, []) for n in j.needs if n in by_id}
+            depth[job_id] = 1 + max(
+                (depth_of(n, seen | {job_id}) for n in needs if n not in seen), default=-1
+            )
+        return depth[job_id]
+
+    columns: list[list[JobView]] = []
+    for job in jobs:
+        job.column = depth_of(job.job_id, frozenset())
+        while len(columns) <= job.column:
+            columns.append([])
+        columns[job.column].append(job)
+    return columns
+
+
+def _job(job: dict[str, Any], store: Store) -> tuple[JobView, int]:
+    steps = {
+        s["number"]: StepView(
+            s["number"],
+            s["name"],
+            outcome(s["status"], s["conclusion"]),
+            took(s["started_at"], s["finished_at"]),
+        )
+        for s in job["steps"]
+    }
+    # Step 0 holds what a job logs before its first step (and a cache hit's note).
+    lines = store.job_log_lines(job["id"], MAX_LOG_LINES + 1)
+    last, truncated = 0, len(lines) > MAX_LOG_LINES
+    for line_id, step, text in lines[:MAX_LOG_LINES]:
+        holder = steps.get(step)
+        if holder is None:
+            holder = steps[step] = StepView(step, "Set up job" if step == 0 else f"Step {step}",
+                                            "success", "")  # fmt: skip
+        holder.lines.append(LogLine(line_id, ansi.to_html(text)))
+        last = max(last, line_id)
+    notes = [
+        AnnotationView(
+            a["level"], a["message"], a.get("title"),
+            f"{a['file']}:{a['line'] or 1}" if a.get("file") else None,
+        )
+        for a in job["annotations"]
+    ]  # fmt: skip
+    summary = MARKDOWN.render(job["summary"]) if job.get("summary") else None
+    view = JobView(
+        job["id"], job["key"], job["job_id"], job["name"],
+        outcome(job["status"], job["conclusion"]), took(job["started_at"], job["finished_at"]),
+        list(job.get("needs") or []), 0, job.get("message"),
+        [steps[n] for n in sorted(steps)], notes, summary, job.get("cached_from"), truncated,
+    )  # fmt: skip
+    return view, last
+
+
+def run_page(store: Store, run_id: int) -> RunPage | None:
+    found = store.get_run(run_id)
+    if found is None:
+        return None
+    built = [_job(job, store) for job in found["jobs"]]
+    jobs = [view for view, _ in built]
+    return RunPage(
+        run_row(found),
+        found["repo_dir"],
+        jobs,
+        _columns(jobs),
+        [ArtifactView(a["id"], a["name"], a["size"]) for a in found["artifacts"]],
+        max((last for _, last in built), default=0),
+        found["status"] == "running",
+    )
