@@ -8,35 +8,45 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.server
+import io
 import json
+import os
 import shutil
 import signal
 import subprocess
 import tarfile
 import threading
+import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
+from sqlalchemy import update
 
+from lockgate.runtime import free_port
 from lockgate.server import webhooks
 from lockgate.server.statuses import Forge, Status, request_for
+from lockgate.store import Store, tables
 from lockgate.store.queue import Trigger
 
-from .conftest import git, lockgate, make_repo, need
+from .conftest import LOCKGATE, git, lockgate, make_repo, need
 from .fleet import eventually
 from .serving import (
     SECRET,
     Server,
     bearer,
     make_token,
+    servers,
     signed,
     signed_headers,
     sse_events,
     start_server,
 )
+
+__all__ = ["servers"]  # the fixture
 
 EXAMPLES = "@octokit/webhooks-examples"
 
@@ -141,7 +151,8 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     servers: list[Server], tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n",
+                                          "lockgate.yml": "server:\n  interrupted: report\n"})  # fmt: skip
     bare = tmp_path / "app.git"
     git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
     first = start_server(home, 0)  # queues only
@@ -177,7 +188,7 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     eventually(lambda: second.get("/api/v1/queue")[0]["status"] == "running", 60, "taken")
     second.process.send_signal(signal.SIGKILL)
     second.process.wait()
-    third = start_server(home, 0, "--interrupted", "report", port=first.port)
+    third = start_server(home, 0, port=first.port)  # requeues, unless the repository says
     servers.append(third)
     newest = third.get("/api/v1/queue")[0]
     assert newest["status"] == "interrupted" and "stopped" in newest["message"]
@@ -330,3 +341,275 @@ def test_a_repository_git_would_read_as_an_option_is_never_fetched(
     (item,) = server.get("/api/v1/queue")
     assert item["exit_code"] == 2 and item["message"].startswith("refused to fetch")
     assert not marker.exists()
+
+
+# -- schedules, cancel and rerun, artifacts, incidents ---------------------------------------------
+SCHEDULED = """on:
+  schedule:
+    - cron: "*/5 * * * *"
+jobs:
+  nightly:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "scheduled by ${{ github.event.schedule }}"
+"""
+
+
+@pytest.mark.integration
+def test_a_schedule_of_the_default_branch_runs_its_workflow(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n",
+                                          ".github/workflows/nightly.yml": SCHEDULED})  # fmt: skip
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    server = start_server(tmp_path / "home", 1)
+    servers.append(server)
+    operator = make_token(server.home, "ops", "operator")
+    asked = httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
+                       json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    assert asked.status_code == 201  # a manual run has no schedule to record: only pushes do
+    push = {"ref": "refs/heads/main", "before": "0" * 40, "after": git(source, "rev-parse", "HEAD"),
+            "repository": {"clone_url": str(bare), "default_branch": "main"}}  # fmt: skip
+    body = json.dumps(push).encode()
+    httpx.post(server.url + "/webhooks/github", content=body, headers=signed_headers("push", body))
+    eventually(lambda: server.get("/api/v1/schedules") != [], 120, "the schedule recorded")
+    (schedule,) = server.get("/api/v1/schedules")
+    assert (schedule["workflow_file"], schedule["cron"]) == (
+        ".github/workflows/nightly.yml", "*/5 * * * *"
+    )  # fmt: skip
+    assert time.gmtime(schedule["next_at"]).tm_min % 5 == 0 and schedule["next_at"] > time.time()
+    store = Store(f"sqlite:///{server.home / '.lockgate' / 'lockgate.db'}")
+    with store.engine.begin() as conn:  # its time has come (rather than wait up to 5 minutes)
+        conn.execute(update(tables.schedules).values(next_at=time.time() - 1))
+    eventually(lambda: any(r["event"] == "schedule" for r in server.get("/api/v1/runs")), 120,
+               "the scheduled run")  # fmt: skip
+    scheduled = next(r for r in server.get("/api/v1/runs") if r["event"] == "schedule")
+    assert scheduled["workflow_file"].endswith("nightly.yml")  # that workflow only
+    eventually(lambda: server.get(f"/api/v1/runs/{scheduled['id']}")["status"] == "completed", 60)
+    lines = [json.loads(d)["line"] for k, d in sse_events(server, f"/api/v1/runs/{scheduled['id']}/logs")
+             if k == "line"]  # fmt: skip
+    assert "scheduled by */5 * * * *" in lines
+    assert server.get("/api/v1/schedules")[0]["next_at"] > time.time()  # and it moved on
+
+
+SLOW = """on: [push, workflow_dispatch]
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo started && sleep 120
+"""
+
+
+@pytest.mark.integration
+def test_operators_cancel_and_rerun(servers: list[Server], tmp_path: Path) -> None:
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": SLOW})
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    server = start_server(tmp_path / "home", 1)
+    servers.append(server)
+    operator, viewer = (make_token(server.home, n, r) for n, r in (("ops", "operator"),
+                                                                    ("reader", "viewer")))  # fmt: skip
+    for number in range(2):  # the second waits while the only worker runs the first
+        run = {"repository": str(bare), "ref": "refs/heads/main", "inputs": {"n": str(number)}}
+        assert httpx.post(server.url + "/api/v1/runs", json=run,
+                          headers=bearer(operator)).status_code == 201  # fmt: skip
+    eventually(lambda: len(server.get("/api/v1/runs")) == 1, 60, "the first run started")
+    (first,) = server.get("/api/v1/runs")
+    waiting = server.get("/api/v1/queue")[0]
+    assert waiting["status"] == "queued"
+    cancel = f"{server.url}/api/v1/queue/{waiting['id']}/cancel"
+    assert httpx.post(cancel, headers=bearer(viewer)).status_code == 403
+    assert httpx.post(cancel, headers=bearer(operator)).json()["status"] == "cancelled"
+    stop = f"{server.url}/api/v1/runs/{first['id']}/cancel"
+    assert httpx.post(stop, headers=bearer(operator)).status_code == 200
+    eventually(lambda: server.get(f"/api/v1/runs/{first['id']}")["status"] == "completed", 60,
+               "the cancelled run ended")  # fmt: skip
+    assert server.get(f"/api/v1/runs/{first['id']}")["conclusion"] == "cancelled"
+    taken = f"/api/v1/queue/{first['trigger_id']}"
+    eventually(lambda: server.get(taken)["status"] == "done", 30, "its worker done with it")
+    item = server.get(taken)
+    assert item["message"] == "cancelled by an operator" and item["runs"] == [first["id"]]
+    assert len(server.get("/api/v1/runs")) == 1  # the cancelled queued run never ran
+    again = httpx.post(f"{server.url}/api/v1/runs/{first['id']}/rerun", headers=bearer(operator))
+    assert again.status_code == 201
+    rerun = server.get(f"/api/v1/queue/{again.json()['id']}")
+    assert rerun["trigger"]["ref"] == "refs/heads/main" and rerun["trigger"]["event"] == (
+        "workflow_dispatch"
+    )  # fmt: skip
+    actions = [e["action"] for e in server.get("/api/v1/audit")]
+    assert actions.count("cancel") == 2 and actions[0] == "queue workflow_dispatch"
+
+
+ARTIFACT = """on: [push, workflow_dispatch]
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p dist && echo "the build" > dist/app.txt
+      - uses: actions/upload-artifact@v4
+        with:
+          name: app
+          path: dist
+"""
+
+
+@pytest.mark.integration
+def test_artifacts_outlive_the_workspace_and_download_as_zip(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": ARTIFACT})
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    server = start_server(tmp_path / "home", 1)
+    servers.append(server)
+    operator = make_token(server.home, "ops", "operator")
+    httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
+               json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
+    (run,) = server.get("/api/v1/runs")
+    assert run["conclusion"] == "success"
+    (artifact,) = server.get(f"/api/v1/runs/{run['id']}/artifacts")
+    assert artifact["name"] == "app" and "path" not in artifact  # no server path shown
+    assert not (server.home / "workspaces" / "1").exists()  # the workspace is gone
+    kept = server.home / "artifacts" / str(run["id"]) / "app"
+    (kept / "link").symlink_to("/etc/passwd")  # planted where artifacts are kept
+    answer = httpx.get(f"{server.url}/api/v1/artifacts/{artifact['id']}",
+                       headers=bearer(server.token))  # fmt: skip
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        assert archive.read("app.txt") == b"the build\n"
+        assert "link" not in archive.namelist()  # a symbolic link is never followed
+    assert httpx.get(f"{server.url}/api/v1/artifacts/999",
+                     headers=bearer(server.token)).status_code == 404  # fmt: skip
+
+
+@pytest.mark.integration
+def test_incidents_through_the_api(servers: list[Server], tmp_path: Path) -> None:
+    server = start_server(tmp_path / "home", 0)
+    servers.append(server)
+    operator, viewer = (make_token(server.home, n, r) for n, r in (("ops", "operator"),
+                                                                    ("reader", "viewer")))  # fmt: skip
+    wanted = {"environment": "production", "title": "checkout errors"}
+    refused = httpx.post(server.url + "/api/v1/incidents", json=wanted, headers=bearer(viewer))
+    assert refused.status_code == 403
+    opened = httpx.post(server.url + "/api/v1/incidents", json=wanted, headers=bearer(operator))
+    assert opened.status_code == 201
+    number = opened.json()["id"]
+    (listed,) = server.get("/api/v1/incidents", viewer)
+    assert listed["title"] == "checkout errors" and listed["resolved_at"] is None
+    resolve = f"{server.url}/api/v1/incidents/{number}/resolve"
+    assert httpx.post(resolve, headers=bearer(operator)).status_code == 200
+    assert httpx.post(resolve, headers=bearer(operator)).status_code == 404  # already
+    assert server.get("/api/v1/incidents", viewer)[0]["resolved_at"] is not None
+    assert [e["action"] for e in server.get("/api/v1/audit")] == [
+        "resolve incident", "open incident"
+    ]  # fmt: skip
+
+
+GROUPED = """on: [push, workflow_dispatch]
+concurrency: release
+jobs:
+  hold:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "$GITHUB_EVENT_NAME holds the group"
+          while [ ! -e {gate} ]; do sleep 0.1; done
+"""
+
+
+@pytest.mark.integration
+def test_a_concurrency_group_holds_across_the_cli_and_the_server(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": GROUPED.format(gate=gate)})
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    server = start_server(tmp_path / "home", 1)
+    servers.append(server)
+    store = f"sqlite:///{server.home / '.lockgate' / 'lockgate.db'}"
+    cli = subprocess.Popen([str(LOCKGATE), "run", "push", "--db", store], cwd=source,
+                           env={**os.environ, "LOCKGATE_DAEMON": "0"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        eventually(lambda: any(r["event"] == "push" for r in server.get("/api/v1/runs")), 60,
+                   "the CLI's run in the server's store")  # fmt: skip
+        operator = make_token(server.home, "ops", "operator")
+        httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
+                   json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+        eventually(lambda: len(server.get("/api/v1/runs")) == 2, 60, "the server's run")
+        served = next(r for r in server.get("/api/v1/runs") if r["trigger_id"])
+        time.sleep(2)  # the server's run waits outside the group while the CLI's holds it
+        assert server.get(f"/api/v1/runs/{served['id']}/jobs") == []
+        gate.write_text("")
+        assert cli.wait(timeout=60) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    runs = f"/api/v1/runs/{served['id']}"
+    eventually(lambda: server.get(runs)["status"] == "completed", 60, "the server's run")
+    mine = next(r for r in server.get("/api/v1/runs") if not r["trigger_id"])
+    (job,) = server.get(f"{runs}/jobs")
+    assert server.get(runs)["conclusion"] == "success"
+    assert job["started_at"] >= mine["finished_at"]  # one after the other
+
+
+ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
+
+
+@pytest.mark.integration
+def test_alertmanager_opens_and_resolves_incidents(servers: list[Server], tmp_path: Path) -> None:
+    """A real Alertmanager, told to fire and then resolve an alert, calls the server's webhook."""
+    need(ALERTMANAGER.exists(), "prometheus-alertmanager is not installed")
+    server = start_server(tmp_path / "home", 0)
+    servers.append(server)
+    operator = make_token(server.home, "alertmanager", "operator")
+    port = free_port()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(json.dumps({  # JSON is YAML
+        "route": {"receiver": "lockgate", "group_wait": "1s", "group_interval": "1s",
+                  "repeat_interval": "1h"},
+        "receivers": [{"name": "lockgate", "webhook_configs": [{
+            "url": f"{server.url}/api/v1/incidents/alertmanager?environment=production",
+            "send_resolved": True,
+            "http_config": {"authorization": {"credentials": operator}},
+        }]}],
+    }))  # fmt: skip
+    manager = subprocess.Popen(
+        [str(ALERTMANAGER), f"--config.file={config}", f"--storage.path={tmp_path / 'am'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        alerts = f"http://127.0.0.1:{port}/api/v2/alerts"
+
+        def tell(**times: str) -> bool:
+            alert = {"labels": {"alertname": "HighErrorRate", "service": "checkout"},
+                     "annotations": {"summary": "5% of requests fail"}, **times}  # fmt: skip
+            try:
+                return httpx.post(alerts, json=[alert], timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        eventually(tell, 30, "Alertmanager taking the alert")
+        eventually(lambda: server.get("/api/v1/incidents") != [], 60, "the incident opened")
+        (incident,) = server.get("/api/v1/incidents")
+        assert (incident["environment"], incident["title"]) == (
+            "production", "HighErrorRate: 5% of requests fail"
+        )  # fmt: skip
+        ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+        assert tell(endsAt=ended)
+        eventually(lambda: server.get("/api/v1/incidents")[0]["resolved_at"] is not None, 60,
+                   "the incident resolved")  # fmt: skip
+        assert len(server.get("/api/v1/incidents")) == 1  # repeats open nothing new
+    finally:
+        manager.kill()
+        manager.wait()
+    hook = f"{server.url}/api/v1/incidents/alertmanager"
+    bad = httpx.post(hook, json={"alerts": [{"labels": {"alertname": "X"}, "status": "firing"}]},
+                     headers=bearer(operator))  # fmt: skip
+    assert bad.status_code == 400 and "environment" in bad.json()["detail"]
+    assert httpx.post(hook, json={"alerts": []}).status_code == 401

@@ -33,9 +33,10 @@ from ..store.database import RunFilter
 from ..store.deployments import DeploymentRecords, Incident, Rollout
 from ..store.queue import Queue, QueuedRun, Trigger
 from ..store.schedules import Schedule, Schedules
-from . import ansi
+from . import alerts, ansi
 from .auth import Admin, Operator, Viewer
 from .environments import ACTIONS, Environments, UnknownEnvironment
+from .limits import read_body
 from .worker import REF, SOURCE
 
 LIVE_POLL = 0.25  # seconds between looks at a running run's new log lines
@@ -334,6 +335,33 @@ def open_incident(wanted: IncidentRequest, request: Request, caller: Operator) -
     )
     found.access.record(caller.name, "open incident", f"{wanted.environment}: {wanted.title}")
     return incident
+
+
+@router.post("/incidents/alertmanager")
+async def alertmanager(
+    request: Request, caller: Operator, environment: str | None = None
+) -> dict[str, list[int]]:
+    """Alertmanager's webhook: a firing alert opens an incident (once), a resolved one
+    resolves it."""
+    found = services(request)
+    try:
+        told = alerts.changes(json.loads(await read_body(request)), environment)
+    except (ValueError, alerts.BadAlert) as exc:
+        raise HTTPException(400, str(exc)) from None
+    records = DeploymentRecords(found.store)
+    opened, resolved = [], []
+    for change in told:
+        standing = records.open_incidents(change.environment, change.title)
+        if change.firing and not standing:
+            opened.append(records.open_incident(change.environment, change.title, time.time()).id)
+        for incident in standing if not change.firing else []:
+            if records.resolve_incident(incident.id, time.time()):
+                resolved.append(incident.id)
+    for number in opened:
+        found.access.record(caller.name, "open incident", f"alert {number}")
+    for number in resolved:
+        found.access.record(caller.name, "resolve incident", f"alert {number}")
+    return {"opened": opened, "resolved": resolved}
 
 
 @router.post("/incidents/{incident_id}/resolve")

@@ -19,9 +19,9 @@ from ..store.schedules import Schedules
 from . import api, ui, webhooks
 from .auth import Keys
 from .environments import Environments
+from .limits import MAX_BODY, read_body
 from .worker import REF, SOURCE
 
-MAX_BODY = 5 << 20  # bytes; GitHub caps payloads at 25 MB, but run-triggering ones are small
 FORGES = ("github", "gitea", "gitlab")
 STATIC = Path(__file__).parent / "static"
 
@@ -43,19 +43,6 @@ class GitPush(BaseModel):
     ref: str = Field(pattern=f"^{REF}$")
     before: str = Field(pattern=r"^[0-9a-f]{40,64}$")
     after: str = Field(pattern=r"^[0-9a-f]{40,64}$")
-
-
-async def read_body(request: Request) -> bytes:
-    """The request body, refused (413) past MAX_BODY without reading the rest."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise HTTPException(413, f"the body is larger than {MAX_BODY} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"the body is larger than {MAX_BODY} bytes")
-    return bytes(body)
 
 
 def create_app(config: ServerConfig) -> FastAPI:

@@ -22,6 +22,7 @@ from ..store.database import RunFilter
 from . import auth, views
 from .api import Services, services
 from .environments import UnknownEnvironment
+from .limits import read_body
 
 PAGE = 50  # runs per page
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -68,7 +69,7 @@ def login_page(request: Request, next: str = "/runs", failed: str = "") -> Respo
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
+    form = urllib.parse.parse_qs((await read_body(request)).decode(errors="replace"))
     keys: auth.Keys = request.app.state.keys
     target = _local(form.get("next", ["/runs"])[0])
     if not keys.csrf_ok(request, form.get("csrf", [""])[0]):
@@ -84,7 +85,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    form = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
+    form = urllib.parse.parse_qs((await read_body(request)).decode(errors="replace"))
     keys: auth.Keys = request.app.state.keys
     if not keys.csrf_ok(request, form.get("csrf", [""])[0]):
         raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")

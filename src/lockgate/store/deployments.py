@@ -286,6 +286,15 @@ class DeploymentRecords:
         with self.engine.begin() as conn:
             return bool(conn.execute(query).rowcount)
 
+    def open_incidents(self, environment: str, title: str) -> list[Incident]:
+        query = select(t.incidents).where(
+            t.incidents.c.environment == environment,
+            t.incidents.c.title == title,
+            t.incidents.c.resolved_at.is_(None),
+        )
+        with self.engine.connect() as conn:
+            return [Incident(**dict(r._mapping)) for r in conn.execute(query)]
+
     def incidents(self, since: float) -> list[Incident]:
         query = select(t.incidents).where(t.incidents.c.opened_at >= since)
         with self.engine.connect() as conn:
