@@ -9,6 +9,7 @@ which benchmarks report beside, so the cost of start-up stays visible. `committe
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -17,9 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
 from lockgate.cli.launcher import socket_path
+from lockgate.runtime import free_port
 
 LOCKGATE = Path(sys.executable).parent / "lockgate"
 IN_PROCESS = {**os.environ, "LOCKGATE_DAEMON": "0"}
@@ -122,3 +127,38 @@ def example_app(directory: Path, **behavior: object) -> Path:
         (directory / name).write_text((ROOT / "examples" / "app" / name).read_text())
     (directory / "behavior.json").write_text(json.dumps(behavior))
     return directory
+
+
+def api_token(home: Path, name: str, role: str = "viewer", *extra: str) -> str:
+    """A new API token of `lockgate serve` with home `home` (`extra`: e.g. --db URL)."""
+    return subprocess.run(
+        [str(LOCKGATE), "token", "create", name, "--role", role, "--home", str(home), *extra],
+        capture_output=True, text=True, check=True, env=IN_PROCESS,
+    ).stdout.strip()  # fmt: skip
+
+
+@contextlib.contextmanager
+def serving(home: Path, workers: int, *extra: str, env: dict[str, str]) -> Iterator[str]:
+    """`lockgate serve` on a free port until the block ends (killed); yields its URL once it
+    answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
+         "--workers", str(workers), *extra],
+        env={**IN_PROCESS, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("lockgate serve did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.kill()
+        server.wait()

@@ -13,18 +13,14 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from common import LOCKGATE
-
-from lockgate.runtime import free_port
+from common import api_token, serving
 
 SECRET = "burst-secret"
 DISTINCT, REPEATED, CLIENTS, SECONDS = 200, 50, 20, 10.0
@@ -65,26 +61,9 @@ async def burst(url: str) -> tuple[list[int], list[float], float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-burst-") as tmp:
-        port = free_port()
         home = Path(tmp) / "home"
-        token = subprocess.run(
-            [str(LOCKGATE), "token", "create", "bench", "--home", str(home)],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        server = subprocess.Popen(
-            [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
-             "--workers", "0"],
-            env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        token = api_token(home, "bench")
+        with serving(home, 0, env={"LOCKGATE_WEBHOOK_SECRET": SECRET}) as url:
             baseline = []
             with httpx.Client(timeout=10) as client:  # kept alive, as the burst's clients are
                 for _ in range(50):
@@ -96,9 +75,6 @@ def main() -> None:
                 f"{url}/api/v1/queue?limit=1000", timeout=30,
                 headers={"Authorization": f"Bearer {token}"},
             ).json()  # fmt: skip
-        finally:
-            server.kill()
-            server.wait()
     deliveries = {item["trigger"]["delivery"] for item in queued}
     print(f"{len(codes)} deliveries in {spent:.1f}s ({len(codes) / spent:.0f}/s): "
           f"{codes.count(201)} queued, {codes.count(200)} recognised as redeliveries, "

@@ -35,6 +35,7 @@ from ..store.queue import Queue, QueuedRun, Trigger
 from ..store.schedules import Schedule, Schedules
 from . import alerts, ansi
 from .auth import Admin, Operator, Viewer
+from .doorbell import Doorbell
 from .environments import ACTIONS, Environments, UnknownEnvironment
 from .limits import read_body
 from .worker import REF, SOURCE
@@ -53,10 +54,12 @@ class Services:
     schedules: Schedules
     environments: Environments
     home: Path  # the server's home: kept artifacts live under home/artifacts
+    doorbell: Doorbell  # wakes idle workers
 
     def enqueue(self, trigger: Trigger, actor: str) -> JSONResponse:
         item, new = self.queue.enqueue(trigger)
         if new:
+            self.doorbell.ring()
             self.access.record(
                 actor, f"queue {trigger.event}", f"{trigger.repository} {trigger.ref}"
             )

@@ -18,8 +18,10 @@ from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
 from . import api, ui, webhooks
 from .auth import Keys
+from .doorbell import Doorbell
 from .environments import Environments
 from .limits import MAX_BODY, read_body
+from .snapshots import InsightsSnapshots
 from .worker import REF, SOURCE
 
 FORGES = ("github", "gitea", "gitlab")
@@ -45,14 +47,16 @@ class GitPush(BaseModel):
     after: str = Field(pattern=r"^[0-9a-f]{40,64}$")
 
 
-def create_app(config: ServerConfig) -> FastAPI:
+def create_app(config: ServerConfig, doorbell: Doorbell) -> FastAPI:
     app = FastAPI(title="lockgate", version="1", docs_url="/docs")
     store = Store(config.store_url)
     access = Access(store)
-    services = api.Services(store, Queue(store), access, Schedules(store),
-                            Environments(config.deployments, store), config.home)  # fmt: skip
+    environments = Environments(config.deployments, store)
+    services = api.Services(store, Queue(store), access, Schedules(store), environments,
+                            config.home, doorbell)  # fmt: skip
     app.state.services = services
     app.state.keys = Keys(config.session_key, access)
+    app.state.snapshots = InsightsSnapshots(store)
 
     @app.middleware("http")
     async def limit_bodies(request: Request, call_next):  # type: ignore[no-untyped-def]

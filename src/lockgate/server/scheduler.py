@@ -16,6 +16,7 @@ from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
 from ..workflow.loader import load_workflow
 from . import cron
+from .doorbell import Doorbell
 
 POLL = 1.0  # seconds between looks for schedules due
 
@@ -62,8 +63,9 @@ def record(store: Store, trigger: Trigger, checkout: Path) -> None:
 
 
 class Scheduler:
-    def __init__(self, store: Store, stop: threading.Event) -> None:
+    def __init__(self, store: Store, stop: threading.Event, doorbell: Doorbell) -> None:
         self.schedules, self.queue, self.stop = Schedules(store), Queue(store), stop
+        self.doorbell = doorbell
 
     def loop(self) -> None:
         while not self.stop.is_set():
@@ -87,3 +89,4 @@ class Scheduler:
                 )
             )
             self.schedules.advance(due, next_time(due.cron, now))
+            self.doorbell.ring()

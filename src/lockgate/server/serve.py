@@ -21,6 +21,7 @@ import uvicorn
 from ..store import Store
 from ..store.queue import Queue
 from .app import ServerConfig, create_app
+from .doorbell import Doorbell
 from .scheduler import Scheduler
 from .statuses import Forge
 from .worker import Worker
@@ -75,23 +76,24 @@ def serve(
     if recovered:
         print(f"{len(recovered)} runs left running by a stopped server: queued again or "
               "marked interrupted, as their repositories chose", flush=True)  # fmt: skip
-    stop = threading.Event()
+    stop, doorbell = threading.Event(), Doorbell()
     link = public_url or f"http://{host}:{port}"
     threads = [
         threading.Thread(
-            target=Worker(store_url, home, n, stop, reporting, link).loop, name=f"worker-{n}"
+            target=Worker(store_url, home, n, stop, reporting, link, doorbell).loop,
+            name=f"worker-{n}",
         )
         for n in range(workers)
     ]
     threads.append(
-        threading.Thread(target=Scheduler(Store(store_url), stop).loop, name="scheduler")
+        threading.Thread(target=Scheduler(Store(store_url), stop, doorbell).loop, name="scheduler")
     )
     for thread in threads:
         thread.start()
     print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "
           f"/webhooks/github|gitea|gitlab, secrets in {home})", flush=True)  # fmt: skip
     try:
-        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(config, doorbell), host=host, port=port, log_level="warning")
     finally:
         stop.set()
         for thread in threads:

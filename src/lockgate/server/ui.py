@@ -16,13 +16,13 @@ from fastapi.templating import Jinja2Templates
 
 from ..deploy.environment import DeployRefused
 from ..errors import UserError
-from ..insights import reports
 from ..store.access import Role, Token
 from ..store.database import RunFilter
 from . import auth, views
 from .api import Services, services
 from .environments import UnknownEnvironment
 from .limits import read_body
+from .snapshots import InsightsSnapshots
 
 PAGE = 50  # runs per page
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -219,14 +219,6 @@ def deployment_page(request: Request, deployment_id: int) -> Response:
 @router.get("/insights", response_class=HTMLResponse)
 def insights_page(request: Request, days: float = 30) -> Response:
     holder = _viewer(request)
-    store = services(request).store
-    return _render(
-        request,
-        "insights.html",
-        holder,
-        days=days,
-        flaky=reports.flaky_report(store, days, 50),
-        slow=reports.slow_report(store, days, 600.0, 10),
-        gates=reports.gates_report(store, days, None),
-        dora=reports.dora_report(store, days, None, None, None),
-    )
+    days = min(max(days, 1.0), 365.0)
+    snapshots: InsightsSnapshots = request.app.state.snapshots
+    return _render(request, "insights.html", holder, days=days, shot=snapshots.latest(days))

@@ -23,6 +23,7 @@ from ..store import Store
 from ..store.queue import Queue, QueuedRun, Trigger
 from ..workflow.project import load_project
 from . import scheduler
+from .doorbell import Doorbell
 from .statuses import Forge, Status, report, state_of
 
 IDLE = 0.5  # seconds between looks at an empty queue
@@ -64,8 +65,9 @@ class Worker:
         stop: threading.Event,
         forges: dict[str, Forge],
         public_url: str,
+        doorbell: Doorbell,
     ) -> None:
-        self.store_url, self.home, self.stop = store_url, home, stop
+        self.store_url, self.home, self.stop, self.doorbell = store_url, home, stop, doorbell
         self.forges, self.public_url = forges, public_url.rstrip("/")
         self.name = f"{socket.gethostname()}:{os.getpid()}/{number}"
         self.store = Store(store_url)
@@ -75,7 +77,7 @@ class Worker:
         while not self.stop.is_set():
             item = self.queue.claim(self.name)
             if item is None:
-                self.stop.wait(IDLE)
+                self.doorbell.wait(IDLE)
                 continue
             self.tell(item, "pending", "running")
             code, said = self.take(item)

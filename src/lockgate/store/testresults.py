@@ -132,12 +132,27 @@ def run_timings(store: Store, since: float) -> list[RunTiming]:
     """Completed runs started at or after `since`, oldest first, with their jobs' times
     (cache hits left out: they say nothing of how long a job takes)."""
     runs_query = (
-        select(t.runs)
+        select(
+            t.runs.c.id,
+            t.runs.c.sha,
+            t.runs.c.workflow_file,
+            t.runs.c.started_at,
+            t.runs.c.finished_at,
+        )
         .where(t.runs.c.started_at >= since, t.runs.c.finished_at.is_not(None))
         .order_by(t.runs.c.id)
     )
-    jobs_query = (
-        select(t.jobs)
+    jobs_query = (  # only the columns needed: decoding the JSON ones costs more than the rest
+        select(
+            t.jobs.c.run_id,
+            t.jobs.c.job_id,
+            t.jobs.c.key,
+            t.jobs.c.id,
+            t.jobs.c.started_at,
+            t.jobs.c.finished_at,
+            t.jobs.c.conclusion,
+            t.jobs.c.cache_key,
+        )
         .join(t.runs, t.runs.c.id == t.jobs.c.run_id)
         .where(
             t.runs.c.started_at >= since,
