@@ -14,9 +14,9 @@ import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -116,18 +116,11 @@ def _item_of_run(found: Services, run_id: int) -> QueuedRun:
 
 
 # -- runs ------------------------------------------------------------------------------------------
+Filters = Annotated[RunFilter, Depends()]  # ?workflow=&branch=&event=&outcome=&before=
+
+
 @router.get("/runs")
-def runs(
-    request: Request,
-    _: Viewer,
-    workflow: str = "",
-    branch: str = "",
-    event: str = "",
-    outcome: str = "",
-    before: int = 0,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    filters = RunFilter(workflow, branch, event, outcome, before)
+def runs(request: Request, _: Viewer, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
     return services(request).store.find_runs(filters, _limit(limit))
 
 

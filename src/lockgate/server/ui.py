@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..store.access import Role, Token
 from ..store.database import RunFilter
 from . import auth, views
-from .api import Services, services
+from .api import Filters, Services, services
 from .environments import UnknownEnvironment
 from .limits import read_body
 from .snapshots import InsightsSnapshots
@@ -67,14 +67,22 @@ def login_page(request: Request, next: str = "/runs", failed: str = "") -> Respo
     return _render(request, "login.html", None, next=_local(next), failed=failed)
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """A posted form's fields (the first of each), once its CSRF token is checked."""
+    parsed = urllib.parse.parse_qs((await read_body(request)).decode(errors="replace"))
+    form = {name: values[0] for name, values in parsed.items()}
+    keys: auth.Keys = request.app.state.keys
+    if not keys.csrf_ok(request, form.get("csrf", "")):
+        raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
+    return form
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = urllib.parse.parse_qs((await read_body(request)).decode(errors="replace"))
+    form = await _form(request)
+    target = _local(form.get("next", "/runs"))
     keys: auth.Keys = request.app.state.keys
-    target = _local(form.get("next", ["/runs"])[0])
-    if not keys.csrf_ok(request, form.get("csrf", [""])[0]):
-        raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
-    session = keys.session(form.get("token", [""])[0].strip())
+    session = keys.session(form.get("token", "").strip())
     if session is None:
         return RedirectResponse(f"/login?failed=1&next={urllib.parse.quote(target)}", 303)
     response = RedirectResponse(target, 303)
@@ -85,18 +93,16 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    form = urllib.parse.parse_qs((await read_body(request)).decode(errors="replace"))
-    keys: auth.Keys = request.app.state.keys
-    if not keys.csrf_ok(request, form.get("csrf", [""])[0]):
-        raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
+    await _form(request)
     response = RedirectResponse("/login", 303)
     response.delete_cookie(auth.SESSION)
     return response
 
 
 def _local(target: str) -> str:
-    """Only a path on this server is a place to go back to (no open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/runs"
+    """Only a path on this server is a place to go back to (no open redirect: browsers read
+    `//host` and `/\\host` as another site)."""
+    return target if target.startswith("/") and target[1:2] not in ("/", "\\") else "/runs"
 
 
 # -- runs ------------------------------------------------------------------------------------------
@@ -117,44 +123,38 @@ def _runs_context(request: Request, found: Services, filters: RunFilter) -> dict
 
 
 @router.get("/runs", response_class=HTMLResponse)
-def runs_page(
-    request: Request, workflow: str = "", branch: str = "", event: str = "", outcome: str = "",
-    before: int = 0,
-) -> Response:  # fmt: skip
+def runs_page(request: Request, filters: Filters) -> Response:
     holder = _viewer(request)
     found = services(request)
-    filters = RunFilter(workflow, branch, event, outcome, before)
     return _render(request, "runs.html", holder, choices=found.store.run_choices(),
                    **_runs_context(request, found, filters))  # fmt: skip
 
 
 @router.get("/runs/table", response_class=HTMLResponse)
-def runs_table(
-    request: Request, workflow: str = "", branch: str = "", event: str = "", outcome: str = "",
-    before: int = 0,
-) -> Response:  # fmt: skip
+def runs_table(request: Request, filters: Filters) -> Response:
+    """The table alone: what the runs page refreshes every few seconds."""
     holder = _viewer(request)
-    filters = RunFilter(workflow, branch, event, outcome, before)
     return _render(request, "_runs_table.html", holder,
                    **_runs_context(request, services(request), filters))  # fmt: skip
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: int) -> Response:
+def _run(request: Request, run_id: int, template: str) -> Response:
     holder = _viewer(request)
     page = views.run_page(services(request).store, run_id)
     if page is None:
         raise HTTPException(404, f"no run {run_id}")
-    return _render(request, "run.html", holder, page=page)
+    return _render(request, template, holder, page=page)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: int) -> Response:
+    return _run(request, run_id, "run.html")
 
 
 @router.get("/runs/{run_id}/graph", response_class=HTMLResponse)
 def run_graph(request: Request, run_id: int) -> Response:
-    holder = _viewer(request)
-    page = views.run_page(services(request).store, run_id)
-    if page is None:
-        raise HTTPException(404, f"no run {run_id}")
-    return _render(request, "_graph.html", holder, page=page)
+    """The job graph alone: what the run page refreshes while the run goes on."""
+    return _run(request, run_id, "_graph.html")
 
 
 @router.get("/queue/{item_id}", response_class=HTMLResponse)
