@@ -257,6 +257,11 @@ jobs:
     assert code == 0
     logs = lockgate("logs", "1", cwd=repo).stdout
     assert "count=2 double=true loud=true" in logs
+    event = tmp_path / "event.json"  # as GitHub (and lockgate serve) send a dispatch
+    event.write_text(json.dumps({"inputs": {"count": "5", "loud": False}}))
+    code, _ = run_json(repo, "workflow_dispatch", "-e", str(event), "--input", "count=7")
+    assert code == 0
+    assert "count=7 double=false loud=false" in lockgate("logs", "2", cwd=repo).stdout
 
 
 A_WORKFLOW = """

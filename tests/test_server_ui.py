@@ -112,12 +112,16 @@ jobs:
 def test_a_failing_run_is_red_with_its_annotation(
     browser: Any, servers: list[Server], tmp_path: Path
 ) -> None:
-    workflow = """on: push
+    workflow = """on:
+  push:
+  workflow_dispatch:
+    inputs:
+      reason: {type: string, default: none}
 jobs:
   lint:
     runs-on: ubuntu-latest
     steps:
-      - run: echo fine
+      - run: echo "fine, reason ${{ inputs.reason }}"
   test:
     needs: lint
     runs-on: ubuntu-latest
@@ -144,9 +148,18 @@ jobs:
     assert page.inner_text(".summary h2") == "Failed checks"  # Markdown, rendered
     graph = page.inner_text(".graph")
     assert graph.index("lint") < graph.index("test") and "after lint" in graph
-    page.click("button[data-api$='/rerun']")  # an operator's button: the same commit again
-    page.wait_for_url(re.compile(r".*/(queue|runs)/\d+$"))
+    with page.expect_navigation():  # to the new queued run
+        page.click("button[data-api$='/rerun']")  # an operator's button: the same commit again
     assert len(server.get("/api/v1/queue")) == 2
+    page.goto(server.url + "/runs")  # a manual run with an input, from the form
+    page.click("details.dispatch summary")
+    page.fill("form[data-api] input[name=repository]", str(tmp_path / "app.git"))
+    page.fill("form[data-api] textarea[name=inputs]", "reason=asked in the form")
+    page.click("form[data-api] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/runs/\d+$"), timeout=120_000)  # queued, then its run
+    page.wait_for_selector(".run-head.o-failure", timeout=120_000)  # its final page
+    logs = " ".join(page.locator("pre.log").all_text_contents())
+    assert "fine, reason asked in the form" in logs
 
 
 def test_forms_without_their_csrf_token_are_refused(servers: list[Server], tmp_path: Path) -> None:
@@ -215,6 +228,9 @@ def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
     with Load(port, workers=8):
         page.click("button[data-api$='/promote']")
         page.wait_for_selector("#rollout-status:text('rolled_back')", timeout=90_000)
+    page.goto(server.url + "/environments")
+    assert "test" in page.inner_text("table.runs") and "hello" in page.inner_text("table.runs")
+    page.goto(server.url + "/environments/test")
     page.click(f"a[href='/deployments/{deployment}']")
     page.wait_for_selector(".analysis .verdict:text('fail')")
     assert "canary is worse" in page.inner_text(".analysis .verdict-words")

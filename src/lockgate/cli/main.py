@@ -71,6 +71,15 @@ def _pairs(values: list[str], flag: str, sep: str = "=") -> dict[str, str]:
     return result
 
 
+def _dispatched_inputs(event: str, payload: dict[str, Any]) -> dict[str, str]:
+    """A workflow_dispatch event's own inputs (as GitHub sends them: `inputs` in the event),
+    which `--input` overrides."""
+    given = payload.get("inputs") if event == "workflow_dispatch" else None
+    if not isinstance(given, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in given.items()}
+
+
 def _trigger_id() -> int | None:
     """The server's queued run this run answers: its worker says so in LOCKGATE_TRIGGER."""
     given = os.environ.get("LOCKGATE_TRIGGER", "")
@@ -189,7 +198,7 @@ def run(
         job_filter=tuple(job),
         secrets={**_secret_file(secret_file), **_pairs(secret, "-s")},
         vars=_pairs(var, "--var"),
-        inputs=_pairs(input_, "--input"),
+        inputs={**_dispatched_inputs(event, payload), **_pairs(input_, "--input")},
         env=env_pairs,
         actor=actor or os.environ.get("USER", "lockgate"),
         event_payload=payload,

@@ -36,7 +36,7 @@ from ..store.schedules import Schedule, Schedules
 from . import alerts, ansi
 from .auth import Admin, Operator, Viewer
 from .doorbell import Doorbell
-from .environments import ACTIONS, Environments, UnknownEnvironment
+from .environments import ACTIONS, Environments, Summary, UnknownEnvironment
 from .limits import read_body
 from .worker import REF, SOURCE
 
@@ -266,11 +266,8 @@ def _environment_call(call: Any) -> Any:
 
 
 @router.get("/environments")
-def environments(request: Request, _: Viewer) -> list[dict[str, Any]]:
-    found = services(request).environments
-    views = [_environment_call(lambda n=name: found.status(n)) for name in found.names()]
-    return [{"name": v.environment, "app": v.app, "health": v.health.value,
-             "digest": v.digest, "reasons": v.reasons} for v in views]  # fmt: skip
+def environments(request: Request, _: Viewer) -> list[Summary]:
+    return services(request).environments.overview()
 
 
 @router.get("/environments/{name}")

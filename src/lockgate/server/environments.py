@@ -6,6 +6,7 @@ agent, which it starts when none runs; the request never waits for a rollout."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..deploy.agent import environment_files, start_agent
 from ..deploy.envfile import load_environment
 from ..deploy.environment import Environment
 from ..deploy.reconciler import Reconciler
+from ..errors import UserError
 from ..statedir import state_path
 from ..store import Store
 from ..store.deployments import DeploymentRecords, Rollout
@@ -29,6 +31,18 @@ class UnknownEnvironment(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class Summary:
+    """One line of the environments list; `error` when its state cannot be read now."""
+
+    name: str
+    app: str | None
+    health: str | None
+    digest: str | None
+    reasons: list[str]
+    error: str | None = None
+
+
 class Environments:
     def __init__(self, repo: Path | None, store: Store) -> None:
         self.repo = repo
@@ -37,6 +51,17 @@ class Environments:
 
     def names(self) -> list[str]:
         return sorted(environment_files(self.state)) if self.state is not None else []
+
+    def overview(self) -> list[Summary]:
+        found = []
+        for name in self.names():
+            try:
+                view = self.status(name)
+            except (UserError, OSError) as exc:  # a broken file: said, not a failed page
+                found.append(Summary(name, None, None, None, [], str(exc)))
+                continue
+            found.append(Summary(name, view.app, view.health.value, view.digest, view.reasons))
+        return found
 
     def reconciler(self, name: str) -> Reconciler:
         files = environment_files(self.state) if self.state is not None else {}

@@ -177,8 +177,7 @@ def queued_page(request: Request, item_id: int) -> Response:
 def environments_page(request: Request) -> Response:
     holder = _viewer(request)
     found = services(request).environments
-    listed = [found.status(name) for name in found.names()]
-    return _render(request, "environments.html", holder, listed=listed,
+    return _render(request, "environments.html", holder, listed=found.overview(),
                    configured=found.repo is not None)  # fmt: skip
 
 
