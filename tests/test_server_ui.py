@@ -237,3 +237,54 @@ def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
     page.wait_for_selector(".analysis .chart canvas")  # the samples, plotted
     trail = httpx.get(server.url + "/api/v1/audit", headers=bearer(server.token)).json()
     assert ("ops", "promote") in [(e["actor"], e["action"]) for e in trail]
+
+
+SECRET_VALUE = "tok-7f3a9c1e5b"
+LEAKY = """on: [push, workflow_dispatch]
+jobs:
+  leak:
+    runs-on: ubuntu-latest
+    outputs:
+      copy: ${{ steps.say.outputs.copy }}
+    steps:
+      - id: say
+        run: |
+          echo "token is ${{ secrets.DEPLOY_TOKEN }}"
+          echo "::warning title=${{ secrets.DEPLOY_TOKEN }}::warned with ${{ secrets.DEPLOY_TOKEN }}"
+          echo "summary ${{ secrets.DEPLOY_TOKEN }}" >> "$GITHUB_STEP_SUMMARY"
+          echo "copy=${{ secrets.DEPLOY_TOKEN }}" >> "$GITHUB_OUTPUT"
+"""
+
+
+def test_secrets_reach_neither_the_pages_nor_the_api(servers: list[Server], tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"DEPLOY_TOKEN={SECRET_VALUE}\n")
+    server = start_server(tmp_path / "home", 1, "--secret-file", str(secrets))
+    servers.append(server)
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": LEAKY})
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    operator = make_token(server.home, "ops", "operator")
+    httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
+               json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
+    (run,) = server.get("/api/v1/runs")
+    assert run["conclusion"] == "success"
+    seen = []
+    with httpx.Client(base_url=server.url, headers=bearer(server.token), timeout=30) as client:
+        for path in ("/api/v1/runs", f"/api/v1/runs/{run['id']}", f"/api/v1/runs/{run['id']}/jobs",
+                     f"/api/v1/runs/{run['id']}/logs", "/api/v1/queue", "/api/v1/queue/1",
+                     "/api/v1/audit", "/api/v1/insights/tests"):  # fmt: skip
+            seen.append(client.get(path).text)
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/login").text)
+        assert csrf is not None
+        browser.post("/login", data={"token": operator, "csrf": csrf.group(1)})
+        for path in ("/runs", "/runs/table", f"/runs/{run['id']}", f"/runs/{run['id']}/graph",
+                     "/queue/1", "/insights"):  # fmt: skip
+            page = browser.get(path, follow_redirects=True)
+            assert page.status_code == 200, path
+            seen.append(page.text)
+    everything = "\n".join(seen)
+    assert SECRET_VALUE not in everything
+    assert "token is ***" in everything and "summary ***" in everything

@@ -33,7 +33,7 @@ from . import artifact as artifact_cli
 from . import deploy as deploy_cli
 from . import insights as insights_cli
 from . import serve as serve_cli
-from .options import DbOpt, OutputOpt, RepoOpt
+from .options import DbOpt, OutputOpt, RepoOpt, read_secret_file
 from .views import LiveView, PlainView, SilentView
 
 
@@ -84,19 +84,6 @@ def _trigger_id() -> int | None:
     """The server's queued run this run answers: its worker says so in LOCKGATE_TRIGGER."""
     given = os.environ.get("LOCKGATE_TRIGGER", "")
     return int(given) if given.isdigit() else None
-
-
-def _secret_file(path: Path | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    from ..engine.envfiles import EnvFileError, parse_env_file
-
-    if not path.is_file():
-        raise UserError(f"{path} does not exist", where="--secret-file")
-    try:
-        return parse_env_file(path)
-    except EnvFileError as exc:
-        raise UserError(str(exc), where=f"--secret-file {path}") from None
 
 
 def _store(db: str | None, repo: Path) -> Store:
@@ -196,7 +183,7 @@ def run(
         event_name=event,
         workflows=workflows,
         job_filter=tuple(job),
-        secrets={**_secret_file(secret_file), **_pairs(secret, "-s")},
+        secrets={**read_secret_file(secret_file), **_pairs(secret, "-s")},
         vars=_pairs(var, "--var"),
         inputs={**_dispatched_inputs(event, payload), **_pairs(input_, "--input")},
         env=env_pairs,

@@ -15,7 +15,7 @@ from rich.markup import escape
 from ..errors import UserError
 from ..store.access import Access, Role
 from ..store.database import default_url
-from .options import DbOpt, open_store
+from .options import DbOpt, open_store, read_secret_file
 
 HOOK_MARK = "# lockgate: queue a run per pushed ref"
 hook_app = typer.Typer(help="Git hooks that trigger runs.", no_args_is_help=True)
@@ -60,6 +60,14 @@ def register(app: typer.Typer) -> None:
                 "and driven (promote, abort, rollback, deploy)",
             ),
         ] = None,
+        secret_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--secret-file",
+                help="NAME=value lines given to every run as secrets (masked in logs, the UI "
+                "and the API)",
+            ),
+        ] = None,
         db: DbOpt = None,
     ) -> None:
         """Receive webhooks and git hooks, queue runs durably, run them, and report each
@@ -78,8 +86,11 @@ def register(app: typer.Typer) -> None:
         reporting = forges(github_api, gitea_api)
         if deployments is not None and not deployments.is_dir():
             raise UserError(f"{deployments} is not a directory", where="--deployments")
+        if secret_file is not None:
+            secret_file = secret_file.resolve()
+            read_secret_file(secret_file)  # refused now rather than by every run
         start(home, url, host, port, workers, interrupted == "requeue", reporting, public_url,
-              deployments.resolve() if deployments else None)  # fmt: skip
+              deployments.resolve() if deployments else None, secret_file)  # fmt: skip
 
     app.add_typer(hook_app, name="hook")
     app.add_typer(token_app, name="token")

@@ -60,6 +60,7 @@ def serve(
     reporting: dict[str, Forge],
     public_url: str | None = None,
     deployments: Path | None = None,
+    secret_file: Path | None = None,
 ) -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = ServerConfig(
@@ -80,7 +81,7 @@ def serve(
     link = public_url or f"http://{host}:{port}"
     threads = [
         threading.Thread(
-            target=Worker(store_url, home, n, stop, reporting, link, doorbell).loop,
+            target=Worker(store_url, home, n, stop, reporting, link, doorbell, secret_file).loop,
             name=f"worker-{n}",
         )
         for n in range(workers)

@@ -66,8 +66,10 @@ class Worker:
         forges: dict[str, Forge],
         public_url: str,
         doorbell: Doorbell,
+        secret_file: Path | None = None,  # every run's secrets (read by the run, never argv)
     ) -> None:
         self.store_url, self.home, self.stop, self.doorbell = store_url, home, stop, doorbell
+        self.secret_file = secret_file
         self.forges, self.public_url = forges, public_url.rstrip("/")
         self.name = f"{socket.gethostname()}:{os.getpid()}/{number}"
         self.store = Store(store_url)
@@ -113,6 +115,8 @@ class Worker:
             event.write_text(json.dumps(trigger.payload))
             command = [sys.executable, "-m", "lockgate", "run", trigger.event, "-e", str(event),
                        "-C", str(checkout)]  # fmt: skip
+            if self.secret_file is not None:
+                command += ["--secret-file", str(self.secret_file)]
             if trigger.event == "schedule":  # the one workflow whose cron fired
                 command += ["-W", str(checkout / trigger.payload["workflow"])]
             code, said = self.watch(item, command)
