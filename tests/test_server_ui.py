@@ -211,10 +211,11 @@ def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
     server = start_server(tmp_path / "home", 0, "--deployments", str(repo), "--db", store)
     servers.append(server)
     viewer = make_token(server.home, "reader", "viewer", "--db", store)
-    page = _page(browser, server, viewer)
+    page = _page(browser, server, viewer, width=390)  # a phone
     page.goto(server.url + "/environments/test")
     page.wait_for_selector("#rollout-status:text('paused')")
     assert page.query_selector("button[data-api]") is None  # no promote, abort or rollback
+    assert _fits(page)
     for action in ("promote", "abort", "rollback"):
         refused = httpx.post(f"{server.url}/api/v1/environments/test/{action}",
                              headers=bearer(viewer))  # fmt: skip

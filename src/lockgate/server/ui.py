@@ -33,7 +33,22 @@ def _clock(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + " UTC" if at else ""
 
 
+TONES = {
+    "t-good": {"success", "healthy", "pass", "succeeded", "elite", "high"},
+    "t-bad": {"failure", "degraded", "fail", "failed", "rolled_back", "aborted", "interrupted",
+              "unreadable", "low"},
+    "t-busy": {"running", "queued", "fetching", "in_progress", "paused", "awaiting_approval",
+               "progressing", "inconclusive", "rolling_back", "medium"},
+}  # fmt: skip
+
+
+def _tone(word: object) -> str:
+    """A status word's colour class: the same word looks the same on every page."""
+    return next((tone for tone, words in TONES.items() if str(word) in words), "")
+
+
 templates.env.filters["clock"] = _clock
+templates.env.filters["tone"] = _tone
 
 
 def _viewer(request: Request) -> Token:

@@ -132,7 +132,8 @@ function charts() {
       box.textContent = "no samples";
       continue;
     }
-    new uPlot({title: box.dataset.title, width, height: 200, series}, data, box);
+    const options = {title: box.dataset.title, width, height: 200, series, scales: {x: {time: false}}};
+    new uPlot(options, data, box);
   }
 }
 
