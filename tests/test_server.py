@@ -45,6 +45,7 @@ from .serving import (
     sse_events,
     start_server,
 )
+from .sshd import SSHD, Host, keygen
 
 __all__ = ["servers"]  # the fixture
 
@@ -613,3 +614,42 @@ def test_alertmanager_opens_and_resolves_incidents(servers: list[Server], tmp_pa
                      headers=bearer(operator))  # fmt: skip
     assert bad.status_code == 400 and "environment" in bad.json()["detail"]
     assert httpx.post(hook, json={"alerts": []}).status_code == 401
+
+
+@pytest.mark.integration
+def test_a_push_over_ssh_to_a_hooked_bare_repository_runs(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    """The bare repository is served by a real sshd; the push goes over SSH, as a team's
+    plain git server would take it, and its post-receive hook queues the run."""
+    need(Path(SSHD).exists() and shutil.which("ssh-keygen") is not None, "sshd is not installed")
+    need(os.geteuid() == 0, "sshd needs root here")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    keys = tmp_path / "ssh"
+    keys.mkdir()
+    (keys / "authorized_keys").write_text(keygen(keys / "client") + "\n")
+    host = Host.made(keys, 2)
+    try:
+        server = start_server(tmp_path / "home", 1)
+        servers.append(server)
+        source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
+        bare = tmp_path / "app.git"
+        git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+        done = lockgate("hook", "install", str(bare), "--server", server.url,
+                        "--token-file", str(server.home / "hook-token"), cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (keys / "known_hosts").write_text(host.key_line + "\n")
+        ssh = (f"ssh -i {keys / 'client'} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes "
+               f"-o UserKnownHostsFile={keys / 'known_hosts'}")  # fmt: skip
+        git(source, "remote", "add", "origin", f"ssh://root@{host.address}:{host.port}{bare}")
+        git(source, "commit", "-q", "--allow-empty", "-m", "over ssh")
+        pushed = subprocess.run(["git", "-C", str(source), "push", "origin", "main"],
+                                env={**os.environ, "GIT_SSH_COMMAND": ssh},
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr
+        assert "queued" in pushed.stderr  # what the hook says back over the SSH channel
+        eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
+        (run,) = server.get("/api/v1/runs")
+        assert run["conclusion"] == "success" and run["sha"] == git(source, "rev-parse", "HEAD")
+    finally:
+        host.stop()
