@@ -36,9 +36,14 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-def _page(browser: Any, server: Server, token: str, width: int = 1200) -> Any:
-    """A fresh browser (own cookies) logged in with `token`."""
+def _page(
+    browser: Any, server: Server, token: str, width: int = 1200, errors: list[str] | None = None
+) -> Any:
+    """A fresh browser (own cookies) logged in with `token`; its console errors go to
+    `errors`."""
     page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    if errors is not None:
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.set_default_timeout(60_000)
     page.goto(server.url + "/runs")
     assert page.url.startswith(server.url + "/login")  # nobody sees anything without logging in
@@ -72,7 +77,7 @@ def _push(source: Path, message: str) -> None:
 
 SEE_SECOND_LINE = """new MutationObserver(() => {
   for (const log of document.querySelectorAll("pre.log")) {
-    if (log.textContent.includes("second line")) window.sawSecondLine = true;
+    if (log.textContent.includes("second line")) document.body.dataset.sawSecondLine = "yes";
   }
 }).observe(document.body, {subtree: true, childList: true})"""
 
@@ -103,7 +108,7 @@ jobs:
     page.evaluate(SEE_SECOND_LINE)
     gate.write_text("")
     # the line came in while the page stayed: streamed, not reloaded
-    page.wait_for_function("window.sawSecondLine === true", polling=100)
+    page.wait_for_selector("body[data-saw-second-line=yes]")
     page.wait_for_selector("#outcome:text('success')")  # and the end of the run reloads it
     assert _fits(page)
     assert page.query_selector("button[data-api$='/rerun']") is None  # a viewer's page
@@ -224,7 +229,8 @@ def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
         "status"
     ] == "paused"  # fmt: skip
     operator = make_token(server.home, "ops", "operator", "--db", store)
-    page = _page(browser, server, operator)
+    errors: list[str] = []
+    page = _page(browser, server, operator, errors=errors)
     page.goto(server.url + "/environments/test")
     with Load(port, workers=8):
         page.click("button[data-api$='/promote']")
@@ -236,6 +242,7 @@ def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
     page.wait_for_selector(".analysis .verdict:text('fail')")
     assert "canary is worse" in page.inner_text(".analysis .verdict-words")
     page.wait_for_selector(".analysis .chart canvas")  # the samples, plotted
+    assert [e for e in errors if "Content Security Policy" in e] == []  # htmx, uPlot: all own
     trail = httpx.get(server.url + "/api/v1/audit", headers=bearer(server.token)).json()
     assert ("ops", "promote") in [(e["actor"], e["action"]) for e in trail]
 

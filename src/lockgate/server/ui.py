@@ -25,6 +25,14 @@ from .limits import read_body
 from .snapshots import InsightsSnapshots
 
 PAGE = 50  # runs per page
+# Pages load only their own files: an injected script or style would not run, and no other
+# site may frame them.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
 
@@ -73,6 +81,7 @@ def _render(request: Request, name: str, holder: Token | None, **context: Any) -
         },
     )
     auth.ensure_csrf(request, response)
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
