@@ -653,3 +653,26 @@ def test_a_push_over_ssh_to_a_hooked_bare_repository_runs(
         assert run["conclusion"] == "success" and run["sha"] == git(source, "rev-parse", "HEAD")
     finally:
         host.stop()
+
+
+@pytest.mark.integration
+def test_a_second_server_neither_takes_the_port_nor_the_running_runs(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": SLOW})
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    home = tmp_path / "home"
+    first = start_server(home, 1)
+    servers.append(first)
+    operator = make_token(home, "ops", "operator")
+    httpx.post(first.url + "/api/v1/runs", headers=bearer(operator),
+               json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    eventually(lambda: first.get("/api/v1/queue")[0]["status"] == "running", 60, "taken")
+    taken = first.get("/api/v1/queue")[0]
+    refused = lockgate("serve", "--home", str(home), "--port", str(first.port), cwd=tmp_path)
+    assert refused.returncode == 2 and "cannot listen" in refused.stderr
+    second = start_server(home, 0)  # the same store, another port
+    servers.append(second)
+    again = second.get("/api/v1/queue")[0]
+    assert (again["status"], again["worker"]) == ("running", taken["worker"])  # still the first's

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import threading
 from pathlib import Path
 
 import uvicorn
 
+from ..errors import UserError
 from ..store import Store
 from ..store.queue import Queue
 from .app import ServerConfig, create_app
@@ -38,6 +40,19 @@ def secret(home: Path, name: str, env: str) -> str:
         with os.fdopen(descriptor, "w") as out:
             out.write(secrets.token_urlsafe(32) + "\n")
     return path.read_text().strip()
+
+
+def _can_listen(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                where="--port",
+                hint="another program (another lockgate serve?) has it; choose another --port",
+            ) from None
 
 
 def forges(github_api: str, gitea_api: str | None) -> dict[str, Forge]:
@@ -63,6 +78,7 @@ def serve(
     secret_file: Path | None = None,
 ) -> None:
     home.mkdir(parents=True, exist_ok=True)
+    _can_listen(host, port)  # before any worker takes a run
     config = ServerConfig(
         store_url,
         home,

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..store import Store
-from ..store.queue import Queue, QueuedRun, Trigger
+from ..store.queue import Queue, QueuedRun, Trigger, worker_name
 from ..workflow.project import load_project
 from . import scheduler
 from .doorbell import Doorbell
@@ -71,7 +70,7 @@ class Worker:
         self.store_url, self.home, self.stop, self.doorbell = store_url, home, stop, doorbell
         self.secret_file = secret_file
         self.forges, self.public_url = forges, public_url.rstrip("/")
-        self.name = f"{socket.gethostname()}:{os.getpid()}/{number}"
+        self.name = worker_name(number)
         self.store = Store(store_url)
         self.queue = Queue(self.store)
 

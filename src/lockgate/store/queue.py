@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import tables as t
-from .database import Store
+from .database import Store, pid_alive
 
 
 class QueueStatus(enum.StrEnum):
@@ -52,6 +54,17 @@ class QueuedRun:
     message: str | None
     cancel: bool = False  # an operator asked to cancel it while it ran
     on_interrupt: str | None = None  # requeue | report, as its repository's lockgate.yml says
+
+
+def worker_name(number: int) -> str:
+    """`host:pid/n`: enough to tell, after a crash, whether a row's worker still lives."""
+    return f"{socket.gethostname()}:{os.getpid()}/{number}"
+
+
+def _orphaned(worker: str | None) -> bool:
+    host, _, rest = (worker or "").rpartition(":")
+    pid = rest.partition("/")[0]
+    return host == socket.gethostname() and not (pid.isdigit() and pid_alive(int(pid)))
 
 
 def _queued(row: Row[Any]) -> QueuedRun:
@@ -161,16 +174,18 @@ class Queue:
             conn.execute(update(t.queue).where(t.queue.c.id == item_id).values(on_interrupt=choice))
 
     def recover(self, requeue: bool = True) -> list[int]:
-        """Rows left running by a server that died: queued again or marked interrupted, as
-        each row's repository chose, else as `requeue` says. Call it before this server's
-        workers start: every running row is then orphaned."""
+        """Rows whose worker died with its server: queued again or marked interrupted, as each
+        row's repository chose, else as `requeue` says. A row is orphaned when its worker
+        (`host:pid/n`) was on this machine and that process is gone; a live server's rows,
+        and other machines', are left alone."""
         default = "requeue" if requeue else "report"
         with self.engine.begin() as conn:
-            found = conn.execute(
-                select(t.queue.c.id, t.queue.c.on_interrupt).where(
+            running = conn.execute(
+                select(t.queue.c.id, t.queue.c.worker, t.queue.c.on_interrupt).where(
                     t.queue.c.status == QueueStatus.RUNNING.value
                 )
             ).all()
+            found = [row for row in running if _orphaned(row.worker)]
             for row in found:
                 again = (row.on_interrupt or default) == "requeue"
                 status = QueueStatus.QUEUED if again else QueueStatus.INTERRUPTED
