@@ -435,10 +435,10 @@ def test_operators_cancel_and_rerun(servers: list[Server], tmp_path: Path) -> No
     assert len(server.get("/api/v1/runs")) == 1  # the cancelled queued run never ran
     again = httpx.post(f"{server.url}/api/v1/runs/{first['id']}/rerun", headers=bearer(operator))
     assert again.status_code == 201
-    rerun = server.get(f"/api/v1/queue/{again.json()['id']}")
-    assert rerun["trigger"]["ref"] == "refs/heads/main" and rerun["trigger"]["event"] == (
-        "workflow_dispatch"
-    )  # fmt: skip
+    rerun = server.get(f"/api/v1/queue/{again.json()['id']}")["trigger"]
+    assert (rerun["ref"], rerun["event"], rerun["workflow"]) == (
+        "refs/heads/main", "workflow_dispatch", ".github/workflows/ci.yml"
+    )  # that workflow alone, on the same ref  # fmt: skip
     actions = [e["action"] for e in server.get("/api/v1/audit")]
     assert actions.count("cancel") == 2 and actions[0] == "queue workflow_dispatch"
 

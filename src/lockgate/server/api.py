@@ -146,11 +146,12 @@ def jobs(run_id: int, request: Request, _: Viewer) -> list[dict[str, Any]]:
 
 @router.post("/runs/{run_id}/rerun")
 def rerun(run_id: int, request: Request, caller: Operator) -> JSONResponse:
-    """The same trigger queued again (a new delivery): the same commit and event."""
+    """This run's workflow again, on the same commit and event (a new delivery)."""
     found = services(request)
     old = _item_of_run(found, run_id).trigger
+    workflow = _run_or_404(found, run_id)["workflow_file"]
     trigger = Trigger(old.source, f"rerun:{run_id}:{uuid.uuid4()}", old.event, old.repository,
-                      old.ref, old.after, old.before, old.payload)  # fmt: skip
+                      old.ref, old.after, old.before, old.payload, workflow)  # fmt: skip
     return found.enqueue(trigger, caller.name)
 
 

@@ -86,6 +86,7 @@ class Scheduler:
                     due.ref,
                     None,
                     payload,
+                    due.workflow_file,
                 )
             )
             self.schedules.advance(due, next_time(due.cron, now))

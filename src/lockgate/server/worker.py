@@ -43,9 +43,8 @@ def unsafe(trigger: Trigger) -> str | None:
         return f"refused to fetch from {trigger.repository!r}: not a URL, path or user@host:path"
     if not COMMIT.match(trigger.after) or not COMMIT.match(trigger.ref) or ".." in trigger.ref:
         return f"refused: {trigger.ref!r} at {trigger.after!r} is not a ref and a commit"
-    workflow = str(trigger.payload.get("workflow", ""))
-    if trigger.event == "schedule" and not WORKFLOW_FILE.match(workflow):
-        return f"refused: {workflow!r} is not a workflow file under .github/workflows"
+    if trigger.workflow is not None and not WORKFLOW_FILE.match(trigger.workflow):
+        return f"refused: {trigger.workflow!r} is not a workflow file under .github/workflows"
     return None
 
 
@@ -116,8 +115,8 @@ class Worker:
                        "-C", str(checkout)]  # fmt: skip
             if self.secret_file is not None:
                 command += ["--secret-file", str(self.secret_file)]
-            if trigger.event == "schedule":  # the one workflow whose cron fired
-                command += ["-W", str(checkout / trigger.payload["workflow"])]
+            if trigger.workflow is not None:  # a schedule's, a rerun's: that workflow alone
+                command += ["-W", str(checkout / trigger.workflow)]
             code, said = self.watch(item, command)
             self.keep_artifacts(item, checkout)
             return code, said

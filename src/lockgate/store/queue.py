@@ -39,6 +39,7 @@ class Trigger:
     after: str  # the commit to run
     before: str | None = None
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
+    workflow: str | None = None  # only this workflow file runs (a schedule's, a rerun's)
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,7 @@ queue = Table(
     Column("message", Text),
     Column("cancel", Boolean, nullable=False, server_default="0"),  # an operator asked
     Column("on_interrupt", String(16)),  # requeue | report: the repository's lockgate.yml
+    Column("workflow", Text),  # run only this workflow file (a schedule's, a rerun's)
     Index("ix_queue_status", "status", "id"),
 )
 

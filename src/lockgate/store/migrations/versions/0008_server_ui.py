@@ -1,5 +1,5 @@
 """What the server's pages and schedules need: a run's trigger, a job's needs, a queued run's
-cancel request and interrupted choice, and the schedules of repositories.
+cancel request, interrupted choice and single workflow, and the schedules of repositories.
 
 Revision ID: 0008
 Revises: 0007
@@ -23,6 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("queue") as batch:
         batch.add_column(sa.Column("cancel", sa.Boolean, nullable=False, server_default="0"))
         batch.add_column(sa.Column("on_interrupt", sa.String(16)))
+        batch.add_column(sa.Column("workflow", sa.Text))
     op.create_table(
         "schedules",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -38,6 +39,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("schedules")
     with op.batch_alter_table("queue") as batch:
+        batch.drop_column("workflow")
         batch.drop_column("on_interrupt")
         batch.drop_column("cancel")
     with op.batch_alter_table("jobs") as batch:
