@@ -18,7 +18,7 @@ import pytest
 
 from lockgate.runtime import free_port
 
-from .conftest import LOCKGATE, lockgate
+from .conftest import LOCKGATE, git, lockgate, make_repo
 from .fleet import eventually
 
 SECRET = "s3cret-webhook"
@@ -109,3 +109,18 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait()
+
+
+def bare_repository(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    """A working copy (tmp_path/src) holding `files` on main, and its bare clone
+    (tmp_path/app.git): what a git server holds and the server fetches from."""
+    source = make_repo(tmp_path / "src", files)
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    return source, bare
+
+
+def dispatch(server: Server, bare: Path, token: str) -> httpx.Response:
+    """A manual run (workflow_dispatch) of main through the API."""
+    return httpx.post(server.url + "/api/v1/runs", headers=bearer(token),
+                      json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip

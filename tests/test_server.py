@@ -32,12 +32,14 @@ from lockgate.server.statuses import Forge, Status, request_for
 from lockgate.store import Store, tables
 from lockgate.store.queue import Trigger
 
-from .conftest import LOCKGATE, git, lockgate, make_repo, need
+from .conftest import LOCKGATE, git, lockgate, need
 from .fleet import eventually
 from .serving import (
     SECRET,
     Server,
+    bare_repository,
     bearer,
+    dispatch,
     make_token,
     servers,
     signed,
@@ -152,10 +154,8 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     servers: list[Server], tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n",
+    source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n",
                                           "lockgate.yml": "server:\n  interrupted: report\n"})  # fmt: skip
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
     first = start_server(home, 0)  # queues only
     servers.append(first)
     done = lockgate("hook", "install", str(bare), "--server", first.url,
@@ -254,9 +254,7 @@ def test_a_run_reports_its_status_to_the_commit(
 
     forge = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forge_)
     threading.Thread(target=forge.serve_forever, daemon=True).start()
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
     sha = git(source, "rev-parse", "HEAD")
     push = next(e for e in github_examples if e["name"] == "push")["examples"][0]
     push = {**push, "ref": "refs/heads/main", "before": "0" * 39 + "1", "after": sha,
@@ -360,15 +358,12 @@ jobs:
 def test_a_schedule_of_the_default_branch_runs_its_workflow(
     servers: list[Server], tmp_path: Path
 ) -> None:
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n",
+    source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n",
                                           ".github/workflows/nightly.yml": SCHEDULED})  # fmt: skip
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
     operator = make_token(server.home, "ops", "operator")
-    asked = httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
-                       json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    asked = dispatch(server, bare, operator)
     assert asked.status_code == 201  # a manual run has no schedule to record: only pushes do
     push = {"ref": "refs/heads/main", "before": "0" * 40, "after": git(source, "rev-parse", "HEAD"),
             "repository": {"clone_url": str(bare), "default_branch": "main"}}  # fmt: skip
@@ -405,9 +400,7 @@ jobs:
 
 @pytest.mark.integration
 def test_operators_cancel_and_rerun(servers: list[Server], tmp_path: Path) -> None:
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": SLOW})
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": SLOW})
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
     operator, viewer = (make_token(server.home, n, r) for n, r in (("ops", "operator"),
@@ -460,14 +453,11 @@ jobs:
 def test_artifacts_outlive_the_workspace_and_download_as_zip(
     servers: list[Server], tmp_path: Path
 ) -> None:
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": ARTIFACT})
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": ARTIFACT})
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
     operator = make_token(server.home, "ops", "operator")
-    httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
-               json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    dispatch(server, bare, operator)
     eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
     (run,) = server.get("/api/v1/runs")
     assert run["conclusion"] == "success"
@@ -526,9 +516,9 @@ def test_a_concurrency_group_holds_across_the_cli_and_the_server(
     servers: list[Server], tmp_path: Path
 ) -> None:
     gate = tmp_path / "gate"
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": GROUPED.format(gate=gate)})
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    source, bare = bare_repository(
+        tmp_path, {".github/workflows/ci.yml": GROUPED.format(gate=gate)}
+    )
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
     store = f"sqlite:///{server.home / '.lockgate' / 'lockgate.db'}"
@@ -539,8 +529,7 @@ def test_a_concurrency_group_holds_across_the_cli_and_the_server(
         eventually(lambda: any(r["event"] == "push" for r in server.get("/api/v1/runs")), 60,
                    "the CLI's run in the server's store")  # fmt: skip
         operator = make_token(server.home, "ops", "operator")
-        httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
-                   json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+        dispatch(server, bare, operator)
         eventually(lambda: len(server.get("/api/v1/runs")) == 2, 60, "the server's run")
         served = next(r for r in server.get("/api/v1/runs") if r["trigger_id"])
         time.sleep(2)  # the server's run waits outside the group while the CLI's holds it
@@ -632,9 +621,9 @@ def test_a_push_over_ssh_to_a_hooked_bare_repository_runs(
     try:
         server = start_server(tmp_path / "home", 1)
         servers.append(server)
-        source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
-        bare = tmp_path / "app.git"
-        git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+        source, bare = bare_repository(
+            tmp_path, {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"}
+        )
         done = lockgate("hook", "install", str(bare), "--server", server.url,
                         "--token-file", str(server.home / "hook-token"), cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -659,15 +648,12 @@ def test_a_push_over_ssh_to_a_hooked_bare_repository_runs(
 def test_a_second_server_neither_takes_the_port_nor_the_running_runs(
     servers: list[Server], tmp_path: Path
 ) -> None:
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": SLOW})
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": SLOW})
     home = tmp_path / "home"
     first = start_server(home, 1)
     servers.append(first)
     operator = make_token(home, "ops", "operator")
-    httpx.post(first.url + "/api/v1/runs", headers=bearer(operator),
-               json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    dispatch(first, bare, operator)
     eventually(lambda: first.get("/api/v1/queue")[0]["status"] == "running", 60, "taken")
     taken = first.get("/api/v1/queue")[0]
     refused = lockgate("serve", "--home", str(home), "--port", str(first.port), cwd=tmp_path)

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import git, lockgate, make_repo, need
+from .conftest import git, lockgate, need
 from .fleet import Load, app_version, build, deploy, eventually, fleet_repo, teardown
-from .serving import Server, bearer, make_token, servers, start_server
+from .serving import Server, bare_repository, bearer, dispatch, make_token, servers, start_server
 
 __all__ = ["servers"]  # the fixture
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,9 +59,7 @@ def _fits(page: Any) -> bool:
 
 def _pushed_repository(tmp_path: Path, server: Server, workflow: str) -> Path:
     """A working copy whose pushes go to a bare repository with lockgate's hook."""
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": workflow})
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": workflow})
     done = lockgate("hook", "install", str(bare), "--server", server.url,
                     "--token-file", str(server.home / "hook-token"), cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -269,12 +267,9 @@ def test_secrets_reach_neither_the_pages_nor_the_api(servers: list[Server], tmp_
     secrets.write_text(f"DEPLOY_TOKEN={SECRET_VALUE}\n")
     server = start_server(tmp_path / "home", 1, "--secret-file", str(secrets))
     servers.append(server)
-    source = make_repo(tmp_path / "src", {".github/workflows/ci.yml": LEAKY})
-    bare = tmp_path / "app.git"
-    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": LEAKY})
     operator = make_token(server.home, "ops", "operator")
-    httpx.post(server.url + "/api/v1/runs", headers=bearer(operator),
-               json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+    dispatch(server, bare, operator)
     eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
     (run,) = server.get("/api/v1/runs")
     assert run["conclusion"] == "success"
