@@ -186,7 +186,8 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     (source / "delay").write_text("30\n")  # a run still running when its server dies
     git(source, "commit", "-qam", "slow")
     git(source, "push", "-q", "origin", "main")
-    eventually(lambda: second.get("/api/v1/queue")[0]["status"] == "running", 60, "taken")
+    # killed once the run started: the worker has read the repository's choice by then
+    eventually(lambda: len(second.get("/api/v1/runs")) == 2, 60, "the second run started")
     second.process.send_signal(signal.SIGKILL)
     second.process.wait()
     third = start_server(home, 0, port=first.port)  # requeues, unless the repository says
@@ -662,3 +663,49 @@ def test_a_second_server_neither_takes_the_port_nor_the_running_runs(
     servers.append(second)
     again = second.get("/api/v1/queue")[0]
     assert (again["status"], again["worker"]) == ("running", taken["worker"])  # still the first's
+
+
+def _slow(name: str) -> str:
+    return f"""on: [push, workflow_dispatch]
+jobs:
+  {name}:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "{name} started" && sleep 120
+"""
+
+
+@pytest.mark.integration
+def test_each_workflow_chooses_what_a_dead_server_leaves(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    choices = "server:\n  workflows:\n    report.yml: {interrupted: report}\n"
+    _source, bare = bare_repository(tmp_path, {
+        ".github/workflows/again.yml": _slow("again"),
+        ".github/workflows/report.yml": _slow("report"),
+        "lockgate.yml": choices,
+    })  # fmt: skip
+    home = tmp_path / "home"
+    first = start_server(home, 1)
+    servers.append(first)
+    dispatch(first, bare, make_token(home, "ops", "operator"))
+    eventually(lambda: len(first.get("/api/v1/runs")) == 2, 60, "both workflows running")
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+    second = start_server(home, 0, port=first.port)  # the server's default: requeue
+    servers.append(second)
+    newest, cut = second.get("/api/v1/queue")[:2]
+    assert cut["status"] == "interrupted" and "reported: .github/workflows/report.yml" in (
+        cut["message"]
+    )  # fmt: skip
+    assert (newest["status"], newest["trigger"]["workflow"]) == (
+        "queued", ".github/workflows/again.yml"
+    )  # only the workflow that chose requeue runs again  # fmt: skip
+    assert len(second.get("/api/v1/queue")) == 2
+    # the cut-off runs end too (SIGTERM from their dying server), none left "running"
+    eventually(lambda: all(r["status"] != "running" for r in second.get("/api/v1/runs")), 60,
+               "the cut-off runs ended")  # fmt: skip
+    for run in second.get("/api/v1/runs"):  # and no job of theirs shows running
+        assert {job["status"] for job in second.get(f"/api/v1/runs/{run['id']}/jobs")} <= {
+            "completed", "interrupted"
+        }  # fmt: skip

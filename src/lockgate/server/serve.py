@@ -28,6 +28,8 @@ from .scheduler import Scheduler
 from .statuses import Forge
 from .worker import Worker
 
+REAP_SECONDS = 5.0
+
 
 def secret(home: Path, name: str, env: str) -> str:
     """The secret from `env`, else from home/name (made, 0600, when missing)."""
@@ -53,6 +55,13 @@ def _can_listen(host: str, port: int) -> None:
                 where="--port",
                 hint="another program (another lockgate serve?) has it; choose another --port",
             ) from None
+
+
+def _reap(store: Store, stop: threading.Event) -> None:
+    """Runs whose process died without finishing (killed) are marked interrupted, so the
+    pages never show them running on."""
+    while not stop.wait(REAP_SECONDS):
+        store.mark_interrupted()
 
 
 def forges(github_api: str, gitea_api: str | None) -> dict[str, Forge]:
@@ -89,7 +98,9 @@ def serve(
     )
     # The agents the server starts for --deployments find the store through the environment.
     os.environ["LOCKGATE_DB"] = store_url
-    recovered = Queue(Store(store_url)).recover(requeue)
+    store = Store(store_url)
+    recovered = Queue(store).recover(requeue)
+    store.mark_interrupted()  # the runs of workers that died with it show as interrupted
     if recovered:
         print(f"{len(recovered)} runs left running by a stopped server: queued again or "
               "marked interrupted, as their repositories chose", flush=True)  # fmt: skip
@@ -102,9 +113,8 @@ def serve(
         )
         for n in range(workers)
     ]
-    threads.append(
-        threading.Thread(target=Scheduler(Store(store_url), stop, doorbell).loop, name="scheduler")
-    )
+    threads.append(threading.Thread(target=Scheduler(store, stop, doorbell).loop, name="scheduler"))
+    threads.append(threading.Thread(target=_reap, args=(store, stop), name="reaper"))
     for thread in threads:
         thread.start()
     print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..store import Store
-from ..store.queue import Queue, QueuedRun, Trigger, worker_name
+from ..store.queue import InterruptPolicy, Queue, QueuedRun, Trigger, worker_name
 from ..workflow.project import load_project
 from . import scheduler
 from .doorbell import Doorbell
@@ -108,7 +108,7 @@ class Worker:
             if failed:
                 return 2, f"cannot fetch {trigger.ref} from {trigger.repository}: {failed}"
             scheduler.record(self.store, trigger, checkout)
-            self.queue.choose_interrupt(item.id, _interrupt_choice(checkout))
+            self.queue.choose_interrupt(item.id, _interrupt_policy(checkout))
             event = where / "event.json"
             event.write_text(json.dumps(trigger.payload))
             command = [sys.executable, "-m", "lockgate", "run", trigger.event, "-e", str(event),
@@ -164,12 +164,13 @@ def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
     lines.extend(line.rstrip("\n") for line in process.stderr if line.strip())
 
 
-def _interrupt_choice(checkout: Path) -> str | None:
-    """What the repository's lockgate.yml asks for a run cut off by a dead server."""
+def _interrupt_policy(checkout: Path) -> InterruptPolicy:
+    """What the repository's lockgate.yml asks for runs a dead server cut off."""
     try:
-        return load_project(checkout).server.interrupted
+        settings = load_project(checkout).server
     except UserError:
-        return None  # the run itself reports the broken lockgate.yml
+        return InterruptPolicy()  # the run itself reports the broken lockgate.yml
+    return InterruptPolicy(settings.interrupted, settings.interrupted_choices())
 
 
 def _fetch(checkout: Path, trigger: Trigger) -> str | None:

@@ -142,9 +142,26 @@ class Store:
             return self._insert(conn, t.runs, fields)
 
     def finish_run(self, run_id: int, conclusion: str) -> None:
-        self._update(
-            t.runs, run_id, status="completed", conclusion=conclusion, finished_at=time.time()
-        )
+        """The run is over; a job or step it left unfinished (a cancelled run's) is cancelled
+        with it, so no page shows it running on."""
+        now = time.time()
+        jobs = select(t.jobs.c.id).where(t.jobs.c.run_id == run_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.steps)
+                .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == "running")
+                .values(status="completed", conclusion="cancelled", finished_at=now)
+            )
+            conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.run_id == run_id, t.jobs.c.status.in_(("queued", "running")))
+                .values(status="completed", conclusion="cancelled", finished_at=now)
+            )
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(status="completed", conclusion=conclusion, finished_at=now)
+            )
 
     def mark_interrupted(self) -> list[tuple[int, int]]:
         """Runs left 'running' by a process that no longer exists on this host: each is marked

@@ -10,9 +10,11 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import Row, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from . import tables as t
@@ -54,7 +56,20 @@ class QueuedRun:
     exit_code: int | None
     message: str | None
     cancel: bool = False  # an operator asked to cancel it while it ran
-    on_interrupt: str | None = None  # requeue | report, as its repository's lockgate.yml says
+    on_interrupt: InterruptPolicy | None = None  # its repository's lockgate.yml says
+
+
+@dataclass(frozen=True)
+class InterruptPolicy:
+    """What to do with a run a dead server cut off: requeue | report, per workflow file name,
+    else the repository's default, else the server's."""
+
+    default: str | None = None
+    workflows: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def choice(self, workflow_file: str | None, server_default: str) -> str:
+        name = PurePosixPath(workflow_file).name if workflow_file else ""
+        return self.workflows.get(name) or self.default or server_default
 
 
 def worker_name(number: int) -> str:
@@ -72,6 +87,8 @@ def _queued(row: Row[Any]) -> QueuedRun:
     values = dict(row._mapping)
     trigger = Trigger(**{f.name: values.pop(f.name) for f in dataclasses.fields(Trigger)})
     values["status"] = QueueStatus(values["status"])
+    policy = values["on_interrupt"]
+    values["on_interrupt"] = InterruptPolicy(**policy) if isinstance(policy, dict) else None
     return QueuedRun(trigger=trigger, **values)
 
 
@@ -81,8 +98,11 @@ class Queue:
 
     def enqueue(self, trigger: Trigger) -> tuple[QueuedRun, bool]:
         """The row for this trigger, and whether it is new (False: a redelivery)."""
-        values = {**dataclasses.asdict(trigger), "status": QueueStatus.QUEUED.value,
-                  "created_at": time.time()}  # fmt: skip
+        values = {
+            **dataclasses.asdict(trigger),
+            "status": QueueStatus.QUEUED.value,
+            "created_at": time.time(),
+        }
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.queue).values(**values))
@@ -169,35 +189,76 @@ class Queue:
             query = select(t.queue.c.cancel).where(t.queue.c.id == item_id)
             return bool(conn.execute(query).scalar())
 
-    def choose_interrupt(self, item_id: int, choice: str | None) -> None:
-        """What to do with this row if its server dies while it runs (None: the server's)."""
+    def choose_interrupt(self, item_id: int, policy: InterruptPolicy) -> None:
+        """What to do with this row's runs if its server dies while they run."""
         with self.engine.begin() as conn:
-            conn.execute(update(t.queue).where(t.queue.c.id == item_id).values(on_interrupt=choice))
+            conn.execute(
+                update(t.queue)
+                .where(t.queue.c.id == item_id)
+                .values(on_interrupt=dataclasses.asdict(policy))
+            )
 
     def recover(self, requeue: bool = True) -> list[int]:
-        """Rows whose worker died with its server: queued again or marked interrupted, as each
-        row's repository chose, else as `requeue` says. A row is orphaned when its worker
-        (`host:pid/n`) was on this machine and that process is gone; a live server's rows,
-        and other machines', are left alone."""
+        """Rows whose worker died with its server (`_orphaned`): a row that started no run yet
+        is queued again or marked interrupted as a whole; otherwise each of its unfinished
+        runs' workflows is queued again on its own, or reported, as the repository chose per
+        workflow (`InterruptPolicy`), else as `requeue` says. Returns the orphaned rows."""
         default = "requeue" if requeue else "report"
         with self.engine.begin() as conn:
             running = conn.execute(
-                select(t.queue.c.id, t.queue.c.worker, t.queue.c.on_interrupt).where(
-                    t.queue.c.status == QueueStatus.RUNNING.value
-                )
+                select(t.queue).where(t.queue.c.status == QueueStatus.RUNNING.value)
             ).all()
-            found = [row for row in running if _orphaned(row.worker)]
-            for row in found:
-                again = (row.on_interrupt or default) == "requeue"
-                status = QueueStatus.QUEUED if again else QueueStatus.INTERRUPTED
-                conn.execute(
-                    update(t.queue)
-                    .where(t.queue.c.id == row.id)
-                    .values(
-                        status=status.value,
-                        worker=None,
-                        cancel=False,
-                        message="its server stopped while it ran",
-                    )
+            found = [_queued(row) for row in running if _orphaned(row.worker)]
+            for item in found:
+                self._recover(conn, item, default)
+        return [item.id for item in found]
+
+    @staticmethod
+    def _recover(conn: Connection, item: QueuedRun, default: str) -> None:
+        policy = item.on_interrupt or InterruptPolicy()
+        runs = conn.execute(
+            select(t.runs.c.workflow_file, t.runs.c.status, t.runs.c.conclusion).where(
+                t.runs.c.trigger_id == item.id
+            )
+        ).all()
+        said = "its server stopped while it ran"
+        if not runs:  # it died fetching: nothing ran, so the whole row goes one way
+            whole = policy.choice(item.trigger.workflow, default) == "requeue"
+            status = QueueStatus.QUEUED if whole else QueueStatus.INTERRUPTED
+            conn.execute(
+                update(t.queue)
+                .where(t.queue.c.id == item.id)
+                .values(status=status.value, worker=None, message=said)
+            )
+            return
+        # Cut off: still marked running, or cancelled by the SIGTERM its dying server sent
+        # (unless an operator had asked for that cancel).
+        unfinished = [
+            run.workflow_file
+            for run in runs
+            if run.status != "completed" or (run.conclusion == "cancelled" and not item.cancel)
+        ]
+        again = [w for w in unfinished if policy.choice(w, default) == "requeue"]
+        for workflow in again:  # each on its own row, so a reported one is not run again
+            trigger = dataclasses.replace(
+                item.trigger, delivery=f"requeue:{item.id}:{workflow}", workflow=workflow
+            )
+            conn.execute(
+                insert(t.queue).values(
+                    **dataclasses.asdict(trigger),
+                    status=QueueStatus.QUEUED.value,
+                    created_at=time.time(),
+                    message=f"queued again: queued run {item.id} was cut off",
                 )
-        return [row.id for row in found]
+            )
+        reported = [w for w in unfinished if w not in again]
+        message = said + "".join(
+            f"; {label}: {', '.join(names)}"
+            for label, names in (("queued again", again), ("reported", reported))
+            if names
+        )
+        conn.execute(
+            update(t.queue)
+            .where(t.queue.c.id == item.id)
+            .values(status=QueueStatus.INTERRUPTED.value, worker=None, message=message)
+        )

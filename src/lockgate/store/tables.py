@@ -261,7 +261,7 @@ queue = Table(
     Column("exit_code", Integer),
     Column("message", Text),
     Column("cancel", Boolean, nullable=False, server_default="0"),  # an operator asked
-    Column("on_interrupt", String(16)),  # requeue | report: the repository's lockgate.yml
+    Column("on_interrupt", JSON),  # an InterruptPolicy: the repository's lockgate.yml
     Column("workflow", Text),  # run only this workflow file (a schedule's, a rerun's)
     Index("ix_queue_status", "status", "id"),
 )

@@ -23,6 +23,8 @@ and the cache's settings live here instead:
       release-after: 10               # clean runs (on 3+ trees) before release is proposed
     server:
       interrupted: report             # a run its dead server cut off: requeue (default) | report
+      workflows:
+        nightly.yml: {interrupted: requeue}   # one workflow's own choice
 """
 
 from __future__ import annotations
@@ -109,9 +111,21 @@ class TestSettings(_Strict):
         return None if value is None else parse_duration(value)
 
 
+Interrupted = Literal["requeue", "report"]
+
+
+class WorkflowServerSettings(_Strict):
+    interrupted: Interrupted | None = None
+
+
 class ServerSettings(_Strict):
-    # what `lockgate serve` does with this repository's run when a dead server cut it off
-    interrupted: Literal["requeue", "report"] | None = None  # None: the server's --interrupted
+    # what `lockgate serve` does with this repository's runs when a dead server cut them off
+    interrupted: Interrupted | None = None  # None: the server's --interrupted
+    workflows: dict[str, WorkflowServerSettings] = {}  # by workflow file name
+
+    def interrupted_choices(self) -> dict[str, str]:
+        """Workflow file name -> requeue | report, for those that chose."""
+        return {n: w.interrupted for n, w in self.workflows.items() if w.interrupted is not None}
 
 
 class ProjectFile(_Strict):

@@ -22,7 +22,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("needs", sa.JSON))
     with op.batch_alter_table("queue") as batch:
         batch.add_column(sa.Column("cancel", sa.Boolean, nullable=False, server_default="0"))
-        batch.add_column(sa.Column("on_interrupt", sa.String(16)))
+        batch.add_column(sa.Column("on_interrupt", sa.JSON))
         batch.add_column(sa.Column("workflow", sa.Text))
     op.create_table(
         "schedules",
