@@ -43,7 +43,7 @@ COMMAND_FILES = (
     "GITHUB_STEP_SUMMARY",
 )
 ANNOTATION_LEVELS = {"error", "warning", "notice"}
-LOG_FLUSH_LINES, LOG_FLUSH_SECONDS = 500, 1.0
+LOG_FLUSH_LINES, LOG_FLUSH_SECONDS = 500, 0.25  # live pages see a line within 0.25 s
 
 
 class StepFailed(Exception):

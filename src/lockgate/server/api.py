@@ -40,7 +40,7 @@ from .environments import ACTIONS, Environments, Summary, UnknownEnvironment
 from .limits import read_body
 from .worker import REF, SOURCE
 
-LIVE_POLL = 0.25  # seconds between looks at a running run's new log lines
+LIVE_POLL = 0.1  # seconds between looks at a running run's new log lines
 router = APIRouter(prefix="/api/v1")
 
 

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from ..errors import UserError
@@ -147,11 +146,14 @@ class Worker:
             errors = threading.Thread(target=_collect, args=(process, said), daemon=True)
             errors.start()
             cancelled = False
-            while process.poll() is None:
-                if not cancelled and self.queue.cancel_asked(item.id):
-                    process.terminate()
-                    cancelled = True
-                time.sleep(CANCEL_POLL)
+            while True:
+                try:
+                    process.wait(CANCEL_POLL)  # returns the moment the run ends
+                    break
+                except subprocess.TimeoutExpired:
+                    if not cancelled and self.queue.cancel_asked(item.id):
+                        process.terminate()
+                        cancelled = True
             errors.join()
         if cancelled:
             return process.returncode, "cancelled by an operator"
