@@ -192,24 +192,24 @@ ANALYSIS = {"interval": 3, "count": 2}
 
 
 @pytest.fixture
-def paused_canary(tmp_path: Path) -> Iterator[tuple[Path, int, int]]:
+def paused_canary(tmp_path: Path) -> Iterator[tuple[Path, int, int, str]]:
     """An environment whose canary of a worse version waits for promotion: (repo, router
-    port, deployment id)."""
+    port, deployment id, the worse version's digest)."""
     repo, port = fleet_repo(tmp_path, 2, "canary", steps=STEPS, analysis=ANALYSIS)
     good = build(repo, app_version(repo, "v1"))
     worse = build(repo, app_version(repo, "errors", error_rate=0.05))
     assert deploy(repo, good)[0] == 0
     code, report = deploy(repo, worse)
     assert code == 0 and report["result"] == "paused", report
-    yield repo, port, report["deployment"]
+    yield repo, port, report["deployment"], worse
     teardown(repo)
 
 
 def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
     browser: Any, servers: list[Server], tmp_path: Path,
-    paused_canary: tuple[Path, int, int],
+    paused_canary: tuple[Path, int, int, str],
 ) -> None:  # fmt: skip
-    repo, port, deployment = paused_canary
+    repo, port, deployment, worse = paused_canary
     store = f"sqlite:///{repo / '.lockgate' / 'lockgate.db'}"
     server = start_server(tmp_path / "home", 0, "--deployments", str(repo), "--db", store)
     servers.append(server)
@@ -241,8 +241,14 @@ def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
     assert "canary is worse" in page.inner_text(".analysis .verdict-words")
     page.wait_for_selector(".analysis .chart canvas")  # the samples, plotted
     assert [e for e in errors if "Content Security Policy" in e] == []  # htmx, uPlot: all own
+    page.goto(server.url + "/environments/test")  # deploy it again from the form, then abort
+    page.select_option("form.deploy select", worse)
+    page.click("form.deploy button[type=submit]")
+    page.wait_for_selector("#rollout-status:text('paused')", timeout=90_000)
+    page.click("button[data-api$='/abort']")
+    page.wait_for_selector("#rollout-status:text('aborted')", timeout=90_000)
     trail = httpx.get(server.url + "/api/v1/audit", headers=bearer(server.token)).json()
-    assert ("ops", "promote") in [(e["actor"], e["action"]) for e in trail]
+    assert [e["action"] for e in trail if e["actor"] == "ops"] == ["abort", "deploy", "promote"]
 
 
 SECRET_VALUE = "tok-7f3a9c1e5b"

@@ -99,5 +99,15 @@ def find(store_dir: Path, reference: str) -> Path:
     return matches[0]
 
 
+def stored(store_dir: Path, limit: int = 20) -> list[tuple[str, float]]:
+    """(digest, when it was stored) of the newest stored bundles, newest first."""
+    found = []
+    for path in store_dir.glob("*.tar.gz") if store_dir.is_dir() else []:
+        digest = path.name.removesuffix(".tar.gz")
+        if DIGEST.match(digest) and not path.is_symlink():
+            found.append((digest, path.stat().st_mtime))
+    return sorted(found, key=lambda item: -item[1])[:limit]
+
+
 def digest_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

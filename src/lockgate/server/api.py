@@ -36,7 +36,7 @@ from ..store.schedules import Schedule, Schedules
 from . import alerts, ansi
 from .auth import Admin, Operator, Viewer
 from .doorbell import Doorbell
-from .environments import ACTIONS, Environments, Summary, UnknownEnvironment
+from .environments import ACTIONS, Environments, StoredBundle, Summary, UnknownEnvironment
 from .limits import read_body
 from .worker import REF, SOURCE
 
@@ -80,7 +80,7 @@ class ManualRun(BaseModel):
 
 
 class DeployRequest(BaseModel):
-    digest: str = Field(pattern=r"^[0-9a-f]{7,64}$")
+    digest: str = Field(pattern=r"^[0-9a-f]{12,64}$")  # or a unique prefix of 12 or more
 
 
 class IncidentRequest(BaseModel):
@@ -276,6 +276,12 @@ def environment(name: str, request: Request, _: Viewer) -> StatusView:
     found = services(request).environments
     view: StatusView = _environment_call(lambda: found.status(name))
     return view
+
+
+@router.get("/bundles")
+def stored_bundles(request: Request, _: Viewer, limit: int = 20) -> list[StoredBundle]:
+    """The bundles built in --deployments, newest first: what can be deployed."""
+    return services(request).environments.bundles(_limit(limit))
 
 
 @router.get("/environments/{name}/deployments")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import bundles, signed
 from ..deploy import status
 from ..deploy.agent import environment_files, start_agent
 from ..deploy.envfile import load_environment
@@ -29,6 +30,12 @@ ACTIONS: dict[str, Callable[[Environment, str], Rollout]] = {
 
 class UnknownEnvironment(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class StoredBundle:
+    digest: str
+    stored_at: float
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,13 @@ class Environments:
         rollout = Environment(self.reconciler(name)).deploy(digest, actor)
         self._carry_on()
         return rollout
+
+    def bundles(self, limit: int = 20) -> list[StoredBundle]:
+        """The bundles built in the directory, newest first: what can be deployed."""
+        if self.state is None:
+            return []
+        kept = bundles.stored(signed.store_dir(self.state), limit)
+        return [StoredBundle(digest, at) for digest, at in kept]
 
     def analyses(self, deployment_id: int) -> tuple[Rollout, list[dict[str, Any]]] | None:
         found = self.records.rollout(deployment_id)

@@ -205,7 +205,7 @@ def environments_page(request: Request) -> Response:
                    configured=found.repo is not None)  # fmt: skip
 
 
-def _environment(request: Request, name: str, template: str) -> Response:
+def _environment(request: Request, name: str, template: str, **extra: Any) -> Response:
     holder = _viewer(request)
     found = services(request).environments
     try:
@@ -215,12 +215,13 @@ def _environment(request: Request, name: str, template: str) -> Response:
         raise HTTPException(404, f"no environment {name!r}") from None
     except (UserError, DeployRefused) as exc:
         raise HTTPException(409, str(exc)) from None
-    return _render(request, template, holder, view=view, history=history)
+    return _render(request, template, holder, view=view, history=history, **extra)
 
 
 @router.get("/environments/{name}", response_class=HTMLResponse)
 def environment_page(request: Request, name: str) -> Response:
-    return _environment(request, name, "environment.html")
+    bundles = services(request).environments.bundles(10)  # what the deploy form offers
+    return _environment(request, name, "environment.html", bundles=bundles)
 
 
 @router.get("/environments/{name}/panel", response_class=HTMLResponse)
