@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import http.server
 import io
+import itertools
 import json
 import os
 import shutil
@@ -709,3 +710,42 @@ def test_each_workflow_chooses_what_a_dead_server_leaves(
         assert {job["status"] for job in second.get(f"/api/v1/runs/{run['id']}/jobs")} <= {
             "completed", "interrupted"
         }  # fmt: skip
+
+
+HOSTILE_VALUES = ["..", "../../etc/passwd", "%2e%2e%2f", "a" * 5000, "-1", "9" * 20, "1e9",
+                  "<script>", "' OR 1=1 --", "\N{GRINNING FACE}"]  # fmt: skip
+HOSTILE_GETS = ["/api/v1/runs/{}", "/api/v1/runs/{}/logs", "/api/v1/artifacts/{}",
+                "/api/v1/queue/{}", "/api/v1/environments/{}", "/api/v1/deployments/{}/analyses",
+                "/runs/{}", "/queue/{}", "/environments/{}", "/deployments/{}",
+                "/runs?before={}", "/api/v1/runs?limit={}", "/insights?days={}",
+                "/login?next={}"]  # fmt: skip
+HOSTILE_POSTS = ["/api/v1/runs/{}/rerun", "/api/v1/queue/{}/cancel",
+                 "/api/v1/environments/{}/deploy", "/api/v1/environments/{}/promote",
+                 "/api/v1/incidents/{}/resolve", "/api/v1/incidents/alertmanager",
+                 "/webhooks/{}", "/login"]  # fmt: skip
+HOSTILE_BODIES = [b"", b"{", b"null", b"\xff\xfe", json.dumps({"digest": "../../x"}).encode(),
+                  json.dumps({"alerts": [{"labels": []}]}).encode()]  # fmt: skip
+
+
+@pytest.mark.integration
+def test_hostile_requests_get_answers_not_server_errors(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    (tmp_path / "deploy").mkdir()
+    server = start_server(tmp_path / "home", 0, "--deployments", str(tmp_path / "deploy"))
+    servers.append(server)
+    headers = bearer(make_token(server.home, "ops", "operator"))
+    failed = []
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        for path, value in itertools.product(HOSTILE_GETS, HOSTILE_VALUES):
+            answer = client.get(path.format(value))
+            if answer.status_code >= 500:
+                failed.append(f"GET {path.format(value)[:80]}: {answer.status_code}")
+        for path, value, body in itertools.product(HOSTILE_POSTS, HOSTILE_VALUES[:4],
+                                                   HOSTILE_BODIES):  # fmt: skip
+            answer = client.post(path.format(value), content=body,
+                                 headers={"content-type": "application/json"})  # fmt: skip
+            if answer.status_code >= 500:
+                failed.append(f"POST {path.format(value)[:80]} {body[:20]!r}: {answer.status_code}")
+    assert failed == []
+    assert server.process.poll() is None and server.get("/api/v1/queue") == []

@@ -66,6 +66,11 @@ def create_app(config: ServerConfig, doorbell: Doorbell) -> FastAPI:
             return JSONResponse({"detail": f"the body is larger than {MAX_BODY} bytes"}, 413)
         return await call_next(request)
 
+    @app.exception_handler(OverflowError)
+    async def out_of_range(_request: Request, _exc: OverflowError) -> JSONResponse:
+        """A number too large for the store (an id like 99999999999999999999): refused."""
+        return JSONResponse({"detail": "a number in the request is out of range"}, 422)
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
