@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..store import Store
 from ..store.access import Access
@@ -25,6 +27,7 @@ from .snapshots import InsightsSnapshots
 from .worker import REF, SOURCE
 
 FORGES = ("github", "gitea", "gitlab")
+API_PATHS = ("/api/", "/webhooks/", "/healthz", "/docs", "/openapi.json")
 STATIC = Path(__file__).parent / "static"
 
 
@@ -65,6 +68,14 @@ def create_app(config: ServerConfig, doorbell: Doorbell) -> FastAPI:
         if declared.isdigit() and int(declared) > MAX_BODY:
             return JSONResponse({"detail": f"the body is larger than {MAX_BODY} bytes"}, 413)
         return await call_next(request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        """A page a browser asked for gets its reason as a page; the API keeps JSON."""
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if wants_page and exc.status_code >= 400 and not request.url.path.startswith(API_PATHS):
+            return ui.error_page(request, exc.status_code, str(exc.detail))
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(OverflowError)
     async def out_of_range(_request: Request, _exc: OverflowError) -> JSONResponse:

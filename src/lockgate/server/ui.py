@@ -85,6 +85,18 @@ def _render(request: Request, name: str, holder: Token | None, **context: Any) -
     return response
 
 
+def error_page(request: Request, status: int, detail: str) -> Response:
+    """What a browser gets for a page that cannot be shown: the reason, in the page."""
+    holder = None
+    try:
+        holder = auth.caller(request)
+    except HTTPException:
+        holder = None
+    response = _render(request, "error.html", holder, status=status, detail=detail)
+    response.status_code = status
+    return response
+
+
 # -- logging in ------------------------------------------------------------------------------------
 @router.get("/login")
 def login_page(request: Request, next: str = "/runs", failed: str = "") -> Response:
