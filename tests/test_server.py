@@ -288,6 +288,9 @@ def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path)
     viewer = make_token(server.home, "reader", "viewer")
     operator = make_token(server.home, "ops", "operator")
     assert httpx.get(server.url + "/api/v1/queue").status_code == 401
+    described = httpx.get(server.url + "/docs").text  # the API's own page: nothing from a CDN
+    assert "/api/v1/runs/{run_id}/logs" in described and "cdn" not in described.lower()
+    assert "/api/v1/environments/{name}/deploy" in httpx.get(server.url + "/openapi.json").text
     assert httpx.get(server.url + "/api/v1/queue", headers=bearer("lg_guess")).status_code == 401
     assert server.get("/api/v1/queue", viewer) == []
     for insight in ("tests", "flaky", "gates"):  # the same answers as `lockgate insights`

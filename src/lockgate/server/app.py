@@ -51,7 +51,8 @@ class GitPush(BaseModel):
 
 
 def create_app(config: ServerConfig, doorbell: Doorbell) -> FastAPI:
-    app = FastAPI(title="lockgate", version="1", docs_url="/docs")
+    # /docs is lockgate's own page (ui.api_docs): Swagger UI would load from a CDN.
+    app = FastAPI(title="lockgate", version="1", docs_url=None, redoc_url=None)
     store = Store(config.store_url)
     access = Access(store)
     environments = Environments(config.deployments, store)

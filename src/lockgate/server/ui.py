@@ -251,6 +251,20 @@ def deployment_page(request: Request, deployment_id: int) -> Response:
     return _render(request, "deployment.html", holder, rollout=rollout, analyses=analyses)
 
 
+# -- the API's description ------------------------------------------------------------------------
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> Response:
+    """The OpenAPI description as a page (no login: it holds no data), from /openapi.json."""
+    described = request.app.openapi()
+    operations = [
+        (path, method.upper(), op)
+        for path, methods in described["paths"].items()
+        for method, op in methods.items()
+    ]
+    return _render(request, "api_docs.html", None, operations=operations,
+                   version=described["info"]["version"])  # fmt: skip
+
+
 # -- insights --------------------------------------------------------------------------------------
 @router.get("/insights", response_class=HTMLResponse)
 def insights_page(request: Request, days: float = 30) -> Response:
