@@ -113,6 +113,33 @@ def test_gitea_and_gitlab_deliveries() -> None:
             webhooks.parse("gitea", {"x-gitea-event": "push", "x-gitea-delivery": "u3"}, bad)
 
 
+def _pull_request(action: str) -> bytes:
+    head = {"sha": "d" * 40, "repo": {"clone_url": "https://gitea.example/o/r.git"}}
+    return json.dumps({"action": action, "number": 7, "pull_request": {
+        "head": head, "base": {"sha": "e" * 40}}}).encode()  # fmt: skip
+
+
+def test_pull_request_actions_as_each_forge_spells_them() -> None:
+    """Gitea says `synchronized` where GitHub says `synchronize` (Gitea's
+    modules/structs/hook.go); the run sees GitHub's word either way."""
+    for forge, action in (("gitea", "synchronized"), ("github", "synchronize")):
+        prefix = f"x-{forge}"
+        headers = {f"{prefix}-event": "pull_request", f"{prefix}-delivery": f"{forge}-7"}
+        trigger = webhooks.parse(forge, headers, _pull_request(action))
+        assert trigger is not None and trigger.ref == "refs/pull/7/head"
+        assert trigger.payload["action"] == "synchronize" and trigger.after == "d" * 40
+    for forge, action in (("gitea", "closed"), ("github", "labeled"), ("github", "synchronized")):
+        headers = {f"x-{forge}-event": "pull_request", f"x-{forge}-delivery": "x"}
+        assert webhooks.parse(forge, headers, _pull_request(action)) is None
+    merge = {"object_attributes": {"action": "update", "iid": 3, "last_commit": {"id": "f" * 40},
+                                   "source": {"git_http_url": "https://gitlab.example/o/r.git"}}}  # fmt: skip
+    headers = {"x-gitlab-event": "Merge Request Hook", "x-gitlab-event-uuid": "m1"}
+    assert webhooks.parse("gitlab", headers, json.dumps(merge).encode()) is None  # a retitle
+    merge["object_attributes"]["oldrev"] = "a" * 40  # new commits
+    trigger = webhooks.parse("gitlab", headers, json.dumps(merge).encode())
+    assert trigger is not None and trigger.ref == "refs/merge-requests/3/head"
+
+
 @pytest.mark.integration
 def test_webhooks_are_checked_before_anything_is_queued(
     servers: list[Server], tmp_path: Path, github_examples: list[dict[str, Any]]

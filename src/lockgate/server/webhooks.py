@@ -17,7 +17,13 @@ from typing import Any
 from ..store.queue import Trigger
 
 ZERO = "0" * 40
-PR_ACTIONS = ("opened", "synchronize", "reopened")  # GitHub and Gitea both
+# The pull request actions that bring new code, as each forge spells them, with GitHub's
+# name for each: Gitea says `synchronized` (modules/structs/hook.go) where GitHub says
+# `synchronize`, and a run sees GitHub's, so `types:` filters mean the same on both.
+PR_ACTIONS = {
+    "github": {"opened": "opened", "synchronize": "synchronize", "reopened": "reopened"},
+    "gitea": {"opened": "opened", "synchronized": "synchronize", "reopened": "reopened"},
+}
 MR_ACTIONS = ("open", "update", "reopen")  # GitLab
 
 
@@ -100,8 +106,9 @@ def parse(forge: str, headers: Mapping[str, str], body: bytes) -> Trigger | None
     if event == "push":
         return _push(forge, delivery, payload, "repository", "clone_url")
     if event == "pull_request":
-        if payload.get("action") not in PR_ACTIONS:
-            return None
+        action = PR_ACTIONS[forge].get(str(payload.get("action")))
+        if action is None:
+            return None  # closed, labeled, edited...: no new code
         number = _field(payload, "number")
         return Trigger(
             source=forge,
@@ -111,7 +118,7 @@ def parse(forge: str, headers: Mapping[str, str], body: bytes) -> Trigger | None
             ref=f"refs/pull/{number}/head",
             after=_field(payload, "pull_request", "head", "sha"),
             before=_field(payload, "pull_request", "base", "sha"),
-            payload=payload,
+            payload={**payload, "action": action},
         )
     if event == "workflow_dispatch":
         ref = _field(payload, "ref")
@@ -132,6 +139,8 @@ def _gitlab(headers: Mapping[str, str], payload: Mapping[str, Any]) -> Trigger |
         attributes = payload.get("object_attributes")
         if not isinstance(attributes, Mapping) or attributes.get("action") not in MR_ACTIONS:
             return None
+        if attributes.get("action") == "update" and not attributes.get("oldrev"):
+            return None  # an edit of the title or labels: GitLab sends oldrev only for pushes
         iid = _field(payload, "object_attributes", "iid")
         return Trigger(
             source="gitlab",
