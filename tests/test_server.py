@@ -779,3 +779,17 @@ def test_hostile_requests_get_answers_not_server_errors(
                 failed.append(f"POST {path.format(value)[:80]} {body[:20]!r}: {answer.status_code}")
     assert failed == []
     assert server.process.poll() is None and server.get("/api/v1/queue") == []
+
+
+@pytest.mark.integration
+def test_a_broken_workflow_is_reported_on_its_queued_run(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    broken = "on: [push, workflow_dispatch]\njobs:\n  build:\n    runs-on: linux\n    stepz: []\n"
+    _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": broken})
+    server = start_server(tmp_path / "home", 1)
+    servers.append(server)
+    dispatch(server, bare, make_token(server.home, "ops", "operator"))
+    eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
+    (item,) = server.get("/api/v1/queue")
+    assert item["exit_code"] == 2 and ".github/workflows/ci.yml" in item["message"]

@@ -33,7 +33,6 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass(frozen=True)
 class ServerConfig:
-    store_url: str
     home: Path
     webhook_secret: bytes
     hook_token: str
@@ -50,10 +49,9 @@ class GitPush(BaseModel):
     after: str = Field(pattern=r"^[0-9a-f]{40,64}$")
 
 
-def create_app(config: ServerConfig, doorbell: Doorbell) -> FastAPI:
+def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAPI:
     # /docs is lockgate's own page (ui.api_docs): Swagger UI would load from a CDN.
     app = FastAPI(title="lockgate", version="1", docs_url=None, redoc_url=None)
-    store = Store(config.store_url)
     access = Access(store)
     environments = Environments(config.deployments, store)
     services = api.Services(store, Queue(store), access, Schedules(store), environments,

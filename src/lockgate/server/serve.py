@@ -3,9 +3,9 @@
 Secrets live in the server's home directory, made on first start (mode 0600) unless given
 through the environment: `webhook-secret` (what forges sign with), `hook-token` (what git
 hooks send) and `session-key` (what signs the web UI's sessions). Tokens for commit statuses
-come from the environment only (LOCKGATE_GITHUB_TOKEN, LOCKGATE_GITEA_TOKEN). Rows a killed
-server left running are queued again or reported interrupted, as their repository's
-lockgate.yml chose (`server.interrupted`), else as `--interrupted` says, before any worker
+come from the environment only (LOCKGATE_GITHUB_TOKEN, LOCKGATE_GITEA_TOKEN). Runs a killed
+server left running are queued again or reported interrupted, as each workflow chose in its
+repository's lockgate.yml (`server:`), else as `--interrupted` says, before any worker
 starts.
 """
 
@@ -89,7 +89,6 @@ def serve(
     home.mkdir(parents=True, exist_ok=True)
     _can_listen(host, port)  # before any worker takes a run
     config = ServerConfig(
-        store_url,
         home,
         secret(home, "webhook-secret", "LOCKGATE_WEBHOOK_SECRET").encode(),
         secret(home, "hook-token", "LOCKGATE_HOOK_TOKEN"),
@@ -120,7 +119,7 @@ def serve(
     print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "
           f"/webhooks/github|gitea|gitlab, secrets in {home})", flush=True)  # fmt: skip
     try:
-        uvicorn.run(create_app(config, doorbell), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(config, store, doorbell), host=host, port=port, log_level="warning")
     finally:
         stop.set()
         for thread in threads:

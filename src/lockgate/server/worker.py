@@ -116,7 +116,7 @@ class Worker:
                 command += ["--secret-file", str(self.secret_file)]
             if trigger.workflow is not None:  # a schedule's, a rerun's: that workflow alone
                 command += ["-W", str(checkout / trigger.workflow)]
-            code, said = self.watch(item, command)
+            code, said = self.watch(item, command, where / "said.txt")
             self.keep_artifacts(item, checkout)
             return code, said
         finally:
@@ -133,18 +133,16 @@ class Worker:
                 shutil.move(old, new)
                 self.store.move_artifacts(run_id, old, new)
 
-    def watch(self, item: QueuedRun, command: list[str]) -> tuple[int, str | None]:
+    def watch(self, item: QueuedRun, command: list[str], said: Path) -> tuple[int, str | None]:
         """Run `lockgate run`, stopping it (SIGTERM: it cancels its jobs) when an operator
-        cancels the item."""
+        cancels the item. What it says goes to the file `said`, not a pipe: a run whose
+        server died still writes freely while it cancels its jobs."""
         env = {**os.environ, "LOCKGATE_DB": self.store_url, "LOCKGATE_DAEMON": "0",
                "LOCKGATE_TRIGGER": str(item.id)}  # fmt: skip
-        with subprocess.Popen(
+        with said.open("wb") as output, subprocess.Popen(
             command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
+            stderr=output, preexec_fn=_die_with_parent,
         ) as process:  # fmt: skip
-            said: list[str] = []
-            errors = threading.Thread(target=_collect, args=(process, said), daemon=True)
-            errors.start()
             cancelled = False
             while True:
                 try:
@@ -154,16 +152,22 @@ class Worker:
                     if not cancelled and self.queue.cancel_asked(item.id):
                         process.terminate()
                         cancelled = True
-            errors.join()
         if cancelled:
             return process.returncode, "cancelled by an operator"
-        last = said[-1:] if process.returncode not in (0, 1) else []
-        return process.returncode, last[0][:500] if last else None
+        if process.returncode in (0, 1):  # it ran; its jobs' outcomes say the rest
+            return process.returncode, None
+        return process.returncode, _what_went_wrong(said)
 
 
-def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
-    assert process.stderr is not None
-    lines.extend(line.rstrip("\n") for line in process.stderr if line.strip())
+def _what_went_wrong(path: Path) -> str | None:
+    """What went wrong, in a line: the last `error:` line near the end of what the run said
+    (its hint follows it), else its last line."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, handle.seek(0, os.SEEK_END) - 8192))
+        lines = [line for line in handle.read().decode(errors="replace").splitlines() if line]
+    errors = [line for line in lines if line.startswith("error:")]
+    found = errors[-1] if errors else lines[-1] if lines else None
+    return found[:500] if found else None
 
 
 def _interrupt_policy(checkout: Path) -> InterruptPolicy:

@@ -39,7 +39,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def pid_alive(pid: int | None) -> bool:
-    """Whether a process of this host with that pid exists (one we may not signal counts)."""
+    """Whether a process of this host with that pid exists (one we may not signal counts). A
+    zombie is dead: its parent died and its new one (a subreaper) may never collect it."""
     if not pid:
         return False
     try:
@@ -48,7 +49,11 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: the signal's answer stands
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 @dataclass(frozen=True)
