@@ -5,6 +5,7 @@ whose page then gives the analysis's verdict; pages fit a phone; forms need thei
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -29,8 +30,10 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     need(CHROMIUM.exists(), "chromium is not installed (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as driver:
+    need(importlib.util.find_spec("playwright") is not None, "playwright is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
         launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield launched
         launched.close()
