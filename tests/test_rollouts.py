@@ -14,7 +14,16 @@ import httpx
 import pytest
 
 from .conftest import lockgate, need
-from .fleet import Fleets, Load, app_version, build, deploy, deploy_under_load, status
+from .fleet import (
+    Fleets,
+    Load,
+    app_version,
+    build,
+    deploy,
+    deploy_under_load,
+    eventually,
+    status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +194,15 @@ def test_rollouts_drive_haproxy_live(fleets: Fleets) -> None:
     assert {body.split()[1] for _, _, body in load.results} == {"v1", "v2"}
     view = status(repo)
     assert {i["digest"] for i in view["instances"]} == {v2}
-    assert all(i["in_rotation"] and i["requests"] > 0 for i in view["instances"])
+
+    def every_instance_serves() -> bool:
+        """The instance replaced last may have joined as the load stopped: a few more
+        requests, and every one of them must be in rotation and answering."""
+        httpx.get(f"http://127.0.0.1:{port}/")
+        seen = status(repo)["instances"]
+        return all(i["in_rotation"] and i["requests"] > 0 for i in seen)
+
+    eventually(every_instance_serves, 15, "every v2 instance in rotation and serving")
     config = (repo / ".lockgate/fleet/test/haproxy.cfg").stat().st_mtime
     assert lockgate("rollback", "test", cwd=repo).returncode == 0
     assert (repo / ".lockgate/fleet/test/haproxy.cfg").stat().st_mtime == config  # no reload
