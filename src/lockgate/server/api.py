@@ -6,6 +6,7 @@ trail. The web UI calls these same endpoints."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import time
@@ -105,14 +106,15 @@ def _run_or_404(found: Services, run_id: int) -> dict[str, Any]:
     return run
 
 
-def _item_of_run(found: Services, run_id: int) -> QueuedRun:
+def _item_of_run(found: Services, run_id: int) -> tuple[dict[str, Any], QueuedRun]:
+    """The run and the queued run that started it (409 for a run the server did not start)."""
     run = _run_or_404(found, run_id)
     item = found.queue.get(run["trigger_id"]) if run.get("trigger_id") else None
     if item is None:
         raise HTTPException(
             409, f"run {run_id} was not started by this server: stop or rerun it where it ran"
         )
-    return item
+    return run, item
 
 
 # -- runs ------------------------------------------------------------------------------------------
@@ -148,17 +150,17 @@ def jobs(run_id: int, request: Request, _: Viewer) -> list[dict[str, Any]]:
 def rerun(run_id: int, request: Request, caller: Operator) -> JSONResponse:
     """This run's workflow again, on the same commit and event (a new delivery)."""
     found = services(request)
-    old = _item_of_run(found, run_id).trigger
-    workflow = _run_or_404(found, run_id)["workflow_file"]
-    trigger = Trigger(old.source, f"rerun:{run_id}:{uuid.uuid4()}", old.event, old.repository,
-                      old.ref, old.after, old.before, old.payload, workflow)  # fmt: skip
+    run, item = _item_of_run(found, run_id)
+    trigger = dataclasses.replace(
+        item.trigger, delivery=f"rerun:{run_id}:{uuid.uuid4()}", workflow=run["workflow_file"]
+    )
     return found.enqueue(trigger, caller.name)
 
 
 @router.post("/runs/{run_id}/cancel")
 def cancel_run(run_id: int, request: Request, caller: Operator) -> dict[str, Any]:
     found = services(request)
-    return _cancel(found, _item_of_run(found, run_id).id, caller.name)
+    return _cancel(found, _item_of_run(found, run_id)[1].id, caller.name)
 
 
 @router.get("/runs/{run_id}/logs")
@@ -167,7 +169,8 @@ def stream(run_id: int, request: Request, _: Viewer, after: int = 0) -> Streamin
     after line `after`: a client that reconnects loses nothing. Each line comes with its
     colours as HTML."""
     store = services(request).store
-    _run_or_404(services(request), run_id)
+    if store.run_state(run_id) is None:
+        raise HTTPException(404, f"no run {run_id}")
 
     async def events() -> AsyncIterator[str]:
         seen = after
@@ -177,10 +180,10 @@ def stream(run_id: int, request: Request, _: Viewer, after: int = 0) -> Streamin
                 seen = line.id
                 data = json.dumps({**asdict(line), "html": ansi.to_html(line.line)})
                 yield f"id: {line.id}\nevent: line\ndata: {data}\n\n"
-            if not lines:
-                found = await asyncio.to_thread(store.get_run, run_id)
-                if found is None or found["status"] != "running":
-                    ended = {"conclusion": found["conclusion"] if found else None}
+            if not lines:  # only the run's state is read while it is quiet, not the whole run
+                state = await asyncio.to_thread(store.run_state, run_id)
+                if state is None or state[0] != "running":
+                    ended = {"conclusion": state[1] if state else None}
                     yield f"event: end\ndata: {json.dumps(ended)}\n\n"
                     return
                 await asyncio.sleep(LIVE_POLL)

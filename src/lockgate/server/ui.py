@@ -174,9 +174,9 @@ def runs_table(request: Request, filters: Filters) -> Response:
                    **_runs_context(request, services(request), filters))  # fmt: skip
 
 
-def _run(request: Request, run_id: int, template: str) -> Response:
+def _run(request: Request, run_id: int, template: str, with_logs: bool = True) -> Response:
     holder = _viewer(request)
-    page = views.run_page(services(request).store, run_id)
+    page = views.run_page(services(request).store, run_id, with_logs)
     if page is None:
         raise HTTPException(404, f"no run {run_id}")
     return _render(request, template, holder, page=page)
@@ -190,7 +190,7 @@ def run_page(request: Request, run_id: int) -> Response:
 @router.get("/runs/{run_id}/graph", response_class=HTMLResponse)
 def run_graph(request: Request, run_id: int) -> Response:
     """The job graph alone: what the run page refreshes while the run goes on."""
-    return _run(request, run_id, "_graph.html")
+    return _run(request, run_id, "_graph.html", with_logs=False)
 
 
 @router.get("/queue/{item_id}", response_class=HTMLResponse)

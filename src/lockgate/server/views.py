@@ -179,7 +179,7 @@ def _columns(jobs: list[JobView]) -> list[list[JobView]]:
     return columns
 
 
-def _job(job: dict[str, Any], store: Store) -> tuple[JobView, int]:
+def _job(job: dict[str, Any], store: Store, with_logs: bool) -> tuple[JobView, int]:
     steps = {
         s["number"]: StepView(
             s["number"],
@@ -190,7 +190,7 @@ def _job(job: dict[str, Any], store: Store) -> tuple[JobView, int]:
         for s in job["steps"]
     }
     # Step 0 holds what a job logs before its first step (and a cache hit's note).
-    lines = store.job_log_lines(job["id"], MAX_LOG_LINES + 1)
+    lines = store.job_log_lines(job["id"], MAX_LOG_LINES + 1) if with_logs else []
     last, truncated = 0, len(lines) > MAX_LOG_LINES
     for line_id, step, text in lines[:MAX_LOG_LINES]:
         holder = steps.get(step)
@@ -216,11 +216,13 @@ def _job(job: dict[str, Any], store: Store) -> tuple[JobView, int]:
     return view, last
 
 
-def run_page(store: Store, run_id: int) -> RunPage | None:
+def run_page(store: Store, run_id: int, with_logs: bool = True) -> RunPage | None:
+    """The run page's records; without the logs for what needs only the jobs (the graph
+    the page refreshes every few seconds)."""
     found = store.get_run(run_id)
     if found is None:
         return None
-    built = [_job(job, store) for job in found["jobs"]]
+    built = [_job(job, store, with_logs) for job in found["jobs"]]
     jobs = [view for view, _ in built]
     return RunPage(
         run_row(found),

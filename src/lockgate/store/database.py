@@ -347,6 +347,13 @@ class Store:
                 choices[name] = [row[0] for row in rows]
         return choices
 
+    def run_state(self, run_id: int) -> tuple[str, str | None] | None:
+        """(status, conclusion) of a run alone: what a live tail asks every moment."""
+        query = select(t.runs.c.status, t.runs.c.conclusion).where(t.runs.c.id == run_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (row.status, row.conclusion) if row is not None else None
+
     def runs_of_trigger(self, trigger_id: int) -> list[int]:
         query = select(t.runs.c.id).where(t.runs.c.trigger_id == trigger_id).order_by(t.runs.c.id)
         with self.engine.connect() as conn:
