@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0)
     args = parser.parse_args()
     warm_server()
-    from lockgate.runtime import free_port
+    from lockgate.common.runtime import free_port
 
     with tempfile.TemporaryDirectory(prefix="lockgate-canary-bench-") as tmp:
         repo = Path(tmp)

@@ -26,13 +26,13 @@ from typing import Any
 from sqlalchemy import insert
 
 from lockgate.insights.dora import Change, dora
-from lockgate.insights.flaky import flaky_tests, infrastructure_failures
 from lockgate.insights.gates import ledger
 from lockgate.insights.slow import over_budget, slow_jobs, slow_tests
 from lockgate.store import Store
 from lockgate.store import tables as t
 from lockgate.store.deployments import DeploymentRecords, RolloutStatus
 from lockgate.store.testresults import TestRecords, run_timings
+from lockgate.testresults.flaky import flaky_tests, infrastructure_failures
 
 RUNS, TESTS, FLAKY, BROKEN = 200, 500, 40, 30
 DEPLOYMENTS = 1000

@@ -28,7 +28,7 @@ from common import (
     warm_server,
 )
 
-from lockgate.runtime import free_port
+from lockgate.common.runtime import free_port
 
 sys.path.insert(0, str(ROOT))
 from tests.sshd import Host, keygen

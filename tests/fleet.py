@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from lockgate.runtime import free_port
+from lockgate.common.runtime import free_port
 
 from .conftest import ROOT, lockgate, make_repo
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.filelocks import held
-from lockgate.runtime import free_port
+from lockgate.common.filelocks import held
+from lockgate.common.runtime import free_port
 
 from .conftest import need
 from .fleet import processes_of

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.archive import UnsafeArchive, pack, safe_extract, unpack
 from lockgate.artifacts.bundles import bundle_files
-from lockgate.errors import UserError
+from lockgate.common.archive import UnsafeArchive, pack, safe_extract, unpack
+from lockgate.common.errors import UserError
 
 
 def _tar(*members: tuple[str, bytes | None, str, str]) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate import crash
+from lockgate.common import crash
 
 
 def test_internal_error_is_one_line_and_a_report(

@@ -17,11 +17,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lockgate.archive import UnsafeArchive, unpack
+from lockgate.common.archive import UnsafeArchive, unpack
+from lockgate.common.errors import UserError
 from lockgate.deploy.envfile import load_environment
 from lockgate.engine.matrix import MatrixError, expand
 from lockgate.engine.plan import job_needs, stages, topological_order
-from lockgate.errors import UserError
 from lockgate.workflow.expressions import ExpressionError, evaluate
 from lockgate.workflow.loader import load_workflow
 from lockgate.workflow.validate import validate

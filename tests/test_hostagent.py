@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from lockgate import hostagent, hostserver, hostside
+from lockgate.common.processes import kill_group
 from lockgate.deploy.hostbook import HostBook
 from lockgate.deploy.targets.base import HostSeen
-from lockgate.processes import kill_group
 
 from .fleet import eventually, processes_of
 

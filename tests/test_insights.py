@@ -16,13 +16,13 @@ import pytest
 
 from lockgate.engine.testreports import by_policy
 from lockgate.insights.dora import Band, Change, dora
-from lockgate.insights.flaky import flaky_tests, standing
 from lockgate.insights.gates import ledger
 from lockgate.insights.owners import codeowners, owner_of
 from lockgate.insights.slow import critical_path, over_budget, slow_tests, step_up
 from lockgate.store.deployments import Incident, Rollout, RolloutStatus
 from lockgate.store.testresults import JobTiming, Quarantine, RunTiming, TestResult
 from lockgate.testresults import junit
+from lockgate.testresults.flaky import flaky_tests, standing
 from lockgate.testresults.junit import Outcome
 from lockgate.workflow.project import QuarantinePolicy
 

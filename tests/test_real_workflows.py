@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from lockgate.cli.main import app
-from lockgate.errors import UserError
+from lockgate.common.errors import UserError
 from lockgate.workflow.tokens import plain, read_tokens
 
 from .conftest import CONFORMANCE, git, need

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.actions.remote import Reference, RemoteActionError
-from lockgate.runtime import free_port
+from lockgate.common.runtime import free_port
 
 from .conftest import git, jobs_by_key, lockgate, make_repo, need
 

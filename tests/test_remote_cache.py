@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.runtime import free_port
+from lockgate.common.runtime import free_port
 
 from .conftest import cached_from, jobs_by_key, make_repo, need, run_json
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.runtime import free_port
+from lockgate.common.runtime import free_port
 from lockgate.store import Store
 
 from .conftest import need

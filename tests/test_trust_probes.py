@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.common.errors import UserError
+from lockgate.common.names import checked_name
 from lockgate.engine.matrix import MatrixError, expand
-from lockgate.errors import UserError
-from lockgate.names import checked_name
 from lockgate.workflow.expressions import ExpressionError, evaluate
 
 from .conftest import jobs_by_key, lockgate, make_repo, run_json

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.errors import UserError
+from lockgate.common.errors import UserError
 from lockgate.workflow.loader import load_workflow
 
 from .conftest import lockgate, make_repo

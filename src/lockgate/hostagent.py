@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import hostside
-from .filelocks import held
-from .processes import spawn_detached
+from .common.filelocks import held
+from .common.processes import spawn_detached
 
 BOOK = "desired.json"
 CONTACT = ".contact"  # touched by every request of a deploying lockgate

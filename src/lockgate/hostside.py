@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import UnsafeArchive, unpack
-from .deploy.httpcheck import status_of
-from .processes import detached, group_alive, kill_group
-from .runtime import free_port
+from .common.archive import UnsafeArchive, unpack
+from .common.httpcheck import status_of
+from .common.processes import detached, group_alive, kill_group
+from .common.runtime import free_port
 
 DIGEST_FILE = ".lockgate-digest"
 PROBE_TIMEOUT = 1.0

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..archive import UnsafeArchive, check_members, safe_extract, under
+from ..common.archive import UnsafeArchive, check_members, safe_extract, under
+from ..common.files import copy_tree
 
 
 class ActionFailed(Exception):
@@ -50,8 +51,6 @@ def checkout(ctx: BuiltinContext) -> None:
     if ctx.snapshot is None:
         ctx.log("running in place (--bind): the workspace is the repository itself")
         return
-    from ..engine.workspace import copy_tree
-
     copy_tree(ctx.snapshot, target)
     ctx.log(f"checked out the working tree into {target}")
 

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
 
-from ..errors import UserError
+from ..common.errors import UserError
+from ..common.yamlsource import load_yaml, position
 from ..workflow.loader import plain
 from ..workflow.schema import Step, Strict
-from ..workflow.yamlsource import load_yaml, position
 
 
 class ActionInput(Strict):

@@ -20,8 +20,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from ..archive import UnsafeArchive, safe_extract
-from ..userdirs import cache_dir
+from ..common.archive import UnsafeArchive, safe_extract
+from ..common.userdirs import cache_dir
 from .downloads import DownloadFailed, fetch, fetch_json
 from .versions import Spec, Version, best
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..userdirs import cache_dir
+from ..common.userdirs import cache_dir
 
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 NAME = re.compile(r"[A-Za-z0-9_.-]+")

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..userdirs import cache_dir
+from ..common.userdirs import cache_dir
 from .builtin import ActionFailed, BuiltinContext
 from .node import NodeToolchains, NodeUnavailable, node_version
 

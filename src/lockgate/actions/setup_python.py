@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..userdirs import cache_dir
+from ..common.userdirs import cache_dir
 from .builtin import ActionFailed, BuiltinContext
 from .setup_uv import install as install_uv
 from .versions import Spec, Version, best

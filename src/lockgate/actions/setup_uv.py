@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..userdirs import cache_dir
+from ..common.userdirs import cache_dir
 from .builtin import ActionFailed, BuiltinContext
 from .downloads import DownloadFailed, fetch, fetch_json
 from .versions import Spec, Version, best

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..archive import pack
-from ..errors import UserError
+from ..common.archive import pack
+from ..common.errors import UserError
 from .manifest import AppManifest, load_manifest
 
 SKIPPED = {".git", "__pycache__", ".lockgate", ".venv", "node_modules"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..workflow.yamlmodel import load_model
 
 FILE_NAME = "lockgate-app.yaml"

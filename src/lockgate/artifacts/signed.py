@@ -8,7 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..engine.gitinfo import repo_info
+from ..common.gitinfo import repo_info
 from . import bundles, provenance
 from .bundles import Bundle
 

@@ -12,8 +12,8 @@ from rich.markup import escape
 
 from ..artifacts import signed
 from ..artifacts.provenance import ProvenanceError
-from ..errors import UserError
-from ..statedir import state_dir
+from ..common.errors import UserError
+from ..common.statedir import state_dir
 from .options import OutputOpt, RepoOpt
 
 app = typer.Typer(help="Application bundles with signed provenance.", no_args_is_help=True)

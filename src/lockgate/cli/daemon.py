@@ -148,7 +148,7 @@ def _text_stream(fd: int) -> io.TextIOWrapper:
 
 
 def _run() -> int:
-    from .. import crash
+    from ..common import crash
     from . import main as cli  # imported by the server already: free here
 
     try:

@@ -19,14 +19,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..artifacts import signed
+from ..common.errors import UserError
+from ..common.names import checked_name
+from ..common.statedir import state_dir, state_path
 from ..deploy import status as status_view
 from ..deploy.agent import Agent, environment_files, holding_lock, start_agent
 from ..deploy.envfile import load_environment
 from ..deploy.environment import DeployRefused, Environment
 from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
-from ..errors import UserError
-from ..names import checked_name
-from ..statedir import state_dir, state_path
 from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
 from .options import DbOpt, OutputOpt, RepoOpt, open_store
 

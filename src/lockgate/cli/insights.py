@@ -18,10 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..insights.dora import DAY, FIX_WINDOW
-from ..insights.flaky import WINDOW as FLAKY_WINDOW
-from ..insights.flaky import standing
 from ..insights.reports import (
     dora_report,
     flaky_report,
@@ -31,6 +29,8 @@ from ..insights.reports import (
 )
 from ..store.deployments import DeploymentRecords
 from ..store.testresults import Quarantine, TestRecords
+from ..testresults.flaky import WINDOW as FLAKY_WINDOW
+from ..testresults.flaky import standing
 from ..workflow.project import load_project, parse_duration
 from .options import DbOpt, OutputOpt, RepoOpt, open_store
 

@@ -20,7 +20,7 @@ import socket
 import struct
 import sys
 
-from ..runtime import socket_for
+from ..common.runtime import socket_for
 
 IDLE_SECONDS = 900  # a server with nothing to do for this long exits
 LIMITS = sorted(name for name in dir(resource) if name.startswith("RLIMIT_"))

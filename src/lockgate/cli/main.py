@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .. import __version__, crash
+from .. import __version__
+from ..common import crash
+from ..common.errors import UserError
 from ..engine.leftovers import clean_up
 from ..engine.plan import (
     closure,
@@ -27,7 +29,6 @@ from ..engine.plan import (
 from ..engine.runner import Runner, selection, summary
 from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
-from ..errors import UserError
 from ..store import Store, default_url
 from . import artifact as artifact_cli
 from . import deploy as deploy_cli

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..store import Store
 from ..store.database import default_url
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..store.access import Access, Role
 from ..store.database import default_url
 from .options import DbOpt, open_store, read_secret_file

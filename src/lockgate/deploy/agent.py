@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import UserError
-from ..filelocks import held
-from ..processes import spawn_detached
+from ..common.errors import UserError
+from ..common.filelocks import held
+from ..common.processes import spawn_detached
 from ..store.deployments import DeploymentRecords
 from .envfile import load_environment
 from .reconciler import WATCH_PERIOD, Reconciler

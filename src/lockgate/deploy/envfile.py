@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..names import checked_name
+from ..common.names import checked_name
 from ..workflow.yamlmodel import load_model
 
 HINT = "see the README's Deploying section for the environment file format"

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..artifacts import bundles, provenance, signed
-from ..errors import UserError
+from ..common.errors import UserError
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout, RolloutStatus
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS

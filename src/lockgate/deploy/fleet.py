@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..common.httpcheck import status_of
 from ..store.deployments import (
     LIVE,
     DeploymentRecords,
@@ -24,7 +25,6 @@ from ..store.deployments import (
 )
 from .analysis.measure import measure
 from .envfile import EnvironmentFile
-from .httpcheck import status_of
 from .releases import Releases
 from .strategies.base import SIDE_POOLS
 from .strategies.canary import instance_weights

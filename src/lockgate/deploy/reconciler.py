@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import UserError
-from ..filelocks import held, holding
+from ..common.errors import UserError
+from ..common.filelocks import held, holding
+from ..common.httpcheck import Unreachable
 from ..store.deployments import (
     LIVE,
     DeploymentRecords,
@@ -28,7 +29,6 @@ from ..store.deployments import (
 from .envfile import EnvironmentFile
 from .fleet import LiveFleet, Probes
 from .hostbook import HostBook
-from .httpcheck import Unreachable
 from .releases import Releases
 from .strategies import strategy_for
 from .strategies.base import SIDE_POOLS, Done, Fail, Pause, Progress, Wait

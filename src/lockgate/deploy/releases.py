@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..artifacts import bundles, signed
 from ..artifacts.manifest import AppManifest, load_manifest
-from ..errors import UserError
+from ..common.errors import UserError
 
 
 class Releases:

@@ -13,10 +13,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..common.httpcheck import Unreachable
 from ..store.deployments import Event, InstanceState, Rollout, RolloutStatus
 from .agent import agent_running
 from .hostbook import HostBook
-from .httpcheck import Unreachable
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS
 from .supervision import crash_looping

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from ..userdirs import cache_dir
+from ..common.userdirs import cache_dir
 
 POLL_SECONDS = 0.05
 

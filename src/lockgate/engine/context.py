@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..common.gitinfo import RepoInfo
 from ..store import Store
 from ..workflow.project import Project
 from .cache.jobcache import JobCache
 from .commands import Masker
-from .gitinfo import RepoInfo
 from .scheduling import Slots
 from .state import Observer, RunOptions
 

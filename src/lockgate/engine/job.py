@@ -20,7 +20,7 @@ from ..actions.manifest import Manifest
 from ..actions.node import NodeToolchains, NodeUnavailable, node_version
 from ..actions.remote import RemoteActions
 from ..actions.resolve import Builtin, LocalAction, UnresolvedAction, resolve
-from ..errors import UserError
+from ..common.errors import UserError
 from ..store.testresults import TestRecords, TestResult
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy

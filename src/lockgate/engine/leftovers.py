@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..processes import RUN_MARKER, kill_marked
+from ..common.processes import RUN_MARKER, kill_marked
 
 TEMP_PREFIX = "lockgate-run-"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..actions.remote import RemoteActionError, RemoteActions
-from ..errors import UserError
+from ..common.errors import UserError
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
 from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..workflow.expressions import ExpressionError, Value, to_string
 from ..workflow.expressions import evaluate as evaluate_expression
 from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls

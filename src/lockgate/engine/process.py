@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..processes import JOB_MARKER, group_alive, kill_group, kill_marked
+from ..common.processes import JOB_MARKER, group_alive, kill_group, kill_marked
 
 
 async def terminate_group(pgid: int, grace: float) -> None:

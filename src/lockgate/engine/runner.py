@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
-from ..processes import become_subreaper, children, kill_children
-from ..statedir import state_dir
+from ..common.errors import UserError
+from ..common.gitinfo import RepoInfo, changed_between, repo_info
+from ..common.processes import become_subreaper, children, kill_children
+from ..common.statedir import state_dir
 from ..store import Store
 from ..workflow.expressions import Value
 from ..workflow.loader import LoadedWorkflow
 from ..workflow.project import load_project
 from .cache.jobcache import JobCache
 from .context import RunContext
-from .gitinfo import RepoInfo, changed_between, repo_info
 from .leftovers import work_root as make_work_root
 from .orchestrator import WorkflowRun, combine, typed_inputs
 from .plan import select

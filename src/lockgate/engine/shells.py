@@ -6,7 +6,7 @@ import functools
 import shlex
 import shutil
 
-from ..errors import UserError
+from ..common.errors import UserError
 
 BUILT_IN = {
     "bash": ("bash --noprofile --norc -eo pipefail {0}", ".sh"),

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..insights.flaky import flaky_tests
 from ..store.testresults import Quarantine, TestResult
 from ..testresults import junit
+from ..testresults.flaky import flaky_tests
 from ..testresults.junit import Outcome, TestCase
 from ..workflow.project import QuarantinePolicy
 

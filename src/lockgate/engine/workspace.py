@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from .gitinfo import RepoInfo
+from ..common.gitinfo import RepoInfo
 
 
 def listed_files(repo: RepoInfo) -> list[str]:
@@ -63,11 +63,6 @@ def snapshot(repo: RepoInfo, destination: Path) -> Path:
         else:
             shutil.copy2(source, target)
     return destination
-
-
-def copy_tree(source: Path, target: Path) -> None:
-    """A job's own copy of the run snapshot (jobs must not see each other's writes)."""
-    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
 
 
 class RunSnapshot:

@@ -11,10 +11,17 @@ from pathlib import Path
 from ..store import Store
 from ..store.deployments import DeploymentRecords
 from ..store.testresults import TestRecords, run_timings
+from ..testresults.flaky import (
+    WINDOW,
+    FlakyTest,
+    TestRecord,
+    flaky_tests,
+    infrastructure_failures,
+    overview,
+)
 from ..workflow.project import load_project
 from .changes import changes
 from .dora import DAY, FIX_WINDOW, Metric, dora
-from .flaky import WINDOW, FlakyTest, TestRecord, flaky_tests, infrastructure_failures, overview
 from .gates import Gate, ledger
 from .owners import codeowners, owner_of
 from .slow import WINDOW as SLOW_WINDOW

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..deploy.analysis.judge import percentile
+from ..common.stats import percentile
 from ..store.testresults import JobTiming, RunTiming, TestResult
 
 WINDOW = 20

@@ -21,12 +21,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from ..common.errors import UserError
 from ..deploy.environment import DeployRefused
 from ..deploy.status import StatusView
-from ..errors import UserError
 from ..insights import reports
 from ..insights.dora import Metric
-from ..insights.flaky import FlakyTest, TestRecord
 from ..insights.gates import Gate
 from ..store import Store
 from ..store.access import Access, AuditEvent
@@ -34,6 +33,7 @@ from ..store.database import RunFilter
 from ..store.deployments import DeploymentRecords, Incident, Rollout
 from ..store.queue import Queue, QueuedRun, Trigger
 from ..store.schedules import Schedule, Schedules
+from ..testresults.flaky import FlakyTest, TestRecord
 from . import alerts, ansi
 from .auth import Admin, Operator, Viewer
 from .doorbell import Doorbell

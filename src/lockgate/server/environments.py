@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import bundles, signed
+from ..common.errors import UserError
+from ..common.statedir import state_path
 from ..deploy import status
 from ..deploy.agent import environment_files, start_agent
 from ..deploy.envfile import load_environment
 from ..deploy.environment import Environment
 from ..deploy.reconciler import Reconciler
-from ..errors import UserError
-from ..statedir import state_path
 from ..store import Store
 from ..store.deployments import DeploymentRecords, Rollout
 

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules

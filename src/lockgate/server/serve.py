@@ -19,7 +19,7 @@ from pathlib import Path
 
 import uvicorn
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import Queue
 from .app import ServerConfig, create_app

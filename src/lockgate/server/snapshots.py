@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from ..insights import reports
 from ..insights.dora import Metric
-from ..insights.flaky import FlakyTest
 from ..insights.gates import Gate
 from ..store import Store
+from ..testresults.flaky import FlakyTest
 
 MAX_AGE = 60.0  # seconds
 

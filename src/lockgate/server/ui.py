@@ -14,8 +14,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from ..common.errors import UserError
 from ..deploy.environment import DeployRefused
-from ..errors import UserError
 from ..store.access import Role, Token
 from ..store.database import RunFilter
 from . import auth, views

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..errors import UserError
+from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import InterruptPolicy, Queue, QueuedRun, Trigger, worker_name
 from ..workflow.project import load_project

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import UserError
+from ..common.errors import UserError
 from . import tables as t
 from .database import Store
 

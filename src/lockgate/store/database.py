@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, func, insert, inspect, sele
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
 
-from ..errors import UserError
+from ..common.errors import UserError
 from . import tables as t
 
 HEAD_REVISION = "0008"

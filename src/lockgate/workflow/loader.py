@@ -9,13 +9,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import UserError
+from ..common.errors import UserError
+from ..common.yamlsource import read_source
 from . import schema, tokens
 from .problems import Limits, WorkflowInvalid
 from .semantics import CalledWorkflows
 from .tokens import Map, Token, locate
 from .validate import validate
-from .yamlsource import read_source
 
 
 @dataclass(frozen=True)

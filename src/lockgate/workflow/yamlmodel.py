@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import UserError
+from ..common.errors import UserError
+from ..common.yamlsource import load_yaml, position, value_position
 from .loader import plain
-from .yamlsource import load_yaml, position, value_position
 
 M = TypeVar("M", bound=BaseModel)
 

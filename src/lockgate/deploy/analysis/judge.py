@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ...common.stats import percentile
 from ...workflow.expressions import evaluate, truthy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -41,14 +42,6 @@ class Judgement:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def summary(values: Sequence[float], statistic: str) -> float:

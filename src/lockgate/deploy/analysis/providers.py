@@ -16,8 +16,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ...common.httpcheck import Unreachable, request
 from ..envfile import AnalysisSpec, MetricSpec
-from ..httpcheck import Unreachable, request
 from ..traffic.base import Router
 
 BUILT_IN = {"error-rate": "failures", "latency": "latencies"}  # metric -> Samples field

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ...artifacts.manifest import AppManifest
-from ...errors import UserError
+from ...common.errors import UserError
 from ...store.deployments import Instance
 from ..envfile import HostSpec, TargetSpec
 from .base import HostSeen, Look, Observed, Placed, StartFailed

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from ...errors import UserError
+from ...common.errors import UserError
 from ..envfile import HostSpec, TargetSpec
 from .wheel import lockgate_wheel
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import lockgate
 
-from ...userdirs import cache_dir
+from ...common.userdirs import cache_dir
 
 
 def _files(package: Path) -> list[Path]:

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...errors import UserError
-from ...runtime import free_port
-from ..httpcheck import Unreachable, request, status_of
+from ...common.errors import UserError
+from ...common.httpcheck import Unreachable, request, status_of
+from ...common.runtime import free_port
 from . import spawn
 from .base import Route, RouteState
 

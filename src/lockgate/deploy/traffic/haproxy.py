@@ -20,8 +20,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ...errors import UserError
-from ...runtime import socket_for
+from ...common.errors import UserError
+from ...common.runtime import socket_for
 from . import spawn
 from .base import Route, RouteState
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ...errors import UserError
-from ...processes import detached
+from ...common.errors import UserError
+from ...common.processes import detached
 
 
 def start(argv: list[str], log: Path, cwd: str | None = None) -> subprocess.Popen[bytes]:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..gitinfo import RepoInfo
+from ...common.gitinfo import RepoInfo
 from ..globs import filter_match
 from ..workspace import listed_files
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ...actions.builtin import artifact_root
-from ...archive import pack, unpack
+from ...common.archive import pack, unpack
+from ...common.gitinfo import RepoInfo
 from ...store import Store
 from ...workflow import schema
 from ...workflow.loader import LoadedWorkflow
 from ...workflow.project import Project
-from ..gitinfo import RepoInfo
 from ..globs import filter_match
 from ..state import Annotation, FinishedJob, JobRun, Observer, RunOptions, StepRun
 from .entries import Entry, TooLarge, blobs_named, decode_logs, encode_logs

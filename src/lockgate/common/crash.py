@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 from .userdirs import cache_dir
 
 SECRET_FLAGS = ("-s", "--secret")
