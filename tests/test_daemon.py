@@ -39,6 +39,15 @@ jobs:
 UP = 90  # seconds a server may take to come up (its imports) on a machine busy with tests
 
 
+def _start_server(repo: Path, private: dict[str, str]) -> None:
+    """Start the server for the runtime directory `private` names; return once it listens."""
+    lockgate("version", cwd=repo, env=private)
+    deadline = time.monotonic() + UP
+    while not list(Path(private["XDG_RUNTIME_DIR"]).glob("lockgate-*")):
+        assert time.monotonic() < deadline, "the server never came up"
+        time.sleep(0.1)
+
+
 def _comparable(stdout: str) -> dict:  # type: ignore[type-arg]
     return {
         key: (job["conclusion"], job["outputs"], [s["outcome"] for s in job["steps"]])
@@ -52,11 +61,7 @@ def test_a_served_command_behaves_like_one_run_in_process(tmp_path: Path) -> Non
     here = lockgate(
         "run", "--no-cache", "-o", "json", cwd=repo, env={**private, "LOCKGATE_DAEMON": "0"}
     )
-    lockgate("version", cwd=repo, env=private)  # starts the server
-    deadline = time.monotonic() + UP
-    while not list((tmp_path / "run").glob("lockgate-*")):
-        assert time.monotonic() < deadline, "the server never came up"
-        time.sleep(0.1)
+    _start_server(repo, private)
     served = lockgate("run", "--no-cache", "-o", "json", cwd=repo, env=private)
     assert here.returncode == served.returncode == 1
     assert _comparable(here.stdout) == _comparable(served.stdout)
@@ -68,6 +73,18 @@ def test_a_served_command_behaves_like_one_run_in_process(tmp_path: Path) -> Non
     assert bad.returncode == 2 and "missing.yml" in bad.stderr and "Traceback" not in bad.stderr
     relative = lockgate("run", "-C", "repo", "--no-cache", "-j", "greet", cwd=tmp_path, env=private)
     assert relative.returncode == 0, relative.stderr
+
+
+def test_a_served_command_killed_by_a_signal_says_so(tmp_path: Path) -> None:
+    """The command process (forked by the server) is killed with kill -9 by its own step: the
+    client reports the signal and exits 137, as a shell does, instead of a silent 1."""
+    wf = "on: push\njobs:\n  k:\n    runs-on: ubuntu-latest\n    steps:\n      - run: kill -9 $PPID\n"
+    repo = make_repo(tmp_path / "repo", {".github/workflows/k.yml": wf})
+    private = {"XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    _start_server(repo, private)
+    killed = lockgate("run", "--no-cache", cwd=repo, env=private)
+    assert killed.returncode == 137, killed.stderr
+    assert "lockgate: the command was killed by SIGKILL" in killed.stderr
 
 
 def test_the_server_exits_when_idle(tmp_path: Path) -> None:

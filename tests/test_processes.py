@@ -219,6 +219,46 @@ jobs:
     assert "200" in lockgate("logs", "1", cwd=repo).stdout
 
 
+SERVER = """
+import http.server
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+with open("port.tmp", "w") as out:
+    out.write(str(server.server_address[1]))
+print("serving", flush=True)
+server.serve_forever()  # every request is logged to stderr: the step's output
+"""
+
+
+def test_a_background_server_that_logs_to_its_step_output_keeps_serving(tmp_path: Path) -> None:
+    """Its step has ended, but its writes (the request log) must not fail until the job ends."""
+    wf = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          python3 server.py &
+          for i in $(seq 400); do [ -s port.tmp ] && break; sleep 0.05; done; mv port.tmp port
+      - run: |
+          python3 - <<'PY'
+          import urllib.request
+          port = open("port").read().strip()
+          codes = [urllib.request.urlopen(f"http://127.0.0.1:{port}/server.py").status for _ in range(30)]
+          print("answered", len(codes), set(codes))
+          PY
+      - run: python3 -c "import urllib.request; print('still', urllib.request.urlopen('http://127.0.0.1:' + open('port').read() + '/').status)"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/t.yml": wf, "server.py": SERVER})
+    code, _ = run_json(repo)
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert code == 0, logs
+    assert "answered 30 {200}" in logs and "still 200" in logs
+    assert "serving" in logs  # written while its step ran: shown
+
+
 def test_default_shell_is_bash_e_without_pipefail(tmp_path: Path) -> None:
     wf = """
 on: push

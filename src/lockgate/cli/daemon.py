@@ -58,7 +58,7 @@ def serve(address: str, idle: float) -> None:
                 continue
             if os.fork() == 0:
                 listener.close()
-                _become_command(conn)
+                _watch_command(conn)
             conn.close()
     finally:
         with contextlib.suppress(OSError):
@@ -99,6 +99,20 @@ def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
             raise ConnectionError("the client went away")
         payload += chunk
     return json.loads(payload), fds
+
+
+def _watch_command(conn: socket.socket) -> None:
+    """In a forked child: fork the command and wait for it, so that a command killed by a
+    signal (`kill -9`, the OOM killer), which reports nothing itself, is still reported."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    pid = os.fork()
+    if pid == 0:
+        _become_command(conn)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        with contextlib.suppress(OSError):
+            conn.sendall(f"signal {os.WTERMSIG(status)}\n".encode())
+    os._exit(0)
 
 
 def _become_command(conn: socket.socket) -> None:

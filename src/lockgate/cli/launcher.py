@@ -107,8 +107,26 @@ def via_server(address: str) -> int | None:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(signum, relay)
-    last = reader.readline()
-    return int(last) if last.strip() else 1  # no code: the child was killed
+    return _outcome(reader.readline().decode(errors="replace").strip())
+
+
+def _outcome(last: str) -> int:
+    """The exit code the server reported, as a shell reports a command killed by a signal
+    (128 + its number), said on stderr when the command could not say it itself."""
+    if last.isdigit():
+        return int(last)
+    kind, _, number = last.partition(" ")
+    if kind == "signal" and number.isdigit():
+        try:
+            name = signal.Signals(int(number)).name
+        except ValueError:
+            name = f"signal {number}"
+        print(f"lockgate: the command was killed by {name}", file=sys.stderr)
+        return 128 + int(number)
+    print(
+        "lockgate: the command ended without an exit code (its server was stopped)", file=sys.stderr
+    )
+    return 1
 
 
 def start_server(address: str) -> None:

@@ -56,6 +56,16 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
+def started_at(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), or None when it is gone. With the pid
+    it names one process: a pid reused by a later process has another start time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])  # field 22 of proc(5); fields[0] is field 3
+
+
 def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..common.processes import JOB_MARKER, group_alive, kill_group, kill_marked
+from ..common.processes import JOB_MARKER, group_alive, kill_group, kill_marked, started_at
 
 
 async def terminate_group(pgid: int, grace: float) -> None:
@@ -28,17 +28,42 @@ CONTINUED = " [line continues]"
 
 class ProcessGroups:
     """Every process a job started: killed when the job ends, so nothing is orphaned. Each
-    carries the job's marker, so those that left their group (setsid, double fork) go too."""
+    carries the job's marker, so those that left their group (setsid, double fork) go too.
+
+    The output of a step's background processes is read until the job ends (then discarded):
+    a server started with `cmd &` keeps writing its request log after its step, as on GitHub.
+    """
 
     def __init__(self) -> None:
-        self.groups: set[int] = set()
+        self.groups: dict[int, int | None] = {}  # process group id -> its leader's start time
         self.marker = f"{JOB_MARKER}={uuid.uuid4().hex}"
+        self.drains: list[tuple[asyncio.Future[None], asyncio.BaseTransport | None]] = []
+
+    def add(self, pid: int) -> None:
+        self.groups[pid] = started_at(pid)
+
+    def ours(self, pgid: int, started: int | None) -> bool:
+        """Whether the group id still names the group this job started. A pid cannot be
+        reused while a group of that id lives; once the group is gone it can, so a live leader
+        must be the one that was recorded."""
+        now = started_at(pgid)
+        return now is None or now == started
+
+    def keep_draining(self, reader: asyncio.Future[None], proc: asyncio.subprocess.Process) -> None:
+        self.drains.append((reader, getattr(proc, "_transport", None)))
 
     def kill_all(self) -> None:
-        for pgid in self.groups:
-            kill_group(pgid)
+        for pgid, started in self.groups.items():
+            if self.ours(pgid, started):
+                kill_group(pgid)
         self.groups.clear()
         kill_marked(self.marker)
+        for reader, transport in self.drains:
+            reader.cancel()
+            # asyncio's Process has no public close; its transport would complain at exit.
+            if transport is not None:
+                transport.close()
+        self.drains.clear()
 
 
 async def exited(proc: asyncio.subprocess.Process) -> int:
@@ -99,9 +124,14 @@ async def stream_process(
         start_new_session=True,
         limit=1 << 20,
     )
-    groups.groups.add(proc.pid)
+    groups.add(proc.pid)
     assert proc.stdout is not None
     stdout = proc.stdout
+    step_running = True
+
+    def emit(line: str) -> None:
+        if step_running:
+            on_line(line)
 
     async def pump() -> None:
         pending = ""  # the part of an overlong line not yet emitted
@@ -119,7 +149,7 @@ async def stream_process(
             if ended:
                 pending = ""
                 if text or raw:
-                    on_line(text.rstrip("\r\n"))
+                    emit(text.rstrip("\r\n"))
                 if not raw:
                     return
                 continue
@@ -127,22 +157,19 @@ async def stream_process(
                 pending = text  # held whole, so secrets in it are masked whole
                 continue
             at = cut(text) or len(text)
-            on_line(text[:at] + CONTINUED)
+            emit(text[:at] + CONTINUED)
             pending = text[at:]
 
     reader = asyncio.ensure_future(pump())
     try:
         code = await exited(proc)
-        # A background child may hold the pipe open; do not wait for it forever.
+        # A background child may hold the pipe open: the step does not wait for it, and the
+        # pipe stays read (its writes must not fail) until the job ends.
         try:
             await asyncio.wait_for(asyncio.shield(reader), 0.5)
         except TimeoutError:
-            reader.cancel()
-            # Let go of the pipe the background child holds now, while the loop runs
-            # (asyncio's Process has no public close; its transport would complain at exit).
-            transport = getattr(proc, "_transport", None)
-            if transport is not None:
-                transport.close()
+            step_running = False
+            groups.keep_draining(reader, proc)
         return code
     except asyncio.CancelledError:
         reader.cancel()

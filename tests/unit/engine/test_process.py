@@ -1,0 +1,63 @@
+"""A job's process groups: a group id is killed only while it still names the group the job
+started (pids are reused), and a step's background output is drained until the job ends."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+from lockgate.common.processes import started_at
+from lockgate.engine.process import ProcessGroups, stream_process
+
+
+def test_a_reused_group_id_is_not_ours() -> None:
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        groups = ProcessGroups()
+        groups.add(stranger.pid)
+        assert groups.ours(stranger.pid, started_at(stranger.pid))
+        # The same id recorded for a process that started at another time: a reused pid.
+        groups.groups[stranger.pid] = (started_at(stranger.pid) or 0) - 1
+        groups.kill_all()
+        assert stranger.poll() is None  # left alone
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_group_whose_leader_is_gone_is_still_ours() -> None:
+    assert ProcessGroups().ours(2**22 + 1, 12345)  # no such process: nothing reused it
+
+
+def test_a_background_writer_outlives_its_step_until_the_job_ends(tmp_path: Path) -> None:
+    """The step ends while its background child keeps writing; the child's writes succeed
+    (it is not killed by a closed pipe) and only the step's own lines are delivered."""
+    done = tmp_path / "writes"
+    script = (
+        f"(for i in $(seq 40); do echo late-$i || exit 9; sleep 0.05; done; echo ok > {done}) &"
+        "\necho from-the-step\n"
+    )
+    lines: list[str] = []
+
+    async def main() -> int:
+        groups = ProcessGroups()
+        code = await stream_process(
+            ["bash", "-c", script],
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+            on_line=lines.append,
+            groups=groups,
+            grace=1.0,
+        )
+        for _ in range(400):  # the job goes on while the child writes
+            if done.exists():
+                break
+            await asyncio.sleep(0.01)
+        groups.kill_all()
+        return code
+
+    assert asyncio.run(main()) == 0
+    assert done.read_text().strip() == "ok"
+    # What it wrote once its step had ended is read but not shown.
+    assert lines[0] == "from-the-step" and "late-40" not in lines
