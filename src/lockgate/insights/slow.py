@@ -19,6 +19,7 @@ from ..store.testresults import JobTiming, RunTiming, TestResult
 
 WINDOW = 20
 STEP_UP = 1.5  # a tail this many times slower than the head: it became slower
+MIN_STEP = 0.1  # ...and slower by at least this many seconds (less is the timer's jitter)
 MIN_SIDE = 3  # results on each side of a split
 
 
@@ -42,7 +43,8 @@ class OverBudget:
 
 def step_up(samples: Sequence[float], runs: Sequence[int]) -> int | None:
     """The run where the series became lastingly slower, if it did: the split that leaves
-    the least spread on either side (a change point), when its tail is STEP_UP slower."""
+    the least spread on either side (a change point), when its tail is STEP_UP times and
+    MIN_STEP seconds slower than its head."""
 
     def spread(part: Sequence[float]) -> float:
         mean = statistics.fmean(part)
@@ -53,7 +55,8 @@ def step_up(samples: Sequence[float], runs: Sequence[int]) -> int | None:
         return None
     split = min(splits, key=lambda k: spread(samples[:k]) + spread(samples[k:]))
     head, tail = statistics.median(samples[:split]), statistics.median(samples[split:])
-    return runs[split] if head > 0 and tail / head >= STEP_UP else None
+    # A head of 0.0 s (a report's rounding) is compared by the absolute step alone.
+    return runs[split] if tail - head >= MIN_STEP and tail >= STEP_UP * head else None
 
 
 def _durations(name: str, series: Sequence[tuple[int, float]], window: int) -> Durations:
