@@ -246,6 +246,26 @@ def test_a_test_that_flips_on_one_tree_is_flaky_and_quarantined(tmp_path: Path) 
     }  # fmt: skip
 
 
+@pytest.mark.integration
+def test_a_flip_with_no_cache_is_flaky_and_not_a_real_catch(tmp_path: Path) -> None:
+    """--no-cache reads and saves nothing, but the job's input tree is still recorded: a test
+    that fails and then passes on the same tree is flaky, and the gate counts it as a flake."""
+    files = {"tests/test_flip.py": FLIPPING, ".gitignore": "junit.xml\n"}
+    repo = _pytest_repo(tmp_path, files, after="")
+    env = {"FLIP_FILE": str(tmp_path / "flips")}
+    assert run_json(repo, "--no-cache", env=env)[0] == 1
+    code, report = run_json(repo, "--no-cache", env=env)
+    assert code == 0
+    (job,) = [j for run in report["runs"] for j in run["jobs"]]
+    assert job["cached_from"] is None  # it ran: nothing was read from the cache
+    flaky = json.loads(lockgate("insights", "flaky", "-o", "json", cwd=repo).stdout)
+    assert [f["test"] for f in flaky] == ["tests.test_flip::test_flips"]
+    assert flaky[0]["evidence"][0]["kind"] == "same tree"
+    (gate,) = json.loads(lockgate("insights", "gates", "-o", "json", cwd=repo).stdout)
+    assert (gate["failures"], gate["flaky"], gate["real"]) == (1, 1, 0)
+    assert lockgate("cache", "ls", "-o", "json", cwd=repo).stdout.strip() in ("[]", "")
+
+
 # -- DORA ----------------------------------------------------------------------------------------
 def _deployment(
     id: int, status: RolloutStatus, at: float, kind: str = "deploy", env: str = "prod"

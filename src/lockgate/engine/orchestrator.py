@@ -494,10 +494,13 @@ class WorkflowRun:
         # After Ctrl-C every job is cancelled; after a run-wide stop (--fail-fast, a newer run's
         # cancel-in-progress) a job that still starts was asked for by always() and runs.
         cancelled = self.ctx.cancelled or job.key in self.stopped_jobs
-        cache, key = self.ctx.job_cache, None
-        if cache is not None and cache.cacheable(job.job_id, spec) and not cancelled:
+        cache, key, cacheable = self.ctx.job_cache, None, False
+        if cache is not None and not cancelled:
+            # The key digests the job's inputs: the cache's key, and the tree its test results
+            # are compared on, so it is kept for jobs the cache does not keep too.
             key = await asyncio.to_thread(cache.key, self.wf, job.job_id, contexts, label_list)
-            hit = await asyncio.to_thread(cache.lookup, key)
+            cacheable = cache.cacheable(job.job_id, spec)
+            hit = await asyncio.to_thread(cache.lookup, key) if cacheable else None
             if hit is not None:
                 cache.restore(job, key, *hit, self.run_id)
                 return
@@ -514,7 +517,7 @@ class WorkflowRun:
             assert cache is not None and key is not None
             await cache.save(key, done, self.wf.display)
 
-        await executor.execute(save if key is not None else None)
+        await executor.execute(save if cacheable else None)
 
     # -- reusable workflows ---------------------------------------------------------------------
     async def run_call(

@@ -107,16 +107,17 @@ class Runner:
         )
         runs: list[tuple[WorkflowRun, Path]] = []
         state_dir(self.options.repo_dir)
-        if self.options.use_cache:
-            ctx.job_cache = JobCache(
-                self.options,
-                self.store,
-                self.repo,
-                self.observer,
-                self.state_dir,
-                self.project,
-                self.options.remote_cache,
-            )
+        # With --no-cache it still keys jobs: the key is the job's input tree, which its test
+        # results are compared on (flaky tests), but nothing is read or saved.
+        ctx.job_cache = JobCache(
+            self.options,
+            self.store,
+            self.repo,
+            self.observer,
+            self.state_dir,
+            self.project,
+            self.options.remote_cache,
+        )
         if self.options.fail_fast:
 
             def stop_on_failure() -> None:

@@ -43,13 +43,14 @@ class JobCache:
         self.project = project
         self.loop = asyncio.get_running_loop()
         self.local = LocalStorage(state_dir / "cache")
-        url = remote_url or project.cache.remote
+        self.reading = options.use_cache  # False (--no-cache): keys only, nothing read or saved
+        url = (remote_url or project.cache.remote) if self.reading else None
         remote = RemoteStorage(url, float(project.cache.remote_timeout), self.warn) if url else None
         self.layers = Layers(self.local, remote, self.warn)
         self._files: WorkspaceFiles | None = None
         self._files_lock = threading.Lock()
         self.saved = 0
-        self.saving = True
+        self.saving = self.reading
 
     def warn(self, text: str) -> None:
         # Storage runs in worker threads; the observer belongs to the loop's thread.
@@ -137,6 +138,8 @@ class JobCache:
     # -- lookup and restore ----------------------------------------------------------------
     def lookup(self, key: str) -> tuple[Entry, dict[str, bytes]] | None:
         """The entry and every blob it names, verified; None for a miss or anything damaged."""
+        if not self.reading:
+            return None
         data = self.layers.get_entry(key)
         if data is None:
             return None
