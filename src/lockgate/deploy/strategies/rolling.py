@@ -119,10 +119,14 @@ def check_baking(fleet: Fleet, rollout: Rollout, instances: Sequence[Instance]) 
     for instance in instances:
         if instance.deployment_id != rollout.id or instance.available(fleet.now, bake):
             continue
+        during = f"during its bake ({bake:g}s)" if bake else "just after it became ready"
         if fleet.dead(instance):
-            return Fail(f"instance {instance.slot} exited during its bake", instance.slot)
+            return Fail(
+                f"instance {instance.slot} exited {during} (log: {fleet.log_of(instance)})",
+                instance.slot,
+            )
         if not instance.ready:
-            return Fail(f"instance {instance.slot} lost readiness during its bake", instance.slot)
+            return Fail(f"instance {instance.slot} lost readiness {during}", instance.slot)
     return None
 
 
