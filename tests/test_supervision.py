@@ -306,8 +306,28 @@ def test_down_stops_the_fleet_and_the_agent_leaves_it_down(fleets: Fleets) -> No
     repo, _, _ = running(fleets, 2)
     done = lockgate("down", "test", cwd=repo)
     assert done.returncode == 0 and "2 instances" in done.stderr, done.stderr
-    time.sleep(2.5)  # two agent passes
+    # With nothing left to keep, the agent stops, and it started nothing before it did.
+    eventually(lambda: agents(repo) == [], 30, "the agent stopped after `down`")
     assert fleet_processes(repo) == {}
+    agent_log = (repo / ".lockgate" / "agent.log").read_text()
+    assert "nothing left to keep converged" in agent_log
     view = status(repo)
     assert view["health"] == "healthy" and view["latest"]["status"] == "stopped"
     assert view["instances"] == [] and "starts it again" in view["next"]
+
+
+def test_the_agent_stops_with_its_fleet_when_the_repository_is_deleted(fleets: Fleets) -> None:
+    repo, port, _ = running(fleets, 2)
+    assert agents(repo) and fleet_processes(repo)
+    shutil.rmtree(repo)
+    eventually(lambda: agents(repo) == [], 30, "the agent stopped")
+    eventually(lambda: fleet_processes(repo) == {}, 30, "the instances stopped")
+
+    def router_gone() -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except httpx.TransportError:
+            return True
+        return False
+
+    eventually(router_gone, 30, "the router stopped")

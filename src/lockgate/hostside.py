@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +180,16 @@ def kill(pgid: int, instance_id: str) -> None:
 
 def sweep(fleet: Path, keep: set[str]) -> list[str]:
     """Stop processes of this fleet whose instance id is not in `keep`; their ids."""
-    marker = f"LOCKGATE_FLEET={fleet}".encode()
+    return _stop_instances(lambda found: found == str(fleet), keep)
+
+
+def sweep_below(root: Path) -> list[str]:
+    """Stop the instances of every fleet kept below `root` (a state directory that is gone,
+    so no record of them is left); their ids."""
+    return _stop_instances(lambda found: found.startswith(f"{root}{os.sep}"), set())
+
+
+def _stop_instances(fleet_wanted: Callable[[str], bool], keep: set[str]) -> list[str]:
     stopped = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -188,7 +198,8 @@ def sweep(fleet: Path, keep: set[str]) -> list[str]:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if marker not in environ:
+        fleets = [v[len(b"LOCKGATE_FLEET=") :] for v in environ if v.startswith(b"LOCKGATE_FLEET=")]
+        if not fleets or not fleet_wanted(fleets[0].decode(errors="replace")):
             continue
         prefix = b"LOCKGATE_INSTANCE_ID="
         ids = [v.removeprefix(prefix).decode() for v in environ if v.startswith(prefix)]

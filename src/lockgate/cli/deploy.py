@@ -23,7 +23,7 @@ from ..common.errors import UserError
 from ..common.names import checked_name
 from ..common.statedir import state_dir, state_path
 from ..deploy import status as status_view
-from ..deploy.agent import Agent, environment_files, holding_lock, start_agent
+from ..deploy.agent import environment_files, keep_converged, start_agent, stop_orphans
 from ..deploy.envfile import load_environment
 from ..deploy.environment import DeployRefused, Environment
 from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
@@ -203,9 +203,11 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate agent --repo /srv/app
         """
-        state = state_dir(repo.resolve())
-        with holding_lock(state):
-            Agent(state, _records(repo, db), probe_period, sys.stdout).run()
+        where = repo.resolve()
+        if not where.is_dir():  # deleted before this agent started: nothing to keep
+            stop_orphans(state_path(where), sys.stdout)
+            return
+        keep_converged(state_dir(where), _records(repo, db), probe_period)
 
     @app.command()
     def status(

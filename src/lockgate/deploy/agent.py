@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from .. import hostside
 from ..common.errors import UserError
 from ..common.filelocks import held
 from ..common.processes import spawn_detached
-from ..store.deployments import DeploymentRecords
+from ..store.deployments import DeploymentRecords, RolloutStatus
 from .envfile import load_environment
 from .reconciler import WATCH_PERIOD, Reconciler
 
@@ -130,5 +131,51 @@ class Agent:
                         self.troubles[name] = said
             if once:
                 return
+            if not self.has_work():
+                self.leave()
+                return
             self.stop.wait(max(wait, WATCH_PERIOD))  # a deploy command takes faster ones
         self.say("agent", "stopped")
+
+    def has_work(self) -> bool:
+        """Whether anything here still needs keeping: an environment not stopped with
+        `lockgate down`, or instances still live. Nothing once the repository is gone."""
+        if not self.state_dir.is_dir():
+            return False
+        for name in environment_files(self.state_dir):
+            latest = self.records.latest(name)
+            if latest is None or latest.status != RolloutStatus.STOPPED:
+                return True
+            if self.records.instances(name):
+                return True
+        return False
+
+    def leave(self) -> None:
+        """Stop: every environment is down, or the repository was deleted (then its fleets'
+        instances, which nothing could reach or stop any more, are stopped first)."""
+        if not self.state_dir.is_dir():
+            stop_orphans(self.state_dir, self.out)
+        self.say("agent", "nothing left to keep converged: stopped")
+
+
+def stop_orphans(state_dir: Path, out: IO[str]) -> None:
+    """The repository is gone, and with it every record of its fleets: stop their instances,
+    which nothing could reach or stop any more (their routers stop themselves)."""
+    stopped = hostside.sweep_below(state_dir)
+    said = f"{state_dir.parent} is gone: stopped {len(stopped)} instance(s)"
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} agent: {said}", file=out, flush=True)
+
+
+def keep_converged(state_dir: Path, records: DeploymentRecords, period: float) -> None:
+    """`lockgate agent`: supervise until nothing is left to keep. The lock is let go before a
+    last look at the store, so a `deploy` that found an agent running (and so started none)
+    has written its desired state by then, and this agent takes it on."""
+    agent = Agent(state_dir, records, period, sys.stdout)
+    with holding_lock(state_dir):  # a second agent refuses to start
+        agent.run()
+    while not agent.stop.is_set() and agent.has_work():
+        try:
+            with holding_lock(state_dir):
+                agent.run()
+        except UserError:
+            return  # another agent took over meanwhile

@@ -455,6 +455,9 @@ async def _simple(writer: asyncio.StreamWriter, status: int, text: str) -> None:
         await writer.drain()
 
 
+ORPHAN_CHECK_SECONDS = 1.0
+
+
 async def main(listen: int, admin: int, state: Path, host: str) -> None:
     router = Router(state)
     public = await asyncio.start_server(
@@ -466,7 +469,12 @@ async def main(listen: int, admin: int, state: Path, host: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with public, control:
-        await stop.wait()
+        # Its environment's directory deleted (the repository removed): no one can reach or
+        # stop this router any more, so it stops itself.
+        while state.parent.is_dir():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ORPHAN_CHECK_SECONDS)
+                return
 
 
 if __name__ == "__main__":
