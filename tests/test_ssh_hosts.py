@@ -164,6 +164,11 @@ def test_a_host_lost_mid_rollout_rolls_the_others_back(ssh_hosts: Hosts, fleets:
         on_lost = instance["address"].startswith(f"{lost.address}:")
         assert instance["in_rotation"] is not on_lost
         assert on_lost or instance["digest"] == v1
+        if on_lost:  # nothing is known of them: unknown, not dead
+            assert (instance["alive"], instance["ready"], instance["digest"]) == (None, None, None)
+            assert instance["reachable"] is False
+    shown = lockgate("status", "test", cwd=repo).stdout
+    assert "UNKNOWN (host unreachable)" in shown, shown
     lost.start()  # back: the agent converges it to v1 before it serves
     eventually(lambda: _converged(repo, v1), 90, "the returned host converged to v1")
     ids = {i["id"] for i in _on_host(status(repo), lost)}

@@ -280,6 +280,12 @@ def _jsonable(record: Any) -> Any:
     return dataclasses.asdict(record)
 
 
+def _readiness(item: status_view.InstanceView) -> str:
+    if item.ready is None:
+        return "UNKNOWN (host unreachable)"
+    return "ready" if item.ready else "NOT READY"
+
+
 def _print_status(view: status_view.StatusView) -> None:
     console = Console(highlight=False, soft_wrap=True)
     color = {"healthy": "green", "progressing": "cyan", "paused": "yellow"}.get(view.health, "red")
@@ -303,7 +309,7 @@ def _print_status(view: status_view.StatusView) -> None:
         mark = "in rotation" if item.in_rotation else "out of rotation"
         console.print(
             f"  {item.index:3} {str(item.digest)[:12]} {item.state:8} "
-            f"{'ready' if item.ready else 'NOT READY'} {mark} {item.requests} requests"
+            f"{_readiness(item)} {mark} {item.requests} requests"
             + (f" ({item.restarts} restarts)" if item.restarts else "")
         )
     if view.analysis:

@@ -36,10 +36,10 @@ class InstanceView:
     id: str
     pool: str
     state: str
-    digest: str | None  # as the instance reports it now
+    digest: str | None  # as the instance reports it now (None: unknown)
     expected_digest: str
-    alive: bool
-    ready: bool
+    alive: bool | None  # None: unknown (its host did not answer)
+    ready: bool | None
     in_rotation: bool
     weight: int
     requests: int
@@ -205,8 +205,9 @@ def view(reconciler: Reconciler) -> StatusView:
                 state=instance.state.value,
                 digest=observed.digest,
                 expected_digest=instance.digest,
-                alive=observed.alive,
-                ready=observed.ready,
+                # Nothing is known of an instance whose host does not answer: not "dead".
+                alive=observed.alive if observed.reachable else None,
+                ready=observed.ready if observed.reachable else None,
                 in_rotation=route is not None and route.weight > 0,
                 weight=route.weight if route else 0,
                 requests=route.requests if route else 0,
