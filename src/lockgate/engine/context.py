@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..common.gitinfo import RepoInfo
 from ..store import Store
 from ..workflow.project import Project
 from .cache.jobcache import JobCache
-from .commands import Masker
+from .github import ARCH, GitHubContext
+from .masking import Masker
+from .recorder import Recorder
 from .scheduling import Slots
 from .state import Observer, RunOptions
-
-ARCH = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(
-    platform.machine().lower(), platform.machine().upper()
-)
 
 
 def runner_labels(platforms: dict[str, str]) -> set[str]:
@@ -48,11 +44,13 @@ class RunContext:
     job_cache: JobCache | None = None
     # Called when a job fails; with --fail-fast the runner cancels what is left.
     job_failed: Callable[[], None] = lambda: None
+    recorder: Recorder = field(init=False)  # the one writer of job, step and log records
 
     def __post_init__(self) -> None:
         for value in self.options.secrets.values():
             self.masker.add(value)
         self.slots = Slots(max(1, self.options.max_jobs))
+        self.recorder = Recorder(self.store, self.observer, self.masker)
 
     @property
     def ref(self) -> str:
@@ -60,37 +58,22 @@ class RunContext:
 
     def github(
         self, run_id: int, workflow: str, workflow_file: str, job: str = ""
-    ) -> dict[str, Any]:
-        owner = self.repo.repository.split("/")[0]
-        return {
-            "event_name": self.options.event_name,
-            "event": self.options.event_payload,
-            "sha": self.repo.sha,
-            "ref": self.ref,
-            "ref_name": self.repo.branch,
-            "ref_type": "branch",
-            "ref_protected": False,
-            "head_ref": "",
-            "base_ref": "",
-            "repository": self.repo.repository,
-            "repository_owner": owner,
-            "repositoryUrl": f"file://{self.repo.root}",
-            "actor": self.options.actor,
-            "triggering_actor": self.options.actor,
-            "workflow": workflow,
-            "workflow_ref": f"{self.repo.repository}/{workflow_file}@{self.ref}",
-            "run_id": str(run_id),
-            "run_number": str(run_id),
-            "run_attempt": "1",
-            "retention_days": "90",
-            "server_url": "https://github.com",
-            "api_url": "https://api.github.com",
-            "graphql_url": "https://api.github.com/graphql",
-            "job": job,
-            "action": "",
-            "token": self.options.secrets.get("GITHUB_TOKEN", ""),
-            "workspace": "",
-        }
+    ) -> GitHubContext:
+        return GitHubContext(
+            event_name=self.options.event_name,
+            event=self.options.event_payload,
+            sha=self.repo.sha,
+            ref=self.ref,
+            ref_name=self.repo.branch,
+            repository=self.repo.repository,
+            repository_url=f"file://{self.repo.root}",
+            actor=self.options.actor,
+            workflow=workflow,
+            workflow_ref=f"{self.repo.repository}/{workflow_file}@{self.ref}",
+            run_id=str(run_id),
+            token=self.options.secrets.get("GITHUB_TOKEN", ""),
+            job=job,
+        )
 
     def secrets(self) -> dict[str, str]:
         return {"GITHUB_TOKEN": "", **self.options.secrets}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -51,3 +52,68 @@ def read_path_file(path: Path) -> list[str]:
         return [p for p in path.read_text(encoding="utf-8").splitlines() if p.strip()]
     except FileNotFoundError:
         return []
+
+
+COMMAND_FILES = (
+    "GITHUB_ENV",
+    "GITHUB_OUTPUT",
+    "GITHUB_PATH",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
+)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one step wrote to its command files."""
+
+    env: dict[str, str]
+    paths: list[str]  # in the order written
+    outputs: dict[str, str]
+    state: dict[str, str]
+    summary: str
+
+
+class CommandFiles:
+    """A job's GITHUB_ENV, ... files: created once, emptied after each step reads them
+    (creating five files per step costs more than running a trivial step)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.paths = {name: directory / name.lower() for name in COMMAND_FILES}
+        self.ready = False
+
+    def for_step(self) -> dict[str, Path]:
+        if not self.ready:
+            for path in self.paths.values():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            self.ready = True
+        return dict(self.paths)
+
+    def take(self) -> Written:
+        """What the step wrote; the files are empty again for the next one."""
+        taken = {name: _take(path) for name, path in self.paths.items()}
+
+        def read(name: str) -> dict[str, str]:
+            found = taken[name]
+            return parse_env_file(found) if found else {}
+
+        path_file, summary_file = taken["GITHUB_PATH"], taken["GITHUB_STEP_SUMMARY"]
+        summary = summary_file.read_text(encoding="utf-8", errors="replace") if summary_file else ""
+        return Written(
+            env=read("GITHUB_ENV"),
+            paths=read_path_file(path_file) if path_file else [],
+            outputs=read("GITHUB_OUTPUT"),
+            state=read("GITHUB_STATE"),
+            summary=summary if not summary.strip() or summary.endswith("\n") else summary + "\n",
+        )
+
+
+def _take(path: Path) -> Path | None:
+    """The file when a step wrote to it (then emptied for the next step), else None."""
+    if path.stat().st_size == 0:
+        return None
+    taken = path.with_suffix(".taken")
+    path.replace(taken)
+    path.touch()
+    return taken

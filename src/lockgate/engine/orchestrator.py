@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..actions.remote import RemoteActionError, RemoteActions
 from ..common.errors import UserError
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
-from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls
+from ..workflow.loader import LoadedWorkflow
 from ..workflow.template import render, render_condition
+from .calls import call_outputs, prepare_call
 from .concurrency import Slot, groups_dir
 from .context import RunContext, label_matches
+from .github import GitHubContext
 from .job import JobExecutor
 from .matrix import MatrixError, expand
 from .plan import closure, job_needs, topological_order
@@ -96,7 +97,7 @@ class WorkflowRun:
             )
 
     # -- contexts ---------------------------------------------------------------------------
-    def github(self, job_id: str = "") -> dict[str, Any]:
+    def github(self, job_id: str = "") -> GitHubContext:
         return self.ctx.github(
             self.run_id, self.model.name or self.wf.display, self.wf.display, job_id
         )
@@ -127,7 +128,7 @@ class WorkflowRun:
         self, job_id: str, matrix: dict[str, Any] | None, strategy: dict[str, Any] | None
     ) -> dict[str, Value]:
         return {
-            "github": self.github(job_id),
+            "github": self.github(job_id).as_context(),
             "needs": self.needs_context(job_id),
             "vars": dict(self.ctx.options.vars),
             "secrets": self.secrets,
@@ -158,7 +159,7 @@ class WorkflowRun:
         self.done = {job_id: asyncio.Event() for job_id in self.order}
         selected = [job_id for job_id in self.order if job_id in self.selected]
         workflow_ctx: dict[str, Value] = {
-            "github": self.github(),
+            "github": self.github().as_context(),
             "inputs": self.inputs,
             "vars": dict(self.ctx.options.vars),
         }
@@ -321,12 +322,9 @@ class WorkflowRun:
             conclusion=conclusion,
             message=message,
         )
-        job.row = self.ctx.store.create_job(
+        self.ctx.recorder.job_created(
+            job,
             self.run_id,
-            key=job.key,
-            job_id=job_id,
-            name=job.name,
-            matrix={},
             status="completed",
             conclusion=conclusion,
             message=message,
@@ -334,7 +332,6 @@ class WorkflowRun:
             needs=[self.prefix + need for need in spec.needs],
         )
         self.jobs.append(job)
-        self.ctx.observer.job_updated(job)
         return GroupResult(conclusion)
 
     def new_job(
@@ -359,18 +356,14 @@ class WorkflowRun:
         job.continue_on_error = truthy(
             self.evaluate_in(job_id, spec.continue_on_error, matrix, strategy)
         )
-        job.row = self.ctx.store.create_job(
+        self.ctx.recorder.job_created(
+            job,
             self.run_id,
-            key=job.key,
-            job_id=job_id,
-            name=job.name,
-            matrix=matrix,
             status="queued",
             environment=env_name,
             needs=[self.prefix + need for need in spec.needs],
         )
         self.jobs.append(job)
-        self.ctx.observer.job_updated(job)
         return job
 
     async def run_matrix(
@@ -445,14 +438,13 @@ class WorkflowRun:
         message = self.ctx.masker(message)
         job.status, job.conclusion, job.message = "completed", conclusion, message
         job.finished = time.time()
-        self.ctx.store.update_job(
-            job.row,
+        self.ctx.recorder.job_changed(
+            job,
             status="completed",
             conclusion=conclusion,
             message=message,
             finished_at=job.finished,
         )
-        self.ctx.observer.job_updated(job)
 
     async def run_job(self, job: JobRun, spec: schema.Job, strategy: dict[str, Any]) -> None:
         try:
@@ -502,13 +494,21 @@ class WorkflowRun:
             cacheable = cache.cacheable(job.job_id, spec)
             hit = await asyncio.to_thread(cache.lookup, key) if cacheable else None
             if hit is not None:
-                cache.restore(job, key, *hit, self.run_id)
+                cache.restore(job, key, *hit, self.run_id, self.ctx.recorder)
                 return
             job.cache_key = key
-            self.ctx.store.update_job(job.row, cache_key=key)
+            self.ctx.recorder.job_changed(job, cache_key=key)
         snapshot = await self.snapshot.path() if self.snapshot is not None else None
         executor = JobExecutor(
-            self.ctx, job, spec, self.model, contexts, self.run_dir, self.run_id, snapshot
+            self.ctx,
+            job,
+            spec,
+            self.model,
+            self.github(job.job_id),
+            contexts,
+            self.run_dir,
+            self.run_id,
+            snapshot,
         )
         self.executors[job.key] = executor
         executor.cancel_requested = cancelled or job.key in self.stopped_jobs
@@ -523,136 +523,37 @@ class WorkflowRun:
     async def run_call(
         self, job_id: str, spec: schema.CallJob, matrix: dict[str, Any], strategy: dict[str, Any]
     ) -> GroupResult:
-        uses = spec.uses.strip()
         try:
-            path = self.called_file(uses)
-            called = load_workflow(path, uses, local_calls(self.ctx.options.repo_dir))
-            if called.model.on.workflow_call is None:
-                raise UserError(
-                    f"{uses} is not a reusable workflow (no `on: workflow_call`)",
-                    hint="add `on: workflow_call` to the called workflow",
-                )
-            inputs = self.call_inputs(job_id, spec, called, matrix, strategy)
+            call = prepare_call(
+                self.ctx.options,
+                self.wf,
+                job_id,
+                spec,
+                lambda value: self.evaluate_in(job_id, value, matrix, strategy),
+                self.secrets,
+            )
         except (UserError, ExpressionError) as exc:
             message = exc.message if isinstance(exc, ExpressionError) else str(exc)
             return self.finished_without_running(job_id, "failure", message)
-        if spec.secrets == "inherit":
-            secrets = dict(self.secrets)
-        else:
-            secrets = {
-                k: to_string(self.evaluate_in(job_id, v, matrix, strategy))
-                for k, v in spec.secrets.items()
-            }
         inner = WorkflowRun(
             self.ctx,
-            called,
+            call.workflow,
             self.run_id,
             self.run_dir,
             self.snapshot,
-            inputs,
-            secrets,
+            call.inputs,
+            call.secrets,
             prefix=f"{self.prefix}{job_id} / ",
         )
         self.children.append(inner)
         results = await inner.run()
         self.jobs.extend(inner.jobs)
-        outputs: dict[str, str] = {}
-        call = called.model.on.workflow_call
-        jobs_ctx = {k: {"result": r.result, "outputs": r.outputs} for k, r in results.items()}
-        ctx = {
-            "github": self.github(job_id),
-            "jobs": jobs_ctx,
-            "inputs": inputs,
+        jobs = {k: {"result": r.result, "outputs": r.outputs} for k, r in results.items()}
+        contexts: dict[str, Value] = {
+            "github": self.github(job_id).as_context(),
+            "jobs": jobs,
+            "inputs": call.inputs,
             "vars": dict(self.ctx.options.vars),
         }
-        for name, out in (call.outputs if call else {}).items():
-            with contextlib.suppress(ExpressionError):
-                outputs[name] = to_string(render(out.value, lambda s: evaluate(s, ctx)))
+        outputs = call_outputs(call.workflow, contexts)
         return GroupResult(combine([r.result for r in results.values()]), outputs)
-
-    def called_file(self, uses: str) -> Path:
-        """`./.github/workflows/x.yml` in the repository, or `owner/repo/path@ref` from the
-        action cache (fetched like a remote action)."""
-        options = self.ctx.options
-        if uses.startswith("./"):
-            root = options.repo_dir.resolve()
-            path = (root / uses.split("@")[0]).resolve()
-            if not path.is_relative_to(root):
-                raise UserError(f"{uses}: a reusable workflow must be inside the repository")
-            return path
-        name, _, ref = uses.partition("@")
-        owner, repo, inside = [*name.split("/", 2), "", ""][:3]
-        try:
-            checkout = RemoteActions(options.github_url, options.offline).directory(
-                f"{owner}/{repo}@{ref}"
-            )
-        except RemoteActionError as exc:
-            raise UserError(str(exc)) from None
-        path = (checkout / inside).resolve()
-        if not inside or not path.is_relative_to(checkout.resolve()) or not path.is_file():
-            raise UserError(f"{uses}: no workflow {inside!r} in {owner}/{repo}@{ref}")
-        return path
-
-    def call_inputs(
-        self,
-        job_id: str,
-        spec: schema.CallJob,
-        called: LoadedWorkflow,
-        matrix: dict[str, Any],
-        strategy: dict[str, Any],
-    ) -> dict[str, Value]:
-        declared = called.model.on.workflow_call.inputs if called.model.on.workflow_call else {}
-        given = {k: self.evaluate_in(job_id, v, matrix, strategy) for k, v in spec.with_.items()}
-        unknown = [k for k in given if k not in declared]
-        if unknown:
-            raise UserError(
-                f"input {unknown[0]!r} is not declared by {spec.uses}",
-                where=self.wf.where(["jobs", job_id, "with", unknown[0]]),
-                hint=f"declared inputs: {', '.join(declared) or 'none'}",
-            )
-        return typed_inputs(declared, given, f"{self.wf.display}: jobs.{job_id}.with")
-
-
-def typed_inputs(
-    declared: dict[str, schema.InputSpec], given: dict[str, Any], where: str
-) -> dict[str, Value]:
-    """Apply defaults, check required inputs, and convert to the declared types."""
-    values: dict[str, Value] = {}
-    for name, spec in declared.items():
-        if name in given and given[name] is not None:
-            raw = given[name]
-        elif spec.default is not None:
-            raw = spec.default
-        elif spec.required:
-            raise UserError(
-                f"required input {name!r} was not given",
-                where=where,
-                hint=f"pass --input {name}=VALUE",
-            )
-        else:
-            raw = None
-        values[name] = _convert(name, spec, raw, where)
-    return values
-
-
-def _convert(name: str, spec: schema.InputSpec, raw: Any, where: str) -> Value:
-    if spec.type == "boolean":
-        if raw is None:
-            return False
-        if isinstance(raw, bool):
-            return raw
-        text = to_string(raw).lower()
-        if text not in ("true", "false"):
-            raise UserError(f"input {name!r} must be true or false, got {raw!r}", where=where)
-        return text == "true"
-    if spec.type == "number":
-        if raw is None:
-            return 0.0
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            raise UserError(f"input {name!r} must be a number, got {raw!r}", where=where) from None
-    text = "" if raw is None else to_string(raw)
-    if spec.type == "choice" and spec.options and text and text not in spec.options:
-        raise UserError(f"input {name!r} must be one of {spec.options}, got {text!r}", where=where)
-    return text

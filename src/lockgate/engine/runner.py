@@ -18,9 +18,10 @@ from ..workflow.expressions import Value
 from ..workflow.loader import LoadedWorkflow
 from ..workflow.project import load_project
 from .cache.jobcache import JobCache
+from .calls import typed_inputs
 from .context import RunContext
 from .leftovers import work_root as make_work_root
-from .orchestrator import WorkflowRun, combine, typed_inputs
+from .orchestrator import WorkflowRun, combine
 from .plan import select
 from .state import JobRun, Observer, RunOptions
 from .triggers import Event
@@ -139,7 +140,7 @@ class Runner:
                 )
             for wf in workflows:
                 inputs = dispatch_inputs(wf, self.options)
-                run_id = self.store.create_run(
+                run_id = ctx.recorder.run_created(
                     workflow=wf.model.name or wf.display,
                     workflow_file=wf.display,
                     event=self.options.event_name,
@@ -186,7 +187,7 @@ class Runner:
             )
             if conclusion == "skipped":
                 conclusion = "success"
-            self.store.finish_run(run.run_id, conclusion)
+            ctx.recorder.run_finished(run.run_id, conclusion)
             results.append(
                 WorkflowResult(
                     run.run_id,

@@ -17,7 +17,8 @@ from ...workflow import schema
 from ...workflow.loader import LoadedWorkflow
 from ...workflow.project import Project
 from ..globs import filter_match
-from ..state import Annotation, FinishedJob, JobRun, Observer, RunOptions, StepRun
+from ..recorder import Recorder
+from ..state import Annotation, FinishedJob, JobRun, Observer, RunOptions
 from .entries import Entry, TooLarge, blobs_named, decode_logs, encode_logs
 from .inputs import WorkspaceFiles, tree_digest
 from .keys import PER_RUN, job_key, pick, referenced, secrets_digest
@@ -163,63 +164,42 @@ class JobCache:
         return entry, blobs
 
     def restore(
-        self, job: JobRun, key: str, entry: Entry, blobs: dict[str, bytes], run_id: int
+        self,
+        job: JobRun,
+        key: str,
+        entry: Entry,
+        blobs: dict[str, bytes],
+        run_id: int,
+        recorder: Recorder,
     ) -> None:
-        """Show and record the job as if it ran, from the entry of run `entry.source_run`."""
-        store, observer = self.store, self.observer
+        """Record the job as if it ran, from the entry of run `entry.source_run`, through the
+        recorder a real run uses."""
         now = time.time()
-        job.status, job.started = "running", now
         job.cache_key, job.cached_from = key, entry.source_run
+        recorder.job_started(job, now)
         logs = decode_logs(blobs[entry.logs])
         for saved in entry.steps:
-            step = StepRun(int(saved["number"]), str(saved["name"]), status="running", started=now)
-            job.steps.append(step)
-            row = store.create_step(job.row, step.number, step.name)
-            observer.step_updated(job, step)
-            lines = [
-                (job.row, n, now + offset, text) for n, offset, text in logs if n == step.number
-            ]
-            for _, _, _, text in lines:
-                observer.log(job, step, text)
-            step.status = str(saved["status"])
-            step.outcome, step.conclusion = saved["outcome"], saved["conclusion"]
-            step.outputs, step.finished = dict(saved["outputs"]), time.time()
-            store.finish_step(
-                row,
-                lines,
-                status=step.status,
-                outcome=step.outcome,
-                conclusion=step.conclusion,
-                finished_at=step.finished,
-                outputs=step.outputs or None,
-            )
-            observer.step_updated(job, step)
+            step = recorder.step_started(job, str(saved["name"]), now)
+            for _, offset, text in (line for line in logs if line[0] == int(saved["number"])):
+                recorder.log(job, step, text, now + offset)
+            step.outputs = dict(saved["outputs"])
+            status = str(saved["status"])
+            recorder.step_finished(job, step, saved["outcome"], saved["conclusion"], status)
         for note in entry.annotations:
             fields = {k: v for k, v in note.items() if k != "step"}
-            store.add_annotation(job.row, int(note["step"]), **fields)
-            observer.annotation(job, Annotation(**fields))
+            number = int(note["step"])
+            on = job.steps[number - 1] if 0 < number <= len(job.steps) else None
+            recorder.annotate(job, Annotation(**fields), on, logged=False)
         for artifact in entry.artifacts:
             target = artifact_root(self.state_dir, run_id) / artifact["name"]
             unpack(blobs[artifact["blob"]], target)
-            store.add_artifact(run_id, artifact["name"], str(target), int(artifact["size"]))
+            recorder.artifact(run_id, artifact["name"], str(target), int(artifact["size"]))
         if entry.paths and self.options.bind:
             unpack(blobs[entry.paths], self.options.repo_dir)
         job.outputs, job.summary = dict(entry.outputs), entry.summary
-        job.status, job.conclusion, job.finished = "completed", "success", time.time()
+        job.conclusion = "success"
         job.message = f"cached from run {entry.source_run} (saved {entry.duration:.1f}s)"
-        store.update_job(
-            job.row,
-            status="completed",
-            conclusion="success",
-            started_at=job.started,
-            finished_at=job.finished,
-            outputs=job.outputs,
-            summary=job.summary or None,
-            message=job.message,
-            cache_key=key,
-            cached_from=entry.source_run,
-        )
-        observer.job_updated(job)
+        recorder.job_finished(job, cache_key=key, cached_from=entry.source_run)
 
     # -- saving ------------------------------------------------------------------------------
     async def save(self, key: str, done: FinishedJob, workflow: str) -> None:
