@@ -10,7 +10,9 @@ class EnvFileError(ValueError):
     pass
 
 
-def parse_env_file(path: Path) -> dict[str, str]:
+def parse_env_file(path: Path, shown: str = "") -> dict[str, str]:
+    """`NAME=value` lines and `NAME<<DELIMITER` blocks; errors name the file as `shown`."""
+    shown = shown or path.name
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -27,14 +29,14 @@ def parse_env_file(path: Path) -> dict[str, str]:
         if heredoc > 0 and (eq < 0 or heredoc < eq):
             name, delimiter = line[:heredoc], line[heredoc + 2 :]
             if not name or not delimiter:
-                raise EnvFileError(f"{path.name}: invalid line {line!r}")
+                raise EnvFileError(f"{shown}: invalid line {line!r}")
             block: list[str] = []
             while i < len(lines) and lines[i] != delimiter:
                 block.append(lines[i])
                 i += 1
             if i >= len(lines):
                 raise EnvFileError(
-                    f"{path.name}: matching delimiter {delimiter!r} not found for {name!r}"
+                    f"{shown}: matching delimiter {delimiter!r} not found for {name!r}"
                 )
             i += 1
             values[name] = "\n".join(block)
@@ -42,7 +44,7 @@ def parse_env_file(path: Path) -> dict[str, str]:
             values[line[:eq]] = line[eq + 1 :]
         else:
             raise EnvFileError(
-                f"{path.name}: invalid line {line!r}; expected NAME=value or NAME<<DELIMITER"
+                f"{shown}: invalid line {line!r}; expected NAME=value or NAME<<DELIMITER"
             )
     return values
 
@@ -96,7 +98,7 @@ class CommandFiles:
 
         def read(name: str) -> dict[str, str]:
             found = taken[name]
-            return parse_env_file(found) if found else {}
+            return parse_env_file(found, f"${name}") if found else {}
 
         path_file, summary_file = taken["GITHUB_PATH"], taken["GITHUB_STEP_SUMMARY"]
         summary = summary_file.read_text(encoding="utf-8", errors="replace") if summary_file else ""

@@ -71,6 +71,8 @@ async def exited(proc: asyncio.subprocess.Process) -> int:
     to close, which a background child holding stdout would delay forever.)"""
     try:
         pidfd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:  # it exited, and asyncio's child watcher reaped it already
+        return await _reaped(proc)
     except (AttributeError, OSError):  # no pidfd (old kernel): asyncio's own wait
         return await proc.wait()
     loop = asyncio.get_running_loop()
@@ -93,7 +95,13 @@ async def exited(proc: asyncio.subprocess.Process) -> int:
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)
-    while proc.returncode is None:  # the child watcher reaps it in a moment
+    return await _reaped(proc)
+
+
+async def _reaped(proc: asyncio.subprocess.Process) -> int:
+    """The exit code once asyncio's child watcher has reaped the process (in a moment: it
+    has exited). Not proc.wait(), which also waits for the pipes a background child holds."""
+    while proc.returncode is None:
         await asyncio.sleep(0.001)
     return proc.returncode
 

@@ -4,11 +4,14 @@ started (pids are reused), and a step's background output is drained until the j
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from lockgate.common.processes import started_at
-from lockgate.engine.process import ProcessGroups, stream_process
+from lockgate.engine.process import ProcessGroups, exited, stream_process
 
 
 def test_a_reused_group_id_is_not_ours() -> None:
@@ -61,3 +64,31 @@ def test_a_background_writer_outlives_its_step_until_the_job_ends(tmp_path: Path
     assert done.read_text().strip() == "ok"
     # What it wrote once its step had ended is read but not shown.
     assert lines[0] == "from-the-step" and "late-40" not in lines
+
+
+def test_a_step_already_reaped_ends_without_waiting_for_its_background_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the step's shell exits so fast that asyncio's child watcher reaped it before
+    lockgate watches it (pidfd_open finds no such process: that race is played here, as the
+    kernel plays it under load), its end is still its exit, not the end of the pipe its
+    background child holds."""
+    gate = tmp_path / "gate"
+    script = f"(while [ ! -e {gate} ]; do sleep 0.01; done; echo late) & exit 3"
+
+    def reaped_already(pid: int, flags: int = 0) -> int:
+        raise ProcessLookupError(pid)
+
+    async def main() -> int:
+        proc = await asyncio.create_subprocess_exec(
+            "bash", "-c", script, stdout=asyncio.subprocess.PIPE, start_new_session=True
+        )
+        monkeypatch.setattr(os, "pidfd_open", reaped_already)
+        try:
+            return await asyncio.wait_for(exited(proc), 20)
+        finally:
+            gate.touch()
+            assert proc.stdout is not None
+            await proc.stdout.read()
+
+    assert asyncio.run(main()) == 3
