@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -95,21 +94,3 @@ def jobs_by_key(report: dict) -> dict:  # type: ignore[type-arg]
 def cached_from(report: dict) -> dict[str, int | None]:  # type: ignore[type-arg]
     """Job key -> the run a cache hit restored it from (None: it ran)."""
     return {key: job["cached_from"] for key, job in jobs_by_key(report).items()}
-
-
-@pytest.fixture
-def fleets(tmp_path: Path) -> Iterator[Callable[..., tuple[Path, int]]]:
-    """`fleet_repo` (tests/fleet.py) whose agent, instances and router are stopped after the
-    test, whatever it did."""
-    from .fleet import fleet_repo, teardown
-
-    made: list[Path] = []
-
-    def make(replicas: int, strategy: str, **extra: object) -> tuple[Path, int]:
-        repo, port = fleet_repo(tmp_path, replicas, strategy, **extra)
-        made.append(repo)
-        return repo, port
-
-    yield make
-    for repo in made:
-        teardown(repo)

@@ -1,0 +1,126 @@
+"""A real `lockgate serve` for tests: started on a free port with an admin token, stopped
+(killed) when the test ends; and GitHub-style signed deliveries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lockgate.common.runtime import free_port
+
+from ..conftest import LOCKGATE, git, lockgate, make_repo
+from .fleet import eventually
+
+SECRET = "s3cret-webhook"
+
+
+def signed(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_headers(event: str, body: bytes, delivery: str = "d-1", **extra: str) -> dict[str, str]:
+    return {"x-github-event": event, "x-github-delivery": delivery,
+            "x-hub-signature-256": signed(body), **extra}  # fmt: skip
+
+
+@dataclass
+class Server:
+    home: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    token: str  # an admin's
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        answer = httpx.get(self.url + path, timeout=10, headers=bearer(token or self.token))
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def sse_events(server: Server, path: str) -> list[tuple[str, str]]:
+    """The server-sent events of `path`, as (event, data), until the stream ends."""
+    found, kind = [], ""
+    with httpx.stream("GET", server.url + path, headers=bearer(server.token), timeout=60) as s:
+        for line in s.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                found.append((kind, line.removeprefix("data: ")))
+    return found
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_token(home: Path, name: str, role: str, *extra: str) -> str:
+    """A token of `role` (`extra`: `--db URL` for a server on another store)."""
+    done = lockgate("token", "create", name, "--role", role, "--home", str(home), *extra,
+                    cwd=home.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def start_server(
+    home: Path, workers: int, *extra: str, port: int | None = None, **env: str
+) -> Server:
+    port = port or free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    admin = f"admin-{port}-{time.monotonic_ns()}"
+    at = extra.index("--db") if "--db" in extra else None
+    token = make_token(home, admin, "admin", *(extra[at : at + 2] if at is not None else ()))
+    process = subprocess.Popen(
+        [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
+         "--workers", str(workers), *extra],
+        env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = Server(home, port, process, token)
+
+    def up() -> bool:
+        assert process.poll() is None, "lockgate serve exited"
+        try:
+            return httpx.get(server.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    eventually(up, 60, "lockgate serve answering")
+    return server
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def bare_repository(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    """A working copy (tmp_path/src) holding `files` on main, and its bare clone
+    (tmp_path/app.git): what a git server holds and the server fetches from."""
+    source = make_repo(tmp_path / "src", files)
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    return source, bare
+
+
+def dispatch(server: Server, bare: Path, token: str) -> httpx.Response:
+    """A manual run (workflow_dispatch) of main through the API."""
+    return httpx.post(server.url + "/api/v1/runs", headers=bearer(token),
+                      json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip

@@ -1,0 +1,193 @@
+"""Canary releases judged by measurements: bad versions roll back, good ones are promoted,
+missing data never advances a step, and a new digest always starts afresh."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lockgate.deploy.analysis.judge import FAIL, INCONCLUSIVE, PASS, compare, score, threshold
+
+from ..conftest import lockgate
+from .fleet import Load, app_version, build, deploy, fleet_repo, status, teardown
+
+STEPS = [{"set-weight": 25}, {"analysis": {}}]
+ANALYSIS = {"interval": 3, "count": 2}  # 3 s: enough samples even on a busy machine
+
+
+# -- the judge on its own --------------------------------------------------------------------------
+def test_the_judge_fails_only_a_worse_canary_beyond_tolerance() -> None:
+    rng = random.Random(7)
+    baseline = [rng.gauss(0.010, 0.002) for _ in range(300)]
+    same = [rng.gauss(0.010, 0.002) for _ in range(300)]
+    slower = [x + 0.1 for x in same]
+    faster = [x / 2 for x in same]
+    kwargs = {"statistic": "p95", "tolerance": 0.25, "relative": True, "confidence": 0.99}
+    assert compare("latency", same, baseline, min_samples=50, **kwargs).verdict == PASS
+    worse = compare("latency", slower, baseline, min_samples=50, **kwargs)
+    assert worse.verdict == FAIL and "canary is worse" in worse.reason
+    assert worse.p_value is not None and worse.p_value < 0.01
+    assert compare("latency", faster, baseline, min_samples=50, **kwargs).verdict == PASS
+    few = compare("latency", slower[:10], baseline, min_samples=50, **kwargs)
+    assert few.verdict == INCONCLUSIVE and "too few samples" in few.reason
+    errors = [1.0 if rng.random() < 0.05 else 0.0 for _ in range(600)]
+    clean = [0.0] * 600
+    absolute = {"statistic": "mean", "tolerance": 0.02, "relative": False, "confidence": 0.99}
+    assert compare("error-rate", errors, clean, min_samples=50, **absolute).verdict == FAIL
+    assert compare("error-rate", clean, clean, min_samples=50, **absolute).verdict == PASS
+
+
+def test_thresholds_and_scores() -> None:
+    assert threshold("rate", 0.01, "result < 0.05", None).verdict == PASS
+    assert threshold("rate", 0.2, "result < 0.05", None).verdict == FAIL
+    assert threshold("rate", 0.2, None, "result > 0.1").verdict == FAIL
+    assert threshold("rate", None, "result < 0.05", None).verdict == INCONCLUSIVE
+    good = threshold("a", 0.01, "result < 0.05", None)
+    bad = threshold("b", 0.2, "result < 0.05", None)
+    unknown = threshold("c", None, "result < 0.05", None)
+    assert score([good, good], 100, 50).verdict == PASS
+    assert score([good, bad], 100, 75).verdict == FAIL
+    assert score([good, bad], 100, 50).verdict == INCONCLUSIVE  # marginal
+    assert score([good, unknown], 50, 25).verdict == INCONCLUSIVE  # missing data never passes
+    assert score([], 100, 50).verdict == INCONCLUSIVE
+
+
+# -- end to end ---------------------------------------------------------------------------------
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def canary_repo(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
+    repo, port = fleet_repo(tmp_path, 2, "canary", steps=STEPS, analysis=ANALYSIS)
+    digests = {
+        "v1": build(repo, app_version(repo, "v1")),
+        "same": build(repo, app_version(repo, "same")),
+        "errors": build(repo, app_version(repo, "errors", error_rate=0.05)),
+        "slow": build(repo, app_version(repo, "slow", delay_ms=100)),
+        "crashes": build(repo, app_version(repo, "crashes", crash_after_ms=1000)),
+    }
+    code, report = deploy(repo, digests["v1"])  # the first deployment: nothing to compare
+    assert code == 0, report
+    yield repo, port, digests
+    teardown(repo)
+
+
+def _stable(repo: Path) -> dict[str, str | None]:
+    return {i["id"]: i["digest"] for i in status(repo)["instances"]}
+
+
+@pytest.mark.parametrize("version", ["errors", "slow"])
+def test_a_worse_canary_is_rolled_back_and_stable_is_untouched(
+    canary_repo: tuple[Path, int, dict[str, str]], version: str
+) -> None:
+    repo, port, digests = canary_repo
+    before = _stable(repo)
+    with Load(port, workers=8):
+        code, report = deploy(repo, digests[version])
+    assert code == 1 and report["result"] == "rolled_back", report
+    assert _stable(repo) == before  # the same instances, still on v1
+    deployment = report["deployment"]
+    shown = lockgate("analysis", str(deployment), "-o", "json", cwd=repo)
+    analyses = json.loads(shown.stdout)["analyses"]
+    assert analyses and analyses[-1]["verdict"] == "fail"
+    assert len(analyses) <= 2  # decided within two analysis intervals
+    failed = [m for m in analyses[-1]["metrics"] if m["verdict"] == "fail"]
+    metric = "error-rate" if version == "errors" else "latency"
+    assert [m["name"] for m in failed] == [metric]
+    samples = analyses[-1]["samples"][metric]
+    assert len(samples["canary"]) >= 50 and len(samples["baseline"]) >= 50
+    words = lockgate("analysis", str(deployment), cwd=repo).stdout
+    assert "canary is worse" in words and metric in words
+
+
+def test_an_identical_canary_is_promoted(canary_repo: tuple[Path, int, dict[str, str]]) -> None:
+    repo, port, digests = canary_repo
+    # One measurement of three may fail, as Argo users allow: on two loaded cores a freshly
+    # started canary's p95 is now and then 25% worse by chance (seen once in a clean CI run).
+    env = (repo / "env.yaml").read_text()
+    assert '"count": 2}' in env
+    (repo / "env.yaml").write_text(env.replace('"count": 2}', '"count": 3, "failure-limit": 1}'))
+    with Load(port, workers=8) as load:
+        code, report = deploy(repo, digests["same"])
+    assert code == 0 and report["result"] == "succeeded", (report["message"], report["events"])
+    assert set(_stable(repo).values()) == {digests["same"]}
+    assert load.errors == []
+
+
+def test_no_traffic_never_advances_and_a_new_digest_starts_afresh(
+    canary_repo: tuple[Path, int, dict[str, str]],
+) -> None:
+    repo, _, digests = canary_repo
+    code, report = deploy(repo, digests["same"])  # nobody sends requests
+    assert code == 0 and report["result"] == "paused", report
+    view = lockgate("status", "test", cwd=repo).stdout
+    assert "too few samples" in view and "next: lockgate promote test" in view
+    assert set(_stable(repo).values()) >= {digests["v1"]}
+    code, report = deploy(repo, digests["errors"])  # the fix (or anything) supersedes it
+    assert report["result"] == "paused"
+    history = json.loads(lockgate("status", "test", "-o", "json", cwd=repo).stdout)["latest"]
+    assert history["digest"] == digests["errors"]
+    done = lockgate("abort", "test", "-o", "json", cwd=repo)
+    assert json.loads(done.stdout)["result"] == "aborted"
+    assert set(_stable(repo).values()) == {digests["v1"]}
+
+
+def test_a_canary_that_loses_readiness_is_rolled_back(
+    canary_repo: tuple[Path, int, dict[str, str]],
+) -> None:
+    repo, port, digests = canary_repo
+    before = _stable(repo)
+    with Load(port, workers=8):
+        code, report = deploy(repo, digests["crashes"])
+    assert code == 1 and report["result"] == "rolled_back", report
+    assert "lost readiness" in report["message"]
+    assert _stable(repo) == before
+
+
+def test_presets_follow_aws_codedeploy() -> None:
+    from lockgate.deploy.envfile import StrategySpec
+
+    def plan(preset: str) -> list[tuple[int | None, object]]:
+        spec = StrategySpec.model_validate({"type": "canary", "preset": preset, "interval": 30})
+        return [(s.set_weight, s.pause) for s in spec.canary_steps()]
+
+    assert plan("canary-10") == [(10, None), (None, 30)]
+    linear = plan("linear-10")
+    assert [w for w, _ in linear[::2]] == [10, 20, 30, 40, 50, 60, 70, 80, 90]
+    assert all(p == 30 for _, p in linear[1::2])
+    assert plan("all-at-once") == []
+
+
+def test_the_canary_10_preset_promotes_after_its_bake_time(tmp_path: Path) -> None:
+    repo, port = fleet_repo(tmp_path, 2, "canary", preset="canary-10", interval=4,
+                            analysis={"interval": 2})  # fmt: skip
+    try:
+        v1 = build(repo, app_version(repo, "v1"))
+        v2 = build(repo, app_version(repo, "v2"))
+        assert deploy(repo, v1)[0] == 0
+        with Load(port, workers=8):
+            code, report = deploy(repo, v2)
+        assert code == 0 and report["result"] == "succeeded", report
+        texts = [text for _, text in report["events"]]
+        assert any(t.startswith("canary weight 10%") for t in texts)
+        assert sum(1 for t in texts if t.startswith("analysis ") and " #" in t) == 2  # in the bake
+        assert set(_stable(repo).values()) == {v2}
+    finally:
+        teardown(repo)
+
+
+def test_conditions_without_a_query_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from lockgate.deploy.envfile import MetricSpec
+
+    with pytest.raises(ValidationError, match="need a `query`"):
+        MetricSpec.model_validate({"name": "error-rate", "success": "result < 0.1"})
+    spec = MetricSpec.model_validate({"name": "m", "query": "up", "failure": "result > 0.5"})
+    assert spec.failure == "result > 0.5"  # the README's form: `result` is the value measured
+    with pytest.raises(ValidationError, match="Unrecognized named-value: 'value'"):
+        MetricSpec.model_validate({"name": "m", "query": "up", "failure": "value > 0.5"})

@@ -1,0 +1,165 @@
+"""The Prometheus metric provider against a real prometheus scraping the built-in router."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lockgate.deploy.analysis.judge import FAIL, INCONCLUSIVE, PASS, compare, threshold
+from lockgate.deploy.analysis.providers import PrometheusProvider, ProviderError
+from lockgate.deploy.envfile import MetricSpec
+from lockgate.deploy.traffic.base import Route
+from lockgate.deploy.traffic.builtin import BuiltinRouter
+
+from ..conftest import need
+from .fleet import free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Flaky(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        server = self.server
+        server.count += 1  # type: ignore[attr-defined]
+        failing = server.error_every and server.count % server.error_every == 0  # type: ignore[attr-defined]
+        body = b"x"
+        self.send_response(500 if failing else 200)
+        self.send_header("Content-Length", "1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _backend(error_every: int) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    server.error_every = error_every  # type: ignore[attr-defined]
+    server.count = 0  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def scraped_router(tmp_path: Path) -> Iterator[tuple[BuiltinRouter, str]]:
+    binary = shutil.which("prometheus")
+    need(binary is not None, "prometheus is not installed (apt-get install prometheus)")
+    assert binary is not None
+    router = BuiltinRouter(tmp_path / "router", free_port())
+    router.ensure()
+    canary, baseline = _backend(error_every=10), _backend(error_every=0)
+    router.apply(
+        [
+            Route("c", f"127.0.0.1:{canary.server_address[1]}", 1, "canary"),
+            Route("b", f"127.0.0.1:{baseline.server_address[1]}", 1, "baseline"),
+        ]
+    )
+    admin = router._info()["admin"]
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n  - job_name: lockgate-router\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{admin}']\n"
+    )
+    server = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client() as client:
+            while not stop.is_set():
+                client.get(f"http://{router.address}/")
+                time.sleep(0.002)
+
+    threading.Thread(target=load, daemon=True).start()
+    try:
+        yield router, f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        router.stop()
+        canary.shutdown()
+        baseline.shutdown()
+
+
+def _metric(query: str) -> MetricSpec:
+    return MetricSpec(name="measured", query=query)
+
+
+def _wait_for_data(provider: PrometheusProvider, query: str) -> None:
+    """The first scraped sample shows up seconds after start: poll with a deadline."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            value = provider.value(_metric(query), "canary", time.time())
+        except ProviderError:
+            value = None
+        if value is not None and value > 0:
+            return
+        assert time.monotonic() < deadline, "prometheus never had data"
+        time.sleep(0.5)
+
+
+def test_promql_per_pool_compares_canary_with_baseline(
+    scraped_router: tuple[BuiltinRouter, str],
+) -> None:
+    _, url = scraped_router
+    provider = PrometheusProvider(url)
+    errors = 'sum(rate(lockgate_router_errors_total{pool="$POOL"}[5s]))'
+    requests = 'sum(rate(lockgate_router_requests_total{pool="$POOL"}[5s]))'
+    _wait_for_data(provider, requests)
+    time.sleep(8)  # enough points for a series on each side
+    now = time.time()
+    canary = provider.series(_metric(errors), "canary", now - 6, now)
+    baseline = provider.series(_metric(errors), "baseline", now - 6, now)
+    assert len(canary) >= 3 and len(baseline) >= 3
+    verdict = compare(
+        "errors/s", canary, baseline, statistic="mean", tolerance=0.5, relative=False,
+        confidence=0.95, min_samples=3,
+    )  # fmt: skip
+    assert verdict.verdict == FAIL, verdict.reason
+    ratio = f"{errors} / {requests}"
+    assert (
+        threshold(
+            "error ratio", provider.value(_metric(ratio), "baseline", now), "result < 0.01", None
+        ).verdict
+        == PASS
+    )
+    assert (
+        threshold(
+            "error ratio", provider.value(_metric(ratio), "canary", now), "result < 0.01", None
+        ).verdict
+        == FAIL
+    )
+    missing = provider.value(
+        _metric('sum(lockgate_router_requests_total{pool="nothing"})'), "canary", now
+    )
+    assert threshold("missing", missing, "result < 1", None).verdict == INCONCLUSIVE
+    with pytest.raises(ProviderError):
+        PrometheusProvider(f"http://127.0.0.1:{free_port()}").value(_metric("up"), "canary", now)
+    with pytest.raises(ProviderError):
+        provider.value(_metric("sum("), "canary", now)  # a bad query is an error, never a pass

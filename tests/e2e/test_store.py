@@ -1,0 +1,169 @@
+"""The store keeps runs, jobs, steps and logs, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lockgate.common.runtime import free_port
+from lockgate.store import Store
+
+from ..conftest import need
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    initdb = PG_BIN / "initdb"
+    need(initdb.exists(), f"PostgreSQL server binaries not found in {PG_BIN}")
+    need(shutil.which("runuser") is not None or os.geteuid() != 0, "runuser is missing")
+    # initdb refuses root: the server runs as `postgres` in a directory it owns.
+    root = Path(tempfile.mkdtemp(prefix="lockgate-pg-"))
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    data = root / "data"
+    port = free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(
+        [*as_postgres, str(initdb), "-D", str(data), "-U", "lockgate", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(data / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://lockgate@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        return Store(f"sqlite:///{tmp_path / 'lockgate.db'}")
+    url = request.getfixturevalue("postgres_url")
+    store = Store(url)
+    with store.engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("TRUNCATE runs RESTART IDENTITY CASCADE"))
+    return store
+
+
+def _run(store: Store, **extra: object) -> int:
+    fields = dict(
+        workflow="ci",
+        workflow_file=".github/workflows/ci.yml",
+        event="push",
+        sha="a" * 40,
+        ref="refs/heads/main",
+        branch="main",
+        dirty=True,
+        actor="me",
+        repo_dir="/repo",
+    )
+    fields.update(extra)
+    return store.create_run(**fields)
+
+
+def test_round_trip_of_a_run(store: Store) -> None:
+    run_id = _run(store)
+    job = store.create_job(
+        run_id,
+        key="test (3.11)",
+        job_id="test",
+        name="test (3.11)",
+        matrix={"python": "3.11"},
+        status="queued",
+    )
+    step = store.create_step(job, 1, "Run pytest")
+    store.add_logs([(job, 1, time.time(), "collecting"), (job, 1, time.time(), "1 passed")])
+    store.finish_step(
+        step,
+        [(job, 1, time.time(), "done")],
+        status="completed",
+        outcome="success",
+        conclusion="success",
+        exit_code=0,
+        finished_at=time.time(),
+        outputs={"x": "1"},
+    )
+    store.add_annotation(job, 1, level="error", message="boom", file="a.py", line=3)
+    store.update_job(job, status="completed", conclusion="success", outputs={"o": "v"})
+    store.finish_run(run_id, "success")
+    run = store.get_run(run_id)
+    assert run is not None
+    assert (run["status"], run["conclusion"], run["dirty"]) == ("completed", "success", True)
+    (job_row,) = run["jobs"]
+    assert job_row["matrix"] == {"python": "3.11"} and job_row["outputs"] == {"o": "v"}
+    assert job_row["steps"][0]["outputs"] == {"x": "1"}
+    assert job_row["annotations"][0]["file"] == "a.py"
+    assert [entry["line"] for entry in store.logs(run_id, ["test"])] == [
+        "collecting",
+        "1 passed",
+        "done",
+    ]
+    assert [r["id"] for r in store.list_runs()] == [run_id]
+
+
+def test_run_of_a_dead_process_is_marked_interrupted(store: Store) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = _run(store, pid=dead.pid)
+    live = _run(store)  # this process: still running
+    job = store.create_job(stale, key="a", job_id="a", name="a", status="running")
+    assert store.mark_interrupted() == [(stale, dead.pid)]
+    assert store.get_run(stale)["status"] == "interrupted"  # type: ignore[index]
+    assert store.get_run(stale)["jobs"][0]["id"] == job  # type: ignore[index]
+    assert store.get_run(stale)["jobs"][0]["status"] == "interrupted"  # type: ignore[index]
+    assert store.get_run(live)["status"] == "running"  # type: ignore[index]
+
+
+def test_migrations_are_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    first = Store(url)
+    _run(first)
+    second = Store(url)
+    assert len(second.list_runs()) == 1
+
+
+def test_the_known_head_is_the_newest_migration(tmp_path: Path) -> None:
+    """A store at the head opens without running Alembic: the constant must follow the files."""
+    from sqlalchemy import text
+
+    from lockgate.store.database import HEAD_REVISION, MIGRATIONS
+
+    newest = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+    assert newest == HEAD_REVISION
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == newest
