@@ -1,4 +1,4 @@
-"""The fuzzing properties of tests/test_fuzz.py at scale: 2,000 generated cases for each of its
+"""The fuzzing properties of tests/unit/test_fuzz.py at scale: 2,000 generated cases for each of its
 five properties (workflows, YAML text, expressions, environment files, archives), 10,000 in
 all. Reports cases run and failures; a failure prints hypothesis's smallest example.
 
@@ -23,7 +23,7 @@ def main() -> None:
     env = {**os.environ, "LOCKGATE_FUZZ_EXAMPLES": str(args.per_property)}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_fuzz.py"],
         cwd=ROOT,
         env=env,
         capture_output=True,

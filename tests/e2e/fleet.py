@@ -68,6 +68,14 @@ def eventually(check: Callable[[], bool], seconds: float = 30, what: str = "") -
         time.sleep(0.05)
 
 
+def gone(pid: int) -> bool:
+    """Whether the process has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def deploy(repo: Path, digest: str, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
     done = lockgate("deploy", "env.yaml", "--artifact", digest, "-o", "json", *extra, cwd=repo)
     assert done.stdout.strip(), done.stderr
@@ -126,12 +134,22 @@ def stop_agent(repo: Path) -> None:
 
 def teardown(repo: Path) -> None:
     """Stop the agent, the fleet and the router a test started."""
-    stop_agent(repo)
-    for _ in range(2):  # again: one the killed agent was starting shows up a moment later
-        for pid in fleet_processes(repo).values():
+
+    def no_agent() -> bool:
+        # A child the agent was forking carries the agent's command line until its exec:
+        # once no such process is left, every instance it started carries the fleet's marker.
+        stop_agent(repo)
+        return all(gone(pid) for pid in agents(repo))
+
+    def no_instance() -> bool:
+        found = fleet_processes(repo)
+        for pid in found.values():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
-        time.sleep(0.2)
+        return not found
+
+    eventually(no_agent, 30, "the agent stopped")
+    eventually(no_instance, 30, "the instances stopped")
     for name in ("router.json", "haproxy.json"):
         info = repo / ".lockgate" / "fleet" / "test" / name
         if not info.exists():

@@ -158,7 +158,11 @@ jobs:
         start_new_session=True,
     )
     _wait_for(marker)
-    time.sleep(1.2)  # logs of a running step are flushed at least every second
+    # A running step's lines reach the store within a moment (they are flushed in batches).
+    deadline = time.monotonic() + 30
+    while "line-before-kill" not in lockgate("logs", "1", cwd=repo).stdout:
+        assert time.monotonic() < deadline, "the running step's lines were never stored"
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     shown = json.loads(lockgate("show", "1", "--output", "json", cwd=repo).stdout)

@@ -132,11 +132,15 @@ def test_promql_per_pool_compares_canary_with_baseline(
     errors = 'sum(rate(lockgate_router_errors_total{pool="$POOL"}[5s]))'
     requests = 'sum(rate(lockgate_router_requests_total{pool="$POOL"}[5s]))'
     _wait_for_data(provider, requests)
-    time.sleep(8)  # enough points for a series on each side
-    now = time.time()
-    canary = provider.series(_metric(errors), "canary", now - 6, now)
-    baseline = provider.series(_metric(errors), "baseline", now - 6, now)
-    assert len(canary) >= 3 and len(baseline) >= 3
+    deadline = time.monotonic() + 60
+    while True:  # enough points for a series on each side
+        now = time.time()
+        canary = provider.series(_metric(errors), "canary", now - 6, now)
+        baseline = provider.series(_metric(errors), "baseline", now - 6, now)
+        if len(canary) >= 3 and len(baseline) >= 3:
+            break
+        assert time.monotonic() < deadline, f"series too short: {len(canary)}, {len(baseline)}"
+        time.sleep(0.5)
     verdict = compare(
         "errors/s", canary, baseline, statistic="mean", tolerance=0.5, relative=False,
         confidence=0.95, min_samples=3,

@@ -74,7 +74,8 @@ def test_blue_green_switches_atomically_and_rolls_back_instantly(fleets: Fleets)
     with Load(port, workers=1) as load:  # one ordered stream shows whether the switch is atomic
         code, report = deploy(repo, v2)
         assert code == 0, report
-        time.sleep(0.3)
+        answered = len(load.results)  # some answers after the switch, then the load stops
+        eventually(lambda: len(load.results) >= answered + 10, 30, "answers after the switch")
     assert load.errors == []
     bodies = [body.split()[1] for _, _, body in load.results]
     switch = bodies.index("v2")

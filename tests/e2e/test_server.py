@@ -5,6 +5,7 @@ server killed with -9 loses no queued or running run."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tarfile
 import threading
@@ -564,7 +566,11 @@ def test_a_concurrency_group_holds_across_the_cli_and_the_server(
         dispatch(server, bare, operator)
         eventually(lambda: len(server.get("/api/v1/runs")) == 2, 60, "the server's run")
         served = next(r for r in server.get("/api/v1/runs") if r["trigger_id"])
-        time.sleep(2)  # the server's run waits outside the group while the CLI's holds it
+        # The server's run waits outside the group (its entry is the group's pending one)
+        # while the CLI's holds it.
+        groups = server.home / ".lockgate" / "lockgate.db.concurrency"
+        waiting = lambda: any(p.read_text() for p in groups.glob("*.pending"))  # noqa: E731
+        eventually(waiting, 60, "the server's run waiting for the group")
         assert server.get(f"/api/v1/runs/{served['id']}/jobs") == []
         gate.write_text("")
         assert cli.wait(timeout=60) == 0
@@ -733,9 +739,18 @@ def test_each_workflow_chooses_what_a_dead_server_leaves(
         "queued", ".github/workflows/again.yml"
     )  # only the workflow that chose requeue runs again  # fmt: skip
     assert len(second.get("/api/v1/queue")) == 2
+
     # the cut-off runs end too (SIGTERM from their dying server), none left "running"
-    eventually(lambda: all(r["status"] != "running" for r in second.get("/api/v1/runs")), 60,
-               "the cut-off runs ended")  # fmt: skip
+    def ended() -> bool:
+        return all(r["status"] != "running" for r in second.get("/api/v1/runs"))
+
+    with contextlib.suppress(AssertionError):
+        eventually(ended, 60)
+    runs = second.get("/api/v1/runs")
+    with sqlite3.connect(home / ".lockgate" / "lockgate.db") as db:
+        pids = db.execute("SELECT id, pid FROM runs").fetchall()
+    alive = {run: os.path.exists(f"/proc/{pid}") for run, pid in pids if pid}
+    assert ended(), f"cut-off runs still running: {runs} (processes alive: {alive})"
     for run in second.get("/api/v1/runs"):  # and no job of theirs shows running
         assert {job["status"] for job in second.get(f"/api/v1/runs/{run['id']}/jobs")} <= {
             "completed", "interrupted"

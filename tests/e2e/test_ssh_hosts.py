@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lockgate import hostagent
+
 from ..conftest import lockgate, need
 from .fleet import (
     Fleets,
@@ -218,12 +220,15 @@ def test_the_agent_on_a_host_restarts_its_instances(ssh_hosts: Hosts, fleets: Fl
     v1 = build(repo, app_version(repo, "v1"))
     assert deploy(repo, v1)[0] == 0
     host = ssh_hosts.hosts[0]
-    time.sleep(2)  # the deploy's connection closed; the agent's passes go on
-    servers = _host_servers(host)
-    assert len(servers) == 1  # the one serving the agent's connection
-    for pid in servers:  # a dropped channel: the deploying side takes a fresh one
-        os.kill(pid, signal.SIGKILL)
-    time.sleep(3)  # a few of the agent's passes
+    # The deploy's connection closes; the agent's stays: the one serving its passes.
+    eventually(lambda: len(_host_servers(host)) == 1, 30, "one host server: the agent's")
+    (dropped,) = _host_servers(host)
+    os.kill(dropped, signal.SIGKILL)  # a dropped channel: the deploying side takes a fresh one
+    eventually(lambda: _host_servers(host) not in ([], [dropped]), 30, "a fresh channel")
+    touched = (host.base / hostagent.CONTACT).stat().st_mtime
+    eventually(  # and a pass over it reached the host
+        lambda: (host.base / hostagent.CONTACT).stat().st_mtime > touched, 30, "a pass over it"
+    )
     events = [event["text"] for event in status(repo)["events"]]
     assert not [text for text in events if "unreachable" in text], events
     first = host.agent()
@@ -235,7 +240,9 @@ def test_the_agent_on_a_host_restarts_its_instances(ssh_hosts: Hosts, fleets: Fl
     stop_agent(repo)  # no deploying lockgate supervises now: the host's agent does
     ((instance_id, pid),) = _running_on(host).items()
     (address,) = [i["address"] for i in _on_host(status(repo), host)]
-    time.sleep(5)  # no contact from a deploying lockgate for this long
+    contact = host.base / hostagent.CONTACT
+    away = lambda: time.time() - contact.stat().st_mtime > hostagent.CONTROLLER_AWAY  # noqa: E731
+    eventually(away, 30, "no contact from a deploying lockgate for CONTROLLER_AWAY seconds")
     os.killpg(os.getpgid(pid), signal.SIGKILL)
     eventually(lambda: _running_on(host).get(instance_id) not in (None, pid), 30, "restarted")
     eventually(lambda: _answers(address), 30, "answering on its own address")

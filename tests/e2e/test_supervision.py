@@ -29,6 +29,7 @@ from .fleet import (
     deploy,
     eventually,
     fleet_processes,
+    gone,
     status,
     stop_agent,
 )
@@ -116,7 +117,7 @@ def test_status_is_degraded_without_a_router_and_says_what_to_do(fleets: Fleets)
     stop_agent(repo)  # nobody repairs it now
     info = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())
     os.killpg(info["pid"], signal.SIGKILL)
-    time.sleep(0.2)
+    eventually(lambda: gone(info["pid"]), 10, "the router gone")
     done = lockgate("status", "test", "-o", "json", cwd=repo)
     assert done.returncode == 3, done.stdout + done.stderr
     view = json.loads(done.stdout)
@@ -260,12 +261,13 @@ def test_a_fleet_deployed_from_a_workflow_step_outlives_the_run(fleets: Fleets) 
     )
     done = lockgate("run", "--no-cache", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
-    time.sleep(0.5)  # whatever the run's end would have stopped is gone by now
+    started = fleet_processes(repo)  # the run's end signalled what it stops before it ended
     view = status(repo)
     assert view["health"] == "healthy" and len(view["instances"]) == 2
     assert len(agents(repo)) == 1
     with httpx.Client() as client:
         assert {client.get(f"http://127.0.0.1:{port}/").status_code for _ in range(6)} == {200}
+    assert fleet_processes(repo) == started and len(started) == 2  # the same ones, still up
 
 
 def test_a_canary_that_dies_while_paused_is_rolled_back_by_the_agent(fleets: Fleets) -> None:
