@@ -32,24 +32,54 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def repo_info(root: Path) -> RepoInfo:
+    """Four git calls (every `lockgate run` makes them): the top level, the status with its
+    branch header, the origin remote, the last commit's files."""
     top = _git(root, "rev-parse", "--show-toplevel")
     if top is None:
         return RepoInfo(root, False, False, "0" * 40, "main", True, f"local/{root.name}", ())
-    sha = _git(root, "rev-parse", "HEAD") or "0" * 40
-    branch = _git(root, "symbolic-ref", "--short", "-q", "HEAD") or "HEAD"
-    status = _git(root, "status", "--porcelain", "--untracked-files=normal", "--", ".") or ""
-    remote = _git(root, "remote", "get-url", "origin") or ""
+    status = _git(
+        root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", "--", "."
+    )
+    headers, pending = _status(status or "")
+    sha = headers.get("branch.oid", "(initial)")
+    branch = headers.get("branch.head", "(detached)")
+    remote = _git(root, "config", "--get", "remote.origin.url") or ""
     repository = _repository_name(remote) or f"local/{Path(top).name}"
-    has_parent = _git(root, "rev-parse", "-q", "--verify", "HEAD^1") is not None
-    last = (
-        _git(root, "diff", "--name-only", "HEAD^1", "HEAD")
-        if has_parent
-        else _git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", "HEAD")
-    ) or ""
-    pending = [line[3:].split(" -> ")[-1] for line in status.splitlines() if len(line) > 3]
-    changed = tuple(sorted({*last.splitlines(), *pending} - {""}))
+    # Against the first parent (a merge commit too); a root commit lists all its files.
+    last = _git(root, "log", "-1", "--format=", "--name-only", "-m", "--first-parent", "HEAD")
+    changed = tuple(sorted({*(last or "").splitlines(), *pending} - {""}))
     is_toplevel = Path(top).resolve() == root.resolve()
-    return RepoInfo(root, True, is_toplevel, sha, branch, bool(status), repository, changed)
+    return RepoInfo(
+        root,
+        True,
+        is_toplevel,
+        "0" * 40 if sha == "(initial)" else sha,
+        "HEAD" if branch == "(detached)" else branch,
+        bool(pending),
+        repository,
+        changed,
+    )
+
+
+def _status(text: str) -> tuple[dict[str, str], list[str]]:
+    """`git status --porcelain=v2 --branch`: its `# branch.*` headers, and the paths of its
+    entries (changed, renamed: the new name, unmerged, untracked)."""
+    headers: dict[str, str] = {}
+    paths = []
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "#":
+            name, _, value = rest.partition(" ")
+            headers[name] = value
+        elif kind == "1":
+            paths.append(line.split(" ", 8)[8])
+        elif kind == "2":
+            paths.append(line.split(" ", 9)[9].split("\t")[0])
+        elif kind == "u":
+            paths.append(line.split(" ", 10)[10])
+        elif kind == "?":
+            paths.append(rest)
+    return headers, paths
 
 
 def _repository_name(remote: str) -> str | None:
