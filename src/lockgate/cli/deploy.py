@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from ..common.errors import UserError
 from ..common.names import checked_name
 from ..common.statedir import state_dir, state_path
 from ..deploy import status as status_view
-from ..deploy.agent import environment_files, keep_converged, start_agent, stop_orphans
+from ..deploy.agent import environment_files, run_agent, start_agent
 from ..deploy.envfile import load_environment
 from ..deploy.environment import DeployRefused, Environment
 from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
@@ -71,9 +70,7 @@ def _settle(
 ) -> None:
     """Have an agent supervise the environment, take passes until the rollout settles, and
     report it."""
-    if db is not None:  # the agent finds the database through its environment, never argv
-        os.environ["LOCKGATE_DB"] = db
-    start_agent(repo.resolve(), reconciler.state_dir)
+    start_agent(repo.resolve(), reconciler.state_dir, reconciler.records.url)
 
     def show(text: str) -> None:
         if output != "json":
@@ -203,11 +200,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate agent --repo /srv/app
         """
-        where = repo.resolve()
-        if not where.is_dir():  # deleted before this agent started: nothing to keep
-            stop_orphans(state_path(where), sys.stdout)
-            return
-        keep_converged(state_dir(where), _records(repo, db), probe_period)
+        run_agent(repo, db, probe_period)
 
     @app.command()
     def status(

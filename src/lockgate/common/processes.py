@@ -28,9 +28,9 @@ def detached(env: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def spawn_detached(argv: list[str], log: Path) -> None:
-    """Start a daemon: its own session, cwd /, output appended to `log`, outliving its
-    starter and any run that started it."""
+def spawn_detached(argv: list[str], log: Path, env: Mapping[str, str] = {}) -> None:
+    """Start a daemon: its own session, cwd /, output appended to `log`, this process's
+    environment plus `env`, outliving its starter and any run that started it."""
     with log.open("ab") as out:
         subprocess.Popen(
             argv,
@@ -39,7 +39,7 @@ def spawn_detached(argv: list[str], log: Path) -> None:
             stderr=out,
             start_new_session=True,
             cwd="/",
-            env=detached(os.environ),
+            env=detached({**os.environ, **env}),
         )
 
 

@@ -9,6 +9,7 @@ next deploy command) takes the next pass.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import os
@@ -25,9 +26,12 @@ from .. import hostside
 from ..common.errors import UserError
 from ..common.filelocks import held
 from ..common.processes import spawn_detached
+from ..common.statedir import state_dir, state_path
+from ..store import Store
+from ..store.database import default_url
 from ..store.deployments import DeploymentRecords, RolloutStatus
 from .envfile import load_environment
-from .reconciler import WATCH_PERIOD, Reconciler
+from .reconciler import PROBE_PERIOD, WATCH_PERIOD, Reconciler
 
 LOCK = "agent.lock"
 LOG = "agent.log"
@@ -45,13 +49,15 @@ def agent_running(state_dir: Path) -> bool:
     return held(state_dir / LOCK)
 
 
-def start_agent(repo: Path, state_dir: Path) -> None:
-    """Start a detached agent for this repository unless one runs. The database URL goes
-    through the environment (LOCKGATE_DB), never the command line others can read."""
+def start_agent(repo: Path, state_dir: Path, store_url: str) -> None:
+    """Start a detached agent for this repository unless one runs, on the store `store_url`
+    names. The URL goes through the agent's environment (LOCKGATE_DB), never the command line
+    others can read; the agent starts through this module, not the whole command line, which
+    imports twice as much."""
     if agent_running(state_dir):
         return
-    command = [sys.executable, "-m", "lockgate", "agent", "--repo", str(repo)]
-    spawn_detached(command, state_dir / LOG)
+    command = [sys.executable, "-m", "lockgate.deploy.agent", "--repo", str(repo)]
+    spawn_detached(command, state_dir / LOG, {"LOCKGATE_DB": store_url})
 
 
 @contextlib.contextmanager
@@ -179,3 +185,31 @@ def keep_converged(state_dir: Path, records: DeploymentRecords, period: float) -
                 agent.run()
         except UserError:
             return  # another agent took over meanwhile
+
+
+def run_agent(repo: Path, store_url: str | None, period: float) -> None:
+    """`lockgate agent` (and `python -m lockgate.deploy.agent`): keep the environments deployed
+    from `repo` converged on the store `store_url` names (default: the repository's own)."""
+    where = repo.resolve()
+    if not where.is_dir():  # deleted before this agent started: nothing to keep
+        stop_orphans(state_path(where), sys.stdout)
+        return
+    store = Store(store_url or default_url(where))
+    keep_converged(state_dir(where), DeploymentRecords(store), period)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lockgate agent", description=__doc__)
+    parser.add_argument("--repo", type=Path, default=Path("."))
+    parser.add_argument("--probe-period", type=float, default=PROBE_PERIOD)
+    args = parser.parse_args(argv)
+    try:
+        run_agent(args.repo, None, max(0.1, args.probe_period))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

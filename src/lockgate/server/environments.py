@@ -109,4 +109,4 @@ class Environments:
 
     def _carry_on(self) -> None:
         assert self.repo is not None and self.state is not None
-        start_agent(self.repo, self.state)
+        start_agent(self.repo, self.state, self.records.url)

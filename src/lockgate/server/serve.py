@@ -95,8 +95,6 @@ def serve(
         secret(home, "session-key", "LOCKGATE_SESSION_KEY").encode(),
         deployments,
     )
-    # The agents the server starts for --deployments find the store through the environment.
-    os.environ["LOCKGATE_DB"] = store_url
     store = Store(store_url)
     recovered = Queue(store).recover(requeue)
     store.mark_interrupted()  # the runs of workers that died with it show as interrupted

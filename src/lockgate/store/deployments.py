@@ -187,6 +187,7 @@ def _instance(row: Row[Any]) -> Instance:
 class DeploymentRecords:
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
+        self.url = store.url  # for processes that open the same store (the agent)
 
     # -- rollouts ------------------------------------------------------------------------
     def begin(
