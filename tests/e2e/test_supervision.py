@@ -46,7 +46,10 @@ def running(fleets: Fleets, replicas: int) -> tuple[Path, int, str]:
 
 
 def router_table(repo: Path) -> dict[str, dict]:  # type: ignore[type-arg]
-    admin = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())["admin"]
+    try:  # (the file is written anew while the agent starts a router again)
+        admin = json.loads((repo / ".lockgate/fleet/test/router.json").read_text())["admin"]
+    except (FileNotFoundError, ValueError):
+        return {}
     try:
         rows = httpx.get(f"http://127.0.0.1:{admin}/backends", timeout=2).json()
     except httpx.HTTPError:
