@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .common.runtime import free_port
 
 DIGEST_FILE = ".lockgate-digest"
 PROBE_TIMEOUT = 1.0
+EXEC_SECONDS = 0.5
 
 
 class CannotStart(Exception):
@@ -115,12 +117,24 @@ def belongs(pgid: int, instance_id: str) -> bool:
     go round quickly): a live leader must carry the instance's marker; with no leader left, the
     group's id cannot have been reused while any of its members lives."""
     try:
-        environ = Path(f"/proc/{pgid}/environ").read_bytes().split(b"\0")
+        environ = _environ(pgid)
     except FileNotFoundError:
         return True
     except OSError:
         return False
     return f"LOCKGATE_INSTANCE_ID={instance_id}".encode() in environ
+
+
+def _environ(pid: int) -> list[bytes]:
+    """The process's environment. A process in the middle of exec shows an empty one for a
+    moment (an instance stopped right after its start is: bash exec-ing the app), so an empty
+    one is read again for up to EXEC_SECONDS before it stands."""
+    deadline = time.monotonic() + EXEC_SECONDS
+    while True:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+        if raw or time.monotonic() > deadline:
+            return raw.split(b"\0")
+        time.sleep(0.005)
 
 
 def alive(pgid: int, instance_id: str) -> bool:

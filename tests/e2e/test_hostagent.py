@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
@@ -79,6 +80,27 @@ def test_a_stop_is_not_undone(fleet: tuple[Path, Path]) -> None:
     eventually(lambda: not entry.alive() and processes_of(where) == {}, 10, "it stopped")
     hostagent.tend(base, time.time() + 60, lambda _: None)  # long after: restarts were due
     assert hostagent.read_book(where) == {} and processes_of(where) == {}
+
+
+def test_instances_stopped_the_moment_they_start_all_stop(fleet: tuple[Path, Path]) -> None:
+    """A stop that lands while bash is still exec-ing the app (its environment reads empty for
+    a moment) is not taken for another process's: each of these stops lands."""
+    base, where = fleet
+    for n in range(20):
+        entry = hostagent.start(_launch(base, where, f"web-{n}-a", n))
+        hostagent.stop(where, f"web-{n}-a", entry.pgid, 15)
+    eventually(lambda: processes_of(where) == {}, 10, "every instance stopped")
+
+
+def test_a_process_with_no_environment_is_not_an_instance() -> None:
+    """An empty environment that stays empty (a process started with `env -i`) is not read as
+    the instance's: a reused process id is never signalled."""
+    stranger = subprocess.Popen(["env", "-i", "sleep", "30"], start_new_session=True)
+    try:
+        assert not hostside.belongs(stranger.pid, "web-0-a")
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def test_the_host_server_refuses_paths_outside_its_base(fleet: tuple[Path, Path]) -> None:
