@@ -40,10 +40,12 @@ UP = 90  # seconds a server may take to come up (its imports) on a machine busy 
 
 
 def _start_server(repo: Path, private: dict[str, str]) -> None:
-    """Start the server for the runtime directory `private` names; return once it listens."""
+    """Start the server for the runtime directory `private` names; return once it listens
+    (its socket is there: its lock file comes first, while it still imports)."""
     lockgate("version", cwd=repo, env=private)
     deadline = time.monotonic() + UP
-    while not list(Path(private["XDG_RUNTIME_DIR"]).glob("lockgate-*")):
+    runtime = Path(private["XDG_RUNTIME_DIR"])
+    while not [p for p in runtime.glob("lockgate-*") if p.is_socket()]:
         assert time.monotonic() < deadline, "the server never came up"
         time.sleep(0.1)
 
