@@ -221,8 +221,14 @@ def test_the_agent_on_a_host_restarts_its_instances(ssh_hosts: Hosts, fleets: Fl
     assert deploy(repo, v1)[0] == 0
     host = ssh_hosts.hosts[0]
     # The deploy's connection closes; the agent's stays: the one serving its passes.
-    eventually(lambda: len(_host_servers(host)) == 1, 30, "one host server: the agent's")
-    (dropped,) = _host_servers(host)
+    servers: list[int] = []
+
+    def one_server() -> bool:
+        servers[:] = _host_servers(host)
+        return len(servers) == 1
+
+    eventually(one_server, 30, "one host server: the agent's")
+    (dropped,) = servers
     os.kill(dropped, signal.SIGKILL)  # a dropped channel: the deploying side takes a fresh one
     eventually(lambda: _host_servers(host) not in ([], [dropped]), 30, "a fresh channel")
     touched = (host.base / hostagent.CONTACT).stat().st_mtime

@@ -511,7 +511,9 @@ class WorkflowRun:
             snapshot,
         )
         self.executors[job.key] = executor
-        executor.cancel_requested = cancelled or job.key in self.stopped_jobs
+        # Read again: a Ctrl-C or SIGTERM while the job was keyed and its workspace copied
+        # (cancel() did not know this executor yet) still cancels it.
+        executor.cancel_requested = cancelled or self.ctx.cancelled or job.key in self.stopped_jobs
 
         async def save(done: FinishedJob) -> None:
             assert cache is not None and key is not None
