@@ -143,4 +143,9 @@ def _matches(relative: str, pattern: str) -> bool:
         return fnmatch.fnmatch(relative.rpartition("/")[2], pattern)
     if pattern.startswith("**/"):
         pattern = pattern[3:]
-    return fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, f"*/{pattern}")
+    # `/**/` stands for any number of folders, none included (`test-results/**/*.xml` matches
+    # test-results/unit.xml); fnmatch's `*` already crosses slashes, so drop it once.
+    forms = {pattern, pattern.replace("/**/", "/")}
+    return any(
+        fnmatch.fnmatch(relative, form) or fnmatch.fnmatch(relative, f"*/{form}") for form in forms
+    )
