@@ -174,7 +174,7 @@ def test_presets_follow_aws_codedeploy() -> None:
 
 def test_the_canary_10_preset_promotes_after_its_bake_time(tmp_path: Path) -> None:
     repo, port = fleet_repo(tmp_path, 2, "canary", preset="canary-10", interval=4,
-                            analysis={"interval": 2})  # fmt: skip
+                            analysis={"interval": 2, "metrics": ANALYSIS["metrics"]})  # fmt: skip
     try:
         v1 = build(repo, app_version(repo, "v1"))
         v2 = build(repo, app_version(repo, "v2"))
