@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,15 @@ jobs:
 UP = 90  # seconds a server may take to come up (its imports) on a machine busy with tests
 
 
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    """A private runtime directory with a short path: a socket's path may not exceed 107
+    bytes, which pytest's temporary directories (plus the server's pid suffix) can."""
+    path = Path(tempfile.mkdtemp(prefix="lg-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _start_server(repo: Path, private: dict[str, str]) -> None:
     """Start the server for the runtime directory `private` names; return once it listens
     (its socket is there: its lock file comes first, while it still imports)."""
@@ -57,9 +67,9 @@ def _comparable(stdout: str) -> dict:  # type: ignore[type-arg]
     }
 
 
-def test_a_served_command_behaves_like_one_run_in_process(tmp_path: Path) -> None:
+def test_a_served_command_behaves_like_one_run_in_process(tmp_path: Path, runtime: Path) -> None:
     repo = make_repo(tmp_path / "repo", {".github/workflows/w.yml": WORKFLOW})
-    private = {"XDG_RUNTIME_DIR": str(tmp_path / "run"), "CLIENT_ONLY_VAR": "from-the-client"}
+    private = {"XDG_RUNTIME_DIR": str(runtime), "CLIENT_ONLY_VAR": "from-the-client"}
     here = lockgate(
         "run", "--no-cache", "-o", "json", cwd=repo, env={**private, "LOCKGATE_DAEMON": "0"}
     )
@@ -77,12 +87,12 @@ def test_a_served_command_behaves_like_one_run_in_process(tmp_path: Path) -> Non
     assert relative.returncode == 0, relative.stderr
 
 
-def test_a_served_command_killed_by_a_signal_says_so(tmp_path: Path) -> None:
+def test_a_served_command_killed_by_a_signal_says_so(tmp_path: Path, runtime: Path) -> None:
     """The command process (forked by the server) is killed with kill -9 by its own step: the
     client reports the signal and exits 137, as a shell does, instead of a silent 1."""
     wf = "on: push\njobs:\n  k:\n    runs-on: ubuntu-latest\n    steps:\n      - run: kill -9 $PPID\n"
     repo = make_repo(tmp_path / "repo", {".github/workflows/k.yml": wf})
-    private = {"XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    private = {"XDG_RUNTIME_DIR": str(runtime)}
     _start_server(repo, private)
     killed = lockgate("run", "--no-cache", cwd=repo, env=private)
     assert killed.returncode == 137, killed.stderr
@@ -104,8 +114,7 @@ def test_the_server_exits_when_idle(tmp_path: Path) -> None:
     assert not address.exists()
 
 
-def test_lockgate_daemon_0_never_starts_a_server(tmp_path: Path) -> None:
-    runtime = tmp_path / "run"
+def test_lockgate_daemon_0_never_starts_a_server(tmp_path: Path, runtime: Path) -> None:
     done = lockgate(
         "version", cwd=tmp_path, env={"XDG_RUNTIME_DIR": str(runtime), "LOCKGATE_DAEMON": "0"}
     )
@@ -183,7 +192,9 @@ def test_simultaneous_starts_leave_one_server(tmp_path: Path) -> None:
                 server.wait()
 
 
-def test_a_served_command_keeps_the_callers_nice_value_limits_and_umask(tmp_path: Path) -> None:
+def test_a_served_command_keeps_the_callers_nice_value_limits_and_umask(
+    tmp_path: Path, runtime: Path
+) -> None:
     workflow = """
 on: push
 jobs:
@@ -196,11 +207,11 @@ jobs:
           echo "umask=$(umask)"
 """
     repo = make_repo(tmp_path / "repo", {".github/workflows/w.yml": workflow})
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
     env.pop("LOCKGATE_DAEMON", None)
     subprocess.run([LOCKGATE, "version"], env=env, check=True, capture_output=True)
     deadline = time.monotonic() + UP
-    while not list((tmp_path / "run").glob("lockgate-*[!k]")):
+    while not list(runtime.glob("lockgate-*[!k]")):
         assert time.monotonic() < deadline, "the server never came up"
         time.sleep(0.1)
     client = subprocess.Popen(
