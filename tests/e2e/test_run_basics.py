@@ -371,3 +371,23 @@ jobs:
     assert code == 0, report
     code, report = run_json(repo)
     assert jobs_by_key(report)["t"]["cached_from"] is not None
+
+
+def test_a_step_sees_its_workspace_in_the_environment_and_expressions(tmp_path: Path) -> None:
+    wf = """
+on: push
+jobs:
+  w:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          test -n "$GITHUB_WORKSPACE"
+          test "$GITHUB_WORKSPACE" = "$PWD"
+          test "${{ github.workspace }}" = "$GITHUB_WORKSPACE"
+          echo workspace-ok
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/w.yml": wf})
+    code, report = run_json(repo)
+    assert code == 0, report
+    assert "workspace-ok" in lockgate("logs", "1", cwd=repo).stdout

@@ -42,7 +42,14 @@ class GitHubContext:
     def within(
         self, job: str = "", workspace: str = "", action_path: str | None = None
     ) -> GitHubContext:
-        return replace(self, job=job or self.job, workspace=workspace, action_path=action_path)
+        """The context of a job (its id and workspace kept when not given) and, inside an
+        action, of that action's directory."""
+        return replace(
+            self,
+            job=job or self.job,
+            workspace=workspace or self.workspace,
+            action_path=action_path,
+        )
 
     def as_context(self) -> dict[str, Value]:
         """What `${{ github.* }}` sees."""

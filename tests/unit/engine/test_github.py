@@ -49,6 +49,8 @@ def test_inside_an_action_its_path_and_reference_are_set() -> None:
         uses="acme/act/sub@v2",
     )
     assert inside.as_context()["action_path"] == "/cache/acme/act"
+    step = CONTEXT.within("test", "/ws").within(action_path="/a")  # as each step derives it
+    assert (step.job, step.workspace, step.as_context()["workspace"]) == ("test", "/ws", "/ws")
     assert (env["GITHUB_ACTION_REPOSITORY"], env["GITHUB_ACTION_REF"]) == ("acme/act", "v2")
     local = inside.environment(
         event_path=Path("/e"), action="a", temp=Path("/t"), tool_cache=Path("/tc"), uses="./x"
