@@ -19,6 +19,13 @@ for _name in ("LOCKGATE_DB", "LOCKGATE_REMOTE_CACHE", "LOCKGATE_GITHUB_URL"):
     os.environ.pop(_name, None)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a core. Most end-to-end tests spend their time waiting on the
+    processes they started (a rollout's probes, a server's poll), so one worker a core leaves
+    the cores idle half the time (measured: 5:49 with 2 workers, 4:19 with 4, on 2 cores)."""
+    return 2 * (os.cpu_count() or 1)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tool cache (actions, toolchains, crash reports) per test process, never the user's."""
