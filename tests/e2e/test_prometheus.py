@@ -90,15 +90,16 @@ def scraped_router(tmp_path: Path) -> Iterator[tuple[BuiltinRouter, str]]:
 
     def load() -> None:
         with httpx.Client() as client:
-            while not stop.is_set():
+            while not stop.wait(0.002):
                 client.get(f"http://{router.address}/")
-                time.sleep(0.002)
 
-    threading.Thread(target=load, daemon=True).start()
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
     try:
         yield router, f"http://127.0.0.1:{port}"
     finally:
         stop.set()
+        loader.join(30)  # before the router stops: no request is cut off mid-answer
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         router.stop()

@@ -15,6 +15,7 @@ import pytest
 
 from lockgate.common.runtime import free_port
 from lockgate.store import Store
+from lockgate.store.records import Conclusion, Status
 
 from ..conftest import need
 
@@ -119,20 +120,23 @@ def test_round_trip_of_a_run(store: Store) -> None:
     )
     store.add_annotation(job, 1, level="error", message="boom", file="a.py", line=3)
     store.update_job(job, status="completed", conclusion="success", outputs={"o": "v"})
-    store.finish_run(run_id, "success")
+    store.finish_run(run_id, Conclusion.SUCCESS)
     run = store.get_run(run_id)
     assert run is not None
-    assert (run["status"], run["conclusion"], run["dirty"]) == ("completed", "success", True)
-    (job_row,) = run["jobs"]
-    assert job_row["matrix"] == {"python": "3.11"} and job_row["outputs"] == {"o": "v"}
-    assert job_row["steps"][0]["outputs"] == {"x": "1"}
-    assert job_row["annotations"][0]["file"] == "a.py"
-    assert [entry["line"] for entry in store.logs(run_id, ["test"])] == [
+    assert (run.status, run.conclusion, run.dirty) == (Status.COMPLETED, Conclusion.SUCCESS, True)
+    (job_row,) = run.jobs
+    assert job_row.matrix == {"python": "3.11"} and job_row.outputs == {"o": "v"}
+    (step_row,) = job_row.steps
+    assert step_row.outputs == {"x": "1"} and step_row.outcome is Conclusion.SUCCESS
+    assert job_row.annotations[0].where() == "a.py:3"
+    assert [entry.line for entry in store.logs(run_id, ["test"])] == [
         "collecting",
         "1 passed",
         "done",
     ]
-    assert [r["id"] for r in store.list_runs()] == [run_id]
+    assert [r.id for r in store.list_runs()] == [run_id]
+    shown = run.as_json()  # the shape `show -o json` and the API give
+    assert shown["jobs"][0]["steps"][0]["conclusion"] == "success" and "artifacts" in shown
 
 
 def test_run_of_a_dead_process_is_marked_interrupted(store: Store) -> None:
@@ -142,10 +146,10 @@ def test_run_of_a_dead_process_is_marked_interrupted(store: Store) -> None:
     live = _run(store)  # this process: still running
     job = store.create_job(stale, key="a", job_id="a", name="a", status="running")
     assert store.mark_interrupted() == [(stale, dead.pid)]
-    assert store.get_run(stale)["status"] == "interrupted"  # type: ignore[index]
-    assert store.get_run(stale)["jobs"][0]["id"] == job  # type: ignore[index]
-    assert store.get_run(stale)["jobs"][0]["status"] == "interrupted"  # type: ignore[index]
-    assert store.get_run(live)["status"] == "running"  # type: ignore[index]
+    stale_run, live_run = store.get_run(stale), store.get_run(live)
+    assert stale_run is not None and live_run is not None
+    assert stale_run.status is Status.INTERRUPTED and live_run.status is Status.RUNNING
+    assert [(j.id, j.status) for j in stale_run.jobs] == [(job, Status.INTERRUPTED)]
 
 
 def test_migrations_are_idempotent(tmp_path: Path) -> None:

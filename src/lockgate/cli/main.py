@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ from ..engine.runner import Runner, selection, summary
 from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
 from ..store import Store, default_url
+from ..store.records import RunRecord
 from . import artifact as artifact_cli
 from . import deploy as deploy_cli
 from . import insights as insights_cli
@@ -369,27 +371,22 @@ def runs(
     """
     rows = _store(db, repo.resolve()).list_runs(limit)
     if output == "json":
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps([row.as_json() for row in rows], indent=2, default=str))
         return
     from rich.table import Table  # imported on use: it is slow and `run` never needs it
 
     table = Table("run", "workflow", "event", "branch", "sha", "status", "started")
     for row in rows:
-        sha = row["sha"][:8] + ("*" if row["dirty"] else "")
-        started = datetime.fromtimestamp(row["started_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        sha = row.sha[:8] + ("*" if row.dirty else "")
+        started = datetime.fromtimestamp(row.started_at).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
-            str(row["id"]),
-            escape(row["workflow"]),
-            escape(row["event"]),
-            escape(row["branch"]),
-            sha,
-            row["conclusion"] or row["status"],
-            started,
-        )
+            str(row.id), escape(row.workflow), escape(row.event), escape(row.branch), sha,
+            row.shown, started,
+        )  # fmt: skip
     Console().print(table)
 
 
-def _get_run(store: Store, run_id: int) -> dict[str, Any]:
+def _get_run(store: Store, run_id: int) -> RunRecord:
     found = store.get_run(run_id)
     if found is None:
         raise UserError(f"no run {run_id}", hint="see `lockgate runs` for run numbers")
@@ -409,37 +406,26 @@ def show(
     """
     found = _get_run(_store(db, repo.resolve()), run_id)
     if output == "json":
-        print(json.dumps(found, indent=2, default=str))
+        print(json.dumps(found.as_json(), indent=2, default=str))
         return
     console = Console(highlight=False)
-    sha = found["sha"][:12] + (" (dirty)" if found["dirty"] else "")
+    sha = found.sha[:12] + (" (dirty)" if found.dirty else "")
     console.print(
         f"[bold]run {run_id}[/] "
-        + escape(
-            f"{found['workflow']} — {found['event']} on {found['branch']} {sha} — "
-            f"{found['conclusion'] or found['status']}"
-        )
+        + escape(f"{found.workflow} — {found.event} on {found.branch} {sha} — {found.shown}")
     )
-    for job in found["jobs"]:
-        took = ""
-        if job["started_at"] and job["finished_at"]:
-            took = f" {job['finished_at'] - job['started_at']:.1f}s"
-        message = f" — {job['message']}" if job["message"] else ""
-        console.print(
-            escape(f"  {job['conclusion'] or job['status']:9} {job['name']}{took}{message}")
-        )
-        for step in job["steps"]:
-            took = ""
-            if step["started_at"] and step["finished_at"]:
-                took = f" {step['finished_at'] - step['started_at']:.2f}s"
-            console.print(
-                escape(f"      {step['conclusion'] or step['status']:9} {step['name']}{took}")
-            )
-        for note in job["annotations"]:
-            where = f" {note['file']}:{note['line'] or ''}" if note["file"] else ""
-            console.print(escape(f"      {note['level']}{where}: {note['message']}"))
-        if job["summary"]:
-            console.print(_markdown(job["summary"]))
+    for job in found.jobs:
+        took = f" {job.seconds:.1f}s" if job.seconds is not None else ""
+        message = f" — {job.message}" if job.message else ""
+        console.print(escape(f"  {job.shown:9} {job.name}{took}{message}"))
+        for step in job.steps:
+            took = f" {step.seconds:.2f}s" if step.seconds is not None else ""
+            console.print(escape(f"      {step.shown:9} {step.name}{took}"))
+        for note in job.annotations:
+            where = f" {note.where()}" if note.file else ""
+            console.print(escape(f"      {note.level}{where}: {note.message}"))
+        if job.summary:
+            console.print(_markdown(job.summary))
 
 
 @app.command()
@@ -458,11 +444,11 @@ def logs(
     _get_run(store, run_id)
     lines = store.logs(run_id, job)
     if output == "json":
-        print(json.dumps(lines, indent=2, default=str))
+        print(json.dumps([asdict(line) for line in lines], indent=2, default=str))
         return
     for entry in lines:
-        stamp = datetime.fromtimestamp(entry["ts"]).strftime("%H:%M:%S.%f")[:-3]
-        print(f"{stamp} [{entry['key']}] {entry['line']}")
+        stamp = datetime.fromtimestamp(entry.ts).strftime("%H:%M:%S.%f")[:-3]
+        print(f"{stamp} [{entry.key}] {entry.line}")
 
 
 app.add_typer(artifact_cli.app, name="artifact")
@@ -493,25 +479,19 @@ def cache_ls(repo: RepoOpt = Path("."), output: OutputOpt = "plain") -> None:
 
     entries = cache_listing(repo.resolve() / ".lockgate")
     if output == "json":
-        print(json.dumps(entries, indent=2))
+        print(json.dumps([asdict(e) for e in entries], indent=2))
         return
     from rich.table import Table
 
     table = Table("key", "job", "workflow", "from run", "size", "last used", "saves")
     for e in entries:
-        used = datetime.fromtimestamp(e["used"]).strftime("%Y-%m-%d %H:%M:%S")
-        saves = f"{e['saves']:.1f}s" if "saves" in e else ""
+        used = datetime.fromtimestamp(e.used).strftime("%Y-%m-%d %H:%M:%S")
+        saves = f"{e.saves:.1f}s" if e.saves is not None else ""
         table.add_row(
-            e["key"][:12],
-            e["job"],
-            e.get("workflow", ""),
-            str(e.get("source_run", "")),
-            _size(e["size"]),
-            used,
-            saves,
+            e.key[:12], e.job, e.workflow or "", str(e.source_run or ""), _size(e.size), used, saves
         )
     Console(highlight=False).print(table)
-    total = sum(e["size"] for e in entries)
+    total = sum(e.size for e in entries)
     Console(highlight=False).print(f"{len(entries)} entries, {_size(total)}")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..actions.builtin import ActionFailed
 from ..common.errors import UserError
+from ..store.records import Conclusion, Status
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
 from ..workflow.template import render, render_condition
@@ -114,15 +115,19 @@ class JobExecutor:
             timer.cancel()
             self.groups.kill_all()
         if self.timed_out:
-            job.conclusion = "failure"
+            job.conclusion = Conclusion.FAILURE
         elif self.cancel_requested:
-            job.conclusion = "cancelled"
+            job.conclusion = Conclusion.CANCELLED
         else:
-            job.conclusion = "failure" if self.failed else "success"
+            job.conclusion = Conclusion.FAILURE if self.failed else Conclusion.SUCCESS
         with contextlib.suppress(ExpressionError, StepFailed):
             job.outputs = self.job_outputs()
         self.recorder.job_finished(job)
-        if on_success is not None and job.conclusion == "success" and not self.run.cancelled:
+        if (
+            on_success is not None
+            and job.conclusion == Conclusion.SUCCESS
+            and not self.run.cancelled
+        ):
             await on_success(FinishedJob(job, self.run_id, self.workspace, self.artifacts))
         if self.snapshot is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -155,10 +160,10 @@ class JobExecutor:
     def tool_cache(self) -> Path:
         return self.run.state_dir / "toolcache"
 
-    def job_status(self) -> str:
+    def job_status(self) -> Conclusion:
         if self.cancel_requested:
-            return "cancelled"
-        return "failure" if self.failed else "success"
+            return Conclusion.CANCELLED
+        return Conclusion.FAILURE if self.failed else Conclusion.SUCCESS
 
     def evaluator(
         self, scope: Scope, env: Mapping[str, str] | None = None
@@ -232,32 +237,47 @@ class JobExecutor:
                 condition = render_condition(step.if_, self.evaluator(scope))
             except ExpressionError as exc:
                 self.log(record, f"::error::the `if` of this step is invalid: {exc.message}")
-                self.recorder.step_finished(self.job, record, "failure", "failure")
+                self.recorder.step_finished(
+                    self.job, record, Conclusion.FAILURE, Conclusion.FAILURE
+                )
                 self.failed = failed_here = True
                 continue
             if not truthy(condition):
-                self.recorder.step_finished(self.job, record, "skipped", "skipped", "skipped")
+                self.recorder.step_finished(
+                    self.job, record, Conclusion.SKIPPED, Conclusion.SKIPPED, Status.SKIPPED
+                )
                 self.remember(scope, step, record)
                 continue
             outcome = await self.run_one(step, scope, record)
             tests = self.collect_tests(record, outcome, {})
             retries = self.run.project.rules(self.job.job_id).retry if step.run else 0
             first, attempt, failed_before = record.name, 1, dict[str, int]()
-            while outcome == "failure" and tests.failed and retries and not self.cancel_requested:
+            while (
+                outcome == Conclusion.FAILURE
+                and tests.failed
+                and retries
+                and not self.cancel_requested
+            ):
                 retries, attempt = retries - 1, attempt + 1
                 for test in tests.failed:
                     failed_before[test] = failed_before.get(test, 0) + 1
                 said = f"{len(tests.failed)} tests failed: running the step again"
                 self.annotate(Annotation("warning", said), record)
-                self.recorder.step_finished(self.job, record, outcome, "success")  # not final
+                self.recorder.step_finished(
+                    self.job, record, outcome, Conclusion.SUCCESS
+                )  # not final
                 record = self.recorder.step_started(self.job, f"{first} (attempt {attempt})")
                 outcome = await self.run_one(step, scope, record)
                 tests = self.collect_tests(record, outcome, failed_before)
             continue_on_error = truthy(self.render(step.continue_on_error, scope))
-            conclusion = "success" if outcome == "failure" and continue_on_error else outcome
+            conclusion = (
+                Conclusion.SUCCESS
+                if outcome == Conclusion.FAILURE and continue_on_error
+                else outcome
+            )
             if tests.excused:
-                conclusion = "success"  # only quarantined tests failed
-            if conclusion == "failure":
+                conclusion = Conclusion.SUCCESS  # only quarantined tests failed
+            if conclusion == Conclusion.FAILURE:
                 self.failed = failed_here = True
             self.recorder.step_finished(self.job, record, outcome, conclusion)
             self.remember(scope, step, record)
@@ -296,7 +316,7 @@ class JobExecutor:
             return "Run " + step.run.strip().splitlines()[0][:80]
         return f"Run {step.uses}"
 
-    async def run_one(self, step: schema.Step, scope: Scope, record: StepRun) -> str:
+    async def run_one(self, step: schema.Step, scope: Scope, record: StepRun) -> Conclusion:
         timeout = None
         if step.timeout_minutes is not None:
             timeout = self.minutes(self.render(step.timeout_minutes, scope), "timeout-minutes") * 60
@@ -310,21 +330,21 @@ class JobExecutor:
                 f"::error::the step exceeded its timeout-minutes "
                 f"({timeout / 60 if timeout else 0:g} min) and was stopped",
             )
-            return "failure"
+            return Conclusion.FAILURE
         except asyncio.CancelledError:
             if self.cancel_requested and not _current_task_cancelling():
                 self.log(record, "the step was cancelled")
-                return "cancelled"
+                return Conclusion.CANCELLED
             raise
         except (StepFailed, UserError, EnvFileError) as exc:
             self.log(record, f"::error::{exc}")
-            return "failure"
+            return Conclusion.FAILURE
         except ExpressionError as exc:
             self.log(record, f"::error::{exc.message}")
-            return "failure"
+            return Conclusion.FAILURE
         finally:
             self.current = None
-        return "success" if ok else "failure"
+        return Conclusion.SUCCESS if ok else Conclusion.FAILURE
 
     async def run_kind(self, call: StepCall) -> bool:
         kind = step_kind(self, call)
@@ -338,14 +358,16 @@ class JobExecutor:
         for post in reversed(self.posts):
             record = self.recorder.step_started(self.job, post.name)
             if not truthy(render_condition(post.condition, self.evaluator(Scope()))):
-                self.recorder.step_finished(self.job, record, "skipped", "skipped", "skipped")
+                self.recorder.step_finished(
+                    self.job, record, Conclusion.SKIPPED, Conclusion.SKIPPED, Status.SKIPPED
+                )
                 continue
             try:
                 ok = await post.run(record)
             except (StepFailed, ActionFailed, OSError) as exc:
                 self.log(record, f"::error::{exc}")
                 ok = False
-            outcome = "success" if ok else "failure"
+            outcome = Conclusion.SUCCESS if ok else Conclusion.FAILURE
             self.failed = self.failed or not ok
             self.recorder.step_finished(self.job, record, outcome, outcome)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.errors import UserError
+from ..store.records import Conclusion, Status
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
 from ..workflow.loader import LoadedWorkflow
@@ -31,17 +32,17 @@ from .workspace import RunSnapshot
 class GroupResult:
     """What `needs.<job>` sees: one result for all matrix instances of a job."""
 
-    result: str
+    result: Conclusion
     outputs: dict[str, str] = field(default_factory=dict)
 
 
-def combine(conclusions: list[str]) -> str:
+def combine(conclusions: list[Conclusion]) -> Conclusion:
     if not conclusions:
-        return "skipped"
-    for verdict in ("failure", "cancelled"):
+        return Conclusion.SKIPPED
+    for verdict in (Conclusion.FAILURE, Conclusion.CANCELLED):
         if verdict in conclusions:
             return verdict
-    return "success" if "success" in conclusions else "skipped"
+    return Conclusion.SUCCESS if Conclusion.SUCCESS in conclusions else Conclusion.SKIPPED
 
 
 def matrix_label(matrix: dict[str, Any]) -> str:
@@ -117,7 +118,7 @@ class WorkflowRun:
             "success": (
                 0,
                 0,
-                lambda: all(r == "success" for r in results) and not self.stopped,
+                lambda: all(r == Conclusion.SUCCESS for r in results) and not self.stopped,
             ),
             "failure": (0, 0, lambda: "failure" in results),
             "cancelled": (0, 0, lambda: self.stopped),
@@ -174,14 +175,16 @@ class WorkflowRun:
                 if not in_progress:
                     for job_id in selected:
                         self.results[job_id] = self.finished_without_running(
-                            job_id, "cancelled", "a newer run entered its concurrency group"
+                            job_id,
+                            Conclusion.CANCELLED,
+                            "a newer run entered its concurrency group",
                         )
                     return self.results
                 await self.run_jobs(selected)
         except ExpressionError as exc:
             for job_id in selected:
                 self.results[job_id] = self.finished_without_running(
-                    job_id, "failure", f"concurrency: {exc.message}"
+                    job_id, Conclusion.FAILURE, f"concurrency: {exc.message}"
                 )
         return self.results
 
@@ -240,24 +243,30 @@ class WorkflowRun:
         try:
             condition = self.condition(job_id)
         except ExpressionError as exc:
-            return self.finished_without_running(job_id, "failure", f"invalid `if`: {exc.message}")
+            return self.finished_without_running(
+                job_id, Conclusion.FAILURE, f"invalid `if`: {exc.message}"
+            )
         if not truthy(condition) and self.stopped:
-            return self.finished_without_running(job_id, "cancelled", "the run was cancelled")
+            return self.finished_without_running(
+                job_id, Conclusion.CANCELLED, "the run was cancelled"
+            )
         if not truthy(condition):
-            unsuccessful = [n for n in self.needs[job_id] if self.results[n].result != "success"]
+            unsuccessful = [
+                n for n in self.needs[job_id] if self.results[n].result != Conclusion.SUCCESS
+            ]
             why = (
                 f"needed job {unsuccessful[0]!r} did not succeed"
                 if spec.if_ is None and unsuccessful
                 else "its `if` condition was false"
             )
-            return self.finished_without_running(job_id, "skipped", why)
+            return self.finished_without_running(job_id, Conclusion.SKIPPED, why)
         try:
             combos, strategy = self.strategy(job_id, spec)
         except (MatrixError, ExpressionError, UserError) as exc:
             message = exc.message if isinstance(exc, ExpressionError) else str(exc)
-            return self.finished_without_running(job_id, "failure", f"strategy: {message}")
+            return self.finished_without_running(job_id, Conclusion.FAILURE, f"strategy: {message}")
         if not combos:
-            return self.finished_without_running(job_id, "skipped", "the matrix is empty")
+            return self.finished_without_running(job_id, Conclusion.SKIPPED, "the matrix is empty")
         if isinstance(spec, schema.CallJob):
             return await self.run_call(job_id, spec, combos[0], strategy)
         return await self.run_matrix(job_id, spec, combos, strategy)
@@ -310,7 +319,9 @@ class WorkflowRun:
         }
         return combos, strategy
 
-    def finished_without_running(self, job_id: str, conclusion: str, message: str) -> GroupResult:
+    def finished_without_running(
+        self, job_id: str, conclusion: Conclusion, message: str
+    ) -> GroupResult:
         message = self.ctx.masker(message)  # an expression's error may quote a secret
         spec = self.model.jobs[job_id]
         job = JobRun(
@@ -318,14 +329,14 @@ class WorkflowRun:
             job_id,
             self.prefix + (spec.name or job_id),
             {},
-            status="completed",
+            status=Status.COMPLETED,
             conclusion=conclusion,
             message=message,
         )
         self.ctx.recorder.job_created(
             job,
             self.run_id,
-            status="completed",
+            status=Status.COMPLETED,
             conclusion=conclusion,
             message=message,
             finished_at=time.time(),
@@ -396,7 +407,11 @@ class WorkflowRun:
                     )
                     async with entered as in_progress:
                         if not in_progress:
-                            self.mark(job, "cancelled", "a newer job entered its concurrency group")
+                            self.mark(
+                                job,
+                                Conclusion.CANCELLED,
+                                "a newer job entered its concurrency group",
+                            )
                             return
                         async with self.ctx.slots.hold(self.rank(job_id)):
                             if (
@@ -404,13 +419,13 @@ class WorkflowRun:
                                 or self.ctx.cancelled
                                 or (self.stopped and not self.still_wanted(job_id))
                             ):
-                                self.mark(job, "cancelled", "cancelled before it started")
+                                self.mark(job, Conclusion.CANCELLED, "cancelled before it started")
                                 return
                             await self.run_job(job, spec, job_strategy)
                 except ExpressionError as exc:
-                    self.mark(job, "failure", f"concurrency: {exc.message}")
+                    self.mark(job, Conclusion.FAILURE, f"concurrency: {exc.message}")
                     return
-            if job.conclusion == "failure" and not job.continue_on_error:
+            if job.conclusion == Conclusion.FAILURE and not job.continue_on_error:
                 group_failed = True
                 self.ctx.job_failed()
                 if strategy["fail-fast"]:
@@ -423,24 +438,20 @@ class WorkflowRun:
         outputs: dict[str, str] = {}
         for job in jobs:
             outputs.update(job.outputs)
-        conclusions = [
-            "success" if j.conclusion == "failure" and j.continue_on_error else j.conclusion or ""
-            for j in jobs
-        ]
-        return GroupResult(combine(conclusions), outputs)
+        return GroupResult(combine([j.verdict for j in jobs if j.verdict]), outputs)
 
     def rank(self, job_id: str) -> tuple[float, int]:
         """Fastest-first: likeliest to fail soonest, then file order."""
         stats = self.stats.get(job_id)
         return (-stats.score if stats else 0.0, self.file_order[job_id])
 
-    def mark(self, job: JobRun, conclusion: str, message: str) -> None:
+    def mark(self, job: JobRun, conclusion: Conclusion, message: str) -> None:
         message = self.ctx.masker(message)
-        job.status, job.conclusion, job.message = "completed", conclusion, message
+        job.status, job.conclusion, job.message = Status.COMPLETED, conclusion, message
         job.finished = time.time()
         self.ctx.recorder.job_changed(
             job,
-            status="completed",
+            status=Status.COMPLETED,
             conclusion=conclusion,
             message=message,
             finished_at=job.finished,
@@ -450,7 +461,7 @@ class WorkflowRun:
         try:
             labels = self.evaluate_in(job.job_id, spec.runs_on, job.matrix, strategy)
         except ExpressionError as exc:
-            self.mark(job, "failure", f"runs-on: {exc.message}")
+            self.mark(job, Conclusion.FAILURE, f"runs-on: {exc.message}")
             return
         if isinstance(labels, dict):
             labels = labels.get("labels") or []
@@ -460,7 +471,7 @@ class WorkflowRun:
         if missing:
             self.mark(
                 job,
-                "skipped",
+                Conclusion.SKIPPED,
                 f"runs-on {missing[0]!r} is not a label of this runner; map it with "
                 f"--platform {missing[0]}=local",
             )
@@ -469,7 +480,7 @@ class WorkflowRun:
         if spec.services:
             self.mark(
                 job,
-                "failure",
+                Conclusion.FAILURE,
                 "this job needs `services:` ("
                 + ", ".join(spec.services)
                 + "), which need a container engine (podman "
@@ -536,7 +547,7 @@ class WorkflowRun:
             )
         except (UserError, ExpressionError) as exc:
             message = exc.message if isinstance(exc, ExpressionError) else str(exc)
-            return self.finished_without_running(job_id, "failure", message)
+            return self.finished_without_running(job_id, Conclusion.FAILURE, message)
         inner = WorkflowRun(
             self.ctx,
             call.workflow,

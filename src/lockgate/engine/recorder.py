@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ..store import Store
+from ..store.records import Conclusion, Status
 from .masking import Masker
 from .state import Annotation, JobRun, Observer, StepRun
 
@@ -32,7 +33,7 @@ class Recorder:
         """A new run row (`fields`: its columns); its id."""
         return self.store.create_run(**fields)
 
-    def run_finished(self, run_id: int, conclusion: str) -> None:
+    def run_finished(self, run_id: int, conclusion: Conclusion) -> None:
         self.flush()
         self.store.finish_run(run_id, conclusion)
 
@@ -51,16 +52,16 @@ class Recorder:
         self.observer.job_updated(job)
 
     def job_started(self, job: JobRun, at: float | None = None) -> None:
-        job.status, job.started = "running", at or time.time()
-        self.job_changed(job, status="running", started_at=job.started)
+        job.status, job.started = Status.RUNNING, at or time.time()
+        self.job_changed(job, status=Status.RUNNING, started_at=job.started)
 
     def job_finished(self, job: JobRun, **fields: Any) -> None:
         """The job's end: status, conclusion, outputs, message and summary, plus `fields`."""
         self.flush()
-        job.status, job.finished = "completed", time.time()
+        job.status, job.finished = Status.COMPLETED, time.time()
         self.job_changed(
             job,
-            status="completed",
+            status=Status.COMPLETED,
             conclusion=job.conclusion,
             finished_at=job.finished,
             outputs=job.outputs,
@@ -73,7 +74,7 @@ class Recorder:
     def step_started(self, job: JobRun, name: str, at: float | None = None) -> StepRun:
         """The job's next step, numbered in order."""
         record = StepRun(
-            len(job.steps) + 1, self.mask(name), status="running", started=at or time.time()
+            len(job.steps) + 1, self.mask(name), status=Status.RUNNING, started=at or time.time()
         )
         job.steps.append(record)
         row = self.store.create_step(job.row, record.number, record.name)
@@ -85,9 +86,9 @@ class Recorder:
         self,
         job: JobRun,
         record: StepRun,
-        outcome: str | None,
-        conclusion: str | None,
-        status: str = "completed",
+        outcome: Conclusion | None,
+        conclusion: Conclusion | None,
+        status: Status = Status.COMPLETED,
     ) -> None:
         """The step's end, with its log lines still pending and its outputs (stored masked;
         the `steps` context in memory keeps the values)."""
@@ -104,6 +105,9 @@ class Recorder:
             outputs=outputs or None,
         )
         self.observer.step_updated(job, record)
+
+    def step_skipped(self, job: JobRun, record: StepRun) -> None:
+        self.step_finished(job, record, Conclusion.SKIPPED, Conclusion.SKIPPED, Status.SKIPPED)
 
     # -- what steps say ----------------------------------------------------------------------
     def log(self, job: JobRun, record: StepRun, line: str, at: float | None = None) -> None:

@@ -14,6 +14,7 @@ from ..common.gitinfo import RepoInfo, changed_between, repo_info
 from ..common.processes import become_subreaper, children, kill_children
 from ..common.statedir import state_dir
 from ..store import Store
+from ..store.records import Conclusion
 from ..workflow.expressions import Value
 from ..workflow.loader import LoadedWorkflow
 from ..workflow.project import load_project
@@ -33,7 +34,7 @@ class WorkflowResult:
     run_id: int
     workflow: str
     file: str
-    conclusion: str
+    conclusion: Conclusion
     jobs: list[JobRun]
 
 
@@ -174,19 +175,12 @@ class Runner:
         results = []
         for run, _ in runs:
             conclusion = (
-                "cancelled"
+                Conclusion.CANCELLED
                 if ctx.cancelled
-                else combine(
-                    [
-                        "success"
-                        if j.conclusion == "failure" and j.continue_on_error
-                        else j.conclusion or "cancelled"
-                        for j in run.jobs
-                    ]
-                )
+                else combine([j.verdict or Conclusion.CANCELLED for j in run.jobs])
             )
-            if conclusion == "skipped":
-                conclusion = "success"
+            if conclusion == Conclusion.SKIPPED:
+                conclusion = Conclusion.SUCCESS
             ctx.recorder.run_finished(run.run_id, conclusion)
             results.append(
                 WorkflowResult(
@@ -228,7 +222,7 @@ class Runner:
 
 def summary(results: list[WorkflowResult]) -> dict[str, Any]:
     return {
-        "conclusion": combine([r.conclusion for r in results]) if results else "success",
+        "conclusion": combine([r.conclusion for r in results]) if results else Conclusion.SUCCESS,
         "runs": [
             {
                 "run_id": r.run_id,

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..store.records import Conclusion, Status
+
 
 @dataclass
 class StepRun:
     number: int
     name: str
-    status: str = "pending"  # pending | running | completed | skipped
-    outcome: str | None = None  # success | failure | cancelled | skipped
-    conclusion: str | None = None
+    status: Status = Status.PENDING
+    outcome: Conclusion | None = None  # before continue-on-error
+    conclusion: Conclusion | None = None
     started: float | None = None
     finished: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
@@ -33,8 +35,8 @@ class JobRun:
     name: str
     matrix: dict[str, Any]
     row: int = 0  # store row id
-    status: str = "queued"  # queued | running | completed
-    conclusion: str | None = None  # success | failure | cancelled | skipped
+    status: Status = Status.QUEUED
+    conclusion: Conclusion | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     steps: list[StepRun] = field(default_factory=list)
     started: float | None = None
@@ -44,6 +46,14 @@ class JobRun:
     continue_on_error: bool = False
     cache_key: str | None = None
     cached_from: int | None = None  # the run whose results a cache hit restored
+
+    @property
+    def verdict(self) -> Conclusion | None:
+        """What the job counts as for `needs` and its run: a failure that continue-on-error
+        allows counts as a success."""
+        if self.conclusion == Conclusion.FAILURE and self.continue_on_error:
+            return Conclusion.SUCCESS
+        return self.conclusion
 
     @property
     def duration(self) -> float | None:

@@ -32,6 +32,7 @@ from ..store.access import Access, AuditEvent
 from ..store.database import RunFilter
 from ..store.deployments import DeploymentRecords, Incident, Rollout
 from ..store.queue import Queue, QueuedRun, Trigger
+from ..store.records import RunRecord, Status
 from ..store.schedules import Schedule, Schedules
 from ..testresults.flaky import FlakyTest, TestRecord
 from . import alerts, ansi
@@ -99,17 +100,17 @@ def queued_item(item: QueuedRun) -> dict[str, Any]:
     return {**asdict(item), "trigger": trigger, "status": item.status.value}
 
 
-def _run_or_404(found: Services, run_id: int) -> dict[str, Any]:
+def _run_or_404(found: Services, run_id: int) -> RunRecord:
     run = found.store.get_run(run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id}")
     return run
 
 
-def _item_of_run(found: Services, run_id: int) -> tuple[dict[str, Any], QueuedRun]:
+def _item_of_run(found: Services, run_id: int) -> tuple[RunRecord, QueuedRun]:
     """The run and the queued run that started it (409 for a run the server did not start)."""
     run = _run_or_404(found, run_id)
-    item = found.queue.get(run["trigger_id"]) if run.get("trigger_id") else None
+    item = found.queue.get(run.trigger_id) if run.trigger_id else None
     if item is None:
         raise HTTPException(
             409, f"run {run_id} was not started by this server: stop or rerun it where it ran"
@@ -123,7 +124,7 @@ Filters = Annotated[RunFilter, Depends()]  # ?workflow=&branch=&event=&outcome=&
 
 @router.get("/runs")
 def runs(request: Request, _: Viewer, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
-    return services(request).store.find_runs(filters, _limit(limit))
+    return [run.as_json() for run in services(request).store.find_runs(filters, _limit(limit))]
 
 
 @router.post("/runs")
@@ -137,13 +138,12 @@ def manual(run: ManualRun, request: Request, caller: Operator) -> JSONResponse:
 
 @router.get("/runs/{run_id}")
 def run(run_id: int, request: Request, _: Viewer) -> dict[str, Any]:
-    return _run_or_404(services(request), run_id)
+    return _run_or_404(services(request), run_id).as_json()
 
 
 @router.get("/runs/{run_id}/jobs")
 def jobs(run_id: int, request: Request, _: Viewer) -> list[dict[str, Any]]:
-    jobs_of_run: list[dict[str, Any]] = _run_or_404(services(request), run_id)["jobs"]
-    return jobs_of_run
+    return [job.as_json() for job in _run_or_404(services(request), run_id).jobs]
 
 
 @router.post("/runs/{run_id}/rerun")
@@ -152,7 +152,7 @@ def rerun(run_id: int, request: Request, caller: Operator) -> JSONResponse:
     found = services(request)
     run, item = _item_of_run(found, run_id)
     trigger = dataclasses.replace(
-        item.trigger, delivery=f"rerun:{run_id}:{uuid.uuid4()}", workflow=run["workflow_file"]
+        item.trigger, delivery=f"rerun:{run_id}:{uuid.uuid4()}", workflow=run.workflow_file
     )
     return found.enqueue(trigger, caller.name)
 
@@ -182,7 +182,7 @@ def stream(run_id: int, request: Request, _: Viewer, after: int = 0) -> Streamin
                 yield f"id: {line.id}\nevent: line\ndata: {data}\n\n"
             if not lines:  # only the run's state is read while it is quiet, not the whole run
                 state = await asyncio.to_thread(store.run_state, run_id)
-                if state is None or state[0] != "running":
+                if state is None or state[0] != Status.RUNNING:
                     ended = {"conclusion": state[1] if state else None}
                     yield f"event: end\ndata: {json.dumps(ended)}\n\n"
                     return
@@ -193,8 +193,7 @@ def stream(run_id: int, request: Request, _: Viewer, after: int = 0) -> Streamin
 
 @router.get("/runs/{run_id}/artifacts")
 def artifacts(run_id: int, request: Request, _: Viewer) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = _run_or_404(services(request), run_id)["artifacts"]
-    return [{k: v for k, v in a.items() if k != "path"} for a in found]
+    return [a.public() for a in _run_or_404(services(request), run_id).artifacts]
 
 
 @router.get("/artifacts/{artifact_id}")
@@ -203,12 +202,12 @@ def artifact(artifact_id: int, request: Request, _: Viewer) -> StreamingResponse
     artifacts is read, and no symbolic link in it is followed."""
     found = services(request)
     row = found.store.artifact(artifact_id)
-    run = found.store.get_run(row["run_id"]) if row else None
+    run = found.store.get_run(row.run_id) if row else None
     if row is None or run is None:
         raise HTTPException(404, f"no artifact {artifact_id}")
-    roots = [found.home / "artifacts" / str(run["id"]),
-             Path(run["repo_dir"]) / ".lockgate" / "artifacts" / str(run["id"])]  # fmt: skip
-    path = Path(row["path"])
+    roots = [found.home / "artifacts" / str(run.id),
+             Path(run.repo_dir) / ".lockgate" / "artifacts" / str(run.id)]  # fmt: skip
+    path = Path(row.path)
     if path.is_symlink() or not any(path.resolve().parent == r.resolve() for r in roots):
         raise HTTPException(404, f"artifact {artifact_id} is not where lockgate keeps artifacts")
     if not path.is_dir():
@@ -219,7 +218,7 @@ def artifact(artifact_id: int, request: Request, _: Viewer) -> StreamingResponse
             if file.is_file() and not any(p.is_symlink() for p in (file, *file.parents)):
                 archive.write(file, file.relative_to(path).as_posix())
     buffer.seek(0)
-    headers = {"content-disposition": f'attachment; filename="{row["name"]}.zip"'}
+    headers = {"content-disposition": f'attachment; filename="{row.name}.zip"'}
     return StreamingResponse(buffer, media_type="application/zip", headers=headers)
 
 

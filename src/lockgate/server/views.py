@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from markdown_it import MarkdownIt
 
 from ..store import Store
 from ..store.queue import QueuedRun, QueueStatus
+from ..store.records import JobRecord, RunRecord, Status
 from . import ansi
 
 MAX_LOG_LINES = 20_000  # per job on one page; the API streams all of it
@@ -19,7 +19,7 @@ MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 def outcome(status: str, conclusion: str | None) -> str:
     """One word for colour and filters: success, failure, cancelled, skipped, running, ..."""
-    if status == "completed" and conclusion:
+    if status == Status.COMPLETED and conclusion:
         return conclusion
     return status
 
@@ -47,19 +47,12 @@ class RunRow:
     trigger_id: int | None
 
 
-def run_row(run: dict[str, Any]) -> RunRow:
+def run_row(run: RunRecord) -> RunRow:
     return RunRow(
-        run["id"],
-        run["workflow"],
-        run["event"],
-        run["branch"],
-        run["sha"][:12],
-        run["actor"],
-        outcome(run["status"], run["conclusion"]),
-        run["started_at"],
-        took(run["started_at"], run["finished_at"]),
-        run.get("trigger_id"),
-    )
+        run.id, run.workflow, run.event, run.branch, run.sha[:12], run.actor,
+        outcome(run.status, run.conclusion), run.started_at, took(run.started_at, run.finished_at),
+        run.trigger_id,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -179,18 +172,15 @@ def _columns(jobs: list[JobView]) -> list[list[JobView]]:
     return columns
 
 
-def _job(job: dict[str, Any], store: Store, with_logs: bool) -> tuple[JobView, int]:
+def _job(job: JobRecord, store: Store, with_logs: bool) -> tuple[JobView, int]:
     steps = {
-        s["number"]: StepView(
-            s["number"],
-            s["name"],
-            outcome(s["status"], s["conclusion"]),
-            took(s["started_at"], s["finished_at"]),
+        s.number: StepView(
+            s.number, s.name, outcome(s.status, s.conclusion), took(s.started_at, s.finished_at)
         )
-        for s in job["steps"]
+        for s in job.steps
     }
     # Step 0 holds what a job logs before its first step (and a cache hit's note).
-    lines = store.job_log_lines(job["id"], MAX_LOG_LINES + 1) if with_logs else []
+    lines = store.job_log_lines(job.id, MAX_LOG_LINES + 1) if with_logs else []
     last, truncated = 0, len(lines) > MAX_LOG_LINES
     for line_id, step, text in lines[:MAX_LOG_LINES]:
         holder = steps.get(step)
@@ -200,18 +190,15 @@ def _job(job: dict[str, Any], store: Store, with_logs: bool) -> tuple[JobView, i
         holder.lines.append(LogLine(line_id, ansi.to_html(text)))
         last = max(last, line_id)
     notes = [
-        AnnotationView(
-            a["level"], a["message"], a.get("title"),
-            f"{a['file']}:{a['line'] or 1}" if a.get("file") else None,
-        )
-        for a in job["annotations"]
-    ]  # fmt: skip
-    summary = MARKDOWN.render(job["summary"]) if job.get("summary") else None
+        AnnotationView(a.level, a.message, a.title, f"{a.file}:{a.line or 1}" if a.file else None)
+        for a in job.annotations
+    ]
+    summary = MARKDOWN.render(job.summary) if job.summary else None
     view = JobView(
-        job["id"], job["key"], job["job_id"], job["name"],
-        outcome(job["status"], job["conclusion"]), took(job["started_at"], job["finished_at"]),
-        list(job.get("needs") or []), 0, job.get("message"),
-        [steps[n] for n in sorted(steps)], notes, summary, job.get("cached_from"), truncated,
+        job.id, job.key, job.job_id, job.name,
+        outcome(job.status, job.conclusion), took(job.started_at, job.finished_at),
+        list(job.needs or []), 0, job.message,
+        [steps[n] for n in sorted(steps)], notes, summary, job.cached_from, truncated,
     )  # fmt: skip
     return view, last
 
@@ -222,14 +209,14 @@ def run_page(store: Store, run_id: int, with_logs: bool = True) -> RunPage | Non
     found = store.get_run(run_id)
     if found is None:
         return None
-    built = [_job(job, store, with_logs) for job in found["jobs"]]
+    built = [_job(job, store, with_logs) for job in found.jobs]
     jobs = [view for view, _ in built]
     return RunPage(
         run_row(found),
-        found["repo_dir"],
+        found.repo_dir,
         jobs,
         _columns(jobs),
-        [ArtifactView(a["id"], a["name"], a["size"]) for a in found["artifacts"]],
+        [ArtifactView(a.id, a.name, a.size) for a in found.artifacts],
         max((last for _, last in built), default=0),
-        found["status"] == "running",
+        found.status == Status.RUNNING,
     )

@@ -16,8 +16,20 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, Progr
 
 from ..common.errors import UserError
 from . import tables as t
+from .records import (
+    AnnotationRecord,
+    ArtifactRecord,
+    Conclusion,
+    JobRecord,
+    LogLine,
+    RunRecord,
+    Status,
+    StepRecord,
+    conclusion_of,
+)
 
 HEAD_REVISION = "0008"
+LIVE = (Status.QUEUED, Status.RUNNING)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -54,15 +66,6 @@ def pid_alive(pid: int | None) -> bool:
     except OSError:
         return True  # no /proc here: the signal's answer stands
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-@dataclass(frozen=True)
-class LogLine:
-    id: int
-    job: str  # the job's key
-    step: int
-    ts: float
-    line: str  # masked when it was stored
 
 
 @dataclass(frozen=True)
@@ -139,14 +142,14 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------
     def create_run(self, **fields: Any) -> int:
-        fields.setdefault("status", "running")
+        fields.setdefault("status", Status.RUNNING)
         fields.setdefault("started_at", time.time())
         fields.setdefault("pid", os.getpid())
         fields.setdefault("host", socket.gethostname())
         with self.engine.begin() as conn:
             return self._insert(conn, t.runs, fields)
 
-    def finish_run(self, run_id: int, conclusion: str) -> None:
+    def finish_run(self, run_id: int, conclusion: Conclusion) -> None:
         """The run is over; a job or step it left unfinished (a cancelled run's) is cancelled
         with it, so no page shows it running on."""
         now = time.time()
@@ -154,18 +157,18 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(
                 update(t.steps)
-                .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == "running")
-                .values(status="completed", conclusion="cancelled", finished_at=now)
+                .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == Status.RUNNING)
+                .values(status=Status.COMPLETED, conclusion=Conclusion.CANCELLED, finished_at=now)
             )
             conn.execute(
                 update(t.jobs)
-                .where(t.jobs.c.run_id == run_id, t.jobs.c.status.in_(("queued", "running")))
-                .values(status="completed", conclusion="cancelled", finished_at=now)
+                .where(t.jobs.c.run_id == run_id, t.jobs.c.status.in_(LIVE))
+                .values(status=Status.COMPLETED, conclusion=Conclusion.CANCELLED, finished_at=now)
             )
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == run_id)
-                .values(status="completed", conclusion=conclusion, finished_at=now)
+                .values(status=Status.COMPLETED, conclusion=conclusion, finished_at=now)
             )
 
     def mark_interrupted(self) -> list[tuple[int, int]]:
@@ -175,7 +178,7 @@ class Store:
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(t.runs.c.id, t.runs.c.pid).where(
-                    t.runs.c.status == "running", t.runs.c.host == host
+                    t.runs.c.status == Status.RUNNING, t.runs.c.host == host
                 )
             ).all()
             gone = [(r.id, r.pid) for r in rows if not pid_alive(r.pid)]
@@ -185,18 +188,20 @@ class Store:
                 conn.execute(
                     update(t.runs)
                     .where(t.runs.c.id.in_(dead))
-                    .values(status="interrupted", finished_at=now)
+                    .values(status=Status.INTERRUPTED, finished_at=now)
                 )
                 conn.execute(
                     update(t.jobs)
-                    .where(t.jobs.c.run_id.in_(dead), t.jobs.c.status.in_(("queued", "running")))
-                    .values(status="interrupted", finished_at=now)
+                    .where(t.jobs.c.run_id.in_(dead), t.jobs.c.status.in_(LIVE))
+                    .values(status=Status.INTERRUPTED, finished_at=now)
                 )
                 jobs = select(t.jobs.c.id).where(t.jobs.c.run_id.in_(dead))
                 conn.execute(
                     update(t.steps)
-                    .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == "running")
-                    .values(status="interrupted", conclusion="cancelled", finished_at=now)
+                    .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == Status.RUNNING)
+                    .values(
+                        status=Status.INTERRUPTED, conclusion=Conclusion.CANCELLED, finished_at=now
+                    )
                 )
         return gone
 
@@ -214,7 +219,7 @@ class Store:
                 "job_row": job_row,
                 "number": number,
                 "name": name,
-                "status": "running",
+                "status": Status.RUNNING,
                 "started_at": time.time(),
             }
             return self._insert(conn, t.steps, fields)
@@ -281,20 +286,18 @@ class Store:
         with self.engine.connect() as conn:
             return [(row.id, row.step, row.line) for row in conn.execute(query)]
 
-    def job_annotations(self, job_row: int) -> list[dict[str, Any]]:
-        columns = [c for c in t.annotations.c if c.name not in ("id", "job_row")]
-        query = (
-            select(*columns).where(t.annotations.c.job_row == job_row).order_by(t.annotations.c.id)
-        )
+    def job_annotations(self, job_row: int) -> list[AnnotationRecord]:
+        query = select(t.annotations).where(t.annotations.c.job_row == job_row)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            rows = conn.execute(query.order_by(t.annotations.c.id))
+            return [AnnotationRecord.of(r._mapping) for r in rows]
 
     def job_history(self, workflow_file: str, runs: int = 50) -> dict[str, list[tuple[str, float]]]:
         """(conclusion, seconds) per job id over the last `runs` runs of a workflow, newest
         first; cache hits are left out, since they say nothing about how a job fails."""
         recent = (
             select(t.runs.c.id)
-            .where(t.runs.c.workflow_file == workflow_file, t.runs.c.status == "completed")
+            .where(t.runs.c.workflow_file == workflow_file, t.runs.c.status == Status.COMPLETED)
             .order_by(t.runs.c.id.desc())
             .limit(runs)
             .subquery()
@@ -304,7 +307,7 @@ class Store:
             .where(
                 t.jobs.c.run_id.in_(select(recent.c.id)),
                 t.jobs.c.cached_from.is_(None),
-                t.jobs.c.conclusion.in_(("success", "failure")),
+                t.jobs.c.conclusion.in_((Conclusion.SUCCESS, Conclusion.FAILURE)),
                 t.jobs.c.started_at.is_not(None),
                 t.jobs.c.finished_at.is_not(None),
             )
@@ -317,7 +320,7 @@ class Store:
                 history.setdefault(row.job_id, []).append((row.conclusion, seconds))
         return history
 
-    def find_runs(self, filters: RunFilter, limit: int = 50) -> list[dict[str, Any]]:
+    def find_runs(self, filters: RunFilter, limit: int = 50) -> list[RunRecord]:
         """The newest runs that pass `filters`, below id `filters.before` (keyset paging: as
         fast on the last page as on the first)."""
         query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
@@ -328,14 +331,14 @@ class Store:
         ):
             if wanted:
                 query = query.where(column == wanted)
-        if filters.outcome in ("running", "interrupted"):
+        if filters.outcome in (Status.RUNNING, Status.INTERRUPTED):
             query = query.where(t.runs.c.status == filters.outcome)
         elif filters.outcome:
             query = query.where(t.runs.c.conclusion == filters.outcome)
         if filters.before:
             query = query.where(t.runs.c.id < filters.before)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [RunRecord.of(r._mapping) for r in conn.execute(query)]
 
     def run_choices(self) -> dict[str, list[str]]:
         """The workflows, branches and events runs have had, for the runs page's filters."""
@@ -347,12 +350,14 @@ class Store:
                 choices[name] = [row[0] for row in rows]
         return choices
 
-    def run_state(self, run_id: int) -> tuple[str, str | None] | None:
+    def run_state(self, run_id: int) -> tuple[Status, Conclusion | None] | None:
         """(status, conclusion) of a run alone: what a live tail asks every moment."""
         query = select(t.runs.c.status, t.runs.c.conclusion).where(t.runs.c.id == run_id)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return (row.status, row.conclusion) if row is not None else None
+        if row is None:
+            return None
+        return Status(row.status), conclusion_of(row.conclusion)
 
     def runs_of_trigger(self, trigger_id: int) -> list[int]:
         query = select(t.runs.c.id).where(t.runs.c.trigger_id == trigger_id).order_by(t.runs.c.id)
@@ -369,15 +374,13 @@ class Store:
                     update(t.artifacts).where(t.artifacts.c.id == row.id).values(path=str(moved))
                 )
 
-    def artifact(self, artifact_id: int) -> dict[str, Any] | None:
+    def artifact(self, artifact_id: int) -> ArtifactRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.artifacts).where(t.artifacts.c.id == artifact_id)).first()
-            return dict(row._mapping) if row is not None else None
+            return ArtifactRecord.of(row._mapping) if row is not None else None
 
-    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.runs).order_by(t.runs.c.id.desc()).limit(limit))
-            return [dict(r._mapping) for r in rows]
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        return self.find_runs(RunFilter(), limit)
 
     def next_run_number(self) -> int:
         with self.engine.connect() as conn:
@@ -385,40 +388,36 @@ class Store:
                 int(conn.execute(select(func.coalesce(func.max(t.runs.c.id), 0))).scalar() or 0) + 1
             )
 
-    def get_run(self, run_id: int) -> dict[str, Any] | None:
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """A run with its jobs (each with its steps and annotations) and its artifacts."""
         with self.engine.connect() as conn:
             run = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
             if run is None:
                 return None
-            result = dict(run._mapping)
             jobs = conn.execute(
                 select(t.jobs).where(t.jobs.c.run_id == run_id).order_by(t.jobs.c.id)
             ).all()
-            result["jobs"] = []
-            for job in jobs:
-                entry = dict(job._mapping)
-                entry["steps"] = [
-                    dict(s._mapping)
-                    for s in conn.execute(
-                        select(t.steps)
-                        .where(t.steps.c.job_row == job.id)
-                        .order_by(t.steps.c.number)
-                    )
-                ]
-                entry["annotations"] = [
-                    dict(a._mapping)
-                    for a in conn.execute(
-                        select(t.annotations)
-                        .where(t.annotations.c.job_row == job.id)
-                        .order_by(t.annotations.c.id)
-                    )
-                ]
-                result["jobs"].append(entry)
-            result["artifacts"] = [
-                dict(a._mapping)
-                for a in conn.execute(select(t.artifacts).where(t.artifacts.c.run_id == run_id))
-            ]
-            return result
+            rows = [job.id for job in jobs]
+            steps: dict[int, list[StepRecord]] = {row: [] for row in rows}
+            query = select(t.steps).where(t.steps.c.job_row.in_(rows)).order_by(t.steps.c.number)
+            for step in conn.execute(query):
+                steps[step.job_row].append(StepRecord.of(step._mapping))
+            notes: dict[int, list[AnnotationRecord]] = {row: [] for row in rows}
+            query = select(t.annotations).where(t.annotations.c.job_row.in_(rows))
+            for note in conn.execute(query.order_by(t.annotations.c.id)):
+                notes[note.job_row].append(AnnotationRecord.of(note._mapping))
+            query = select(t.artifacts).where(t.artifacts.c.run_id == run_id)
+            artifacts = tuple(ArtifactRecord.of(a._mapping) for a in conn.execute(query))
+        return RunRecord.of(
+            run._mapping,
+            jobs=tuple(
+                JobRecord.of(
+                    job._mapping, steps=tuple(steps[job.id]), annotations=tuple(notes[job.id])
+                )
+                for job in jobs
+            ),
+            artifacts=artifacts,
+        )
 
     def lines_after(self, run_id: int, after: int, limit: int = 500) -> list[LogLine]:
         """A run's log lines stored after line id `after`, oldest first (for live tails)."""
@@ -438,10 +437,16 @@ class Store:
         with self.engine.connect() as conn:
             return [LogLine(*row) for row in conn.execute(query)]
 
-    def logs(self, run_id: int, job_keys: Iterable[str] = ()) -> list[dict[str, Any]]:
+    def logs(self, run_id: int, job_keys: Iterable[str] = ()) -> list[LogLine]:
         keys = list(job_keys)
         query = (
-            select(t.jobs.c.key, t.log_lines.c.step, t.log_lines.c.ts, t.log_lines.c.line)
+            select(
+                t.log_lines.c.id,
+                t.jobs.c.key,
+                t.log_lines.c.step,
+                t.log_lines.c.ts,
+                t.log_lines.c.line,
+            )
             .join(t.jobs, t.jobs.c.id == t.log_lines.c.job_row)
             .where(t.jobs.c.run_id == run_id)
             .order_by(t.log_lines.c.job_row, t.log_lines.c.id)
@@ -452,4 +457,4 @@ class Store:
                 t.jobs.c.job_id.in_(keys) | t.jobs.c.key.in_(keys) | t.jobs.c.name.in_(keys)
             )
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [LogLine(*row) for row in conn.execute(query)]

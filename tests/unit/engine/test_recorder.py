@@ -9,6 +9,7 @@ from lockgate.engine.masking import Masker
 from lockgate.engine.recorder import LOG_FLUSH_LINES, Recorder
 from lockgate.engine.state import Annotation, JobRun, Silent, StepRun
 from lockgate.store import Store
+from lockgate.store.records import Conclusion
 
 
 class Seen(Silent):
@@ -45,16 +46,16 @@ def test_steps_are_numbered_and_everything_is_masked(tmp_path: Path) -> None:
     recorder.log(job, first, "password hunter2 accepted")
     first.outputs["token"] = "hunter2"
     recorder.annotate(job, Annotation("warning", "saw hunter2", file="hunter2.py"), first)
-    recorder.step_finished(job, first, "success", "success")
+    recorder.step_finished(job, first, Conclusion.SUCCESS, Conclusion.SUCCESS)
     second = recorder.step_started(job, "next")
-    recorder.step_finished(job, second, "skipped", "skipped", "skipped")
+    recorder.step_skipped(job, second)
     recorder.job_finished(job)
     assert [s.number for s in job.steps] == [1, 2] and first.name == "login as ***"
     assert seen.steps == [(1, "running"), (1, "completed"), (2, "running"), (2, "skipped")]
     logs = [line for _, _, line in store.job_logs(job.row)]
     assert logs == ["password *** accepted", "warning ***.py:: saw ***"] == seen.lines
     (note,) = store.job_annotations(job.row)
-    assert (note["message"], note["file"]) == ("saw ***", "***.py")
+    assert (note.message, note.file) == ("saw ***", "***.py")
     assert "hunter2" not in repr(store.get_run(1))
 
 

@@ -9,9 +9,48 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ...store.records import Conclusion, Status, conclusion_of
 from .storage import sha256
 
 FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SavedStep:
+    number: int
+    name: str
+    status: Status
+    outcome: Conclusion | None
+    conclusion: Conclusion | None
+    duration: float | None
+    outputs: dict[str, str]
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> SavedStep:
+        return cls(**{
+            **saved,
+            "status": Status(saved["status"]),
+            "outcome": conclusion_of(saved["outcome"]),
+            "conclusion": conclusion_of(saved["conclusion"]),
+        })  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SavedAnnotation:
+    step: int  # the step's number; 0 for the job itself
+    level: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedArtifact:
+    name: str
+    blob: str
+    size: int
 
 
 @dataclass
@@ -24,15 +63,15 @@ class Entry:
     duration: float
     outputs: dict[str, str]
     summary: str
-    steps: list[dict[str, Any]]  # number, name, status, outcome, conclusion, duration, outputs
-    annotations: list[dict[str, Any]]  # step, level, message, file, line, col, title
+    steps: list[SavedStep]
+    annotations: list[SavedAnnotation]
     logs: str  # blob: JSON lines [step, seconds after the job started, text]
     paths: str | None = None  # blob: tar of the declared output paths
-    artifacts: list[dict[str, Any]] = field(default_factory=list)  # name, blob, size
+    artifacts: list[SavedArtifact] = field(default_factory=list)
     size: int = 0  # bytes of every blob it names
 
     def blobs(self) -> list[str]:
-        named = [self.logs, *(a["blob"] for a in self.artifacts)]
+        named = [self.logs, *(a.blob for a in self.artifacts)]
         return named + ([self.paths] if self.paths else [])
 
     def encode(self) -> bytes:
@@ -49,8 +88,14 @@ class Entry:
             body = wrapper["body"]
             if wrapper.get("format") != FORMAT or sha256(body.encode()) != wrapper["digest"]:
                 raise ValueError("digest mismatch or another format")
-            return cls(**json.loads(body))
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            fields: dict[str, Any] = json.loads(body)
+            return cls(**{
+                **fields,
+                "steps": [SavedStep.from_json(s) for s in fields["steps"]],
+                "annotations": [SavedAnnotation(**a) for a in fields["annotations"]],
+                "artifacts": [SavedArtifact(**a) for a in fields.get("artifacts", [])],
+            })  # fmt: skip
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"unreadable entry: {exc}") from None
 
 

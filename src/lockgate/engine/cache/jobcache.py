@@ -6,6 +6,7 @@ import asyncio
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,23 @@ from ...actions.builtin import artifact_root
 from ...common.archive import pack, unpack
 from ...common.gitinfo import RepoInfo
 from ...store import Store
+from ...store.records import Conclusion
 from ...workflow import schema
 from ...workflow.loader import LoadedWorkflow
 from ...workflow.project import Project
 from ..globs import filter_match
 from ..recorder import Recorder
 from ..state import Annotation, FinishedJob, JobRun, Observer, RunOptions
-from .entries import Entry, TooLarge, blobs_named, decode_logs, encode_logs
+from .entries import (
+    Entry,
+    SavedAnnotation,
+    SavedArtifact,
+    SavedStep,
+    TooLarge,
+    blobs_named,
+    decode_logs,
+    encode_logs,
+)
 from .inputs import WorkspaceFiles, tree_digest
 from .keys import PER_RUN, job_key, pick, referenced, secrets_digest
 from .storage import Layers, LocalStorage, RemoteStorage, prune, sha256
@@ -179,25 +190,25 @@ class JobCache:
         recorder.job_started(job, now)
         logs = decode_logs(blobs[entry.logs])
         for saved in entry.steps:
-            step = recorder.step_started(job, str(saved["name"]), now)
-            for _, offset, text in (line for line in logs if line[0] == int(saved["number"])):
+            step = recorder.step_started(job, saved.name, now)
+            for _, offset, text in (line for line in logs if line[0] == saved.number):
                 recorder.log(job, step, text, now + offset)
-            step.outputs = dict(saved["outputs"])
-            status = str(saved["status"])
-            recorder.step_finished(job, step, saved["outcome"], saved["conclusion"], status)
+            step.outputs = dict(saved.outputs)
+            recorder.step_finished(job, step, saved.outcome, saved.conclusion, saved.status)
         for note in entry.annotations:
-            fields = {k: v for k, v in note.items() if k != "step"}
-            number = int(note["step"])
+            number = note.step
             on = job.steps[number - 1] if 0 < number <= len(job.steps) else None
-            recorder.annotate(job, Annotation(**fields), on, logged=False)
+            annotation = Annotation(note.level, note.message, note.file, note.line, note.col,
+                                    note.title)  # fmt: skip
+            recorder.annotate(job, annotation, on, logged=False)
         for artifact in entry.artifacts:
-            target = artifact_root(self.state_dir, run_id) / artifact["name"]
-            unpack(blobs[artifact["blob"]], target)
-            recorder.artifact(run_id, artifact["name"], str(target), int(artifact["size"]))
+            target = artifact_root(self.state_dir, run_id) / artifact.name
+            unpack(blobs[artifact.blob], target)
+            recorder.artifact(run_id, artifact.name, str(target), artifact.size)
         if entry.paths and self.options.bind:
             unpack(blobs[entry.paths], self.options.repo_dir)
         job.outputs, job.summary = dict(entry.outputs), entry.summary
-        job.conclusion = "success"
+        job.conclusion = Conclusion.SUCCESS
         job.message = f"cached from run {entry.source_run} (saved {entry.duration:.1f}s)"
         recorder.job_finished(job, cache_key=key, cached_from=entry.source_run)
 
@@ -222,7 +233,7 @@ class JobCache:
             names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
             data = await asyncio.to_thread(pack, root, names)
             blobs[sha256(data)] = data
-            artifacts.append({"name": name, "blob": sha256(data), "size": size})
+            artifacts.append(SavedArtifact(name, sha256(data), size))
         paths = None
         declared = self.project.rules(job.job_id).outputs
         if declared:
@@ -239,18 +250,15 @@ class JobCache:
             outputs=dict(job.outputs),
             summary=job.summary,
             steps=[
-                {
-                    "number": s.number,
-                    "name": s.name,
-                    "status": s.status,
-                    "outcome": s.outcome,
-                    "conclusion": s.conclusion,
-                    "duration": s.duration,
-                    "outputs": s.outputs,
-                }
+                SavedStep(
+                    s.number, s.name, s.status, s.outcome, s.conclusion, s.duration, s.outputs
+                )
                 for s in job.steps
             ],
-            annotations=store.job_annotations(job.row),
+            annotations=[
+                SavedAnnotation(a.step, a.level, a.message, a.file, a.line, a.col, a.title)
+                for a in store.job_annotations(job.row)
+            ],
             logs=sha256(logs),
             paths=paths,
             artifacts=artifacts,
@@ -274,7 +282,21 @@ class JobCache:
             prune(self.local, self.project.max_size, blobs_named)
 
 
-def cache_listing(state_dir: Path) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Listed:
+    """A local cache entry as `lockgate cache ls` shows it (a damaged one names no job)."""
+
+    key: str
+    job: str
+    size: int  # the entry and every blob it names
+    used: float
+    workflow: str | None = None
+    source_run: int | None = None
+    created: float | None = None
+    saves: float | None = None  # seconds the job took when it ran
+
+
+def cache_listing(state_dir: Path) -> list[Listed]:
     """Every local entry, most recently used first, for `lockgate cache ls`."""
     local = LocalStorage(state_dir / "cache")
     listing = []
@@ -282,20 +304,11 @@ def cache_listing(state_dir: Path) -> list[dict[str, Any]]:
         try:
             entry = Entry.decode(data)
         except ValueError:
-            listing.append({"key": key, "job": "(damaged)", "size": len(data), "used": last_used})
+            listing.append(Listed(key, "(damaged)", len(data), last_used))
             continue
-        listing.append(
-            {
-                "key": key,
-                "job": entry.job_id,
-                "workflow": entry.workflow,
-                "source_run": entry.source_run,
-                "size": len(data) + entry.size,
-                "created": entry.created,
-                "used": last_used,
-                "saves": entry.duration,
-            }
-        )
+        size = len(data) + entry.size
+        listing.append(Listed(key, entry.job_id, size, last_used, entry.workflow,
+                              entry.source_run, entry.created, entry.duration))  # fmt: skip
     return listing
 
 

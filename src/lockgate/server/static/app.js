@@ -92,7 +92,7 @@ function tail() {
   const source = new EventSource(`/api/v1/runs/${run.dataset.run}/logs?after=${run.dataset.after}`);
   source.addEventListener("line", (event) => {
     const line = JSON.parse(event.data);
-    const log = stepLog(line.job, line.step);
+    const log = stepLog(line.key, line.step);
     if (!log) return;  // a job that started after the page: the graph's refresh brings it
     const span = document.createElement("span");
     span.className = "line";
