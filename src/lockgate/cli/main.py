@@ -18,6 +18,7 @@ from rich.markup import escape
 from .. import __version__
 from ..common import crash
 from ..common.errors import UserError
+from ..engine.envfiles import read_secret_file
 from ..engine.leftovers import clean_up
 from ..engine.plan import (
     closure,
@@ -27,7 +28,7 @@ from ..engine.plan import (
     stages,
     topological_order,
 )
-from ..engine.runner import Runner, selection, summary
+from ..engine.runner import Runner, dispatched_inputs, selection, summary
 from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
 from ..store import Store, default_url
@@ -36,7 +37,7 @@ from . import artifact as artifact_cli
 from . import deploy as deploy_cli
 from . import insights as insights_cli
 from . import serve as serve_cli
-from .options import DbOpt, OutputOpt, RepoOpt, read_secret_file
+from .options import DbOpt, OutputOpt, RepoOpt
 from .views import LiveView, PlainView, SilentView
 
 
@@ -72,21 +73,6 @@ def _pairs(values: list[str], flag: str, sep: str = "=") -> dict[str, str]:
             )
         result[key] = value
     return result
-
-
-def _dispatched_inputs(event: str, payload: dict[str, Any]) -> dict[str, str]:
-    """A workflow_dispatch event's own inputs (as GitHub sends them: `inputs` in the event),
-    which `--input` overrides."""
-    given = payload.get("inputs") if event == "workflow_dispatch" else None
-    if not isinstance(given, dict):
-        return {}
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in given.items()}
-
-
-def _trigger_id() -> int | None:
-    """The server's queued run this run answers: its worker says so in LOCKGATE_TRIGGER."""
-    given = os.environ.get("LOCKGATE_TRIGGER", "")
-    return int(given) if given.isdigit() else None
 
 
 def _store(db: str | None, repo: Path) -> Store:
@@ -188,7 +174,7 @@ def run(
         job_filter=tuple(job),
         secrets={**read_secret_file(secret_file), **_pairs(secret, "-s")},
         vars=_pairs(var, "--var"),
-        inputs={**_dispatched_inputs(event, payload), **_pairs(input_, "--input")},
+        inputs={**dispatched_inputs(event, payload), **_pairs(input_, "--input")},
         env=env_pairs,
         actor=actor or os.environ.get("USER", "lockgate"),
         event_payload=payload,
@@ -204,7 +190,6 @@ def run(
         },
         offline=offline,
         github_url=github_url.rstrip("/"),
-        trigger_id=_trigger_id(),
     )
     for name in list(options.secrets):
         if name in os.environ and not options.secrets[name]:

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..common.errors import UserError
+from ..engine.envfiles import read_secret_file
 from ..store.access import Access, Role
 from ..store.database import default_url
-from .options import DbOpt, open_store, read_secret_file
+from .options import DbOpt, open_store
 
 HOOK_MARK = "# lockgate: queue a run per pushed ref"
 hook_app = typer.Typer(help="Git hooks that trigger runs.", no_args_is_help=True)

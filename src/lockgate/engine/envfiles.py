@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.errors import UserError
+
 
 class EnvFileError(ValueError):
     pass
@@ -47,6 +49,19 @@ def parse_env_file(path: Path, shown: str = "") -> dict[str, str]:
                 f"{shown}: invalid line {line!r}; expected NAME=value or NAME<<DELIMITER"
             )
     return values
+
+
+def read_secret_file(path: Path | None) -> dict[str, str]:
+    """The NAME=value lines of a `--secret-file` ({} without one); a clear error when it is
+    missing or malformed."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", where="--secret-file")
+    try:
+        return parse_env_file(path)
+    except EnvFileError as exc:
+        raise UserError(str(exc), where=f"--secret-file {path}") from None
 
 
 def read_path_file(path: Path) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 from dataclasses import dataclass
@@ -47,6 +48,15 @@ def event_for(options: RunOptions, repo: RepoInfo) -> Event:
     if isinstance(before, str) and isinstance(after, str):
         changed = changed_between(options.repo_dir, before, after) or changed
     return Event(options.event_name, ref, changed, str(action) if action is not None else None)
+
+
+def dispatched_inputs(event: str, payload: dict[str, Any]) -> dict[str, str]:
+    """A workflow_dispatch event's own inputs (as GitHub sends them: `inputs` in the event),
+    which `--input` overrides."""
+    given = payload.get("inputs") if event == "workflow_dispatch" else None
+    if not isinstance(given, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in given.items()}
 
 
 def dispatch_inputs(wf: LoadedWorkflow, options: RunOptions) -> dict[str, Value]:

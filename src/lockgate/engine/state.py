@@ -134,4 +134,4 @@ class RunOptions:
     use_cache: bool = True
     remote_cache: str | None = None  # Bazel HTTP remote cache URL (else lockgate.yml's)
     fail_fast: bool = False  # at the first failure, cancel what can no longer change the verdict
-    trigger_id: int | None = None  # the server's queued run this run answers (LOCKGATE_TRIGGER)
+    trigger_id: int | None = None  # the server's queued run this run answers

@@ -129,7 +129,8 @@ def runs(request: Request, _: Viewer, filters: Filters, limit: int = 50) -> list
 
 @router.post("/runs")
 def manual(run: ManualRun, request: Request, caller: Operator) -> JSONResponse:
-    payload = {"ref": run.ref, "inputs": run.inputs, "repository": {"clone_url": run.repository}}
+    payload = {"ref": run.ref, "inputs": run.inputs, "repository": {"clone_url": run.repository},
+               "sender": {"login": caller.name}}  # fmt: skip
     delivery = f"manual:{caller.name}:{uuid.uuid4()}"
     trigger = Trigger("manual", delivery, "workflow_dispatch", run.repository, run.ref, run.ref,
                       None, payload)  # fmt: skip

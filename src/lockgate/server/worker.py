@@ -1,12 +1,12 @@
 """A worker takes queued runs one at a time: it fetches the commit from the trigger's
-repository into a fresh workspace and runs `lockgate run EVENT` there, writing to the server's
-store. It is given a queued run and reports how it ended; it needs nothing of the server but
-the store's URL, so workers on other machines fit the same interface later."""
+repository into a fresh workspace and runs it there in a process of its own (a typed request
+in, a typed outcome out: `runjob.py`), writing to the server's store. It is given a queued run
+and reports how it ended; it needs nothing of the server but the store's URL, so workers on
+other machines fit the same interface later."""
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import shutil
@@ -16,12 +16,15 @@ import sys
 import threading
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import InterruptPolicy, Queue, QueuedRun, Trigger, worker_name
 from ..workflow.project import load_project
 from . import scheduler
 from .doorbell import Doorbell
+from .runjob import RunOutcome, RunRequest
 from .statuses import Forge, Status, report, state_of
 
 IDLE = 0.5  # seconds between looks at an empty queue
@@ -108,15 +111,16 @@ class Worker:
                 return 2, f"cannot fetch {trigger.ref} from {trigger.repository}: {failed}"
             scheduler.record(self.store, trigger, checkout)
             self.queue.choose_interrupt(item.id, _interrupt_policy(checkout))
-            event = where / "event.json"
-            event.write_text(json.dumps(trigger.payload))
-            command = [sys.executable, "-m", "lockgate", "run", trigger.event, "-e", str(event),
-                       "-C", str(checkout)]  # fmt: skip
-            if self.secret_file is not None:
-                command += ["--secret-file", str(self.secret_file)]
-            if trigger.workflow is not None:  # a schedule's, a rerun's: that workflow alone
-                command += ["-W", str(checkout / trigger.workflow)]
-            code, said = self.watch(item, command, where / "said.txt")
+            try:
+                request = RunRequest(
+                    checkout=checkout, event=trigger.event, payload=trigger.payload,
+                    store_url=self.store_url, trigger_id=item.id, actor=trigger.actor,
+                    workflow=trigger.workflow, secret_file=self.secret_file,
+                )  # fmt: skip
+            except ValidationError as exc:
+                wrong = exc.errors()[0]
+                return 2, f"refused: {'.'.join(map(str, wrong['loc']))}: {wrong['msg']}"
+            code, said = self.watch(item, request, where)
             self.keep_artifacts(item, checkout)
             return code, said
         finally:
@@ -133,15 +137,17 @@ class Worker:
                 shutil.move(old, new)
                 self.store.move_artifacts(run_id, old, new)
 
-    def watch(self, item: QueuedRun, command: list[str], said: Path) -> tuple[int, str | None]:
-        """Run `lockgate run`, stopping it (SIGTERM: it cancels its jobs) when an operator
-        cancels the item. What it says goes to the file `said`, not a pipe: a run whose
-        server died still writes freely while it cancels its jobs."""
-        env = {**os.environ, "LOCKGATE_DB": self.store_url, "LOCKGATE_DAEMON": "0",
-               "LOCKGATE_TRIGGER": str(item.id)}  # fmt: skip
-        with said.open("wb") as output, subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=output, preexec_fn=_die_with_parent,
+    def watch(self, item: QueuedRun, request: RunRequest, where: Path) -> tuple[int, str | None]:
+        """Run the request in a process of its own (`server/runjob.py`), stopping it (SIGTERM:
+        it cancels its jobs) when an operator cancels the item; (exit code, what went wrong).
+        What the process prints goes to a file, not a pipe: a run whose server died still
+        writes freely while it cancels its jobs."""
+        asked, answered = where / "request.json", where / "outcome.json"
+        asked.write_text(request.model_dump_json())
+        command = [sys.executable, "-m", "lockgate.server.runjob", str(asked), str(answered)]
+        with (where / "said.txt").open("wb") as output, subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+            preexec_fn=_die_with_parent,
         ) as process:  # fmt: skip
             cancelled = False
             while True:
@@ -152,22 +158,26 @@ class Worker:
                     if not cancelled and self.queue.cancel_asked(item.id):
                         process.terminate()
                         cancelled = True
+        outcome = RunOutcome.read(answered)
         if cancelled:
-            return process.returncode, "cancelled by an operator"
-        if process.returncode in (0, 1):  # it ran; its jobs' outcomes say the rest
-            return process.returncode, None
-        return process.returncode, _what_went_wrong(said)
+            return outcome.exit_code if outcome else 130, "cancelled by an operator"
+        if outcome is None:
+            return _exit_code(process.returncode), _died(process.returncode)
+        return outcome.exit_code, outcome.error
 
 
-def _what_went_wrong(path: Path) -> str | None:
-    """What went wrong, in a line: the last `error:` line near the end of what the run said
-    (its hint follows it), else its last line."""
-    with path.open("rb") as handle:
-        handle.seek(max(0, handle.seek(0, os.SEEK_END) - 8192))
-        lines = [line for line in handle.read().decode(errors="replace").splitlines() if line]
-    errors = [line for line in lines if line.startswith("error:")]
-    found = errors[-1] if errors else lines[-1] if lines else None
-    return found[:500] if found else None
+def _exit_code(returncode: int) -> int:
+    """A process killed by signal N counts as a shell would show it: 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _died(returncode: int) -> str:
+    how = (
+        f"killed by {signal.Signals(-returncode).name}"
+        if returncode < 0
+        else f"exit code {returncode}"
+    )
+    return f"the run's process ended without an outcome ({how})"
 
 
 def _interrupt_policy(checkout: Path) -> InterruptPolicy:

@@ -43,6 +43,15 @@ class Trigger:
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
     workflow: str | None = None  # only this workflow file runs (a schedule's, a rerun's)
 
+    @property
+    def actor(self) -> str:
+        """Who caused it, as GitHub's `github.actor`: the event's sender, else its pusher."""
+        for field, name in (("sender", "login"), ("pusher", "name"), ("pusher", "username")):
+            found = self.payload.get(field)
+            if isinstance(found, dict) and isinstance(found.get(name), str) and found[name]:
+                return str(found[name])[:255]
+        return "lockgate"
+
 
 @dataclass(frozen=True)
 class QueuedRun:

@@ -1,0 +1,128 @@
+"""One queued run in a process of its own. The worker writes a `RunRequest` file and starts
+`python -m lockgate.server.runjob REQUEST OUTCOME`; this process runs the request with the engine
+(as `lockgate run` would) and writes a `RunOutcome` file, which is all the worker reads of how
+it went: no arguments in environment variables, no scraping of what the run printed.
+
+The outcome is written whole (to a temporary file, then renamed): a worker never reads half of
+one. A process that leaves none (killed, or crashed before it could write) is reported by the
+worker from its exit status alone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..common import crash
+from ..common.errors import UserError
+from ..engine.envfiles import read_secret_file
+from ..engine.leftovers import clean_up
+from ..engine.orchestrator import combine
+from ..engine.runner import Runner, dispatched_inputs
+from ..engine.state import RunOptions, Silent
+from ..store import Store
+from ..store.records import Conclusion
+
+EXIT_CODES = {Conclusion.SUCCESS: 0, Conclusion.FAILURE: 1, Conclusion.CANCELLED: 130}
+COULD_NOT_RUN = 2
+
+
+class RunRequest(BaseModel):
+    """What a worker asks of one run: the commit checked out, the event, where to record it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    checkout: Path
+    event: str = Field(pattern=r"^[a-z_]{1,64}$")
+    payload: dict[str, Any]
+    store_url: str
+    trigger_id: int  # the queued run this run answers (kept as runs.trigger_id)
+    actor: str = Field(min_length=1, max_length=255)
+    workflow: str | None = None  # one workflow file (a schedule's, a rerun's), else all
+    secret_file: Path | None = None  # every run's secrets, read here, never passed on argv
+
+
+class RunOutcome(BaseModel):
+    """How the run ended: its conclusion, the runs it recorded, or why it could not run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exit_code: int  # what `lockgate run` would have exited with: 0, 1, 2 or 130
+    conclusion: Conclusion | None = None  # None: it could not run
+    runs: list[int] = []
+    error: str | None = None  # what stopped it, in a line, with what to do
+
+    @classmethod
+    def read(cls, path: Path) -> RunOutcome | None:
+        """The outcome a run left at `path`; None when it left none (or not a whole one)."""
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError):
+            return None
+
+
+def execute(request: RunRequest) -> RunOutcome:
+    """Run the workflows the request's event triggers (or its one workflow) in its checkout."""
+    options = RunOptions(
+        repo_dir=request.checkout,
+        event_name=request.event,
+        workflows=request.checkout / request.workflow if request.workflow else None,
+        secrets=read_secret_file(request.secret_file),
+        inputs=dispatched_inputs(request.event, request.payload),
+        actor=request.actor,
+        event_payload=request.payload,
+        max_jobs=os.cpu_count() or 2,
+        trigger_id=request.trigger_id,
+    )
+    store = Store(request.store_url)
+    clean_up(request.checkout, store.mark_interrupted())
+    runner = Runner(options, store, Silent())
+    chosen, _ = runner.selection()
+    if not chosen:
+        return RunOutcome(exit_code=0, conclusion=Conclusion.SUCCESS)
+    results = asyncio.run(runner.run(chosen))
+    conclusion = combine([r.conclusion for r in results])
+    if runner.interrupted:
+        conclusion = Conclusion.CANCELLED
+    elif conclusion != Conclusion.SUCCESS:
+        conclusion = Conclusion.FAILURE
+    return RunOutcome(
+        exit_code=EXIT_CODES[conclusion], conclusion=conclusion, runs=[r.run_id for r in results]
+    )
+
+
+def write(outcome: RunOutcome, path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(outcome.model_dump_json())
+    os.replace(partial, path)
+
+
+def main(argv: list[str]) -> int:
+    request_path, outcome_path = Path(argv[0]), Path(argv[1])
+    try:
+        request = RunRequest.model_validate_json(request_path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        outcome = RunOutcome(exit_code=COULD_NOT_RUN, error=f"unreadable run request: {exc}")
+    else:
+        try:
+            outcome = execute(request)
+        except UserError as exc:
+            outcome = RunOutcome(exit_code=COULD_NOT_RUN, error=str(exc))
+        except Exception as exc:  # a bug: a report with the traceback, one line for the operator
+            command = ["run", request.event]
+            if request.secret_file is not None:  # its values are scrubbed from the report
+                command += ["--secret-file", str(request.secret_file)]
+            where = crash.write_report(exc, command)
+            what = crash.scrub(f"{type(exc).__name__}: {exc}", crash.secrets_in(command))
+            error = f"internal error ({what.splitlines()[0][:300]}); crash report: {where}"
+            outcome = RunOutcome(exit_code=COULD_NOT_RUN, error=error)
+    write(outcome, outcome_path)
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
