@@ -309,6 +309,11 @@ def test_an_instance_that_cannot_start_again_is_restored_later(fleets: Fleets) -
 
 def test_down_stops_the_fleet_and_the_agent_leaves_it_down(fleets: Fleets) -> None:
     repo, _, _ = running(fleets, 2)
+    # The agent was told its store in a file only its owner reads, not in its environment.
+    request = repo / ".lockgate" / "agent-request.json"
+    assert request.stat().st_mode & 0o777 == 0o600 and "sqlite:///" in request.read_text()
+    for pid in agents(repo):
+        assert b"LOCKGATE_DB=" not in Path(f"/proc/{pid}/environ").read_bytes()
     done = lockgate("down", "test", cwd=repo)
     assert done.returncode == 0 and "2 instances" in done.stderr, done.stderr
     # With nothing left to keep, the agent stops, and it started nothing before it did.

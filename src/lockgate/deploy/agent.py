@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from .. import hostside
 from ..common.errors import UserError
 from ..common.filelocks import held
@@ -35,6 +37,7 @@ from .reconciler import PROBE_PERIOD, WATCH_PERIOD, Reconciler
 
 LOCK = "agent.lock"
 LOG = "agent.log"
+REQUEST = "agent-request.json"
 
 
 def environment_files(state_dir: Path) -> dict[str, Path]:
@@ -49,15 +52,29 @@ def agent_running(state_dir: Path) -> bool:
     return held(state_dir / LOCK)
 
 
+class AgentRequest(BaseModel):
+    """What a deploy tells the agent it starts, in a file only its owner reads: the store
+    (a URL may carry a password, so never on the command line or in the environment)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store_url: str = Field(min_length=1)
+    probe_period: float = Field(default=PROBE_PERIOD, ge=0.1)
+
+
 def start_agent(repo: Path, state_dir: Path, store_url: str) -> None:
     """Start a detached agent for this repository unless one runs, on the store `store_url`
-    names. The URL goes through the agent's environment (LOCKGATE_DB), never the command line
-    others can read; the agent starts through this module, not the whole command line, which
-    imports twice as much."""
+    names. It starts through this module, not the whole command line, which imports twice as
+    much."""
     if agent_running(state_dir):
         return
-    command = [sys.executable, "-m", "lockgate.deploy.agent", "--repo", str(repo)]
-    spawn_detached(command, state_dir / LOG, {"LOCKGATE_DB": store_url})
+    request = (state_dir / REQUEST).resolve()  # the agent starts in /
+    request.touch(mode=0o600)
+    request.chmod(0o600)
+    request.write_text(AgentRequest(store_url=store_url).model_dump_json())
+    command = [sys.executable, "-m", "lockgate.deploy.agent", "--repo", str(repo),
+               "--request", str(request)]  # fmt: skip
+    spawn_detached(command, state_dir / LOG)
 
 
 @contextlib.contextmanager
@@ -201,10 +218,18 @@ def run_agent(repo: Path, store_url: str | None, period: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lockgate agent", description=__doc__)
     parser.add_argument("--repo", type=Path, default=Path("."))
-    parser.add_argument("--probe-period", type=float, default=PROBE_PERIOD)
+    parser.add_argument("--request", type=Path, required=True, help="what deploy wrote for it")
     args = parser.parse_args(argv)
     try:
-        run_agent(args.repo, None, max(0.1, args.probe_period))
+        request = AgentRequest.model_validate_json(args.request.read_bytes())
+    except (OSError, ValidationError) as exc:
+        if not args.repo.resolve().is_dir():  # deleted before this agent started, with it
+            stop_orphans(state_path(args.repo.resolve()), sys.stdout)
+            return 0
+        print(f"error: unreadable agent request {args.request}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run_agent(args.repo, request.store_url, request.probe_period)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
