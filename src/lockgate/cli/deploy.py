@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,15 +16,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..artifacts import signed
 from ..common.errors import UserError
-from ..common.names import checked_name
-from ..common.statedir import state_dir, state_path
 from ..deploy import status as status_view
-from ..deploy.agent import environment_files, run_agent, start_agent
-from ..deploy.envfile import load_environment
-from ..deploy.environment import DeployRefused, Environment
+from ..deploy.agent import run_agent
+from ..deploy.environment import DeployRefused
 from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
+from ..deploy.service import DeployService
 from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
 from .options import DbOpt, OutputOpt, RepoOpt, open_store
 
@@ -42,35 +38,14 @@ def _records(repo: Path, db: str | None) -> DeploymentRecords:
     return DeploymentRecords(open_store(db, repo))
 
 
-def _reconciler(env: str, repo: Path, db: str | None, keep: bool = True) -> Reconciler:
-    """The environment named by a file (kept for later commands when `keep`; else nothing is
-    written) or by name."""
-    state = state_dir(repo.resolve()) if keep else state_path(repo.resolve())
-    path, known_as = Path(env), None
-    if not path.is_file():
-        checked_name(env, "environment", "ENV")
-        path, known_as = state / "fleet" / env / "environment.yaml", env
-        if not path.is_file():
-            raise UserError(
-                f"no environment file {env!r} and no deployed environment of that name",
-                where="ENV",
-                hint="give the environment file (e.g. deploy/staging.yaml)",
-            )
-    name, spec = load_environment(path, known_as)
-    reconciler = Reconciler(name, spec, state, _records(repo, db))
-    kept = reconciler.dir / "environment.yaml"
-    if keep and path.resolve() != kept.resolve():
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, kept)  # `status NAME`, `rollback NAME` and the agent read it
-    return reconciler
+def _service(repo: Path, db: str | None) -> DeployService:
+    return DeployService(repo, _records(repo, db))
 
 
-def _settle(
-    reconciler: Reconciler, rollout: Rollout, repo: Path, output: str, db: str | None
-) -> None:
-    """Have an agent supervise the environment, take passes until the rollout settles, and
+def _settle(changed: tuple[Reconciler, Rollout], output: str) -> None:
+    """Take passes until the rollout settles (an agent supervises it from then on), and
     report it."""
-    start_agent(repo.resolve(), reconciler.state_dir, reconciler.records.url)
+    reconciler, rollout = changed
 
     def show(text: str) -> None:
         if output != "json":
@@ -122,20 +97,15 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate deploy deploy/staging.yaml --artifact examples/app
         """
-        reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler)
-        reference = artifact
-        if Path(artifact).is_dir():
-            reference = signed.build_signed(Path(artifact), environment.state_dir).digest
         try:
-            rollout = environment.deploy(reference, _user())
+            changed = _service(repo, db).deploy(env, artifact, _user())
         except DeployRefused as exc:
             if output == "json":
                 print(json.dumps({"result": "refused", "message": str(exc)}))
             else:
                 _console().print(f"[red]refused[/]: {escape(str(exc))}")
             raise typer.Exit(1) from None
-        _settle(reconciler, rollout, repo, output, db)
+        _settle(changed, output)
 
     @app.command()
     def rollback(
@@ -145,9 +115,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate rollback staging
         """
-        reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler)
-        _settle(reconciler, environment.rollback(_user()), repo, output, db)
+        _settle(_service(repo, db).rollback(env, _user()), output)
 
     @app.command()
     def promote(
@@ -157,9 +125,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate promote production
         """
-        reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler)
-        _settle(reconciler, environment.promote(), repo, output, db)
+        _settle(_service(repo, db).promote(env), output)
 
     @app.command()
     def abort(
@@ -170,9 +136,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate abort production
         """
-        reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler)
-        _settle(reconciler, environment.abort(), repo, output, db)
+        _settle(_service(repo, db).abort(env), output)
 
     @app.command()
     def down(env: EnvArg, repo: RepoOpt = Path("."), db: DbOpt = None) -> None:
@@ -180,10 +144,8 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate down local
         """
-        reconciler = _reconciler(env, repo, db)
-        environment = Environment(reconciler)
-        stopped = environment.down(_user())
-        _console().print(f"stopped {stopped} instances and the router of {reconciler.name}")
+        name, stopped = _service(repo, db).down(env, _user())
+        _console().print(f"stopped {stopped} instances and the router of {name}")
 
     @app.command()
     def agent(
@@ -215,10 +177,11 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate status staging -o json
         """
-        names = [env] if env else sorted(environment_files(state_path(repo.resolve())))
+        service = _service(repo, db)
+        names = [env] if env else service.names()
         if not names:
             _console().print(f"nothing has been deployed from {repo.resolve()}")
-        views = [status_view.view(_reconciler(name, repo, db, keep=False)) for name in names]
+        views = [service.status(name) for name in names]
         if output == "json":
             found = [_jsonable(v) for v in views]
             print(json.dumps(found[0] if env else found, indent=2))

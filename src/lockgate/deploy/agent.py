@@ -22,59 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from .. import hostside
 from ..common.errors import UserError
-from ..common.filelocks import held
-from ..common.processes import spawn_detached
-from ..common.statedir import state_dir, state_path
+from ..common.statedir import state_path
 from ..store import Store
 from ..store.database import default_url
 from ..store.deployments import DeploymentRecords, RolloutStatus
-from .envfile import load_environment
-from .reconciler import PROBE_PERIOD, WATCH_PERIOD, Reconciler
-
-LOCK = "agent.lock"
-LOG = "agent.log"
-REQUEST = "agent-request.json"
-
-
-def environment_files(state_dir: Path) -> dict[str, Path]:
-    """The environments deployed from this state directory: name -> kept environment file."""
-    fleet = state_dir / "fleet"
-    found = sorted(fleet.glob("*/environment.yaml")) if fleet.is_dir() else []
-    return {path.parent.name: path for path in found}
-
-
-def agent_running(state_dir: Path) -> bool:
-    """Whether an agent holds this state directory's lock."""
-    return held(state_dir / LOCK)
-
-
-class AgentRequest(BaseModel):
-    """What a deploy tells the agent it starts, in a file only its owner reads: the store
-    (a URL may carry a password, so never on the command line or in the environment)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    store_url: str = Field(min_length=1)
-    probe_period: float = Field(default=PROBE_PERIOD, ge=0.1)
-
-
-def start_agent(repo: Path, state_dir: Path, store_url: str) -> None:
-    """Start a detached agent for this repository unless one runs, on the store `store_url`
-    names. It starts through this module, not the whole command line, which imports twice as
-    much."""
-    if agent_running(state_dir):
-        return
-    request = (state_dir / REQUEST).resolve()  # the agent starts in /
-    request.touch(mode=0o600)
-    request.chmod(0o600)
-    request.write_text(AgentRequest(store_url=store_url).model_dump_json())
-    command = [sys.executable, "-m", "lockgate.deploy.agent", "--repo", str(repo),
-               "--request", str(request)]  # fmt: skip
-    spawn_detached(command, state_dir / LOG)
+from .launch import LOCK, AgentRequest, environment_files
+from .reconciler import WATCH_PERIOD, Reconciler
+from .service import DeployService
 
 
 @contextlib.contextmanager
@@ -95,10 +53,9 @@ def holding_lock(state_dir: Path) -> Iterator[None]:
 
 
 class Agent:
-    def __init__(
-        self, state_dir: Path, records: DeploymentRecords, period: float, out: IO[str]
-    ) -> None:
-        self.state_dir, self.records, self.period, self.out = state_dir, records, period, out
+    def __init__(self, service: DeployService, period: float, out: IO[str]) -> None:
+        self.service, self.period, self.out = service, period, out
+        self.state_dir, self.records = service.state, service.records
         self.running: dict[str, tuple[float, Reconciler]] = {}  # name -> (file mtime, it)
         self.stop = threading.Event()
         self.troubles: dict[str, str] = {}  # environment -> the last failure said
@@ -112,19 +69,13 @@ class Agent:
         known = self.running.get(name)
         if known is None or known[0] != mtime:
             try:
-                _, spec = load_environment(path, name)
+                reconciler = self.service.named(
+                    name, lambda text: self.say(name, text), self.period
+                )
             except UserError as exc:
                 self.say(name, f"not supervised: {exc}")
                 self.running.pop(name, None)
                 return None
-            reconciler = Reconciler(
-                name,
-                spec,
-                self.state_dir,
-                self.records,
-                lambda text: self.say(name, text),
-                self.period,
-            )
             self.running[name] = (mtime, reconciler)
         return self.running[name][1]
 
@@ -189,16 +140,16 @@ def stop_orphans(state_dir: Path, out: IO[str]) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} agent: {said}", file=out, flush=True)
 
 
-def keep_converged(state_dir: Path, records: DeploymentRecords, period: float) -> None:
+def keep_converged(service: DeployService, period: float) -> None:
     """`lockgate agent`: supervise until nothing is left to keep. The lock is let go before a
     last look at the store, so a `deploy` that found an agent running (and so started none)
     has written its desired state by then, and this agent takes it on."""
-    agent = Agent(state_dir, records, period, sys.stdout)
-    with holding_lock(state_dir):  # a second agent refuses to start
+    agent = Agent(service, period, sys.stdout)
+    with holding_lock(service.state):  # a second agent refuses to start
         agent.run()
     while not agent.stop.is_set() and agent.has_work():
         try:
-            with holding_lock(state_dir):
+            with holding_lock(service.state):
                 agent.run()
         except UserError:
             return  # another agent took over meanwhile
@@ -212,7 +163,7 @@ def run_agent(repo: Path, store_url: str | None, period: float) -> None:
         stop_orphans(state_path(where), sys.stdout)
         return
     store = Store(store_url or default_url(where))
-    keep_converged(state_dir(where), DeploymentRecords(store), period)
+    keep_converged(DeployService(where, DeploymentRecords(store)), period)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from ..common.httpcheck import Unreachable
 from ..store.deployments import Event, InstanceState, Rollout, RolloutStatus
-from .agent import agent_running
 from .hostbook import HostBook
+from .launch import agent_running
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS
 from .supervision import crash_looping

@@ -262,9 +262,7 @@ def _environment_call(call: Any) -> Any:
     try:
         return call()
     except UnknownEnvironment as exc:
-        raise HTTPException(
-            404, f"no environment {exc} deployed from this server's --deployments"
-        ) from None
+        raise HTTPException(404, exc.message) from None
     except (UserError, DeployRefused) as exc:
         raise HTTPException(409, str(exc)) from None
 

@@ -1,7 +1,7 @@
 """The environments the server shows and drives: those deployed from one repository directory
-(`lockgate serve --deployments DIR`, the checkout `lockgate deploy` ran in). An action writes
-the desired state as the CLI's commands do and leaves the carrying out to that directory's
-agent, which it starts when none runs; the request never waits for a rollout."""
+(`lockgate serve --deployments DIR`, the checkout `lockgate deploy` ran in), through the same
+deploy service as the CLI. An action writes the desired state and leaves the carrying out to
+that directory's agent; the request never waits for a rollout."""
 
 from __future__ import annotations
 
@@ -10,26 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import bundles, signed
 from ..common.errors import UserError
-from ..common.statedir import state_path
 from ..deploy import status
-from ..deploy.agent import environment_files, start_agent
-from ..deploy.envfile import load_environment
-from ..deploy.environment import Environment
-from ..deploy.reconciler import Reconciler
+from ..deploy.service import DeployService, UnknownEnvironment
 from ..store import Store
 from ..store.deployments import DeploymentRecords, Rollout
 
-ACTIONS: dict[str, Callable[[Environment, str], Rollout]] = {
-    "promote": lambda environment, _actor: environment.promote(),
-    "abort": lambda environment, actor: environment.abort(f"aborted by {actor}"),
-    "rollback": lambda environment, actor: environment.rollback(actor),
+ACTIONS: dict[str, Callable[[DeployService, str, str], Rollout]] = {
+    "promote": lambda service, name, _actor: service.promote(name)[1],
+    "abort": lambda service, name, actor: service.abort(name, f"aborted by {actor}")[1],
+    "rollback": lambda service, name, actor: service.rollback(name, actor)[1],
 }
 
-
-class UnknownEnvironment(LookupError):
-    pass
+__all__ = ["ACTIONS", "Environments", "StoredBundle", "Summary", "UnknownEnvironment"]
 
 
 @dataclass(frozen=True)
@@ -53,15 +46,17 @@ class Summary:
 class Environments:
     def __init__(self, repo: Path | None, store: Store) -> None:
         self.repo = repo
-        self.state = state_path(repo) if repo is not None else None
         self.records = DeploymentRecords(store)
+        self.service = DeployService(repo, self.records, files=False) if repo else None
 
-    def names(self) -> list[str]:
-        return sorted(environment_files(self.state)) if self.state is not None else []
+    def _service(self, name: str) -> DeployService:
+        if self.service is None:
+            raise UnknownEnvironment(f"no environment {name!r}: the server has no --deployments")
+        return self.service
 
     def overview(self) -> list[Summary]:
         found = []
-        for name in self.names():
+        for name in self.service.names() if self.service is not None else []:
             try:
                 view = self.status(name)
             except (UserError, OSError) as exc:  # a broken file: said, not a failed page
@@ -70,43 +65,26 @@ class Environments:
             found.append(Summary(name, view.app, view.health.value, view.digest, view.reasons))
         return found
 
-    def reconciler(self, name: str) -> Reconciler:
-        files = environment_files(self.state) if self.state is not None else {}
-        if name not in files or self.state is None:
-            raise UnknownEnvironment(name)
-        known, spec = load_environment(files[name], name)
-        return Reconciler(known, spec, self.state, self.records)
-
     def status(self, name: str) -> status.StatusView:
-        return status.view(self.reconciler(name))
+        return self._service(name).status(name)
 
     def history(self, name: str, limit: int = 20) -> list[Rollout]:
-        self.reconciler(name)  # an unknown name is refused, not answered with nothing
-        return self.records.history(name, limit)
+        return self._service(name).history(name, limit)
 
     def act(self, name: str, action: str, actor: str) -> Rollout:
         """promote | abort | rollback; a UserError says why it cannot be done now."""
-        rollout = ACTIONS[action](Environment(self.reconciler(name)), actor)
-        self._carry_on()
-        return rollout
+        return ACTIONS[action](self._service(name), name, actor)
 
     def deploy(self, name: str, digest: str, actor: str) -> Rollout:
-        """Roll out a bundle already built for this directory (by digest or its prefix)."""
-        rollout = Environment(self.reconciler(name)).deploy(digest, actor)
-        self._carry_on()
-        return rollout
+        """Roll out a bundle already built for this directory (by digest or its prefix); a
+        deployed environment's name only, never a file path."""
+        return self._service(name).deploy(name, digest, actor)[1]
 
     def bundles(self, limit: int = 20) -> list[StoredBundle]:
         """The bundles built in the directory, newest first: what can be deployed."""
-        if self.state is None:
-            return []
-        kept = bundles.stored(signed.store_dir(self.state), limit)
+        kept = self.service.bundles(limit) if self.service is not None else []
         return [StoredBundle(digest, at) for digest, at in kept]
 
     def analyses(self, deployment_id: int) -> tuple[Rollout, list[dict[str, Any]]] | None:
         found = self.records.rollout(deployment_id)
         return (found, self.records.analyses(deployment_id)) if found is not None else None
-
-    def _carry_on(self) -> None:
-        assert self.repo is not None and self.state is not None
-        start_agent(self.repo, self.state, self.records.url)

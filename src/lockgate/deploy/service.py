@@ -1,0 +1,117 @@
+"""The deploy service: one repository's environments, for the CLI, the server and the agent.
+
+It resolves an environment (by its file, or by the name of one deployed before), changes its
+desired state (deploy, rollback, promote, abort, down), reads its status and history, and has
+an agent carry the changes out. Callers parse their input and show the result; none of them
+builds a reconciler or starts an agent itself."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from ..artifacts import bundles, signed
+from ..common.errors import UserError
+from ..common.names import checked_name
+from ..common.statedir import state_dir, state_path
+from ..store.deployments import DeploymentRecords, Rollout
+from . import status
+from .envfile import load_environment
+from .environment import Environment
+from .launch import environment_files, start_agent
+from .reconciler import PROBE_PERIOD, Reconciler
+
+
+class UnknownEnvironment(UserError):
+    """No environment of that name has been deployed from this repository."""
+
+
+class DeployService:
+    def __init__(self, repo: Path, records: DeploymentRecords, files: bool = True) -> None:
+        """`files`: whether an environment may be named by its file (the CLI's user may;
+        the server's callers name deployed environments only, never a path)."""
+        self.repo = repo.resolve()
+        self.records, self.files = records, files
+
+    @property
+    def state(self) -> Path:
+        """The repository's state directory (not made until something is written)."""
+        return state_path(self.repo)
+
+    def names(self) -> list[str]:
+        return sorted(environment_files(self.state))
+
+    # -- resolving -------------------------------------------------------------------------
+    def named(
+        self, name: str, say: Callable[[str], None] = lambda _: None, period: float = PROBE_PERIOD
+    ) -> Reconciler:
+        """A deployed environment's reconciler, from the file kept when it was deployed."""
+        checked_name(name, "environment", "ENV")
+        kept = environment_files(self.state).get(name)
+        if kept is None:
+            raise UnknownEnvironment(
+                f"no environment {name!r} has been deployed from {self.repo}",
+                where="ENV",
+                hint="give the environment file (e.g. deploy/staging.yaml)",
+            )
+        _, spec = load_environment(kept, name)
+        return Reconciler(name, spec, self.state, self.records, say, period)
+
+    def resolve(self, env: str) -> Reconciler:
+        """The environment an environment file names (kept in the state directory, where
+        `status NAME`, `rollback NAME` and the agent read it), else a deployed one's name."""
+        path = Path(env)
+        if not self.files or not path.is_file():
+            return self.named(env)
+        name, spec = load_environment(path, None)
+        reconciler = Reconciler(name, spec, state_dir(self.repo), self.records)
+        kept = reconciler.dir / "environment.yaml"
+        if path.resolve() != kept.resolve():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, kept)
+        return reconciler
+
+    # -- changing the desired state (an agent carries it out) --------------------------------
+    def deploy(self, env: str, reference: str, actor: str) -> tuple[Reconciler, Rollout]:
+        """Roll out a bundle: a digest (or a unique prefix of one) built here, or an app
+        directory, built and signed first."""
+        reconciler = self.resolve(env)
+        if self.files and Path(reference).is_dir():
+            reference = signed.build_signed(Path(reference), reconciler.state_dir).digest
+        rollout = Environment(reconciler).deploy(reference, actor)
+        return reconciler, self._carried(reconciler, rollout)
+
+    def rollback(self, env: str, actor: str) -> tuple[Reconciler, Rollout]:
+        reconciler = self.resolve(env)
+        return reconciler, self._carried(reconciler, Environment(reconciler).rollback(actor))
+
+    def promote(self, env: str) -> tuple[Reconciler, Rollout]:
+        reconciler = self.resolve(env)
+        return reconciler, self._carried(reconciler, Environment(reconciler).promote())
+
+    def abort(self, env: str, why: str = "aborted") -> tuple[Reconciler, Rollout]:
+        reconciler = self.resolve(env)
+        return reconciler, self._carried(reconciler, Environment(reconciler).abort(why))
+
+    def down(self, env: str, actor: str) -> tuple[str, int]:
+        """Stop an environment's instances and router: (its name, how many were stopped)."""
+        reconciler = self.resolve(env)
+        return reconciler.name, Environment(reconciler).down(actor)
+
+    def _carried(self, reconciler: Reconciler, rollout: Rollout) -> Rollout:
+        start_agent(self.repo, reconciler.state_dir, self.records.url)
+        return rollout
+
+    # -- reading ---------------------------------------------------------------------------
+    def status(self, name: str) -> status.StatusView:
+        """Where a deployed environment stands; reads only."""
+        return status.view(self.named(name))
+
+    def history(self, name: str, limit: int = 20) -> list[Rollout]:
+        self.named(name)  # an unknown name is refused, not answered with nothing
+        return self.records.history(name, limit)
+
+    def bundles(self, limit: int = 20) -> list[tuple[str, float]]:
+        """The bundles built here, newest first (digest, when stored): what can be deployed."""
+        return bundles.stored(signed.store_dir(self.state), limit)
