@@ -20,16 +20,8 @@ from ..common import crash
 from ..common.errors import UserError
 from ..engine.envfiles import read_secret_file
 from ..engine.leftovers import clean_up
-from ..engine.plan import (
-    closure,
-    describe_runs_on,
-    job_needs,
-    planned_jobs,
-    stages,
-    topological_order,
-)
+from ..engine.plan import Plan, describe
 from ..engine.runner import Runner, dispatched_inputs, selection, summary
-from ..engine.scheduling import fastest_first, job_stats
 from ..engine.state import RunOptions
 from ..store import Store, default_url
 from ..store.records import RunRecord
@@ -200,9 +192,9 @@ def run(
         # The plan reads history when there is some, and writes nothing.
         url = db or default_url(repo_dir)
         exists = not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
-        history = Store(url) if exists else None
+        history = Store(url).job_history if exists else None
         chosen, not_triggered = selection(options)
-        _print_plan(chosen, not_triggered, output, history, options.job_filter)
+        _print_plan(describe(chosen, not_triggered, history, options.job_filter), output)
         return
     store = _store(db, repo_dir)
     runner = Runner(options, store, SilentView())
@@ -236,93 +228,35 @@ def run(
 MAX_LISTED = 12  # matrix jobs listed per job in the plain plan (JSON has them all)
 
 
-def _print_plan(
-    chosen: list[Any],
-    not_triggered: list[Any],
-    output: str,
-    store: Store | None,
-    only: tuple[str, ...] = (),
-) -> None:
-    plans: list[dict[str, Any]] = []
-    for wf in chosen:
-        needs = job_needs(wf)
-        wanted = [j for j in only if j in needs]
-        if wanted:  # the selection and what it needs, as `run -j` would run
-            keep = closure(needs, wanted)
-            needs = {job: deps for job, deps in needs.items() if job in keep}
-        order = topological_order(needs, where=wf.display)
-        stats = job_stats(store.job_history(wf.display)) if store else {}
-        plan_stages = []
-        for stage in stages(needs, order):
-            entries = []
-            in_file_order = [j for j in wf.model.jobs if j in stage]
-            for job_id in fastest_first(in_file_order, stats):
-                spec = wf.model.jobs[job_id]
-                entry: dict[str, Any] = {"job": job_id, "needs": needs[job_id]}
-                history = stats.get(job_id)
-                entry["history"] = history.describe() if history else "no history"
-                matrix = spec.strategy.matrix if spec.strategy else None
-                combinations: list[dict[str, Any]] = []
-                if isinstance(matrix, dict):
-                    from ..engine.matrix import MatrixError, expand
-
-                    try:
-                        combinations = expand(matrix)
-                        entry["matrix"] = combinations
-                    except MatrixError as exc:
-                        entry["matrix"] = f"computed at run time ({exc})"
-                elif matrix is not None:
-                    entry["matrix"] = "computed at run time"
-                if hasattr(spec, "runs_on"):
-                    entry["runs_on"] = describe_runs_on(spec)
-                    entry["jobs"] = planned_jobs(job_id, spec, combinations)
-                else:
-                    entry["uses"] = spec.uses
-                entries.append(entry)
-            plan_stages.append(entries)
-        plans.append(
-            {"workflow": wf.model.name or wf.display, "file": wf.display, "stages": plan_stages}
-        )
+def _print_plan(plan: Plan, output: str) -> None:
     if output == "json":
-        print(
-            json.dumps(
-                {
-                    "workflows": plans,
-                    "not_triggered": [
-                        {"file": wf.display, "reason": why} for wf, why in not_triggered
-                    ],
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(plan.as_json(), indent=2))
         return
     console = Console(highlight=False)
-    for plan in plans:
-        console.print(f"[bold]{escape(plan['workflow'])}[/] ({escape(plan['file'])})")
-        for n, stage in enumerate(plan["stages"], 1):
+    for planned in plan.workflows:
+        console.print(f"[bold]{escape(planned.workflow)}[/] ({escape(planned.file)})")
+        for n, stage in enumerate(planned.stages, 1):
             for entry in stage:
-                runs_where = entry.get("runs_on") or f"uses {entry.get('uses')}"
-                matrix = entry.get("matrix")
+                runs_where = entry.runs_on or f"uses {entry.uses}"
+                matrix = entry.matrix
                 count = (
                     f", matrix: {len(matrix)} jobs"
                     if isinstance(matrix, list)
                     else (f", matrix: {matrix}" if matrix else "")
                 )
-                after = f", needs: {', '.join(entry['needs'])}" if entry["needs"] else ""
+                after = f", needs: {', '.join(entry.needs)}" if entry.needs else ""
                 console.print(
-                    f"  stage {n}: {escape(entry['job'])} ({escape(runs_where)}{count}"
-                    f"{escape(after)}) [dim]{entry['history']}[/]"
+                    f"  stage {n}: {escape(entry.job)} ({escape(runs_where)}{count}"
+                    f"{escape(after)}) [dim]{entry.history}[/]"
                 )
-                for planned in entry.get("jobs", [])[:MAX_LISTED]:
-                    if planned["name"] != entry["job"] or planned["runs_on"] != runs_where:
-                        console.print(
-                            f"      {escape(planned['name'])} on {escape(planned['runs_on'])}"
-                        )
+                for job in entry.jobs[:MAX_LISTED]:
+                    if job.name != entry.job or job.runs_on != runs_where:
+                        console.print(f"      {escape(job.name)} on {escape(job.runs_on)}")
     console.print(
         "[dim]within a stage, jobs start in the order shown: likeliest to fail soonest first[/]"
     )
-    for wf, why in not_triggered:
-        console.print(f"[dim]{escape(wf.display)}: {escape(why)}[/]")
+    for skipped in plan.not_triggered:
+        console.print(f"[dim]{escape(skipped.file)}: {escape(skipped.reason)}[/]")
 
 
 def _print_results(report: dict[str, Any]) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..common.errors import UserError
 from ..workflow.expressions import ExpressionError, Value, to_string
 from ..workflow.expressions import evaluate as evaluate_expression
 from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls
-from ..workflow.schema import Job
+from ..workflow.schema import CallJob, Job
 from ..workflow.template import render
+from .matrix import MatrixError, expand
+from .scheduling import JobStats, fastest_first, job_stats
 from .triggers import Event, triggered
 
 
@@ -139,9 +141,15 @@ def shown(text: str, matrix: Mapping[str, object]) -> str:
         return text
 
 
-def planned_jobs(
-    job_id: str, job: Job, combinations: list[dict[str, object]]
-) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class PlannedJob:
+    """One job a (matrix) job becomes: its name and its runner, as far as the plan can tell."""
+
+    name: str
+    runs_on: str
+
+
+def planned_jobs(job_id: str, job: Job, combinations: list[dict[str, object]]) -> list[PlannedJob]:
     """Name and runner of each job a (matrix) job becomes."""
     runs_on = describe_runs_on(job)
     found = []
@@ -150,5 +158,102 @@ def planned_jobs(
         name = shown(job.name, combination) if job.name else job_id
         if combination and not (job.name and "${{" in job.name):
             name = f"{name} ({label})"
-        found.append({"name": name, "runs_on": shown(runs_on, combination)})
+        found.append(PlannedJob(name, shown(runs_on, combination)))
     return found
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """A job of the workflow file in its stage: what it needs, where it runs (or the reusable
+    workflow it calls), its matrix (the combinations, or why only a run can know them), and
+    what its history says of it."""
+
+    job: str
+    needs: list[str]
+    history: str
+    runs_on: str | None = None
+    uses: str | None = None
+    matrix: list[dict[str, object]] | str | None = None
+    jobs: list[PlannedJob] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class PlannedWorkflow:
+    workflow: str
+    file: str
+    stages: list[list[PlanEntry]]  # stage N needs only jobs of earlier stages
+
+
+@dataclass(frozen=True)
+class NotTriggered:
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do, without running: `lockgate run --list`."""
+
+    workflows: list[PlannedWorkflow]
+    not_triggered: list[NotTriggered]
+
+    def as_json(self) -> dict[str, object]:
+        """The plan as JSON: a field a job does not have (a matrix, `uses`) is left out."""
+        return {
+            "workflows": [
+                {"workflow": w.workflow, "file": w.file,
+                 "stages": [[e.as_json() for e in stage] for stage in w.stages]}
+                for w in self.workflows
+            ],
+            "not_triggered": [asdict(n) for n in self.not_triggered],
+        }  # fmt: skip
+
+
+def _entry(job_id: str, job: Job | CallJob, needs: list[str], stats: JobStats | None) -> PlanEntry:
+    history = stats.describe() if stats else "no history"
+    matrix = job.strategy.matrix if job.strategy else None
+    combinations: list[dict[str, object]] = []
+    described: list[dict[str, object]] | str | None = None
+    if isinstance(matrix, dict):
+        try:
+            combinations = described = expand(matrix)
+        except MatrixError as exc:
+            described = f"computed at run time ({exc})"
+    elif matrix is not None:
+        described = "computed at run time"
+    if isinstance(job, CallJob):
+        return PlanEntry(job_id, needs, history, uses=job.uses, matrix=described)
+    return PlanEntry(job_id, needs, history, runs_on=describe_runs_on(job), matrix=described,
+                     jobs=planned_jobs(job_id, job, combinations))  # fmt: skip
+
+
+def describe(
+    chosen: Sequence[LoadedWorkflow],
+    not_triggered: Sequence[tuple[LoadedWorkflow, str]],
+    history: Callable[[str], dict[str, list[tuple[str, float]]]] | None = None,
+    only: Sequence[str] = (),
+) -> Plan:
+    """The plan of the chosen workflows (the jobs `only` names and what they need, when it
+    names any), in stages, each stage in the order jobs would start (`history`: a workflow
+    file's past job outcomes, for fastest-first)."""
+    planned = []
+    for wf in chosen:
+        needs = job_needs(wf)
+        wanted = [j for j in only if j in needs]
+        if wanted:  # the selection and what it needs, as `run -j` would run
+            keep = closure(needs, wanted)
+            needs = {job: deps for job, deps in needs.items() if job in keep}
+        order = topological_order(needs, where=wf.display)
+        stats = job_stats(history(wf.display)) if history else {}
+        stages_of = []
+        for stage in stages(needs, order):
+            in_file_order = [j for j in wf.model.jobs if j in stage]
+            stages_of.append([
+                _entry(job_id, wf.model.jobs[job_id], needs[job_id], stats.get(job_id))
+                for job_id in fastest_first(in_file_order, stats)
+            ])  # fmt: skip
+        planned.append(PlannedWorkflow(wf.model.name or wf.display, wf.display, stages_of))
+    return Plan(planned, [NotTriggered(wf.display, why) for wf, why in not_triggered])
