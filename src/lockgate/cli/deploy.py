@@ -208,11 +208,8 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"no deployment {deployment}", hint="lockgate status lists them")
         rows = records.analyses(deployment)
         if output == "json":
-            print(
-                json.dumps(
-                    {"deployment": _jsonable(found), "analyses": rows}, indent=2, default=str
-                )
-            )
+            shown = {"deployment": _jsonable(found), "analyses": [_jsonable(r) for r in rows]}
+            print(json.dumps(shown, indent=2, default=str))
             return
         console = Console(highlight=False, soft_wrap=True)
         console.print(
@@ -223,10 +220,10 @@ def register(app: typer.Typer) -> None:
             console.print("  no analyses (only canary deployments are analysed)")
         for row in rows:
             console.print(
-                f"  {escape(row['step'])} #{row['measurement']}: [bold]{row['verdict']}[/] "
-                f"(score {row['score']:.0f}) over {row['finished_at'] - row['started_at']:.1f}s"
+                f"  {escape(row.step)} #{row.measurement}: [bold]{row.verdict}[/] "
+                f"(score {row.score:.0f}) over {row.finished_at - row.started_at:.1f}s"
             )
-            for metric in row["metrics"]:
+            for metric in row.metrics:
                 console.print(
                     f"    {metric['name']}: {metric['verdict']} — {escape(metric['reason'])}"
                 )

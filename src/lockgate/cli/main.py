@@ -21,7 +21,7 @@ from ..common.errors import UserError
 from ..engine.envfiles import read_secret_file
 from ..engine.leftovers import clean_up
 from ..engine.plan import Plan, describe
-from ..engine.runner import Runner, dispatched_inputs, selection, summary
+from ..engine.runner import Runner, WorkflowResult, dispatched_inputs, overall, selection, summary
 from ..engine.state import RunOptions
 from ..store import Store, default_url
 from ..store.records import RunRecord
@@ -216,12 +216,11 @@ def run(
         results = asyncio.run(runner.run(chosen))
     finally:
         view.close()
-    report = summary(results)
     if output == "json":
-        print(json.dumps(report, indent=2, default=str))
+        print(json.dumps(summary(results), indent=2, default=str))
     else:
-        _print_results(report)
-    conclusion = report["conclusion"]
+        _print_results(results)
+    conclusion = overall(results)
     raise typer.Exit(0 if conclusion == "success" else 130 if runner.interrupted else 1)
 
 
@@ -259,22 +258,22 @@ def _print_plan(plan: Plan, output: str) -> None:
         console.print(f"[dim]{escape(skipped.file)}: {escape(skipped.reason)}[/]")
 
 
-def _print_results(report: dict[str, Any]) -> None:
+def _print_results(results: list[WorkflowResult]) -> None:
     console = Console(highlight=False)
-    for run_report in report["runs"]:
-        for job in run_report["jobs"]:
-            if job["summary"]:
-                console.rule(escape(f"summary: {job['name']}"))
-                console.print(_markdown(job["summary"]))
+    for result in results:
+        for job in result.jobs:
+            if job.summary:
+                console.rule(escape(f"summary: {job.name}"))
+                console.print(_markdown(job.summary))
         console.print(
-            f"run {run_report['run_id']} {escape(run_report['workflow'])}: "
-            f"[bold]{run_report['conclusion']}[/]  (lockgate show {run_report['run_id']})"
+            f"run {result.run_id} {escape(result.workflow)}: "
+            f"[bold]{result.conclusion}[/]  (lockgate show {result.run_id})"
         )
-        for job in run_report["jobs"]:
-            duration = f" {job['duration']:.1f}s" if job["duration"] else ""
-            message = f" — {job['message']}" if job["message"] else ""
-            shown = "cached" if job.get("cached_from") else job["conclusion"] or "?"
-            console.print(escape(f"  {shown:9} {job['name']}{duration}{message}"))
+        for job in result.jobs:
+            duration = f" {job.duration:.1f}s" if job.duration else ""
+            message = f" — {job.message}" if job.message else ""
+            shown = "cached" if job.cached_from else job.conclusion or "?"
+            console.print(escape(f"  {shown:9} {job.name}{duration}{message}"))
 
 
 @app.command()

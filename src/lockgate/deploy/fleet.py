@@ -251,7 +251,7 @@ class LiveFleet:
         return judged.verdict
 
     def verdicts(self, rollout: Rollout, label: str) -> list[str]:
-        return [str(a["verdict"]) for a in self.records.analyses(rollout.id) if a["step"] == label]
+        return [a.verdict for a in self.records.analyses(rollout.id) if a.step == label]
 
     def smoke(self, instances: Sequence[Instance]) -> str | None:
         strategy = self.strategy

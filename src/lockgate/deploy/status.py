@@ -237,7 +237,7 @@ def view(reconciler: Reconciler) -> StatusView:
         )
         if rollout
         else None,
-        analysis=str(analyses[-1]["reason"]) if analyses else None,
+        analysis=analyses[-1].reason if analyses else None,
         instances=views,
         hosts=hosts,
         events=records.events(name),

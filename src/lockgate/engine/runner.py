@@ -230,9 +230,14 @@ class Runner:
                 loop.remove_signal_handler(sig)
 
 
+def overall(results: list[WorkflowResult]) -> Conclusion:
+    """The conclusion of everything an event started: success only when every run succeeded."""
+    return combine([r.conclusion for r in results]) if results else Conclusion.SUCCESS
+
+
 def summary(results: list[WorkflowResult]) -> dict[str, Any]:
     return {
-        "conclusion": combine([r.conclusion for r in results]) if results else Conclusion.SUCCESS,
+        "conclusion": overall(results),
         "runs": [
             {
                 "run_id": r.run_id,

@@ -318,7 +318,7 @@ def analyses(deployment_id: int, request: Request, _: Viewer) -> dict[str, Any]:
     if found is None:
         raise HTTPException(404, f"no deployment {deployment_id}")
     rollout, rows = found
-    return {"deployment": asdict(rollout), "analyses": rows}
+    return {"deployment": asdict(rollout), "analyses": [asdict(row) for row in rows]}
 
 
 # -- incidents (DORA) ------------------------------------------------------------------------------

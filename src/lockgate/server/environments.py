@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..common.errors import UserError
 from ..deploy import status
 from ..deploy.service import DeployService, UnknownEnvironment
 from ..store import Store
-from ..store.deployments import DeploymentRecords, Rollout
+from ..store.deployments import Analysis, DeploymentRecords, Rollout
 
 ACTIONS: dict[str, Callable[[DeployService, str, str], Rollout]] = {
     "promote": lambda service, name, _actor: service.promote(name)[1],
@@ -85,6 +84,6 @@ class Environments:
         kept = self.service.bundles(limit) if self.service is not None else []
         return [StoredBundle(digest, at) for digest, at in kept]
 
-    def analyses(self, deployment_id: int) -> tuple[Rollout, list[dict[str, Any]]] | None:
+    def analyses(self, deployment_id: int) -> tuple[Rollout, list[Analysis]] | None:
         found = self.records.rollout(deployment_id)
         return (found, self.records.analyses(deployment_id)) if found is not None else None

@@ -21,8 +21,7 @@ from ..common import crash
 from ..common.errors import UserError
 from ..engine.envfiles import read_secret_file
 from ..engine.leftovers import clean_up
-from ..engine.orchestrator import combine
-from ..engine.runner import Runner, dispatched_inputs
+from ..engine.runner import Runner, dispatched_inputs, overall
 from ..engine.state import RunOptions, Silent
 from ..store import Store
 from ..store.records import Conclusion
@@ -85,7 +84,7 @@ def execute(request: RunRequest) -> RunOutcome:
     if not chosen:
         return RunOutcome(exit_code=0, conclusion=Conclusion.SUCCESS)
     results = asyncio.run(runner.run(chosen))
-    conclusion = combine([r.conclusion for r in results])
+    conclusion = overall(results)
     if runner.interrupted:
         conclusion = Conclusion.CANCELLED
     elif conclusion != Conclusion.SUCCESS:

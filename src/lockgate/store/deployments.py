@@ -155,6 +155,23 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class Analysis:
+    """One measurement of a canary against its baseline, and the verdict on it."""
+
+    id: int
+    deployment_id: int
+    step: str  # which step or pause it gated
+    measurement: int
+    started_at: float
+    finished_at: float
+    verdict: str  # pass | fail | inconclusive
+    score: float
+    reason: str
+    metrics: list[dict[str, Any]]  # per metric: name, verdict, reason, statistics
+    samples: dict[str, Any]  # per metric and side: the values compared
+
+
+@dataclass(frozen=True)
 class Event:
     at: float
     text: str
@@ -380,11 +397,11 @@ class DeploymentRecords:
         with self.engine.begin() as conn:
             conn.execute(insert(t.analyses).values(**fields))
 
-    def analyses(self, deployment_id: int) -> list[dict[str, Any]]:
+    def analyses(self, deployment_id: int) -> list[Analysis]:
         query = (
             select(t.analyses)
             .where(t.analyses.c.deployment_id == deployment_id)
             .order_by(t.analyses.c.id)
         )
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Analysis(**r._mapping) for r in conn.execute(query)]
