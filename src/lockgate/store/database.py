@@ -10,7 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
 
@@ -77,6 +88,13 @@ class RunFilter:
     event: str = ""
     outcome: str = ""  # success | failure | cancelled | running | interrupted
     before: int = 0  # only runs older than this id (the next page)
+
+
+def _log_lines(run_id: int) -> Select[Any]:
+    """A run's log lines as LogLine's columns: line id, job key, step, time, text."""
+    lines, jobs = t.log_lines.c, t.jobs.c
+    query = select(lines.id, jobs.key, lines.step, lines.ts, lines.line)
+    return query.join(t.jobs, jobs.id == lines.job_row).where(jobs.run_id == run_id)
 
 
 class Store:
@@ -422,15 +440,8 @@ class Store:
     def lines_after(self, run_id: int, after: int, limit: int = 500) -> list[LogLine]:
         """A run's log lines stored after line id `after`, oldest first (for live tails)."""
         query = (
-            select(
-                t.log_lines.c.id,
-                t.jobs.c.key,
-                t.log_lines.c.step,
-                t.log_lines.c.ts,
-                t.log_lines.c.line,
-            )
-            .join(t.jobs, t.jobs.c.id == t.log_lines.c.job_row)
-            .where(t.jobs.c.run_id == run_id, t.log_lines.c.id > after)
+            _log_lines(run_id)
+            .where(t.log_lines.c.id > after)
             .order_by(t.log_lines.c.id)
             .limit(limit)
         )
@@ -439,18 +450,7 @@ class Store:
 
     def logs(self, run_id: int, job_keys: Iterable[str] = ()) -> list[LogLine]:
         keys = list(job_keys)
-        query = (
-            select(
-                t.log_lines.c.id,
-                t.jobs.c.key,
-                t.log_lines.c.step,
-                t.log_lines.c.ts,
-                t.log_lines.c.line,
-            )
-            .join(t.jobs, t.jobs.c.id == t.log_lines.c.job_row)
-            .where(t.jobs.c.run_id == run_id)
-            .order_by(t.log_lines.c.job_row, t.log_lines.c.id)
-        )
+        query = _log_lines(run_id).order_by(t.log_lines.c.job_row, t.log_lines.c.id)
         if keys:
             # A job id, a matrix job's key, or the name shown for it (`test (3.11)`, `Lint`).
             query = query.where(

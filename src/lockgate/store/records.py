@@ -55,8 +55,23 @@ class _Row:
         return asdict(self)  # type: ignore[call-overload, no-any-return]
 
 
-def _took(started: float | None, finished: float | None) -> float | None:
-    return finished - started if started is not None and finished is not None else None
+class _Outcome(_Row):
+    """A run, job or step: how long it took, and the one word that says how it stands."""
+
+    started_at: float | None
+    finished_at: float | None
+    status: Status
+    conclusion: Conclusion | None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def shown(self) -> str:
+        return self.conclusion or self.status
 
 
 @dataclass(frozen=True)
@@ -79,7 +94,7 @@ class AnnotationRecord(_Row):
 
 
 @dataclass(frozen=True)
-class StepRecord(_Row):
+class StepRecord(_Outcome):
     id: int
     job_row: int
     number: int
@@ -92,17 +107,9 @@ class StepRecord(_Row):
     finished_at: float | None
     outputs: dict[str, str] | None
 
-    @property
-    def seconds(self) -> float | None:
-        return _took(self.started_at, self.finished_at)
-
-    @property
-    def shown(self) -> str:
-        return self.conclusion or self.status
-
 
 @dataclass(frozen=True)
-class JobRecord(_Row):
+class JobRecord(_Outcome):
     id: int
     run_id: int
     key: str  # the job id plus its matrix values: unique within a run
@@ -123,14 +130,6 @@ class JobRecord(_Row):
     steps: tuple[StepRecord, ...] = ()
     annotations: tuple[AnnotationRecord, ...] = ()
 
-    @property
-    def seconds(self) -> float | None:
-        return _took(self.started_at, self.finished_at)
-
-    @property
-    def shown(self) -> str:
-        return self.conclusion or self.status
-
 
 @dataclass(frozen=True)
 class ArtifactRecord(_Row):
@@ -145,7 +144,7 @@ class ArtifactRecord(_Row):
 
 
 @dataclass(frozen=True)
-class RunRecord(_Row):
+class RunRecord(_Outcome):
     id: int
     workflow: str
     workflow_file: str
@@ -165,10 +164,6 @@ class RunRecord(_Row):
     trigger_id: int | None  # the server's queued run that started it
     jobs: tuple[JobRecord, ...] = ()  # filled by Store.get_run, empty in lists of runs
     artifacts: tuple[ArtifactRecord, ...] = ()
-
-    @property
-    def shown(self) -> str:
-        return self.conclusion or self.status
 
     def job(self, key: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.key == key), None)
