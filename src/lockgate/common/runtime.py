@@ -23,11 +23,16 @@ class NotPrivate(OSError):
     """The runtime directory could be used by someone else: it is never used then."""
 
 
-def runtime_dir() -> str:
-    """The caller's own directory for sockets: created 0700, and refused unless it is a real
-    directory owned by the caller that no one else may enter (another local user could
-    otherwise create /tmp/lockgate-UID first and receive this user's commands)."""
-    directory = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/lockgate-{os.getuid()}"
+SOCKET_PATH_MAX = 107  # bytes a Unix socket path may have (sun_path, with its NUL: 108)
+BIND_SUFFIX = len(".4194304")  # a server binds PATH.PID first, then renames it to PATH
+
+
+def runtime_dir(directory: str | None = None) -> str:
+    """The caller's own directory for sockets ($XDG_RUNTIME_DIR, else /tmp/lockgate-UID):
+    created 0700, and refused unless it is a real directory owned by the caller that no one
+    else may enter (another local user could otherwise create /tmp/lockgate-UID first and
+    receive this user's commands)."""
+    directory = directory or os.environ.get("XDG_RUNTIME_DIR") or _fallback()
     os.makedirs(directory, 0o700, exist_ok=True)
     info = os.lstat(directory)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
@@ -40,10 +45,18 @@ def runtime_dir() -> str:
     return directory
 
 
+def _fallback() -> str:
+    return f"/tmp/lockgate-{os.getuid()}"
+
+
 def socket_for(kind: str, identity: str) -> str:
-    """A short socket path, unique for `identity` (a directory, an installation...)."""
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return os.path.join(runtime_dir(), f"{kind}-{digest}")
+    """A short socket path, unique for `identity` (a directory, an installation...). Under a
+    runtime directory too deep for a socket path, it is under /tmp/lockgate-UID instead."""
+    name = f"{kind}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+    path = os.path.join(runtime_dir(), name)
+    if len(path.encode()) + BIND_SUFFIX > SOCKET_PATH_MAX:
+        path = os.path.join(runtime_dir(_fallback()), name)
+    return path
 
 
 RESERVED_SECONDS = 60.0  # how long a port handed out is kept from others: time to bind it

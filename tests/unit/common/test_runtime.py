@@ -4,13 +4,15 @@ side never get the same port (the kernel offers a port just probed to the next a
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
 import pytest
 
-from lockgate.common.runtime import PORTS_FILE, free_port
+from lockgate.common.runtime import PORTS_FILE, free_port, socket_for
 
 
 @pytest.fixture
@@ -41,3 +43,16 @@ def test_a_damaged_reservations_file_is_started_afresh(runtime: Path) -> None:
     (runtime / PORTS_FILE).write_text("{not json")
     port = free_port()
     assert list(json.loads((runtime / PORTS_FILE).read_text())) == [f"127.0.0.1:{port}"]
+
+
+def test_a_runtime_directory_too_deep_for_a_socket_falls_back_to_a_short_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    path = socket_for("lockgate", "/some/installation")
+    assert path.startswith(f"/tmp/lockgate-{os.getuid()}/lockgate-")
+    assert len(path.encode()) + len(".4194304") <= 107
+    with tempfile.TemporaryDirectory(prefix="lg") as short:  # /tmp/lgXXXXXXXX: room enough
+        monkeypatch.setenv("XDG_RUNTIME_DIR", short)
+        assert socket_for("lockgate", "/some/installation").startswith(f"{short}/lockgate-")
