@@ -28,7 +28,7 @@ from .envfile import EnvironmentFile
 from .releases import Releases
 from .strategies.base import SIDE_POOLS
 from .strategies.canary import instance_weights
-from .targets.base import Look, Observed, StartFailed, Target
+from .targets.base import HostLost, Look, Observed, StartFailed, Target
 from .traffic.base import Route, Router
 
 ROTATION = (InstanceState.SERVING, InstanceState.READY, InstanceState.STANDBY)
@@ -198,6 +198,10 @@ class LiveFleet:
         except StartFailed as exc:
             self.set(instance, state=InstanceState.FAILED, reason=str(exc))
             self.commit()
+            if isinstance(exc, HostLost):  # fenced: the next pass goes on without its host
+                self.fenced.add(instance.slot)
+                self.note(f"instance {instance.slot} not started, its host is fenced: {exc}")
+                return
             raise
         self.set(
             instance,

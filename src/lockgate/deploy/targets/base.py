@@ -19,6 +19,11 @@ class StartFailed(Exception):
     """An instance could not be started (its reason is shown in the rollout report)."""
 
 
+class HostLost(StartFailed):
+    """The instance's host stopped answering as it was started, and the environment goes on
+    without lost hosts (`on-host-failure: fence`): its slot is fenced, the rollout goes on."""
+
+
 @dataclass(frozen=True)
 class Placed:
     """Where a started instance runs: the target's reference and its host:port."""

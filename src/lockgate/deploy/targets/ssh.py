@@ -16,7 +16,7 @@ from ...artifacts.manifest import AppManifest
 from ...common.errors import UserError
 from ...store.deployments import Instance
 from ..envfile import HostSpec, TargetSpec
-from .base import HostSeen, Look, Observed, Placed, StartFailed
+from .base import HostLost, HostSeen, Look, Observed, Placed, StartFailed
 from .sshhosts import Hosts, HostUnreachable, base_of, host_name
 
 
@@ -77,6 +77,8 @@ class SSHTarget:
             request = {"op": "start", "fleet": self.fleet(host), "launch": launch}
             answer = self.ssh.hostside(host, request)
         except HostUnreachable as exc:
+            if self.ssh.spec.on_host_failure == "fence":
+                raise HostLost(str(exc)) from None
             raise StartFailed(str(exc)) from None
         if "error" in answer:
             raise StartFailed(f"on {host_name(host)}: {answer['error']}")
