@@ -177,14 +177,13 @@ class Load:
 
     def run(self) -> None:
         with httpx.Client(timeout=10) as client:
-            while not self.stop_event.is_set():
+            while not self.stop_event.wait(0.002):
                 sent = time.time()  # when the request left: what the router could know then
                 try:
                     answer = client.get(f"http://127.0.0.1:{self.port}/")
                     self.results.append((sent, answer.status_code, answer.text))
                 except httpx.HTTPError as exc:
                     self.failures.append((sent, repr(exc)))
-                time.sleep(0.002)
 
     def __exit__(self, *_: object) -> None:
         self.stop_event.set()

@@ -169,15 +169,15 @@ def test_a_remote_that_never_answers_times_out_into_a_miss(tmp_path: Path) -> No
             "lockgate.yml": f"cache:\n  remote: http://127.0.0.1:{port}/c\n  remote-timeout: 1\n",
         },
     )
-    started = time.monotonic()
     from ..conftest import lockgate
 
     done = lockgate("run", cwd=repo)
-    elapsed = time.monotonic() - started
     listener.close()
     for conn in held:
         conn.close()
     assert done.returncode == 0, done.stderr
     shown = (done.stdout + done.stderr).lower()
     assert "timed out" in shown or "timeout" in shown, shown
-    assert elapsed < 20  # one timeout, then the remote is left alone
+    # One request timed out (the first job's lookup); after it the remote was left alone:
+    # the second job neither looked up nor saved there.
+    assert len(held) == 1, f"{len(held)} connections to a remote that never answers"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -46,10 +45,9 @@ def test_rolling_keeps_capacity_and_loses_no_request(fleets: Fleets) -> None:
 
     def sample() -> None:
         with httpx.Client() as client:  # one kept-alive connection: a sample costs little
-            while not stop.is_set():
+            while not stop.wait(0.01):
                 table = client.get(f"http://127.0.0.1:{admin}/backends").json()
                 samples.append(sum(1 for row in table if row["weight"] > 0))
-                time.sleep(0.01)
 
     sampler = threading.Thread(target=sample, daemon=True)
     with Load(port) as load:
@@ -82,12 +80,12 @@ def test_blue_green_switches_atomically_and_rolls_back_instantly(fleets: Fleets)
     assert set(bodies[:switch]) == {"v1"} and set(bodies[switch:]) == {"v2"}  # atomic
     kept = [i for i in status(repo)["instances"] if i["state"] == "standby"]
     assert len(kept) == 3 and all(not i["in_rotation"] for i in kept)
-    started = time.monotonic()
     done = lockgate("rollback", "test", "-o", "json", cwd=repo)
-    took = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["result"] == "succeeded"
-    assert took < 5  # one router change, not a redeploy
+    # One router change, not a redeploy: the standby set serves again, nothing was started.
+    serving_now = {i["id"] for i in status(repo)["instances"] if i["in_rotation"]}
+    assert serving_now == {i["id"] for i in kept}
     assert {httpx.get(f"http://127.0.0.1:{port}/").text.split()[1] for _ in range(10)} == {"v1"}
 
 
