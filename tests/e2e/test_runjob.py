@@ -14,7 +14,7 @@ from lockgate.server.runjob import RunOutcome, RunRequest
 from lockgate.store import Store
 from lockgate.store.records import Conclusion
 
-from ..conftest import make_repo
+from ..conftest import git, make_repo
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +89,40 @@ def test_a_failing_job_is_a_failure_and_a_bad_request_says_why(tmp_path: Path) -
     outcome = RunOutcome.read(tmp_path / "o.json")
     assert outcome is not None and outcome.exit_code == 2
     assert outcome.error and outcome.error.startswith("unreadable run request")
+
+
+GREET = """
+name: greet
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "greeted from the mirror"
+"""
+USES = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/greet@v1
+"""
+
+
+def test_actions_come_from_the_github_url_the_server_was_given(tmp_path: Path) -> None:
+    action = make_repo(tmp_path / "mirror" / "acme" / "greet", {"action.yml": GREET})
+    git(action, "tag", "v1")
+    repo = make_repo(tmp_path / "checkout", {".github/workflows/ci.yml": USES})
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    request = RunRequest(checkout=repo, event="push", payload={}, store_url=store, trigger_id=1,
+                         actor="octocat", github_url=f"file://{tmp_path / 'mirror'}")  # fmt: skip
+    asked, answered = tmp_path / "request.json", tmp_path / "outcome.json"
+    asked.write_text(request.model_dump_json())
+    subprocess.run(
+        [sys.executable, "-m", "lockgate.server.runjob", str(asked), str(answered)],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    outcome = RunOutcome.read(answered)
+    assert outcome is not None and outcome.exit_code == 0, outcome
+    (run_id,) = outcome.runs
+    assert "greeted from the mirror" in [line.line for line in Store(store).logs(run_id)]

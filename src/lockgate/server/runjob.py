@@ -43,6 +43,8 @@ class RunRequest(BaseModel):
     actor: str = Field(min_length=1, max_length=255)
     workflow: str | None = None  # one workflow file (a schedule's, a rerun's), else all
     secret_file: Path | None = None  # every run's secrets, read here, never passed on argv
+    github_url: str = "https://github.com"  # where `uses: owner/repo@ref` is cloned from
+    remote_cache: str | None = None  # a Bazel HTTP remote cache (else lockgate.yml's)
 
 
 class RunOutcome(BaseModel):
@@ -75,6 +77,8 @@ def execute(request: RunRequest) -> RunOutcome:
         actor=request.actor,
         event_payload=request.payload,
         max_jobs=os.cpu_count() or 2,
+        github_url=request.github_url.rstrip("/"),
+        remote_cache=request.remote_cache,
         trigger_id=request.trigger_id,
     )
     store = Store(request.store_url)
