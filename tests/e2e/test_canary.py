@@ -173,8 +173,13 @@ def test_presets_follow_aws_codedeploy() -> None:
 
 
 def test_the_canary_10_preset_promotes_after_its_bake_time(tmp_path: Path) -> None:
+    # The preset's steps and bake are under test, not the judge: the error rate alone (0 for
+    # an identical v2) decides. With a latency metric, the few requests 10% of the traffic
+    # gives the canary made its p95 worse by chance, and an identical v2 was rolled back
+    # (found by `lockgate insights flaky` over lockgate's own CI runs).
+    errors_only = {"interval": 2, "metrics": [ANALYSIS["metrics"][0]]}
     repo, port = fleet_repo(tmp_path, 2, "canary", preset="canary-10", interval=4,
-                            analysis={"interval": 2, "metrics": ANALYSIS["metrics"]})  # fmt: skip
+                            analysis=errors_only)  # fmt: skip
     try:
         v1 = build(repo, app_version(repo, "v1"))
         v2 = build(repo, app_version(repo, "v2"))
