@@ -86,7 +86,9 @@ def test_an_instance_killed_is_restarted_and_back_in_rotation(fleets: Fleets) ->
         eventually(lambda: len(load.results) >= 30, what="requests flowing before the kill")
         os.killpg(fleet_processes(repo)[victim["id"]], signal.SIGKILL)
         killed = time.time()  # a request sent before this may have been cut mid-answer
-        eventually(lambda: victim["id"] not in in_rotation(repo), what="out of rotation")
+        # Noticed (it may be back before a look at the router could see it out of rotation).
+        noticed = f"instance {victim['index']} exited"
+        eventually(lambda: any(noticed in t for t in events(repo)), what="the death noticed")
         eventually(serving(repo, 3), what="restarted and back in rotation")
         after = len(load.results)
         eventually(lambda: len(load.results) >= after + 30, what="requests after the restart")
