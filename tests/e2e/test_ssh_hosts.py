@@ -207,7 +207,13 @@ def test_a_fenced_host_converges_before_it_serves(ssh_hosts: Hosts, fleets: Flee
 def test_blue_green_and_canary_across_hosts(
     ssh_hosts: Hosts, fleets: Fleets, strategy: str
 ) -> None:
-    options = {"steps": [{"set-weight": 50}, {"pause": 2}]} if strategy == "canary" else {}
+    # The flow across hosts is under test, not the judge: the error rate alone decides (an
+    # identical canary's p95 latency on an overloaded machine was once 42% above its
+    # baseline's, and rolled back; found by `lockgate insights flaky` on lockgate's own CI).
+    errors_only = {"metrics": [{"name": "error-rate", "tolerance": 0.02}]}
+    options = {"steps": [{"set-weight": 50}, {"pause": 2}], "analysis": errors_only}
+    if strategy != "canary":
+        options = {}
     repo, port = _on_hosts(fleets, ssh_hosts, strategy, replicas=3, strategy_options=options)
     v1 = build(repo, app_version(repo, "v1"))
     v2 = build(repo, app_version(repo, "v2"))
