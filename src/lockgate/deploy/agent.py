@@ -114,8 +114,6 @@ class Agent:
     def has_work(self) -> bool:
         """Whether anything here still needs keeping: an environment not stopped with
         `lockgate down`, or instances still live. Nothing once the repository is gone."""
-        if not self.state_dir.is_dir():
-            return False
         for name in environment_files(self.state_dir):
             latest = self.records.latest(name)
             if latest is None or latest.status != RolloutStatus.STOPPED:
@@ -126,8 +124,10 @@ class Agent:
 
     def leave(self) -> None:
         """Stop: every environment is down, or the repository was deleted (then its fleets'
-        instances, which nothing could reach or stop any more, are stopped first)."""
-        if not self.state_dir.is_dir():
+        instances, which nothing could reach or stop any more, are stopped first). Deleted
+        means no environment file is left: a pass that ran while the repository went may
+        have made some of its directories again."""
+        if not environment_files(self.state_dir):
             stop_orphans(self.state_dir, self.out)
         self.say("agent", "nothing left to keep converged: stopped")
 
@@ -136,7 +136,7 @@ def stop_orphans(state_dir: Path, out: IO[str]) -> None:
     """The repository is gone, and with it every record of its fleets: stop their instances,
     which nothing could reach or stop any more (their routers stop themselves)."""
     stopped = hostside.sweep_below(state_dir)
-    said = f"{state_dir.parent} is gone: stopped {len(stopped)} instance(s)"
+    said = f"{state_dir.parent} keeps no environment any more: stopped {len(stopped)} instance(s)"
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} agent: {said}", file=out, flush=True)
 
 
