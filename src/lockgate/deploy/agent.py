@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from .. import hostside
 from ..common.errors import UserError
-from ..common.statedir import state_path
+from ..common.statedir import state_dir, state_path
 from ..store import Store
 from ..store.database import default_url
 from ..store.deployments import DeploymentRecords, RolloutStatus
@@ -163,6 +163,7 @@ def run_agent(repo: Path, store_url: str | None, period: float) -> None:
         stop_orphans(state_path(where), sys.stdout)
         return
     store = Store(store_url or default_url(where))
+    state_dir(where)  # made with its .gitignore, as a deploy makes it
     keep_converged(DeployService(where, DeploymentRecords(store)), period)
 
 
