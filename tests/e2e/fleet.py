@@ -132,8 +132,8 @@ def stop_agent(repo: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def teardown(repo: Path) -> None:
-    """Stop the agent, the fleet and the router a test started."""
+def teardown(repo: Path, environments: tuple[str, ...] = ("test",)) -> None:
+    """Stop the agent, the fleets and the routers a test started."""
 
     def no_agent() -> bool:
         # A child the agent was forking carries the agent's command line until its exec:
@@ -142,7 +142,11 @@ def teardown(repo: Path) -> None:
         return all(gone(pid) for pid in agents(repo))
 
     def no_instance() -> bool:
-        found = fleet_processes(repo)
+        found = {
+            k: v
+            for name in environments
+            for k, v in processes_of(repo / ".lockgate" / "fleet" / name).items()
+        }
         for pid in found.values():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
@@ -150,12 +154,13 @@ def teardown(repo: Path) -> None:
 
     eventually(no_agent, 30, "the agent stopped")
     eventually(no_instance, 30, "the instances stopped")
-    for name in ("router.json", "haproxy.json"):
-        info = repo / ".lockgate" / "fleet" / "test" / name
-        if not info.exists():
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError, KeyError, ValueError):
-            os.killpg(int(json.loads(info.read_text())["pid"]), signal.SIGTERM)
+    for environment in environments:
+        for name in ("router.json", "haproxy.json"):
+            info = repo / ".lockgate" / "fleet" / environment / name
+            if not info.exists():
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError, KeyError, ValueError):
+                os.killpg(int(json.loads(info.read_text())["pid"]), signal.SIGTERM)
 
 
 @dataclass

@@ -3,13 +3,9 @@ failing or corrupt remote is a miss and a warning, never a failed pipeline."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +13,8 @@ import pytest
 
 from lockgate.common.runtime import free_port
 
-from ..conftest import cached_from, jobs_by_key, make_repo, need, run_json
+from ..conftest import cached_from, jobs_by_key, make_repo, run_json
+from .nginx import running_nginx
 
 pytestmark = pytest.mark.integration
 
@@ -45,57 +42,17 @@ jobs:
 @pytest.fixture(scope="module")
 def webdav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """nginx serving PUT/GET on 127.0.0.1 from a temporary directory: (url, data dir)."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    need(Path(nginx).exists(), "nginx is not installed (apt-get install nginx-light)")
     root = tmp_path_factory.mktemp("nginx")
     data = root / "data"
     data.mkdir()
-    port = free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    temp_paths = "\n".join(
-        f"  {kind}_temp_path {root}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
-    )
-    (root / "nginx.conf").write_text(
-        f"""{user}
-daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{}}
-http {{
-{temp_paths}
-  uwsgi_temp_path {root}/uwsgi;
-  scgi_temp_path {root}/scgi;
-  access_log off;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
+    location = f"""    location / {{
       root {data};
       dav_methods PUT DELETE;
       create_full_put_path on;
       client_max_body_size 0;
-    }}
-  }}
-}}
-"""
-    )
-    proc = subprocess.Popen(
-        [nginx, "-c", str(root / "nginx.conf"), "-p", str(root)],
-        start_new_session=True,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/cache", data
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=10)
+    }}"""
+    with running_nginx(root, location) as port:
+        yield f"http://127.0.0.1:{port}/cache", data
 
 
 def _repo(tmp_path: Path, name: str) -> Path:

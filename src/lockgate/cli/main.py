@@ -27,6 +27,7 @@ from ..store import Store, default_url
 from ..store.records import RunRecord
 from . import artifact as artifact_cli
 from . import deploy as deploy_cli
+from . import gitops as gitops_cli
 from . import insights as insights_cli
 from . import serve as serve_cli
 from .options import DbOpt, OutputOpt, RepoOpt
@@ -371,6 +372,7 @@ def logs(
 
 app.add_typer(artifact_cli.app, name="artifact")
 deploy_cli.register(app)
+gitops_cli.register(app)
 app.add_typer(insights_cli.tests_app, name="tests")
 app.add_typer(insights_cli.insights_app, name="insights")
 app.add_typer(insights_cli.incident_app, name="incident")

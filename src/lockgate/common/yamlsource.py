@@ -31,7 +31,7 @@ def load_yaml(path: Path, display: str | None = None) -> Any:
     yaml.version = (1, 2)
     yaml.allow_duplicate_keys = False
     try:
-        return yaml.load(text)
+        tree = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -43,6 +43,30 @@ def load_yaml(path: Path, display: str | None = None) -> Any:
         ) from exc
     except YAMLError as exc:
         raise UserError(f"invalid YAML: {exc}", where=name) from exc
+    _bounded(tree, name)
+    return tree
+
+
+MAX_VALUES = 100_000  # values a file may hold once its aliases are expanded
+
+
+def _bounded(tree: Any, name: str) -> None:
+    """Refuse a file whose aliases expand to more values than any settings file needs (a
+    "billion laughs" file would otherwise take every byte of memory when it is read)."""
+    stack, seen = [tree], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise UserError(
+                f"more than {MAX_VALUES} values once its aliases are expanded",
+                where=name,
+                hint="write the values out, or use fewer nested aliases",
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def position(root: Any, path: Sequence[str | int]) -> tuple[int, int]:

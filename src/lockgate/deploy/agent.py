@@ -30,6 +30,7 @@ from ..common.statedir import state_dir, state_path
 from ..store import Store
 from ..store.database import default_url
 from ..store.deployments import DeploymentRecords, RolloutStatus
+from .gitops.watch import GitopsWatch, configured
 from .launch import LOCK, AgentRequest, environment_files
 from .reconciler import WATCH_PERIOD, Reconciler
 from .service import DeployService
@@ -59,6 +60,7 @@ class Agent:
         self.running: dict[str, tuple[float, Reconciler]] = {}  # name -> (file mtime, it)
         self.stop = threading.Event()
         self.troubles: dict[str, str] = {}  # environment -> the last failure said
+        self.watching = False  # the GitOps thread runs
 
     def say(self, name: str, text: str) -> None:
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {name}: {text}", file=self.out, flush=True)
@@ -84,6 +86,10 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
         self.say("agent", f"keeping {self.state_dir.parent} converged (probe period {period:g}s)")
+        if not once and not self.watching:
+            watch = GitopsWatch(self.service, lambda text: self.say("gitops", text), self.stop)
+            threading.Thread(target=watch.run, name="gitops", daemon=True).start()
+            self.watching = True
         pruned = 0.0
         while not self.stop.is_set():
             wait = period
@@ -113,7 +119,10 @@ class Agent:
 
     def has_work(self) -> bool:
         """Whether anything here still needs keeping: an environment not stopped with
-        `lockgate down`, or instances still live. Nothing once the repository is gone."""
+        `lockgate down`, or instances still live, or a config repository to follow. Nothing
+        once the repository is gone."""
+        if configured(self.service) is not None:
+            return True
         for name in environment_files(self.state_dir):
             latest = self.records.latest(name)
             if latest is None or latest.status != RolloutStatus.STOPPED:

@@ -61,7 +61,14 @@ class Environment:
             self.records.save(latest)
             self.records.add_event(self.name, f"aborted: {why}", latest.id)
 
-    def deploy(self, reference: str, triggered_by: str) -> Rollout:
+    def deploy(
+        self,
+        reference: str,
+        triggered_by: str,
+        config_commit: str | None = None,
+        config_author: str | None = None,
+    ) -> Rollout:
+        """`config_commit` and its author: the GitOps commit that asked for it."""
         digest = bundles.find(signed.store_dir(self.state_dir), reference).name[:64]
         commit = self.check_provenance(digest)
         self.reconciler.releases.app_for(digest)  # a bundle without a manifest fails here
@@ -78,6 +85,8 @@ class Environment:
                 kind="deploy",
                 triggered_by=triggered_by,
                 source_commit=commit,
+                config_commit=config_commit,
+                config_author=config_author,
             )
             self.records.add_event(
                 self.name, f"deploying {digest[:12]} ({self.spec.strategy.type})", rollout.id

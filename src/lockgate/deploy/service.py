@@ -7,9 +7,12 @@ builds a reconciler or starts an agent itself."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..artifacts import bundles, signed
 from ..common.errors import UserError
@@ -17,7 +20,7 @@ from ..common.names import checked_name
 from ..common.statedir import state_dir, state_path
 from ..store.deployments import DeploymentRecords, Rollout
 from . import status
-from .envfile import load_environment
+from .envfile import EnvironmentFile, load_environment
 from .environment import Environment
 from .launch import environment_files, start_agent
 from .reconciler import PROBE_PERIOD, Reconciler
@@ -72,6 +75,42 @@ class DeployService:
             shutil.copyfile(path, kept)
         return reconciler
 
+    def adopt(self, name: str, document: dict[str, Any]) -> Reconciler:
+        """Make `document` the kept environment file of `name` (GitOps writes what git says;
+        replaced whole by rename, so the agent never reads half of it)."""
+        checked_name(name, "environment", "environment")
+        spec = EnvironmentFile.model_validate(document)
+        reconciler = Reconciler(name, spec, state_dir(self.repo), self.records)
+        kept = reconciler.dir / "environment.yaml"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        text = (  # JSON is YAML: no dumper needed, and nothing in it is read as a tag
+            "# written by lockgate gitops: change the config repository, not this file\n"
+            + json.dumps(document, indent=2)
+            + "\n"
+        )
+        temp = kept.with_name(f".environment.yaml.{os.getpid()}")
+        temp.write_text(text)
+        temp.replace(kept)
+        return reconciler
+
+    def kept_document(self, name: str) -> dict[str, Any] | None:
+        """The kept environment file of `name` as data; None when there is none or it does not
+        read (either way it is not what git says)."""
+        kept = environment_files(self.state).get(name)
+        if kept is None:
+            return None
+        try:
+            _, spec = load_environment(kept, name)
+        except UserError:
+            return None
+        return spec.model_dump(by_alias=True, exclude_unset=True)
+
+    def forget(self, name: str) -> None:
+        """No longer keep `name` (after `down`): its file goes, so no agent supervises it."""
+        kept = environment_files(self.state).get(name)
+        if kept is not None:
+            kept.unlink(missing_ok=True)
+
     # -- changing the desired state (an agent carries it out) --------------------------------
     def deploy(self, env: str, reference: str, actor: str) -> tuple[Reconciler, Rollout]:
         """Roll out a bundle: a digest (or a unique prefix of one) built here, or an app
@@ -81,6 +120,13 @@ class DeployService:
             reference = signed.build_signed(Path(reference), reconciler.state_dir).digest
         rollout = Environment(reconciler).deploy(reference, actor)
         return reconciler, self._carried(reconciler, rollout)
+
+    def deploy_adopted(
+        self, reconciler: Reconciler, digest: str, actor: str, commit: str, author: str
+    ) -> Rollout:
+        """GitOps: roll out the digest a config commit names, recording the commit. The
+        agent carries it on (GitOps runs in the agent, or starts it once after a pass)."""
+        return Environment(reconciler).deploy(digest, actor, commit, author)
 
     def rollback(self, env: str, actor: str) -> tuple[Reconciler, Rollout]:
         reconciler = self.resolve(env)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from ..common.errors import UserError
 from ..deploy.environment import DeployRefused
+from ..deploy.gitops.sync import SyncReport, SyncRequest
 from ..deploy.status import StatusView
 from ..insights import reports
 from ..insights.dora import Metric
@@ -31,6 +32,7 @@ from ..store import Store
 from ..store.access import Access, AuditEvent
 from ..store.database import RunFilter
 from ..store.deployments import DeploymentRecords, Incident, Rollout
+from ..store.gitops import EnvironmentSync, SourceState
 from ..store.queue import Queue, QueuedRun, Trigger
 from ..store.records import RunRecord, Status
 from ..store.schedules import Schedule, Schedules
@@ -38,7 +40,14 @@ from ..testresults.flaky import FlakyTest, TestRecord
 from . import alerts, ansi
 from .auth import Admin, Operator, Viewer
 from .doorbell import Doorbell
-from .environments import ACTIONS, Environments, StoredBundle, Summary, UnknownEnvironment
+from .environments import (
+    ACTIONS,
+    Environments,
+    NoGitops,
+    StoredBundle,
+    Summary,
+    UnknownEnvironment,
+)
 from .limits import read_body
 from .worker import REF, SOURCE
 
@@ -83,6 +92,11 @@ class ManualRun(BaseModel):
 
 class DeployRequest(BaseModel):
     digest: str = Field(pattern=r"^[0-9a-f]{12,64}$")  # or a unique prefix of 12 or more
+
+
+class GitopsSyncRequest(BaseModel):
+    environments: list[str] = Field([], max_length=500)  # default: all
+    override: str | None = Field(None, min_length=1, max_length=500)  # why, inside a window
 
 
 class IncidentRequest(BaseModel):
@@ -310,6 +324,44 @@ def act(name: str, action: str, request: Request, caller: Operator) -> Rollout:
     rollout: Rollout = _environment_call(lambda: found.environments.act(name, action, caller.name))
     found.access.record(caller.name, action, f"{name} deployment {rollout.id}")
     return rollout
+
+
+# -- GitOps ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GitopsState:
+    source: SourceState
+    environments: list[EnvironmentSync]
+    actions: list[str]
+
+
+def _gitops_call(call: Any) -> GitopsState:
+    """A GitOps call; 404 when the server follows no config repository."""
+    try:
+        report: SyncReport = call()
+    except NoGitops as exc:
+        raise HTTPException(404, str(exc)) from None
+    return GitopsState(report.source, report.environments, report.actions)
+
+
+@router.get("/gitops")
+def gitops(request: Request, _: Viewer) -> GitopsState:
+    """The config repository's last fetch, and per environment its sync status, health,
+    config commit applied and the live diff."""
+    return _gitops_call(services(request).environments.gitops_state)
+
+
+@router.post("/gitops/sync")
+def gitops_sync(wanted: GitopsSyncRequest, request: Request, caller: Operator) -> GitopsState:
+    """Sync now: apply whatever differs from git (drift included); inside a deny window only
+    with an `override` reason, which the audit trail keeps."""
+    found = services(request)
+    ask = SyncRequest(True, frozenset(wanted.environments), wanted.override, caller.name)
+    state = _gitops_call(lambda: found.environments.gitops_sync(ask))
+    said = f"override: {wanted.override}" if wanted.override else "manual"
+    found.access.record(
+        caller.name, "gitops sync", f"{','.join(wanted.environments) or 'all'} ({said})"
+    )
+    return state
 
 
 @router.get("/deployments/{deployment_id}/analyses")

@@ -21,7 +21,7 @@ from ..store.schedules import Schedules
 from . import api, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
-from .environments import Environments
+from .environments import Environments, NoGitops
 from .limits import MAX_BODY, read_body
 from .snapshots import InsightsSnapshots
 from .worker import REF, SOURCE
@@ -115,6 +115,25 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
         trigger = Trigger("git", delivery, "push", push.repository, push.ref, push.after,
                           push.before, payload)  # fmt: skip
         return services.enqueue(trigger, "git hook")
+
+    @app.post("/api/v1/hooks/gitops", status_code=202)
+    async def gitops_hook(request: Request) -> dict[str, str]:
+        """A push to the config repository: a forge's webhook (signed with the webhook secret)
+        or a post-receive hook (the hook token). Nothing in the body is used: the agent
+        fetches the repository it follows, so a delivery can only make a pass come sooner."""
+        body = await read_body(request)
+        forge = "gitea" if request.headers.get("x-gitea-signature") else "github"
+        given = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not (given and hmac.compare_digest(given.encode(), config.hook_token.encode())):
+            try:
+                webhooks.verify(forge, config.webhook_secret, request.headers, body)
+            except webhooks.Unauthorized as exc:
+                raise HTTPException(401, str(exc)) from None
+        try:
+            environments.gitops_wake()
+        except NoGitops as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"sync": "requested"}
 
     app.include_router(api.router)
     app.include_router(ui.router)

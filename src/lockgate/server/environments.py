@@ -11,9 +11,13 @@ from pathlib import Path
 
 from ..common.errors import UserError
 from ..deploy import status
+from ..deploy.gitops.sync import GitopsSync, SyncReport, SyncRequest, request_sync
+from ..deploy.gitops.watch import configured
+from ..deploy.launch import start_agent
 from ..deploy.service import DeployService, UnknownEnvironment
 from ..store import Store
 from ..store.deployments import Analysis, DeploymentRecords, Rollout
+from ..store.gitops import EnvironmentSync, GitopsRecords
 
 ACTIONS: dict[str, Callable[[DeployService, str, str], Rollout]] = {
     "promote": lambda service, name, _actor: service.promote(name)[1],
@@ -21,7 +25,18 @@ ACTIONS: dict[str, Callable[[DeployService, str, str], Rollout]] = {
     "rollback": lambda service, name, actor: service.rollback(name, actor)[1],
 }
 
-__all__ = ["ACTIONS", "Environments", "StoredBundle", "Summary", "UnknownEnvironment"]
+__all__ = [
+    "ACTIONS",
+    "Environments",
+    "NoGitops",
+    "StoredBundle",
+    "Summary",
+    "UnknownEnvironment",
+]
+
+
+class NoGitops(UserError):
+    """The --deployments directory follows no config repository (or there is none)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,47 @@ class Environments:
         """The bundles built in the directory, newest first: what can be deployed."""
         kept = self.service.bundles(limit) if self.service is not None else []
         return [StoredBundle(digest, at) for digest, at in kept]
+
+    # -- GitOps: the --deployments checkout's config repository (lockgate.yml `gitops:`) ----
+    def _gitops(self) -> GitopsSync:
+        settings = configured(self.service) if self.service is not None else None
+        if self.service is None or settings is None:
+            raise NoGitops(
+                "the server follows no config repository",
+                hint="start it with --deployments DIR, DIR's lockgate.yml naming `gitops:`",
+            )
+        return GitopsSync(self.service, settings, GitopsRecords(self.records.store))
+
+    def follow(self) -> bool:
+        """At start: make sure an agent follows the config repository, if there is one."""
+        if self.service is None or configured(self.service) is None:
+            return False
+        start_agent(self.service.repo, self.service.state, self.records.url)
+        return True
+
+    def gitops_of(self, name: str) -> EnvironmentSync | None:
+        """The environment's sync state, when the server follows a config repository."""
+        try:
+            state = self._gitops().state()
+        except NoGitops:
+            return None
+        return next((e for e in state.environments if e.environment == name), None)
+
+    def gitops_state(self) -> SyncReport:
+        return self._gitops().state()
+
+    def gitops_sync(self, request: SyncRequest) -> SyncReport:
+        """A manual sync pass, now (the agent carries the rollouts on)."""
+        report = self._gitops().run(request)
+        self.follow()
+        return report
+
+    def gitops_wake(self) -> None:
+        """A push to the config repository: the agent takes a pass at once."""
+        self._gitops()
+        assert self.service is not None
+        request_sync(self.service.state)
+        self.follow()
 
     def analyses(self, deployment_id: int) -> tuple[Rollout, list[Analysis]] | None:
         found = self.records.rollout(deployment_id)

@@ -10,12 +10,12 @@ import threading
 import time
 from pathlib import Path
 
+from ..common import cron
 from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
 from ..workflow.loader import load_workflow
-from . import cron
 from .doorbell import Doorbell
 
 POLL = 1.0  # seconds between looks for schedules due

@@ -116,8 +116,11 @@ def serve(
         thread.start()
     print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "
           f"/webhooks/github|gitea|gitlab, secrets in {home})", flush=True)  # fmt: skip
+    app = create_app(config, store, doorbell)
+    if app.state.services.environments.follow():
+        print(f"following the config repository of {deployments}/lockgate.yml", flush=True)
     try:
-        uvicorn.run(create_app(config, store, doorbell), host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         stop.set()
         for thread in threads:

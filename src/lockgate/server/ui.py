@@ -42,9 +42,9 @@ def _clock(at: float | None) -> str:
 
 
 TONES = {
-    "t-good": {"success", "healthy", "pass", "succeeded", "elite", "high"},
+    "t-good": {"success", "healthy", "pass", "succeeded", "elite", "high", "Synced"},
     "t-bad": {"failure", "degraded", "fail", "failed", "rolled_back", "aborted", "interrupted",
-              "unreadable", "low"},
+              "unreadable", "low", "OutOfSync", "Unknown"},
     "t-busy": {"running", "queued", "fetching", "in_progress", "paused", "awaiting_approval",
                "progressing", "inconclusive", "rolling_back", "medium"},
 }  # fmt: skip
@@ -227,7 +227,8 @@ def _environment(request: Request, name: str, template: str, **extra: Any) -> Re
         raise HTTPException(404, f"no environment {name!r}") from None
     except (UserError, DeployRefused) as exc:
         raise HTTPException(409, str(exc)) from None
-    return _render(request, template, holder, view=view, history=history, **extra)
+    gitops = found.gitops_of(name)
+    return _render(request, template, holder, view=view, history=history, gitops=gitops, **extra)
 
 
 @router.get("/environments/{name}", response_class=HTMLResponse)

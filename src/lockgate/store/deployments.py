@@ -86,6 +86,8 @@ class Rollout:
     started_at: float
     triggered_by: str
     source_commit: str | None = None
+    config_commit: str | None = None  # GitOps: the config commit that asked for it
+    config_author: str | None = None
     phase: str | None = None
     message: str | None = None
     finished_at: float | None = None
@@ -115,6 +117,11 @@ class Rollout:
         if self.status == RolloutStatus.ROLLING_BACK:
             return self.previous_digest
         return self.digest
+
+    @property
+    def intended(self) -> str | None:
+        """The digest the fleet runs at rest after it, or is moving to while it moves."""
+        return self.settled if self.status.finished else self.goal
 
 
 @dataclass
@@ -203,7 +210,7 @@ def _instance(row: Row[Any]) -> Instance:
 
 class DeploymentRecords:
     def __init__(self, store: Store) -> None:
-        self.engine = store.engine
+        self.store, self.engine = store, store.engine
         self.url = store.url  # for processes that open the same store (the agent)
 
     # -- rollouts ------------------------------------------------------------------------
@@ -218,6 +225,8 @@ class DeploymentRecords:
         kind: str,
         triggered_by: str,
         source_commit: str | None = None,
+        config_commit: str | None = None,
+        config_author: str | None = None,
     ) -> Rollout:
         now = time.time()
         values = {
@@ -229,6 +238,8 @@ class DeploymentRecords:
             "kind": kind,
             "triggered_by": triggered_by,
             "source_commit": source_commit,
+            "config_commit": config_commit,
+            "config_author": config_author,
             "status": RolloutStatus.PROGRESSING.value,
             "started_at": now,
             "step_started_at": now,

@@ -124,6 +124,8 @@ deployments = Table(
     Column("digest", String(64), nullable=False),
     Column("previous_digest", String(64)),
     Column("source_commit", String(80)),
+    Column("config_commit", String(64)),  # GitOps: the config repository's commit, and
+    Column("config_author", String(255)),  # its author: who decided this deployment
     Column("strategy", String(32), nullable=False),
     Column("status", String(32), nullable=False),  # a deployments.RolloutStatus
     Column("phase", Text),  # what it is doing now, in words
@@ -295,4 +297,38 @@ schedules = Table(
     Column("cron", String(255), nullable=False),
     Column("next_at", Float, nullable=False),  # when it fires next (UTC epoch seconds)
     UniqueConstraint("repository", "workflow_file", "cron", name="uq_schedule"),
+)
+
+
+# GitOps: a watched config repository's last fetch, and each environment it defines
+gitops_sources = Table(
+    "gitops_sources",
+    metadata,
+    Column("source", Text, primary_key=True),  # url#branch:path
+    Column("commit", String(64)),
+    Column("author", String(255)),
+    Column("fetched_at", Float),
+    Column("checked_at", Float, nullable=False),
+    Column("error", Text),  # the fetch failed: why
+    Column("invalid", Text),  # the commit is invalid: file:line:col and what
+)
+
+gitops_environments = Table(
+    "gitops_environments",
+    metadata,
+    Column("environment", String(255), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("commit", String(64), nullable=False),  # the config commit its desired state is from
+    Column("applied_commit", String(64)),
+    Column("digest", String(64), nullable=False),
+    Column("document", JSON, nullable=False),  # the merged environment document
+    Column("sync", String(32), nullable=False),  # a gitops SyncStatus
+    Column("health", String(32)),
+    Column("message", Text),
+    Column("differences", JSON),
+    Column("in_git", Boolean, nullable=False, server_default="1"),
+    Column("failed_commit", String(64)),  # its rollout failed: not retried in a loop
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("retry_at", Float),
+    Column("checked_at", Float, nullable=False),
 )

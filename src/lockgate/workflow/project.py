@@ -21,6 +21,11 @@ and the cache's settings live here instead:
       test-budget: 30s                # a test slower than this is a warning
       quarantine: {flake-rate: 0.2, owner: "@qa", days: 14}   # automatic, for proven flakes
       release-after: 10               # clean runs (on 3+ trees) before release is proposed
+    gitops:                           # converge this checkout's environments to a config repo
+      repository: https://git.example/deploy-config.git
+      branch: main
+      path: envs/                     # holds base.yaml and environments/ (docs/gitops.md)
+      interval: 30s                   # between polls; a webhook or git hook syncs at once
     server:
       interrupted: report             # a run its dead server cut off: requeue (default) | report
       workflows:
@@ -128,11 +133,54 @@ class ServerSettings(_Strict):
         return {n: w.interrupted for n, w in self.workflows.items() if w.interrupted is not None}
 
 
+_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+
+
+class GitopsSourceSettings(_Strict):
+    """The config repository whose environments this checkout's agent converges to."""
+
+    repository: str = Field(min_length=1)  # any URL git fetches (https, git, ssh, file) or path
+    branch: str = "main"
+    path: str = ""  # the folder holding base.yaml and environments/ (default: the root)
+    interval: float | int | str = 30.0  # seconds between polls (a webhook syncs at once)
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if value.startswith("-") or any(c in value for c in "\n\r\0"):
+            raise ValueError(f"{value!r} is not a repository URL")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if not _BRANCH.fullmatch(value) or ".." in value or value.endswith((".lock", "/")):
+            raise ValueError(f"{value!r} is not a branch name")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = [p for p in value.split("/") if p not in ("", ".")]
+        if value.startswith("/") or ".." in parts or value.startswith("-"):
+            raise ValueError(f"{value!r} must be a folder inside the repository, like deploy/")
+        return "/".join(parts)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float | int | str) -> float:
+        seconds = parse_duration(value)
+        if seconds < 1:
+            raise ValueError("poll at most once a second")
+        return seconds
+
+
 class ProjectFile(_Strict):
     cache: CacheSettings = CacheSettings()
     jobs: dict[str, JobRules] = {}
     tests: TestSettings = TestSettings()
     server: ServerSettings = ServerSettings()
+    gitops: GitopsSourceSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +191,7 @@ class Project:
     jobs: dict[str, JobRules] = field(default_factory=dict)
     tests: TestSettings = field(default_factory=TestSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    gitops: GitopsSourceSettings | None = None
 
     def rules(self, job_id: str) -> JobRules:
         return self.jobs.get(job_id) or JobRules()
@@ -157,4 +206,4 @@ def load_project(repo_dir: Path) -> Project:
     if not path.is_file():
         return Project()
     parsed = load_model(path, FILE_NAME, ProjectFile, "see `lockgate.yml` in the README")
-    return Project(parsed.cache, parsed.jobs, parsed.tests, parsed.server)
+    return Project(parsed.cache, parsed.jobs, parsed.tests, parsed.server, parsed.gitops)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..common.errors import UserError
 from ..common.yamlsource import load_yaml, position, value_position
@@ -34,9 +35,23 @@ def load_model(path: Path, display: str, model: type[M], hint: str) -> M:
 def model_error(
     exc: ValidationError, tree: Any, display: str, model: type[BaseModel], hint: str
 ) -> UserError:
-    # An unknown key is usually the typo behind the other errors: report it first.
-    error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-    loc = [p for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")]
+    return error_at(first_error(exc), tree, display, model, hint)
+
+
+def first_error(exc: ValidationError) -> ErrorDetails:
+    """The error to report: an unknown key is usually the typo behind the others."""
+    return sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+
+
+def error_location(error: ErrorDetails) -> list[str | int]:
+    return [p for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")]
+
+
+def error_at(
+    error: ErrorDetails, tree: Any, display: str, model: type[BaseModel], hint: str
+) -> UserError:
+    """One validation error as a UserError at its place in `tree`, read from `display`."""
+    loc = error_location(error)
     if error["type"] == "extra_forbidden":
         line, col = position(tree, loc)
         allowed = _keys_at(model, loc[:-1])

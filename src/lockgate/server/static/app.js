@@ -23,6 +23,10 @@ function body(form) {
         const at = line.indexOf("=");
         if (at > 0) data.inputs[line.slice(0, at).trim()] = line.slice(at + 1).trim();
       }
+    } else if (name === "environments") {
+      data.environments = value.split(",").filter(Boolean);
+    } else if (name === "override" && !value) {
+      continue; // no reason given: no override
     } else {
       data[name] = value;
     }

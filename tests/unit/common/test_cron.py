@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from lockgate.server import cron
+from lockgate.common import cron
 from lockgate.server.scheduler import next_time
 
 

@@ -1,0 +1,445 @@
+"""GitOps against real git servers: a bare config repository served by `git daemon` and by
+`git http-backend` behind nginx, pushes made with git, and the real reconciler and agent with
+real instances under steady load."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lockgate.common.runtime import free_port
+from lockgate.store import Store
+from lockgate.store.database import default_url
+from lockgate.store.deployments import DeploymentRecords, Rollout, RolloutStatus
+
+from ..conftest import git, lockgate, make_repo, need
+from .fleet import Load, app_version, build, eventually, teardown
+from .nginx import running_nginx
+from .serving import Server, bearer, servers, signed_headers, start_server
+
+__all__ = ["servers"]  # the fixture
+AUTHOR = ("-c", "user.name=Alice Ops", "-c", "user.email=alice@example.com")
+GIT_CORE = Path("/usr/lib/git-core")
+
+
+@dataclass
+class ConfigRepo:
+    """A bare config repository on a git server, and a clone to push changes from."""
+
+    bare: Path
+    url: str
+    clone: Path
+
+    def push(self, files: dict[str, str | None], message: str = "change") -> str:
+        """Write (None: delete) files under the clone, commit as Alice, push; the commit."""
+        for name, text in files.items():
+            path = self.clone / name
+            if text is None:
+                path.unlink()
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.clone, "add", "-A")
+        subprocess.run(
+            ["git", "-C", str(self.clone), *AUTHOR, "commit", "-qm", message], check=True
+        )
+        git(self.clone, "push", "-q", "origin", "HEAD:main")
+        return git(self.clone, "rev-parse", "HEAD")
+
+    def revert(self) -> str:
+        subprocess.run(
+            ["git", "-C", str(self.clone), *AUTHOR, "revert", "--no-edit", "HEAD"],
+            check=True,
+            capture_output=True,
+        )
+        git(self.clone, "push", "-q", "origin", "HEAD:main")
+        return git(self.clone, "rev-parse", "HEAD")
+
+
+def _bare(root: Path) -> Path:
+    bare = root / "config.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    return bare
+
+
+def _clone(url_for_push: str, where: Path) -> Path:
+    subprocess.run(
+        ["git", "clone", "-q", url_for_push, str(where)], check=True, capture_output=True
+    )
+    git(where, "checkout", "-q", "-b", "main")
+    return where
+
+
+def _listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert proc.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not start listening"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def daemon_config(tmp_path: Path) -> Iterator[tuple[ConfigRepo, subprocess.Popen[bytes]]]:
+    """The config repository served by `git daemon` (pushes enabled); and the daemon."""
+    need(shutil.which("git") is not None, "git is not installed")
+    served = tmp_path / "served"
+    served.mkdir()
+    bare = _bare(served)
+    port = free_port()
+    proc = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", f"--base-path={served}", "--export-all",
+         "--enable=receive-pack", "--listen=127.0.0.1", f"--port={port}", str(served)],
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _listening(port, proc)
+    url = f"git://127.0.0.1:{port}/config.git"
+    yield ConfigRepo(bare, url, _clone(url, tmp_path / "clone")), proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def http_config(tmp_path: Path) -> Iterator[ConfigRepo]:
+    """The config repository served by git-http-backend (through fcgiwrap) behind nginx."""
+    fcgiwrap = shutil.which("fcgiwrap") or "/usr/sbin/fcgiwrap"
+    need(Path(fcgiwrap).exists(), "fcgiwrap is not installed (apt-get install fcgiwrap)")
+    served = tmp_path / "served"
+    served.mkdir()
+    bare = _bare(served)
+    socket_path = tmp_path / "fcgi.sock"
+    wrap = subprocess.Popen(
+        [fcgiwrap, "-s", f"unix:{socket_path}"], start_new_session=True, stderr=subprocess.DEVNULL
+    )
+    eventually(socket_path.exists, 10, "fcgiwrap listens")
+    location = f"""    location / {{
+      client_max_body_size 0;
+      fastcgi_pass unix:{socket_path};
+      include {Path("/etc/nginx/fastcgi_params")};
+      fastcgi_param SCRIPT_FILENAME {GIT_CORE / "git-http-backend"};
+      fastcgi_param GIT_PROJECT_ROOT {served};
+      fastcgi_param GIT_HTTP_EXPORT_ALL 1;
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_param REMOTE_USER tester;
+    }}"""
+    root = tmp_path / "nginx"
+    root.mkdir()
+    try:
+        with running_nginx(root, location) as port:
+            url = f"http://127.0.0.1:{port}/config.git"
+            # pushes go to the bare repository itself: http pushes need authentication
+            yield ConfigRepo(bare, url, _clone(str(bare), tmp_path / "clone"))
+    finally:
+        os.killpg(wrap.pid, signal.SIGTERM)
+        wrap.wait(timeout=10)
+
+
+def _deploy_checkout(tmp_path: Path, url: str, interval: str = "30s") -> Path:
+    settings = (
+        f"gitops:\n  repository: {url}\n  branch: main\n  path: envs\n  interval: {interval}\n"
+    )
+    return make_repo(tmp_path / "deploy", {"lockgate.yml": settings, "README": "deploys\n"})
+
+
+def _env(digest: str, port: int, replicas: int = 2, strategy: str = "rolling") -> str:
+    return (
+        f"digest: sha256:{digest}\n"
+        f"router: {{port: {port}}}\n"
+        f"target: {{replicas: {replicas}}}\n"
+        f"strategy: {{type: {strategy}, readiness-timeout: 20}}\n"
+    )
+
+
+BASE = "app: hello\ntarget: {type: local}\n"
+
+
+def _status(repo: Path, env: str | None = None) -> dict:  # type: ignore[type-arg]
+    done = lockgate("gitops", "status", *([env] if env else []), "-o", "json", cwd=repo)
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def _latest(repo: Path, env: str) -> Rollout | None:
+    return DeploymentRecords(Store(default_url(repo))).latest(env)
+
+
+def _converged(repo: Path, env: str, digest: str, commit: str) -> bool:
+    latest = _latest(repo, env)
+    if latest is None or latest.digest != digest or latest.status != RolloutStatus.SUCCEEDED:
+        return False
+    state = _status(repo, env)
+    return state["sync"] == "Synced" and state["applied_commit"] == commit
+
+
+@pytest.fixture
+def deploy_dirs() -> Iterator[list[tuple[Path, tuple[str, ...]]]]:
+    made: list[tuple[Path, tuple[str, ...]]] = []
+    yield made
+    for repo, environments in made:
+        teardown(repo, environments)
+
+
+def test_a_pushed_commit_rolls_out_under_load_with_its_commit_recorded_and_reverts(
+    tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
+) -> None:
+    config, _ = daemon_config
+    repo = _deploy_checkout(tmp_path, config.url)
+    deploy_dirs.append((repo, ("web",)))
+    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
+    port = free_port()
+    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port)})
+    done = lockgate("gitops", "sync", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "web: deploying" in done.stdout
+    eventually(lambda: _converged(repo, "web", v1, first), 60, "v1 converged")
+
+    with Load(port) as load:
+        second = config.push({"envs/environments/web.yaml": _env(v2, port)}, "web: v2")
+        lockgate("gitops", "notify", cwd=repo)  # what the post-receive hook runs
+        eventually(lambda: _converged(repo, "web", v2, second), 60, "v2 converged")
+    assert load.errors == [], load.errors
+    assert any("version v2" in body for _, _, body in load.results[-20:])
+    latest = _latest(repo, "web")
+    assert latest is not None
+    assert (latest.config_commit, latest.config_author) == (second, "Alice Ops <alice@example.com>")
+    assert latest.triggered_by.startswith("gitops")
+
+    reverted = config.revert()  # rolling back is `git revert`
+    lockgate("gitops", "notify", cwd=repo)
+    eventually(lambda: _converged(repo, "web", v1, reverted), 60, "the revert converged")
+    assert _status(repo)["source"]["author"] == "Alice Ops <alice@example.com>"
+
+
+def test_polling_over_http_backend_behind_nginx_converges_without_a_hook(
+    tmp_path: Path, http_config: ConfigRepo, deploy_dirs: list
+) -> None:
+    repo = _deploy_checkout(tmp_path, http_config.url, interval="1s")
+    deploy_dirs.append((repo, ("web",)))
+    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
+    port = free_port()
+    first = http_config.push(
+        {"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)}
+    )
+    assert lockgate("gitops", "sync", cwd=repo).returncode == 0
+    eventually(lambda: _converged(repo, "web", v1, first), 60, "v1 converged")
+    second = http_config.push({"envs/environments/web.yaml": _env(v2, port, 1)})
+    eventually(lambda: _converged(repo, "web", v2, second), 60, "polling found and applied v2")
+
+
+def test_drift_is_reported_then_healed_and_removed_environments_pruned(
+    tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
+) -> None:
+    config, _ = daemon_config
+    repo = _deploy_checkout(tmp_path, config.url, interval="1s")
+    deploy_dirs.append((repo, ("web", "api")))
+    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
+    web, api = free_port(), free_port()
+    first = config.push(
+        {
+            "envs/base.yaml": BASE,
+            "envs/environments/web.yaml": _env(v1, web, 1),
+            "envs/environments/api.yaml": _env(v1, api, 1),
+        }
+    )
+    assert lockgate("gitops", "sync", cwd=repo).returncode == 0
+    eventually(lambda: _converged(repo, "web", v1, first), 60, "web converged")
+
+    # by hand: another digest, and an edited environment file
+    done = lockgate("deploy", "web", "--artifact", v2, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    kept = repo / ".lockgate" / "fleet" / "api" / "environment.yaml"
+    kept.write_text(kept.read_text().replace('"rolling"', '"blue-green"'))
+
+    def drift_reported() -> bool:
+        found = {e["environment"]: e for e in _status(repo)["environments"]}
+        fields = {n: {d["field"] for d in e["differences"]} for n, e in found.items()}
+        return (
+            found["web"]["sync"] == "OutOfSync"
+            and "digest" in fields["web"]
+            and "strategy.type" in fields["api"]
+        )
+
+    eventually(drift_reported, 30, "the drift reported")
+    assert _latest(repo, "web").digest == v2  # type: ignore[union-attr]  # reported, not reverted
+
+    healed = config.push({"envs/lockgate-gitops.yaml": "sync:\n  self-heal: true\n"}, "heal")
+    eventually(lambda: _converged(repo, "web", v1, healed), 60, "web healed")
+    eventually(lambda: '"rolling"' in kept.read_text(), 30, "api's file restored")
+    assert _latest(repo, "web").triggered_by == "gitops (self-heal)"  # type: ignore[union-attr]
+
+    # removed from git: kept while prune is off, stopped once it is on
+    gone = config.push({"envs/environments/api.yaml": None}, "drop api")
+    eventually(lambda: not _status(repo, "api")["in_git"], 30, "api reported removed")
+    assert _latest(repo, "api").status == RolloutStatus.SUCCEEDED  # type: ignore[union-attr]
+    config.push({"envs/lockgate-gitops.yaml": "sync:\n  self-heal: true\n  prune: true\n"})
+    eventually(
+        lambda: _latest(repo, "api").status == RolloutStatus.STOPPED,  # type: ignore[union-attr]
+        30,
+        "api pruned",
+    )
+    eventually(lambda: not kept.exists(), 30, "api's file removed: nothing supervises it")
+    assert gone != healed
+
+
+def test_failures_change_nothing_and_say_why(
+    tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
+) -> None:
+    config, daemon = daemon_config
+    repo = _deploy_checkout(tmp_path, config.url, interval="1s")
+    deploy_dirs.append((repo, ("web",)))
+    v1 = build(repo, app_version(repo, "v1"))
+    broken = build(repo, app_version(repo, "broken", refuse_start=True))
+    port = free_port()
+    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
+    assert lockgate("gitops", "sync", cwd=repo).returncode == 0
+    eventually(lambda: _converged(repo, "web", v1, first), 60, "v1 converged")
+
+    # an invalid commit: refused with file:line:col, nothing applied
+    config.push({"envs/environments/web.yaml": _env(v1, port, 1) + "strategy: {tpye: canary}\n"})
+    eventually(lambda: bool(_status(repo)["source"]["invalid"]), 30, "the invalid commit seen")
+    said = _status(repo)["source"]["invalid"]
+    assert "envs/environments/web.yaml:5:" in said and "tpye" in said, said
+    assert _status(repo, "web")["applied_commit"] == first
+
+    # a commit whose rollout fails: rolled back, Degraded with why, not retried in a loop
+    bad = config.push({"envs/environments/web.yaml": _env(broken, port, 1)}, "broken")
+    eventually(lambda: _status(repo, "web")["health"] == "degraded", 60, "degraded")
+    attempts = [
+        r for r in DeploymentRecords(Store(default_url(repo))).history("web") if r.digest == broken
+    ]
+    assert len(attempts) == 1 and attempts[0].status == RolloutStatus.ROLLED_BACK
+    state = _status(repo, "web")
+    assert state["failed_commit"] == bad and "failed" in state["message"]
+    checked = state["checked_at"]
+    eventually(lambda: _status(repo, "web")["checked_at"] > checked + 2, 30, "passes went on")
+    again = DeploymentRecords(Store(default_url(repo))).history("web")
+    assert len([r for r in again if r.digest == broken]) == 1  # backed off, not retried
+
+    # the repository unreachable: Unknown with the reason and the last commit applied
+    os.killpg(daemon.pid, signal.SIGTERM)
+    daemon.wait(timeout=10)
+    eventually(lambda: _status(repo, "web")["sync"] == "Unknown", 30, "Unknown")
+    state = _status(repo, "web")
+    assert "cannot fetch" in state["message"] and "last applied" in state["message"]
+    assert _latest(repo, "web").intended == v1  # type: ignore[union-attr]  # still runs v1
+
+
+def test_plan_shows_what_a_ref_would_change_and_exits_2(
+    tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
+) -> None:
+    config, _ = daemon_config
+    repo = _deploy_checkout(tmp_path, config.url)
+    deploy_dirs.append((repo, ("web",)))
+    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
+    port = free_port()
+    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
+
+    done = lockgate("plan", cwd=repo)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "+ web" in done.stdout and "1 to add" in done.stdout
+
+    assert lockgate("gitops", "sync", cwd=repo).returncode == 0
+    eventually(lambda: _converged(repo, "web", v1, first), 60, "v1 converged")
+    done = lockgate("plan", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no changes" in done.stdout
+
+    git(config.clone, "checkout", "-q", "-b", "bump")
+    text = _env(v2, port, 3, "canary")
+    config.push({"envs/environments/web.yaml": text}, "bump")
+    git(config.clone, "push", "-q", "origin", "bump")
+    done = lockgate("plan", "--ref", "bump", cwd=repo)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"~ digest: {v1[:12]}" in done.stdout and v2[:12] in done.stdout
+    assert "strategy.type: rolling -> canary" in done.stdout
+    assert "target.replicas: 1 -> 3" in done.stdout
+    assert _latest(repo, "web").digest == v1  # type: ignore[union-attr]  # changed nothing
+
+    done = lockgate("plan", "--ref", "no-such-branch", cwd=repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+
+
+def test_a_deny_window_blocks_syncs_unless_overridden_and_audited(
+    tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
+) -> None:
+    config, _ = daemon_config
+    repo = _deploy_checkout(tmp_path, config.url)
+    deploy_dirs.append((repo, ("web",)))
+    v1 = build(repo, app_version(repo, "v1"))
+    always = 'sync:\n  windows:\n    - {schedule: "* * * * *", duration: 2h}\n'
+    config.push(
+        {
+            "envs/base.yaml": BASE,
+            "envs/lockgate-gitops.yaml": always,
+            "envs/environments/web.yaml": _env(v1, free_port(), 1),
+        }
+    )
+    done = lockgate("gitops", "sync", cwd=repo)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "blocks syncs" in done.stdout and "--override" in done.stdout
+    assert _latest(repo, "web") is None
+
+    done = lockgate("gitops", "sync", "--override", "hotfix INC-7", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = DeploymentRecords(Store(default_url(repo))).events("web")
+    assert any("overridden" in e.text and "hotfix INC-7" in e.text for e in events)
+
+
+def test_the_server_follows_the_repository_wakes_on_a_signed_webhook_and_shows_drift(
+    tmp_path: Path,
+    daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]],
+    deploy_dirs: list,
+    servers: list[Server],
+) -> None:
+    config, _ = daemon_config
+    repo = _deploy_checkout(tmp_path, config.url, interval="1h")  # only the webhook is quick
+    deploy_dirs.append((repo, ("web",)))
+    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
+    port = free_port()
+    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
+    server = start_server(tmp_path / "home", 1, "--deployments", str(repo))
+    servers.append(server)
+
+    def applied(commit: str) -> bool:
+        found = {e["environment"]: e for e in server.get("/api/v1/gitops")["environments"]}
+        return "web" in found and found["web"]["applied_commit"] == commit
+
+    eventually(lambda: applied(first), 60, "the agent the server started synced")
+    second = config.push({"envs/environments/web.yaml": _env(v2, port, 1)}, "v2")
+    body = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
+    forged = httpx.post(server.url + "/api/v1/hooks/gitops", content=body,
+                        headers={"x-hub-signature-256": "sha256=" + "0" * 64})  # fmt: skip
+    assert forged.status_code == 401
+    woken = httpx.post(server.url + "/api/v1/hooks/gitops", content=body,
+                       headers=signed_headers("push", body))  # fmt: skip
+    assert woken.status_code == 202, woken.text
+    eventually(lambda: applied(second), 60, "the webhook's pass applied v2")
+
+    # a hand deploy through the API is drift: a manual sync through the API reverts it
+    headers = bearer(server.token)
+    done = httpx.post(f"{server.url}/api/v1/environments/web/deploy", headers=headers,
+                      json={"digest": v1}, timeout=30)  # fmt: skip
+    assert done.status_code == 200, done.text
+    synced = httpx.post(f"{server.url}/api/v1/gitops/sync", headers=headers,
+                        json={"environments": ["web"]}, timeout=60)  # fmt: skip
+    assert synced.status_code == 200, synced.text
+    assert any("web: deploying" in a for a in synced.json()["actions"])
+    assert any(e["action"] == "gitops sync" for e in server.get("/api/v1/audit"))
+    page = httpx.get(f"{server.url}/environments/web", headers=headers, timeout=10)
+    assert page.status_code == 200 and 'id="sync-status"' in page.text
