@@ -124,3 +124,17 @@ def dispatch(server: Server, bare: Path, token: str) -> httpx.Response:
     """A manual run (workflow_dispatch) of main through the API."""
     return httpx.post(server.url + "/api/v1/runs", headers=bearer(token),
                       json={"repository": str(bare), "ref": "refs/heads/main"})  # fmt: skip
+
+
+EXAMPLES = "@octokit/webhooks-examples"
+STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
+COMMENTS = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+
+
+@dataclass
+class FakeForge:
+    """A forge's API that takes every POST (201) and keeps it as (path, headers, body); what
+    lockgate sends is checked against the forge's published schema."""
+
+    api: str
+    received: list[tuple[str, dict[str, str], dict[str, Any]]]

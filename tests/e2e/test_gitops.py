@@ -14,8 +14,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from lockgate.common.runtime import free_port
@@ -26,7 +28,14 @@ from lockgate.store.deployments import DeploymentRecords, Rollout, RolloutStatus
 from ..conftest import git, lockgate, make_repo, need
 from .fleet import Load, app_version, build, eventually, teardown
 from .nginx import running_nginx
-from .serving import Server, bearer, servers, signed_headers, start_server
+from .serving import (
+    FakeForge,
+    Server,
+    bearer,
+    servers,
+    signed_headers,
+    start_server,
+)
 
 __all__ = ["servers"]  # the fixture
 AUTHOR = ("-c", "user.name=Alice Ops", "-c", "user.email=alice@example.com")
@@ -443,3 +452,61 @@ def test_the_server_follows_the_repository_wakes_on_a_signed_webhook_and_shows_d
     assert any(e["action"] == "gitops sync" for e in server.get("/api/v1/audit"))
     page = httpx.get(f"{server.url}/environments/web", headers=headers, timeout=10)
     assert page.status_code == 200 and 'id="sync-status"' in page.text
+
+
+def test_a_pull_request_gets_its_plan_as_a_status_and_a_comment(
+    tmp_path: Path,
+    daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]],
+    deploy_dirs: list,
+    servers: list[Server],
+    fake_forge: FakeForge,
+    github_examples: list[dict[str, Any]],
+    status_schema: dict[str, Any],
+    comment_schema: dict[str, Any],
+) -> None:
+    config, _ = daemon_config
+    repo = _deploy_checkout(tmp_path, config.url, interval="1h")
+    deploy_dirs.append((repo, ("web",)))
+    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
+    port = free_port()
+    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
+    server = start_server(tmp_path / "home", 1, "--deployments", str(repo),
+                          "--github-api", fake_forge.api, LOCKGATE_GITHUB_TOKEN="forge-token")  # fmt: skip
+    servers.append(server)
+
+    def applied(commit: str) -> bool:  # the server's store, not the checkout's
+        found = {e["environment"]: e for e in server.get("/api/v1/gitops")["environments"]}
+        return "web" in found and found["web"]["applied_commit"] == commit
+
+    eventually(lambda: applied(first), 60, "v1 applied")
+
+    # a pull request: its head is refs/pull/7/head on the forge, as GitHub keeps it
+    git(config.clone, "checkout", "-q", "-b", "bump")
+    fenced = _env(v2, port, 2).replace("readiness-timeout: 20", "smoke-command: 'echo ```'")
+    head = config.push({"envs/environments/web.yaml": fenced}, "v2")
+    git(config.clone, "push", "-q", "origin", "HEAD:refs/pull/7/head")
+    example = next(e for e in github_examples if e["name"] == "pull_request")["examples"]
+    opened = next(e for e in example if e["action"] == "opened")
+    delivery = {**opened, "number": 7,
+                "pull_request": {**opened["pull_request"], "number": 7,
+                                 "head": {**opened["pull_request"]["head"], "sha": head}},
+                "repository": {**opened["repository"], "full_name": "octo/config"}}  # fmt: skip
+    body = json.dumps(delivery).encode()
+    answer = httpx.post(server.url + "/api/v1/hooks/gitops", content=body,
+                        headers=signed_headers("pull_request", body))  # fmt: skip
+    assert answer.status_code == 202 and answer.json() == {"plan": "requested"}, answer.text
+    eventually(lambda: len(fake_forge.received) == 2, 60, "a status and a comment")
+
+    sent = {path: (headers, sent) for path, headers, sent in fake_forge.received}
+    headers, status = sent[f"/repos/octo/config/statuses/{head}"]
+    jsonschema.validate(status, status_schema)
+    assert headers["Authorization"] == "Bearer forge-token"
+    assert (status["state"], status["context"]) == ("success", "lockgate/plan")
+    assert status["description"] == "0 to add, 1 to change, 0 to remove"
+    _, comment = sent["/repos/octo/config/issues/7/comments"]
+    jsonschema.validate(comment, comment_schema)
+    text = comment["body"]
+    assert "~ web" in text and f"~ digest: {v1[:12]}" in text and "target.replicas: 1 -> 2" in text
+    assert "````diff" in text  # the config's own ``` cannot close the fence early
+    assert applied(first)  # planned, not applied
+    assert server.get("/api/v1/environments/web/deployments")[0]["digest"] == v1

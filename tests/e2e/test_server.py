@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import http.server
 import io
 import itertools
 import json
@@ -17,8 +16,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import tarfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -39,6 +36,8 @@ from ..conftest import LOCKGATE, git, lockgate, need
 from .fleet import eventually
 from .serving import (
     SECRET,
+    STATUSES,
+    FakeForge,
     Server,
     bare_repository,
     bearer,
@@ -53,22 +52,6 @@ from .serving import (
 from .sshd import SSHD, Host, keygen
 
 __all__ = ["servers"]  # the fixture
-
-EXAMPLES = "@octokit/webhooks-examples"
-
-
-@pytest.fixture(scope="session")
-def github_examples(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """GitHub's example deliveries, per event: [{name, examples}]."""
-    need(shutil.which("npm") is not None, "npm is not installed")
-    where = tmp_path_factory.mktemp("npm")
-    done = subprocess.run(
-        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(where), EXAMPLES],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    need(done.returncode == 0, f"npm could not install {EXAMPLES}: {done.stderr[-300:]}")
-    index = where / "node_modules" / EXAMPLES / "api.github.com" / "index.json"
-    return list(json.loads(index.read_text()))
 
 
 def test_every_github_example_is_verified_and_read(github_examples: list[dict[str, Any]]) -> None:
@@ -227,26 +210,6 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
 
 
 # -- commit statuses, checked against GitHub's published OpenAPI description --------------------
-STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
-
-
-@pytest.fixture(scope="session")
-def status_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The request body schema of POST /repos/{owner}/{repo}/statuses/{sha}, from the npm
-    package @octokit/openapi (GitHub's own description of its REST API)."""
-    need(shutil.which("npm") is not None, "npm is not installed")
-    where = tmp_path_factory.mktemp("openapi")
-    done = subprocess.run(["npm", "pack", "--silent", "@octokit/openapi"], cwd=where,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-    need(done.returncode == 0, f"npm could not fetch @octokit/openapi: {done.stderr[-300:]}")
-    (tarball,) = where.glob("*.tgz")
-    with tarfile.open(tarball) as archive:
-        member = archive.extractfile("package/generated/api.github.com.deref.json")
-        assert member is not None
-        description = json.load(member)
-    operation = description["paths"][STATUSES]["post"]
-    assert [p["name"] for p in operation["parameters"]] == ["owner", "repo", "sha"]
-    return dict(operation["requestBody"]["content"]["application/json"]["schema"])
 
 
 def test_status_requests_follow_githubs_schema(status_schema: dict[str, Any]) -> None:
@@ -269,29 +232,15 @@ def test_status_requests_follow_githubs_schema(status_schema: dict[str, Any]) ->
 @pytest.mark.integration
 def test_a_run_reports_its_status_to_the_commit(
     servers: list[Server], tmp_path: Path, github_examples: list[dict[str, Any]],
-    status_schema: dict[str, Any],
+    status_schema: dict[str, Any], fake_forge: FakeForge,
 ) -> None:  # fmt: skip
-    received: list[tuple[str, dict[str, str], dict[str, Any]]] = []
-
-    class Forge_(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append((self.path, dict(self.headers), body))
-            self.send_response(201)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    forge = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forge_)
-    threading.Thread(target=forge.serve_forever, daemon=True).start()
+    api, received = fake_forge.api, fake_forge.received
     source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": WORKFLOW, "delay": "0\n"})
     sha = git(source, "rev-parse", "HEAD")
     push = next(e for e in github_examples if e["name"] == "push")["examples"][0]
     push = {**push, "ref": "refs/heads/main", "before": "0" * 39 + "1", "after": sha,
             "repository": {**push["repository"], "clone_url": str(bare),
                            "full_name": "octo/app"}}  # fmt: skip
-    api = f"http://127.0.0.1:{forge.server_address[1]}"
     server = start_server(
         tmp_path / "home", 1, "--github-api", api, LOCKGATE_GITHUB_TOKEN="forge-token"
     )
@@ -301,7 +250,6 @@ def test_a_run_reports_its_status_to_the_commit(
                         headers=signed_headers("push", body))  # fmt: skip
     assert answer.status_code == 201
     eventually(lambda: len(received) == 2, 120, "pending, then the result")
-    forge.shutdown()
     assert [r[2]["state"] for r in received] == ["pending", "success"]
     for path, headers, sent in received:
         assert path == f"/repos/octo/app/statuses/{sha}"

@@ -187,24 +187,10 @@ def _print_plan(found: ConfigPlan) -> None:
     out = _out()
     out.print(f"plan for {escape(found.source)} at {found.commit.sha[:12]} "
               f"({escape(found.commit.author)}: {escape(found.commit.subject)})")  # fmt: skip
-    for problem in found.problems:
-        out.print(f"[red]error[/]: {escape(problem)}")
-    colors = {"+": "green", "~": "yellow", "-": "red"}
-    for change in found.changes:
-        mark = change.change.value
-        note = f" {escape(change.note)}" if change.note else ""
-        out.print(f"[{colors[mark]}]{mark} {change.environment}[/]{note}")
-        for diff in change.differences:
-            out.print(
-                f"    {mark} {escape(diff.field)}: {escape(diff.live)} -> {escape(diff.desired)}"
-            )
-    counts = {m: sum(c.change.value == m for c in found.changes) for m in "+~-"}
-    if not found.problems:
-        out.print(
-            "no changes: every environment matches the config"
-            if not found.changed
-            else f"plan: {counts['+']} to add, {counts['~']} to change, {counts['-']} to remove"
-        )
+    colors = {"+": "green", "~": "yellow", "-": "red", "e": "red"}
+    for line in found.lines():
+        out.print(f"[{colors.get(line.lstrip()[:1], 'default')}]{escape(line)}[/]")
+    out.print(("plan: " if found.changed else "") + found.summary())
 
 
 def _report_json(

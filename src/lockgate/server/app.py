@@ -4,7 +4,9 @@ store before it is acknowledged), the JSON API (api.py) and the web UI (ui.py) o
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+import json
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -18,12 +20,13 @@ from ..store import Store
 from ..store.access import Access
 from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
-from . import api, ui, webhooks
+from . import api, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
 from .limits import MAX_BODY, read_body
 from .snapshots import InsightsSnapshots
+from .statuses import Forge
 from .worker import REF, SOURCE
 
 FORGES = ("github", "gitea", "gitlab")
@@ -38,6 +41,8 @@ class ServerConfig:
     hook_token: str
     session_key: bytes
     deployments: Path | None  # the directory whose deployed environments the server drives
+    forges: dict[str, Forge] = field(default_factory=dict)  # where statuses and plans go
+    public_url: str = ""  # how forges link back
 
 
 class GitPush(BaseModel):
@@ -118,9 +123,11 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
 
     @app.post("/api/v1/hooks/gitops", status_code=202)
     async def gitops_hook(request: Request) -> dict[str, str]:
-        """A push to the config repository: a forge's webhook (signed with the webhook secret)
-        or a post-receive hook (the hook token). Nothing in the body is used: the agent
-        fetches the repository it follows, so a delivery can only make a pass come sooner."""
+        """The config repository changed: a forge's webhook (signed with the webhook secret) or
+        a post-receive hook (the hook token). A push wakes the agent; nothing in its body is
+        used (the agent fetches the repository it follows), so a delivery can only make a pass
+        come sooner. A pull request opened or pushed to is planned, and the plan posted to
+        the forge as a status and a comment."""
         body = await read_body(request)
         forge = "gitea" if request.headers.get("x-gitea-signature") else "github"
         given = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -129,11 +136,31 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
                 webhooks.verify(forge, config.webhook_secret, request.headers, body)
             except webhooks.Unauthorized as exc:
                 raise HTTPException(401, str(exc)) from None
+        event = request.headers.get(f"x-{forge}-event", "push")
         try:
+            if event == "pull_request":
+                return _plan_pull_request(forge, body)
             environments.gitops_wake()
         except NoGitops as exc:
             raise HTTPException(404, str(exc)) from None
         return {"sync": "requested"}
+
+    def _plan_pull_request(forge: str, body: bytes) -> dict[str, str]:
+        try:
+            pull = reviews.pull_request_of(forge, json.loads(body))
+        except (ValueError, AttributeError):
+            raise HTTPException(400, "the delivery is not a JSON object") from None
+        if pull is None:
+            return {"plan": "not asked for by this delivery"}
+        environments.gitops_state()  # NoGitops: 404 before anything is started
+        reporter = config.forges.get(forge)
+        if reporter is None:
+            return {"plan": f"not posted: no {forge} token (LOCKGATE_{forge.upper()}_TOKEN)"}
+        link = f"{config.public_url}/environments"
+        threading.Thread(
+            target=reviews.review, args=(environments, reporter, pull, link), daemon=True
+        ).start()  # a plan fetches and looks: the forge is answered first
+        return {"plan": "requested"}
 
     app.include_router(api.router)
     app.include_router(ui.router)

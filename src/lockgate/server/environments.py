@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..common.errors import UserError
 from ..deploy import status
+from ..deploy.gitops.plan import ConfigPlan, plan
 from ..deploy.gitops.sync import GitopsSync, SyncReport, SyncRequest, request_sync
 from ..deploy.gitops.watch import configured
 from ..deploy.launch import start_agent
@@ -126,6 +127,11 @@ class Environments:
 
     def gitops_state(self) -> SyncReport:
         return self._gitops().state()
+
+    def gitops_plan(self, ref: str | None = None) -> ConfigPlan:
+        """What applying the config at `ref` would change (a pull request's head, say)."""
+        sync = self._gitops()
+        return plan(sync.service, sync.repository.settings, sync.records, ref)
 
     def gitops_sync(self, request: SyncRequest) -> SyncReport:
         """A manual sync pass, now (the agent carries the rollouts on)."""

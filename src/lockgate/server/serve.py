@@ -94,6 +94,8 @@ def serve(
         secret(home, "hook-token", "LOCKGATE_HOOK_TOKEN"),
         secret(home, "session-key", "LOCKGATE_SESSION_KEY").encode(),
         deployments,
+        reporting,
+        public_url or f"http://{host}:{port}",
     )
     store = Store(store_url)
     recovered = Queue(store).recover(requeue)
@@ -102,7 +104,7 @@ def serve(
         print(f"{len(recovered)} runs left running by a stopped server: queued again or "
               "marked interrupted, as their repositories chose", flush=True)  # fmt: skip
     stop, doorbell = threading.Event(), Doorbell()
-    link = public_url or f"http://{host}:{port}"
+    link = config.public_url
     threads = [
         threading.Thread(
             target=Worker(store_url, home, n, stop, reporting, link, doorbell, secret_file).loop,

@@ -1,7 +1,9 @@
-"""Commit statuses back to the forge: `pending` when a run is taken, then `success`, `failure`
-or `error`, each linking to the run. GitHub and Gitea share the endpoint
-`POST /repos/{owner}/{repo}/statuses/{sha}` and its body; only the API root and the way the
-token is sent differ. A forge that does not answer is noted, never a failed run."""
+"""What lockgate tells the forge: commit statuses (`pending` when a run is taken, then `success`,
+`failure` or `error`, each linking to the run; a config plan's result) and pull-request
+comments (the plan itself). GitHub and Gitea share the endpoints
+`POST /repos/{owner}/{repo}/statuses/{sha}` and `POST /repos/{owner}/{repo}/issues/{n}/comments`
+and their bodies; only the API root and the way the token is sent differ. A forge that does not
+answer is noted, never a failed run."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class Status:
 
 
 @dataclass(frozen=True)
-class StatusRequest:
+class ForgeRequest:
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
@@ -42,16 +44,35 @@ def state_of(exit_code: int) -> str:
     return {0: "success", 1: "failure"}.get(exit_code, "error")
 
 
-def request_for(forge: Forge, repository: str, sha: str, status: Status) -> StatusRequest:
-    """The request that sets `status` on commit `sha` of `repository` (owner/name)."""
+def _headers(forge: Forge) -> dict[str, str]:
     if forge.kind == "github":
-        headers = {"Authorization": f"Bearer {forge.token}",
-                   "Accept": "application/vnd.github+json",
-                   "X-GitHub-Api-Version": "2022-11-28"}  # fmt: skip
-    else:
-        headers = {"Authorization": f"token {forge.token}", "Accept": "application/json"}
+        return {"Authorization": f"Bearer {forge.token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28"}  # fmt: skip
+    return {"Authorization": f"token {forge.token}", "Accept": "application/json"}
+
+
+def request_for(forge: Forge, repository: str, sha: str, status: Status) -> ForgeRequest:
+    """The request that sets `status` on commit `sha` of `repository` (owner/name)."""
     url = f"{forge.api.rstrip('/')}/repos/{repository}/statuses/{sha}"
-    return StatusRequest(url, headers, asdict(status))
+    return ForgeRequest(url, _headers(forge), asdict(status))
+
+
+def comment_for(forge: Forge, repository: str, number: int, text: str) -> ForgeRequest:
+    """The request that comments `text` (Markdown) on pull request `number`."""
+    url = f"{forge.api.rstrip('/')}/repos/{repository}/issues/{number}/comments"
+    return ForgeRequest(url, _headers(forge), {"body": text})
+
+
+def send(forge: Forge, sent: ForgeRequest) -> str | None:
+    """Send it; what went wrong, or None."""
+    try:
+        answer = httpx.post(sent.url, headers=sent.headers, json=sent.body, timeout=10)
+    except httpx.HTTPError as exc:
+        return f"not sent to {forge.kind}: {exc}"
+    if answer.status_code >= 300:
+        return f"refused by {forge.kind}: {answer.status_code} {answer.text[:200]}"
+    return None
 
 
 def repository_of(trigger: Trigger) -> str | None:
@@ -66,11 +87,5 @@ def report(forge: Forge, trigger: Trigger, status: Status) -> str | None:
     repository = repository_of(trigger)
     if repository is None:
         return "the delivery names no repository: no status sent"
-    sent = request_for(forge, repository, trigger.after, status)
-    try:
-        answer = httpx.post(sent.url, headers=sent.headers, json=sent.body, timeout=10)
-    except httpx.HTTPError as exc:
-        return f"status not sent to {forge.kind}: {exc}"
-    if answer.status_code >= 300:
-        return f"status refused by {forge.kind}: {answer.status_code} {answer.text[:200]}"
-    return None
+    failed = send(forge, request_for(forge, repository, trigger.after, status))
+    return f"status {failed}" if failed else None

@@ -40,6 +40,28 @@ class ConfigPlan:
     def changed(self) -> bool:
         return bool(self.changes)
 
+    def summary(self) -> str:
+        if self.problems:
+            return f"the config is invalid: {len(self.problems)} problem(s)"
+        if not self.changes:
+            return "no changes: every environment matches the config"
+        counts = {c: sum(p.change == c for p in self.changes) for c in Change}
+        return (
+            f"{counts[Change.ADD]} to add, {counts[Change.CHANGE]} to change, "
+            f"{counts[Change.REMOVE]} to remove"
+        )
+
+    def lines(self) -> list[str]:
+        """The plan as `+ ~ -` lines: what the CLI prints and a pull request's comment shows."""
+        found = [f"error: {p}" for p in self.problems]
+        for change in self.changes:
+            mark = change.change.value
+            found.append(
+                f"{mark} {change.environment}" + (f" {change.note}" if change.note else "")
+            )
+            found += [f"    {mark} {d.field}: {d.live} -> {d.desired}" for d in change.differences]
+        return found
+
 
 def plan(
     service: DeployService,
