@@ -29,6 +29,14 @@ def _fleet(base: Path, request: dict[str, Any]) -> Path:
     return fleet
 
 
+def _digest(item: dict[str, Any]) -> str:
+    """A digest from a request: 64 hex digits, so never a path."""
+    digest = str(item["digest"])
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise BadRequest(f"{digest[:80]!r} is not a digest")
+    return digest
+
+
 def answer(base: Path, request: dict[str, Any]) -> dict[str, Any]:
     """One request ({"op": ..., arguments}) -> a JSON-able answer."""
     op = request["op"]
@@ -54,6 +62,16 @@ def answer(base: Path, request: dict[str, Any]) -> dict[str, Any]:
         return {"seen": [vars(seen) for seen in hostside.observe_many(looks)]}
     if op == "sweep":
         return {"stopped": hostagent.sweep(fleet, set(request["keep"]))}
+    if op == "release_changes":
+        return {
+            "changes": [
+                hostside.release_changes(fleet, int(i["slot"]), _digest(i))
+                for i in request["items"]
+            ]
+        }
+    if op == "condemn":
+        hostside.condemn(fleet, int(request["slot"]), _digest(request))
+        return {}
     instance_id, recorded = str(request["instance_id"]), int(request["ref"])
     if op == "stop":
         hostagent.stop(fleet, instance_id, recorded, int(request["signal"]))

@@ -6,7 +6,8 @@ the lockgate wheel installed on the host. Standard library only: a host needs Py
 wheel.
 
 Layout under a fleet's directory: instances/<slot>/releases/<digest>/ (the unpacked bundle
-plus .lockgate-digest) and instances/<slot>/<instance id>.log. Every instance process carries
+plus .lockgate-digest, and .lockgate-files.json: each file's sha256 as unpacked, so a release
+changed on disk can be told) and instances/<slot>/<instance id>.log. Every instance process carries
 LOCKGATE_FLEET and LOCKGATE_INSTANCE_ID in its environment, so instances whose record was lost
 (lockgate killed between starting one and writing its reference) can still be found.
 """
@@ -14,6 +15,8 @@ LOCKGATE_FLEET and LOCKGATE_INSTANCE_ID in its environment, so instances whose r
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -31,6 +34,8 @@ from .common.processes import detached, group_alive, kill_group
 from .common.runtime import free_port
 
 DIGEST_FILE = ".lockgate-digest"
+FILES_FILE = ".lockgate-files.json"
+ALTERED = "altered"  # written in DIGEST_FILE: the agent sees drift and replaces the instance
 PROBE_TIMEOUT = 1.0
 EXEC_SECONDS = 0.5
 
@@ -68,6 +73,7 @@ def release(fleet: Path, slot: int, bundle: Path, digest: str) -> Path:
     try:
         shutil.rmtree(temp, ignore_errors=True)
         unpack(bundle.read_bytes(), temp)
+        (temp / FILES_FILE).write_text(json.dumps(_files(temp), sort_keys=True))
         (temp / DIGEST_FILE).write_text(digest + "\n")
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)  # a changed copy (drift) is replaced whole
@@ -76,6 +82,49 @@ def release(fleet: Path, slot: int, bundle: Path, digest: str) -> Path:
         shutil.rmtree(temp, ignore_errors=True)
         raise CannotStart(f"bundle {digest[:12]} refused: cannot unpack it: {exc}") from exc
     return path
+
+
+def _files(root: Path) -> dict[str, str]:
+    """Each file of a release (links as their target) -> its sha256; Python's bytecode
+    caches, which running the app writes, and lockgate's own markers are left out."""
+    found = {}
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            path = Path(folder) / name
+            relative = str(path.relative_to(root))
+            if relative in (DIGEST_FILE, FILES_FILE):
+                continue
+            if path.is_symlink():
+                found[relative] = "link:" + os.readlink(path)
+                continue
+            with contextlib.suppress(OSError):
+                found[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def release_changes(fleet: Path, slot: int, digest: str) -> list[str] | None:
+    """What differs in a slot's release of `digest` from the files it was unpacked with
+    (`changed: app.py`, `added: x`, `removed: y`); None when that cannot be told (not
+    unpacked, or by a lockgate that kept no list)."""
+    path = fleet / "instances" / str(slot) / "releases" / digest
+    try:
+        kept = json.loads((path / FILES_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    now = _files(path)
+    changes = [f"changed: {n}" for n in sorted(set(now) & set(kept)) if now[n] != kept[n]]
+    changes += [f"added: {n}" for n in sorted(set(now) - set(kept))]
+    changes += [f"removed: {n}" for n in sorted(set(kept) - set(now))]
+    return changes
+
+
+def condemn(fleet: Path, slot: int, digest: str) -> None:
+    """Mark a changed release: its instance is then seen running another release (drift),
+    and replaced from a fresh copy of the bundle."""
+    path = fleet / "instances" / str(slot) / "releases" / digest
+    with contextlib.suppress(FileNotFoundError):
+        (path / DIGEST_FILE).write_text(ALTERED + "\n")
 
 
 def log_path(fleet: Path, slot: int, instance_id: str) -> Path:

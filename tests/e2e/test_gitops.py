@@ -26,7 +26,7 @@ from lockgate.store.database import default_url
 from lockgate.store.deployments import DeploymentRecords, Rollout, RolloutStatus
 
 from ..conftest import git, lockgate, make_repo, need
-from .fleet import Load, app_version, build, eventually, teardown
+from .fleet import Load, app_version, build, eventually, processes_of, teardown
 from .nginx import running_nginx
 from .serving import (
     FakeForge,
@@ -184,6 +184,11 @@ def _status(repo: Path, env: str | None = None) -> dict:  # type: ignore[type-ar
     return dict(json.loads(done.stdout))
 
 
+def fleet_ids(repo: Path, env: str) -> set[str]:
+    """The ids of the environment's live instance processes."""
+    return set(processes_of(repo / ".lockgate" / "fleet" / env))
+
+
 def _latest(repo: Path, env: str) -> Rollout | None:
     return DeploymentRecords(Store(default_url(repo))).latest(env)
 
@@ -291,6 +296,25 @@ def test_drift_is_reported_then_healed_and_removed_environments_pruned(
     eventually(lambda: _converged(repo, "web", v1, healed), 60, "web healed")
     eventually(lambda: '"rolling"' in kept.read_text(), 30, "api's file restored")
     assert _latest(repo, "web").triggered_by == "gitops (self-heal)"  # type: ignore[union-attr]
+
+    # a release changed on disk (an edited file): reported, and its instance replaced
+    release = repo / ".lockgate" / "fleet" / "web" / "instances" / "0" / "releases" / v1
+    before = fleet_ids(repo, "web")
+    (release / "app.py").write_text((release / "app.py").read_text() + "# hotfix by hand\n")
+    eventually(
+        lambda: (
+            any(
+                d["field"] == "instance 0 release" and "changed: app.py" in d["live"]
+                for d in _status(repo, "web")["differences"]
+            )
+            or fleet_ids(repo, "web") != before
+        ),
+        30,
+        "the changed release reported or replaced",
+    )
+    eventually(lambda: fleet_ids(repo, "web") != before, 30, "the instance replaced")
+    eventually(lambda: "hotfix" not in (release / "app.py").read_text(), 30, "a fresh copy")
+    eventually(lambda: _status(repo, "web")["sync"] == "Synced", 30, "in sync again")
 
     # removed from git: kept while prune is off, stopped once it is on
     gone = config.push({"envs/environments/api.yaml": None}, "drop api")

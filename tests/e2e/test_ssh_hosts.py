@@ -20,6 +20,10 @@ import httpx
 import pytest
 
 from lockgate import hostagent
+from lockgate.deploy.service import DeployService
+from lockgate.store import Store
+from lockgate.store.database import default_url
+from lockgate.store.deployments import DeploymentRecords
 
 from ..conftest import lockgate, need
 from .fleet import (
@@ -283,3 +287,21 @@ def _answers(address: str) -> bool:
         return httpx.get(f"http://{address}/", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_release_changed_on_a_host_is_told_and_replaced(ssh_hosts: Hosts, fleets: Fleets) -> None:
+    """What a GitOps pass asks of the hosts (the pass itself is tested in test_gitops.py)."""
+    repo, _ = _on_hosts(fleets, ssh_hosts, replicas=3)
+    v1 = build(repo, app_version(repo, "v1"))
+    assert deploy(repo, v1)[0] == 0
+    service = DeployService(repo, DeploymentRecords(Store(default_url(repo))))
+    assert service.release_changes("test") == {}
+    host = ssh_hosts.hosts[1]  # slot 1's host
+    release = host.base / "fleet" / "test" / "instances" / "1" / "releases" / v1
+    (release / "app.py").write_text((release / "app.py").read_text() + "# by hand\n")
+    assert service.release_changes("test") == {1: ["changed: app.py"]}
+    before = _running_on(host)
+    service.condemn("test", {1})
+    eventually(lambda: _running_on(host).keys() != before.keys(), 60, "slot 1 replaced")
+    eventually(lambda: service.release_changes("test") == {}, 60, "a fresh copy on the host")
+    eventually(lambda: _converged(repo, v1), 60, "healthy again")

@@ -18,12 +18,13 @@ from ..artifacts import bundles, signed
 from ..common.errors import UserError
 from ..common.names import checked_name
 from ..common.statedir import state_dir, state_path
-from ..store.deployments import DeploymentRecords, Rollout
+from ..store.deployments import DeploymentRecords, InstanceState, Rollout
 from . import status
 from .envfile import EnvironmentFile, load_environment
 from .environment import Environment
 from .launch import environment_files, start_agent
 from .reconciler import PROBE_PERIOD, Reconciler
+from .strategies.base import SIDE_POOLS
 
 
 class UnknownEnvironment(UserError):
@@ -153,6 +154,27 @@ class DeployService:
     def status(self, name: str) -> status.StatusView:
         """Where a deployed environment stands; reads only."""
         return status.view(self.named(name))
+
+    def release_changes(self, name: str) -> dict[int, list[str]]:
+        """Slot -> what was changed on disk in the release its serving instance runs (only
+        slots with a change). Reads every file of those releases: a GitOps pass asks, once
+        an interval, not every reconcile pass."""
+        reconciler = self.named(name)
+        serving = [
+            i
+            for i in self.records.instances(name)
+            if i.state == InstanceState.SERVING and i.pool not in SIDE_POOLS
+        ]
+        found = reconciler.target.release_changes(serving)
+        return {i.slot: changes for i, changes in zip(serving, found, strict=True) if changes}
+
+    def condemn(self, name: str, slots: set[int]) -> None:
+        """Releases changed on disk: the agent replaces those slots' instances from the
+        bundle (they are seen as drift)."""
+        reconciler = self.named(name)
+        for instance in self.records.instances(name):
+            if instance.slot in slots and instance.state == InstanceState.SERVING:
+                reconciler.target.condemn(instance)
 
     def history(self, name: str, limit: int = 20) -> list[Rollout]:
         self.named(name)  # an unknown name is refused, not answered with nothing

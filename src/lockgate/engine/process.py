@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import uuid
@@ -106,6 +105,34 @@ async def _reaped(proc: asyncio.subprocess.Process) -> int:
     return proc.returncode
 
 
+async def _started(
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path
+) -> tuple[asyncio.subprocess.Process, bool]:
+    """The process, started whole even when the step is cancelled meanwhile; (it, whether it
+    was). asyncio cannot be cancelled while it starts one: Python 3.11 then waits forever for
+    the pipes it never connected, and the run hangs (seen: SIGTERM just as a step started)."""
+    starting = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            env=dict(env),
+            cwd=str(cwd),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            limit=1 << 20,
+        )
+    )
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(starting), cancelled
+        except asyncio.CancelledError:
+            if starting.done() and starting.cancelled():
+                raise
+            cancelled = True  # the shield took it: finish starting, then stop it
+
+
 async def stream_process(
     argv: Sequence[str],
     *,
@@ -122,16 +149,7 @@ async def stream_process(
     cut where `cut` says no secret is split. Cancellation kills the whole group with
     SIGTERM, then SIGKILL.
     """
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        env=dict(env),
-        cwd=str(cwd),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-        limit=1 << 20,
-    )
+    proc, cancelled = await _started(argv, env, cwd)
     groups.add(proc.pid)
     assert proc.stdout is not None
     stdout = proc.stdout
@@ -170,6 +188,8 @@ async def stream_process(
 
     reader = asyncio.ensure_future(pump())
     try:
+        if cancelled:
+            raise asyncio.CancelledError  # while it started: it is stopped as any step is
         code = await exited(proc)
         # A background child may hold the pipe open: the step does not wait for it, and the
         # pipe stays read (its writes must not fail) until the job ends.
@@ -180,8 +200,10 @@ async def stream_process(
             groups.keep_draining(reader, proc)
         return code
     except asyncio.CancelledError:
-        reader.cancel()
+        # Its output is read (and dropped) until the job ends, so nothing it left blocks on a
+        # full pipe; its exit is awaited by pidfd, not by wait(), which waits for the pipe.
+        step_running = False
+        groups.keep_draining(reader, proc)
         await terminate_group(proc.pid, grace)
-        with contextlib.suppress(ProcessLookupError):
-            await proc.wait()
+        await exited(proc)
         raise

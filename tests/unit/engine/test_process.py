@@ -92,3 +92,45 @@ def test_a_step_already_reaped_ends_without_waiting_for_its_background_child(
             await proc.stdout.read()
 
     assert asyncio.run(main()) == 3
+
+
+@pytest.mark.parametrize("turns", range(8))
+def test_a_step_cancelled_while_its_process_starts_ends_and_stops_it(
+    tmp_path: Path, turns: int
+) -> None:
+    """Cancelled a few loop turns into starting (the moment a run's SIGTERM may come): the
+    step ends at once and its process is stopped. asyncio's own start, cancelled inside,
+    waited forever (a server's cut-off run once hung so until its `sleep 120` ended)."""
+    started = tmp_path / "pid"
+
+    async def main() -> None:
+        groups = ProcessGroups()
+        script = f"sleep 60 & echo $! > {started}; wait"  # a child holds the step's output
+        step = asyncio.ensure_future(
+            stream_process(
+                ["bash", "-c", script],
+                env=dict(os.environ),
+                cwd=tmp_path,
+                on_line=lambda _: None,
+                groups=groups,
+                grace=1.0,
+            )
+        )
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        step.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(step, 10)  # hung before the fix: TimeoutError
+        groups.kill_all()
+
+    asyncio.run(main())
+    if started.exists() and started.read_text().strip():
+        pid = int(started.read_text())
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), "its process was left running"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

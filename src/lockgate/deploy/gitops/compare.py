@@ -4,7 +4,7 @@ was read and looked at, list the differences (the live diff `gitops status` and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...store.deployments import InstanceState, Rollout, RolloutStatus
@@ -21,6 +21,7 @@ class Live:
     document: Mapping[str, Any] | None  # the environment file on this machine (None: none)
     rollout: Rollout | None
     view: StatusView | None  # None: never deployed
+    altered: Mapping[int, list[str]] = field(default_factory=dict)  # slot -> files changed
 
 
 def normalized(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,6 +69,11 @@ def differences(digest: str, document: Mapping[str, Any], live: Live) -> list[Di
         found.append(Difference("digest", digest[:12], f"{_shown(goal)[:12]} (by {by})"))
     if live.view is not None and rollout.status.finished:
         found.extend(_fleet(digest, _replicas(document), live.view))
+        for slot, changes in sorted(live.altered.items()):
+            shown = ", ".join(changes[:5]) + (
+                f" and {len(changes) - 5} more" if len(changes) > 5 else ""
+            )
+            found.append(Difference(f"instance {slot} release", "as built", shown))
     return found
 
 

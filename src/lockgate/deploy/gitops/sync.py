@@ -25,7 +25,7 @@ from ...workflow.project import GitopsSourceSettings
 from ..environment import DeployRefused
 from ..service import DeployService
 from ..status import Health
-from .compare import Live, differences
+from .compare import Live, differences, normalized
 from .layout import DesiredEnvironment, GitopsSettings
 from .source import Commit, ConfigRepository, Unreachable
 from .windows import closed_by
@@ -48,12 +48,15 @@ def request_sync(state: Path) -> None:
 
 
 def live_of(service: DeployService, name: str) -> Live:
-    """What runs of `name` now: its kept file, its latest rollout, and a look at its fleet."""
-    deployed = name in service.names()
+    """What runs of `name` now: its kept file, its latest rollout, a look at its fleet, and
+    the releases changed on disk."""
+    if name not in service.names():
+        return Live(service.kept_document(name), service.records.latest(name), None)
     return Live(
         service.kept_document(name),
         service.records.latest(name),
-        service.status(name) if deployed else None,
+        service.status(name),
+        service.release_changes(name),
     )
 
 
@@ -197,7 +200,7 @@ class GitopsSync:
                 "; a manual sync needs --override REASON" if request.manual else ""
             )
         if wants:
-            self._apply(sync, desired, commit, request, new, closed is not None, report)
+            self._apply(sync, desired, commit, request, new, closed is not None, report, live)
             live = self._live(name)
             found = differences(desired.digest, desired.document, live)
         elif not found:
@@ -239,6 +242,7 @@ class GitopsSync:
         new: bool,
         in_window: bool,
         report: SyncReport,
+        live: Live,
     ) -> None:
         name, events = desired.name, self.service.records
         why = "new in git" if new else ("manual sync" if request.manual else "self-heal")
@@ -251,11 +255,16 @@ class GitopsSync:
                 None,
             )
         try:
-            reconciler = self.service.adopt(name, desired.document)
-            events.add_event(
-                name, f"gitops: {why}: environment file of {commit.sha[:12]} written", None
-            )
-            latest = events.latest(name)
+            kept = live.document
+            if kept is None or normalized(kept) != normalized(desired.document):
+                reconciler = self.service.adopt(name, desired.document)
+                events.add_event(
+                    name, f"gitops: {why}: environment file of {commit.sha[:12]} written", None
+                )
+                report.actions.append(f"{name}: environment file written ({why})")
+            else:
+                reconciler = self.service.named(name)
+            latest = live.rollout
             if latest is None or latest.intended != desired.digest:
                 rollout = self.service.deploy_adopted(
                     reconciler, desired.digest, actor, commit.sha, commit.author
@@ -263,8 +272,14 @@ class GitopsSync:
                 report.actions.append(
                     f"{name}: deploying {desired.digest[:12]} ({why}, deployment {rollout.id})"
                 )
-            else:
-                report.actions.append(f"{name}: environment file written ({why})")
+            elif live.altered:
+                slots = sorted(live.altered)
+                self.service.condemn(name, set(slots))
+                said = (
+                    f"replacing instance(s) {', '.join(map(str, slots))}: release changed on disk"
+                )
+                events.add_event(name, f"gitops: {why}: {said}", None)
+                report.actions.append(f"{name}: {said} ({why})")
         except (UserError, DeployRefused) as exc:
             sync.failed_commit, sync.failures = commit.sha, sync.failures + 1
             sync.retry_at = self.clock() + backoff(sync.failures)

@@ -76,6 +76,14 @@ class Target(Protocol):
         answers; all at once (side by side, a round trip per host)."""
         ...
 
+    def release_changes(self, instances: Sequence[Instance]) -> list[list[str] | None]:
+        """Each instance's release: what differs on disk from the files it was unpacked
+        with (empty: nothing); None when that cannot be told (its host did not answer)."""
+        ...
+
+    def condemn(self, instance: Instance) -> None:
+        """Its release was changed on disk: have the agent replace it from the bundle."""
+
     def signal_stop(self, instance: Instance, app: AppManifest) -> None:
         """Ask it to stop (the app's stop signal); it has its grace period to finish."""
 

@@ -38,6 +38,12 @@ class LocalTarget:
         self.children[process.pid] = process
         return Placed(str(process.pid), address)
 
+    def release_changes(self, instances: Sequence[Instance]) -> list[list[str] | None]:
+        return [hostside.release_changes(self.directory, i.slot, i.digest) for i in instances]
+
+    def condemn(self, instance: Instance) -> None:
+        hostside.condemn(self.directory, instance.slot, instance.digest)
+
     def log_of(self, instance: Instance) -> str:
         return str(hostside.log_path(self.directory, instance.slot, instance.id))
 

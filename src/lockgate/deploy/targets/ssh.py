@@ -8,6 +8,7 @@ is known of them until it answers again) and refuses new ones.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,6 +119,36 @@ class SSHTarget:
         with ThreadPoolExecutor(self.ssh.spec.max_parallel_hosts) as pool:
             list(pool.map(ask, by_host))
         return [seen[index] for index in range(len(looks))]
+
+    def release_changes(self, instances: Sequence[Instance]) -> list[list[str] | None]:
+        """One round trip per host; an unreachable host's instances: None (unknown)."""
+        found: list[list[str] | None] = [None] * len(instances)
+        by_host: dict[str, list[int]] = {}
+        for index, instance in enumerate(instances):
+            if self._located(instance) is not None:
+                by_host.setdefault(host_name(self.host_for(instance.slot)), []).append(index)
+
+        def ask(name: str) -> None:
+            host, indexes = self.by_name[name], by_host[name]
+            items = [{"slot": instances[i].slot, "digest": instances[i].digest} for i in indexes]
+            request = {"op": "release_changes", "fleet": self.fleet(host), "items": items}
+            try:
+                answer = self.ssh.hostside(host, request, 30)["changes"]
+            except HostUnreachable:
+                return
+            for index, changes in zip(indexes, answer, strict=True):
+                found[index] = changes
+
+        with ThreadPoolExecutor(self.ssh.spec.max_parallel_hosts) as pool:
+            list(pool.map(ask, by_host))
+        return found
+
+    def condemn(self, instance: Instance) -> None:
+        host = self.host_for(instance.slot)
+        request = {"op": "condemn", "fleet": self.fleet(host), "slot": instance.slot,
+                   "digest": instance.digest}  # fmt: skip
+        with contextlib.suppress(HostUnreachable):
+            self.ssh.hostside(host, request, 15)
 
     def _on(self, instance: Instance, request: dict[str, object]) -> None:
         located = self._located(instance)

@@ -81,3 +81,17 @@ def test_nothing_deployed_stopped_and_rolled_back_are_differences() -> None:
     back = rollout(A, RolloutStatus.ROLLED_BACK, previous_digest=B, config_commit="c" * 40)
     found = fields(differences(A, DOC, Live(DOC, back, view(instance(0, B), instance(1, B)))))
     assert found["digest"] == (A[:12], f"{B[:12]} (by gitops)")
+
+
+def test_a_release_changed_on_disk_is_named_with_its_files() -> None:
+    changes = [f"changed: f{n}.py" for n in range(7)]
+    live = Live(
+        DOC,
+        rollout(A, RolloutStatus.SUCCEEDED),
+        view(instance(0, A), instance(1, A)),
+        {1: changes},
+    )
+    found = fields(differences(A, DOC, live))
+    assert found == {
+        "instance 1 release": ("as built", ", ".join(changes[:5]) + " and 2 more"),
+    }
