@@ -352,6 +352,19 @@ def test_a_schedule_of_the_default_branch_runs_its_workflow(
     body = json.dumps(push).encode()
     httpx.post(server.url + "/webhooks/github", content=body, headers=signed_headers("push", body))
     eventually(lambda: server.get("/api/v1/schedules") != [], 120, "the schedule recorded")
+    # each queued run shows its plan (as `lockgate run --list` has it) once fetched
+    pushed = next(q for q in server.get("/api/v1/queue") if q["trigger"]["event"] == "push")
+    eventually(lambda: server.get(f"/api/v1/queue/{pushed['id']}")["plan"] is not None, 60)
+    plan = server.get(f"/api/v1/queue/{pushed['id']}")["plan"]
+    assert [[job["job"] for job in stage] for stage in plan["workflows"][0]["stages"]] == [
+        ["build"]
+    ]
+    assert plan["workflows"][0]["stages"][0][0]["runs_on"] == "ubuntu-latest"
+    assert [n["file"] for n in plan["not_triggered"]] == [".github/workflows/nightly.yml"]
+    manual = asked.json()["id"]
+    eventually(lambda: server.get(f"/api/v1/queue/{manual}")["plan"] is not None, 60)
+    page = httpx.get(f"{server.url}/queue/{manual}", headers=bearer(operator), timeout=10)
+    assert page.status_code == 200 and 'id="plan"' in page.text and "Not triggered" in page.text
     (schedule,) = server.get("/api/v1/schedules")
     assert (schedule["workflow_file"], schedule["cron"]) == (
         ".github/workflows/nightly.yml", "*/5 * * * *"

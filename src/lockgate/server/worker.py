@@ -19,6 +19,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..common.errors import UserError
+from ..engine.plan import Plan, describe
+from ..engine.runner import selection
+from ..engine.state import RunOptions
 from ..store import Store
 from ..store.queue import InterruptPolicy, Queue, QueuedRun, Trigger, worker_name
 from ..workflow.project import load_project
@@ -111,6 +114,9 @@ class Worker:
                 return 2, f"cannot fetch {trigger.ref} from {trigger.repository}: {failed}"
             scheduler.record(self.store, trigger, checkout)
             self.queue.choose_interrupt(item.id, _interrupt_policy(checkout))
+            planned = self.plan(trigger, checkout)
+            if planned is not None:
+                self.queue.set_plan(item.id, planned.as_json())
             try:
                 request = RunRequest(
                     checkout=checkout, event=trigger.event, payload=trigger.payload,
@@ -128,6 +134,17 @@ class Worker:
             return code, said
         finally:
             shutil.rmtree(where, ignore_errors=True)
+
+    def plan(self, trigger: Trigger, checkout: Path) -> Plan | None:
+        """What the run will do, as `lockgate run --list` plans it (the queued page shows it
+        while it runs); None when the workflows do not read (the run itself says why)."""
+        workflow = checkout / trigger.workflow if trigger.workflow else None
+        options = RunOptions(checkout, trigger.event, workflow, event_payload=trigger.payload)
+        try:
+            chosen, not_triggered = selection(options)
+            return describe(chosen, not_triggered, self.store.job_history)
+        except UserError:
+            return None
 
     def keep_artifacts(self, item: QueuedRun, checkout: Path) -> None:
         """The runs' artifacts outlive the workspace: into the server's home/artifacts."""

@@ -66,6 +66,7 @@ class QueuedRun:
     message: str | None
     cancel: bool = False  # an operator asked to cancel it while it ran
     on_interrupt: InterruptPolicy | None = None  # its repository's lockgate.yml says
+    plan: dict[str, Any] | None = None  # what it runs: the engine's Plan, as `run --list -o json`
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,11 @@ class Queue:
         with self.engine.connect() as conn:
             query = select(t.queue.c.cancel).where(t.queue.c.id == item_id)
             return bool(conn.execute(query).scalar())
+
+    def set_plan(self, item_id: int, plan: dict[str, Any]) -> None:
+        """What the row runs, as planned once its commit was fetched."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.queue).where(t.queue.c.id == item_id).values(plan=plan))
 
     def choose_interrupt(self, item_id: int, policy: InterruptPolicy) -> None:
         """What to do with this row's runs if its server dies while they run."""

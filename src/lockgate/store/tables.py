@@ -265,6 +265,7 @@ queue = Table(
     Column("cancel", Boolean, nullable=False, server_default="0"),  # an operator asked
     Column("on_interrupt", JSON),  # an InterruptPolicy: the repository's lockgate.yml
     Column("workflow", Text),  # run only this workflow file (a schedule's, a rerun's)
+    Column("plan", JSON),  # engine.plan.Plan.as_json() of its commit, once fetched
     Index("ix_queue_status", "status", "id"),
 )
 

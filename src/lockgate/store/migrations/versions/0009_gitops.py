@@ -1,5 +1,6 @@
 """GitOps: the config commit (and its author) a deployment came from, each environment's sync
-state, and each watched source's last fetch.
+state, and each watched source's last fetch. And a queued run's plan, once its commit is
+fetched.
 
 Revision ID: 0009
 Revises: 0008
@@ -15,6 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("queue") as batch:
+        batch.add_column(sa.Column("plan", sa.JSON))
     with op.batch_alter_table("deployments") as batch:
         batch.add_column(sa.Column("config_commit", sa.String(64)))
         batch.add_column(sa.Column("config_author", sa.String(255)))
@@ -54,3 +57,5 @@ def downgrade() -> None:
     with op.batch_alter_table("deployments") as batch:
         batch.drop_column("config_author")
         batch.drop_column("config_commit")
+    with op.batch_alter_table("queue") as batch:
+        batch.drop_column("plan")
