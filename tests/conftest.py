@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,19 @@ def git(repo: Path, *args: str) -> str:
         check=True,
     )
     return done.stdout.strip()
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    """Until something listens on 127.0.0.1:`port`; fails if `process` exits first."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert process.poll() is None, f"{what} exited"
+            assert time.monotonic() < deadline, f"{what} did not start listening"
+            time.sleep(0.05)
 
 
 def make_repo(root: Path, files: dict[str, str], commit: bool = True) -> Path:

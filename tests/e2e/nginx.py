@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from lockgate.common.runtime import free_port
 
-from ..conftest import need
+from ..conftest import need, wait_listening
 
 
 @contextmanager
@@ -50,15 +48,7 @@ http {{
         start_new_session=True,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.05)
+    wait_listening(port, proc, "nginx")
     try:
         yield port
     finally:

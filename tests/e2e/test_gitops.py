@@ -8,9 +8,7 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from lockgate.store import Store
 from lockgate.store.database import default_url
 from lockgate.store.deployments import DeploymentRecords, Rollout, RolloutStatus
 
-from ..conftest import git, lockgate, make_repo, need
+from ..conftest import git, lockgate, make_repo, need, wait_listening
 from .fleet import Load, app_version, build, eventually, processes_of, teardown
 from .nginx import running_nginx
 from .serving import (
@@ -90,18 +88,6 @@ def _clone(url_for_push: str, where: Path) -> Path:
     return where
 
 
-def _listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert proc.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not start listening"
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def daemon_config(tmp_path: Path) -> Iterator[tuple[ConfigRepo, subprocess.Popen[bytes]]]:
     """The config repository served by `git daemon` (pushes enabled); and the daemon."""
@@ -116,7 +102,7 @@ def daemon_config(tmp_path: Path) -> Iterator[tuple[ConfigRepo, subprocess.Popen
         start_new_session=True,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    _listening(port, proc)
+    wait_listening(port, proc, "git daemon")
     url = f"git://127.0.0.1:{port}/config.git"
     yield ConfigRepo(bare, url, _clone(url, tmp_path / "clone")), proc
     if proc.poll() is None:
@@ -201,6 +187,30 @@ def _converged(repo: Path, env: str, digest: str, commit: str) -> bool:
     return state["sync"] == "Synced" and state["applied_commit"] == commit
 
 
+@dataclass
+class Started:
+    """A deploying checkout following the config repository, two versions of the app built
+    in it, and the config's first commit: environment `web` on v1."""
+
+    repo: Path
+    v1: str
+    v2: str
+    port: int  # web's router
+    first: str
+
+
+def _started(
+    tmp_path: Path, config: ConfigRepo, deploy_dirs: list, interval: str = "30s", replicas: int = 1
+) -> Started:
+    repo = _deploy_checkout(tmp_path, config.url, interval)
+    deploy_dirs.append((repo, ("web",)))
+    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
+    port = free_port()
+    web = _env(v1, port, replicas)
+    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": web})
+    return Started(repo, v1, v2, port, first)
+
+
 @pytest.fixture
 def deploy_dirs() -> Iterator[list[tuple[Path, tuple[str, ...]]]]:
     made: list[tuple[Path, tuple[str, ...]]] = []
@@ -213,11 +223,8 @@ def test_a_pushed_commit_rolls_out_under_load_with_its_commit_recorded_and_rever
     tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
 ) -> None:
     config, _ = daemon_config
-    repo = _deploy_checkout(tmp_path, config.url)
-    deploy_dirs.append((repo, ("web",)))
-    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
-    port = free_port()
-    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port)})
+    it = _started(tmp_path, config, deploy_dirs, replicas=2)
+    repo, v1, v2, port, first = it.repo, it.v1, it.v2, it.port, it.first
     done = lockgate("gitops", "sync", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "web: deploying" in done.stdout
@@ -243,13 +250,8 @@ def test_a_pushed_commit_rolls_out_under_load_with_its_commit_recorded_and_rever
 def test_polling_over_http_backend_behind_nginx_converges_without_a_hook(
     tmp_path: Path, http_config: ConfigRepo, deploy_dirs: list
 ) -> None:
-    repo = _deploy_checkout(tmp_path, http_config.url, interval="1s")
-    deploy_dirs.append((repo, ("web",)))
-    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
-    port = free_port()
-    first = http_config.push(
-        {"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)}
-    )
+    it = _started(tmp_path, http_config, deploy_dirs, interval="1s")
+    repo, v1, v2, port, first = it.repo, it.v1, it.v2, it.port, it.first
     assert lockgate("gitops", "sync", cwd=repo).returncode == 0
     eventually(lambda: _converged(repo, "web", v1, first), 60, "v1 converged")
     second = http_config.push({"envs/environments/web.yaml": _env(v2, port, 1)})
@@ -334,12 +336,9 @@ def test_failures_change_nothing_and_say_why(
     tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
 ) -> None:
     config, daemon = daemon_config
-    repo = _deploy_checkout(tmp_path, config.url, interval="1s")
-    deploy_dirs.append((repo, ("web",)))
-    v1 = build(repo, app_version(repo, "v1"))
+    it = _started(tmp_path, config, deploy_dirs, interval="1s")
+    repo, v1, port, first = it.repo, it.v1, it.port, it.first
     broken = build(repo, app_version(repo, "broken", refuse_start=True))
-    port = free_port()
-    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
     assert lockgate("gitops", "sync", cwd=repo).returncode == 0
     eventually(lambda: _converged(repo, "web", v1, first), 60, "v1 converged")
 
@@ -377,11 +376,8 @@ def test_plan_shows_what_a_ref_would_change_and_exits_2(
     tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
 ) -> None:
     config, _ = daemon_config
-    repo = _deploy_checkout(tmp_path, config.url)
-    deploy_dirs.append((repo, ("web",)))
-    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
-    port = free_port()
-    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
+    it = _started(tmp_path, config, deploy_dirs)
+    repo, v1, v2, port, first = it.repo, it.v1, it.v2, it.port, it.first
 
     done = lockgate("plan", cwd=repo)
     assert done.returncode == 2, done.stdout + done.stderr
@@ -441,11 +437,8 @@ def test_the_server_follows_the_repository_wakes_on_a_signed_webhook_and_shows_d
     servers: list[Server],
 ) -> None:
     config, _ = daemon_config
-    repo = _deploy_checkout(tmp_path, config.url, interval="1h")  # only the webhook is quick
-    deploy_dirs.append((repo, ("web",)))
-    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
-    port = free_port()
-    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
+    it = _started(tmp_path, config, deploy_dirs, interval="1h")  # only the webhook is quick
+    repo, v1, v2, port, first = it.repo, it.v1, it.v2, it.port, it.first
     server = start_server(tmp_path / "home", 1, "--deployments", str(repo))
     servers.append(server)
 
@@ -489,11 +482,8 @@ def test_a_pull_request_gets_its_plan_as_a_status_and_a_comment(
     comment_schema: dict[str, Any],
 ) -> None:
     config, _ = daemon_config
-    repo = _deploy_checkout(tmp_path, config.url, interval="1h")
-    deploy_dirs.append((repo, ("web",)))
-    v1, v2 = build(repo, app_version(repo, "v1")), build(repo, app_version(repo, "v2"))
-    port = free_port()
-    first = config.push({"envs/base.yaml": BASE, "envs/environments/web.yaml": _env(v1, port, 1)})
+    it = _started(tmp_path, config, deploy_dirs, interval="1h")
+    repo, v1, v2, port, first = it.repo, it.v1, it.v2, it.port, it.first
     server = start_server(tmp_path / "home", 1, "--deployments", str(repo),
                           "--github-api", fake_forge.api, LOCKGATE_GITHUB_TOKEN="forge-token")  # fmt: skip
     servers.append(server)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from lockgate.actions.remote import Reference, RemoteActionError
 from lockgate.common.runtime import free_port
 
-from ..conftest import git, jobs_by_key, lockgate, make_repo, need
+from ..conftest import git, jobs_by_key, lockgate, make_repo, need, wait_listening
 
 pytestmark = pytest.mark.integration
 
@@ -153,14 +151,7 @@ def git_daemon(tmp_path: Path) -> Iterator[tuple[str, str]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline and server.poll() is None, "git daemon did not start"
-            time.sleep(0.05)
+    wait_listening(port, server, "git daemon")
     yield f"git://127.0.0.1:{port}", sha
     server.terminate()
     server.wait()

@@ -84,40 +84,27 @@ class ConfigRepository:
                 check=True,
                 capture_output=True,
             )
-        url = self.settings.repository
         if ref is None:
-            branch = f"+refs/heads/{self.settings.branch}:refs/lockgate/tip"
-            self._git("fetch", "--quiet", "--no-tags", "--force", "--", url, branch)
+            self._fetch(f"+refs/heads/{self.settings.branch}:refs/lockgate/tip")
             return self.commit("refs/lockgate/tip")
         if ref.startswith("-") or any(c in ref for c in " \n\r\0:^~"):
             raise UserError(f"{ref!r} is not a git ref", where="--ref")
         if _SHA.fullmatch(ref):  # a commit: reachable from the fetched branches
-            self._git(
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--force",
-                "--",
-                url,
-                "+refs/heads/*:refs/lockgate/heads/*",
-            )
-        else:
-            full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+            self._fetch("+refs/heads/*:refs/lockgate/heads/*")
+        elif ref.startswith("refs/"):  # refs/pull/7/head, refs/tags/v1, ...
+            self._fetch(f"+{ref}:refs/lockgate/ref")
+            ref = "refs/lockgate/ref"
+        else:  # a branch, else a tag
             try:
-                self._git(
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "--force",
-                    "--",
-                    url,
-                    f"+{full}:refs/lockgate/ref",
-                )
+                self._fetch(f"+refs/heads/{ref}:refs/lockgate/ref")
             except Unreachable:
-                tag = f"+refs/tags/{ref}:refs/lockgate/ref"
-                self._git("fetch", "--quiet", "--no-tags", "--force", "--", url, tag)
+                self._fetch(f"+refs/tags/{ref}:refs/lockgate/ref")
             ref = "refs/lockgate/ref"
         return self.commit(ref)
+
+    def _fetch(self, refspec: str) -> None:
+        url = self.settings.repository
+        self._git("fetch", "--quiet", "--no-tags", "--force", "--", url, refspec)
 
     def commit(self, ref: str) -> Commit:
         try:
