@@ -24,7 +24,7 @@ from lockgate.store.database import default_url
 from lockgate.store.deployments import DeploymentRecords, Rollout, RolloutStatus
 
 from ..conftest import git, lockgate, make_repo, need, wait_listening
-from .fleet import Load, app_version, build, eventually, processes_of, teardown
+from .fleet import Load, app_version, build, eventually, processes_of, stop_agent, teardown
 from .nginx import running_nginx
 from .serving import (
     FakeForge,
@@ -524,3 +524,36 @@ def test_a_pull_request_gets_its_plan_as_a_status_and_a_comment(
     assert "````diff" in text  # the config's own ``` cannot close the fence early
     assert applied(first)  # planned, not applied
     assert server.get("/api/v1/environments/web/deployments")[0]["digest"] == v1
+
+
+@pytest.mark.parametrize("moment", ["the pass began", "the rollout began"])
+def test_an_agent_killed_during_a_pass_loses_nothing_and_deploys_once(
+    tmp_path: Path,
+    daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]],
+    deploy_dirs: list,
+    moment: str,
+) -> None:
+    config, _ = daemon_config
+    it = _started(tmp_path, config, deploy_dirs, interval="1h", replicas=2)
+    assert lockgate("gitops", "sync", cwd=it.repo).returncode == 0
+    eventually(lambda: _converged(it.repo, "web", it.v1, it.first), 60, "v1 converged")
+    wake = it.repo / ".lockgate" / "gitops" / "sync-requested"
+    records = DeploymentRecords(Store(default_url(it.repo)))
+
+    def deployed(commit: str) -> list[Rollout]:
+        return [r for r in records.history("web") if r.config_commit == commit]
+
+    with Load(it.port) as load:
+        second = config.push({"envs/environments/web.yaml": _env(it.v2, it.port, 2)}, "v2")
+        lockgate("gitops", "notify", cwd=it.repo)
+        began = (
+            (lambda: not wake.exists())
+            if moment == "the pass began"
+            else (lambda: bool(deployed(second)))
+        )
+        eventually(began, 30, moment)
+        stop_agent(it.repo)  # kill -9, then the next notify starts another
+        lockgate("gitops", "notify", cwd=it.repo)
+        eventually(lambda: _converged(it.repo, "web", it.v2, second), 60, "v2 converged")
+    assert load.errors == [], load.errors
+    assert len(deployed(second)) == 1  # carried on, never deployed twice

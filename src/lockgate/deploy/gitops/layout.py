@@ -35,6 +35,7 @@ from ..envfile import EnvironmentFile
 SETTINGS = "lockgate-gitops.yaml"
 BASE = "base.yaml"
 ENVIRONMENTS = "environments"
+MAX_FILE = 1024 * 1024  # bytes a config file may have
 HINT = "see docs/gitops.md for the config repository's layout and merge rules"
 _DIGEST = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
 
@@ -182,6 +183,11 @@ def _read(path: Path, display: str, problems: list[UserError]) -> _Source | None
         problems.append(UserError("symbolic links are not followed", where=display, hint=HINT))
         return None
     if not path.exists():
+        return None
+    if path.stat().st_size > MAX_FILE:
+        problems.append(
+            UserError(f"larger than {MAX_FILE // 1024} KiB: not a settings file", where=display)
+        )
         return None
     try:
         tree = load_yaml(path, display)

@@ -20,6 +20,7 @@ from ...common.errors import UserError
 from ...workflow.project import GitopsSourceSettings
 from .layout import ConfigTree, read_config
 
+MAX_TREE = 64 * 1024 * 1024  # bytes of files the watched folder may hold
 GIT_TIMEOUT = 60.0  # seconds a fetch may take before the repository counts as unreachable
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _SHA = re.compile(r"[0-9a-f]{7,40}")
@@ -106,6 +107,12 @@ class ConfigRepository:
         url = self.settings.repository
         self._git("fetch", "--quiet", "--no-tags", "--force", "--", url, refspec)
 
+    def _size(self, treeish: str) -> int:
+        """The bytes of every file under `treeish` (ls-tree -l: mode type object size\tpath)."""
+        listed = self._git("ls-tree", "-r", "-l", treeish).decode(errors="replace")
+        sizes = (line.split("\t", 1)[0].split()[-1] for line in listed.splitlines())
+        return sum(int(size) for size in sizes if size.isdigit())
+
     def commit(self, ref: str) -> Commit:
         try:
             shown = self._git("log", "-1", "--format=%H%n%an <%ae>%n%s", f"{ref}^{{commit}}", "--")
@@ -123,12 +130,14 @@ class ConfigRepository:
         shown = f"{commit.sha[:12]}:{path + '/' if path else ''}"
         with tempfile.TemporaryDirectory(dir=self.git_dir.parent, prefix="tree-") as temp:
             root = Path(temp) / "config"
+            treeish = f"{commit.sha}:{path}" if path else commit.sha
             try:
-                archive = self._git(
-                    "archive", "--format=tar", f"{commit.sha}:{path}" if path else commit.sha
-                )
+                size = self._size(treeish)
+                if size > MAX_TREE:  # read whole into memory: settings files are small
+                    raise UnsafeArchive(f"{size} bytes of files, more than {MAX_TREE}")
+                archive = self._git("archive", "--format=tar", treeish)
                 with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                    safe_extract(tar, root)
+                    safe_extract(tar, root, MAX_TREE)
             except Unreachable:
                 missing = ConfigTree()
                 missing.problems.append(
