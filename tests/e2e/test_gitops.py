@@ -466,6 +466,9 @@ def test_the_server_follows_the_repository_wakes_on_a_signed_webhook_and_shows_d
                         json={"environments": ["web"]}, timeout=60)  # fmt: skip
     assert synced.status_code == 200, synced.text
     assert any("web: deploying" in a for a in synced.json()["actions"])
+    unknown = httpx.post(f"{server.url}/api/v1/gitops/sync", headers=headers,
+                         json={"environments": ["../etc"]}, timeout=60)  # fmt: skip
+    assert unknown.status_code == 422 and "no environment '../etc'" in unknown.text
     assert any(e["action"] == "gitops sync" for e in server.get("/api/v1/audit"))
     page = httpx.get(f"{server.url}/environments/web", headers=headers, timeout=10)
     assert page.status_code == 200 and 'id="sync-status"' in page.text
@@ -522,6 +525,21 @@ def test_a_pull_request_gets_its_plan_as_a_status_and_a_comment(
     text = comment["body"]
     assert "~ web" in text and f"~ digest: {v1[:12]}" in text and "target.replicas: 1 -> 2" in text
     assert "````diff" in text  # the config's own ``` cannot close the fence early
+    for hostile in (
+        b"",
+        b"{",
+        b"null",
+        b"[]",
+        b'{"action": "opened", "pull_request": "x"}',
+        json.dumps(
+            {**delivery, "pull_request": {**delivery["pull_request"], "number": "7; rm -rf /"}}
+        ).encode(),
+    ):
+        said = httpx.post(server.url + "/api/v1/hooks/gitops", content=hostile,
+                          headers=signed_headers("pull_request", hostile))  # fmt: skip
+        assert said.status_code == 400 or said.json() == {
+            "plan": "not asked for by this delivery"
+        }, (hostile, said.status_code, said.text)  # fmt: skip
     assert applied(first)  # planned, not applied
     assert server.get("/api/v1/environments/web/deployments")[0]["digest"] == v1
 

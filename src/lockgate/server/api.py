@@ -335,11 +335,14 @@ class GitopsState:
 
 
 def _gitops_call(call: Any) -> GitopsState:
-    """A GitOps call; 404 when the server follows no config repository."""
+    """A GitOps call; 404 when the server follows no config repository, 422 when it asks for
+    what the config has not."""
     try:
         report: SyncReport = call()
     except NoGitops as exc:
         raise HTTPException(404, str(exc)) from None
+    except UserError as exc:  # an environment the config does not have
+        raise HTTPException(422, str(exc)) from None
     return GitopsState(report.source, report.environments, report.actions)
 
 

@@ -133,6 +133,14 @@ class GitopsSync:
                 return report
             source.invalid = None
             self.records.save_source(source)
+            known = set(tree.environments) | {e.environment for e in self.records.environments(key)}
+            unknown = sorted(request.only - known)
+            if unknown:
+                raise UserError(
+                    f"no environment {unknown[0]!r} in {key} at {commit.sha[:12]}",
+                    where="ENV",
+                    hint=f"its environments: {', '.join(sorted(known)) or 'none'}",
+                )
             wanted = [
                 d for n, d in tree.environments.items() if not request.only or n in request.only
             ]
