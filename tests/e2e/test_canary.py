@@ -16,6 +16,7 @@ from ..conftest import lockgate
 from .fleet import Load, app_version, build, deploy, fleet_repo, status, teardown
 
 STEPS = [{"set-weight": 25}, {"analysis": {}}]
+WORK_MS = 20
 # 3 s: enough samples even on a busy machine. Latency may be 50% worse before it fails: on two
 # loaded cores a fresh canary's p95 is now and then 25% worse by chance (the default tolerance),
 # which made an error-injecting canary fail on latency too; the slow canary is far worse.
@@ -73,11 +74,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def canary_repo(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
     repo, port = fleet_repo(tmp_path, 2, "canary", steps=STEPS, analysis=ANALYSIS)
+    # Each version does 20 ms of work per request, as a real service does: the scheduling noise
+    # of a loaded machine (an identical canary's p95 once came out 62% above its baseline's
+    # when both answered in a millisecond) stays small beside it. The slow one takes 120 ms.
+    work = {"delay_ms": WORK_MS}
     digests = {
-        "v1": build(repo, app_version(repo, "v1")),
-        "same": build(repo, app_version(repo, "same")),
-        "errors": build(repo, app_version(repo, "errors", error_rate=0.05)),
-        "slow": build(repo, app_version(repo, "slow", delay_ms=100)),
+        "v1": build(repo, app_version(repo, "v1", **work)),
+        "same": build(repo, app_version(repo, "same", **work)),
+        "errors": build(repo, app_version(repo, "errors", error_rate=0.05, **work)),
+        "slow": build(repo, app_version(repo, "slow", delay_ms=WORK_MS + 100)),
         "crashes": build(repo, app_version(repo, "crashes", crash_after_ms=1000)),
     }
     code, report = deploy(repo, digests["v1"])  # the first deployment: nothing to compare
