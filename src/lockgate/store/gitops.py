@@ -45,8 +45,8 @@ class EnvironmentSync:
     environment: str
     source: str
     commit: str  # the config commit its desired state comes from
-    digest: str
-    document: dict[str, Any]  # the merged environment document, as git has it
+    digest: str  # the desired state last tried (applied, or failed to apply)
+    document: dict[str, Any]  # its merged environment document
     sync: SyncStatus
     checked_at: float
     applied_commit: str | None = None

@@ -168,11 +168,8 @@ class GitopsSync:
     ) -> EnvironmentSync:
         name, now = desired.name, self.clock()
         kept = self.records.environment(name)
-        new = (
-            kept is None
-            or kept.applied_commit is None
-            or (kept.digest, kept.document) != (desired.digest, desired.document)
-        )
+        # new: git wants other than what was last tried (its `digest` and `document`)
+        new = kept is None or (kept.digest, kept.document) != (desired.digest, desired.document)
         sync = kept or EnvironmentSync(
             name,
             self.repository.key,
@@ -238,8 +235,8 @@ class GitopsSync:
             sync.failed_commit = rollout.config_commit
             sync.failures += 1
             sync.retry_at = now + backoff(sync.failures)
-        elif not failed and sync.failed_commit is not None and sync.retry_at is None:
-            sync.failed_commit, sync.failures = None, 0
+        elif rollout is not None and rollout.status == RolloutStatus.SUCCEEDED:
+            sync.failed_commit, sync.failures, sync.retry_at = None, 0, None
 
     def _apply(
         self,
@@ -253,6 +250,7 @@ class GitopsSync:
         live: Live,
     ) -> None:
         name, events = desired.name, self.service.records
+        sync.digest, sync.document = desired.digest, desired.document  # tried, come what may
         why = "new in git" if new else ("manual sync" if request.manual else "self-heal")
         actor = f"gitops ({why}{f' by {request.actor}' if request.manual else ''})"
         if in_window:
@@ -289,21 +287,20 @@ class GitopsSync:
                 events.add_event(name, f"gitops: {why}: {said}", None)
                 report.actions.append(f"{name}: {said} ({why})")
         except (UserError, DeployRefused) as exc:
-            sync.failed_commit, sync.failures = commit.sha, sync.failures + 1
+            sync.failed_commit = commit.sha
+            sync.failures = 1 if new else sync.failures + 1  # backoff grows per desired state
             sync.retry_at = self.clock() + backoff(sync.failures)
             sync.message = f"cannot apply {commit.sha[:12]}: {exc}".replace("\n", " ")
             report.actions.append(f"{name}: {sync.message}")
             return
-        sync.applied_commit, sync.digest, sync.document = (
-            commit.sha,
-            desired.digest,
-            desired.document,
-        )
-        sync.retry_at = None
+        sync.applied_commit = commit.sha
+        sync.retry_at = None  # tried again: backed off again if it fails (from `failures`)
+        if new:
+            sync.failed_commit, sync.failures = None, 0
 
     def _health(self, sync: EnvironmentSync, live: Live) -> str:
         rollout = live.rollout
-        if sync.failed_commit is not None:
+        if sync.failed_commit is not None and sync.retry_at is not None:  # backing off
             said = rollout.message if rollout is not None and rollout.message else ""
             sync.message = (
                 sync.message or f"the rollout of {sync.failed_commit[:12]} failed: {said}"
