@@ -174,7 +174,24 @@ def read_config(root: Path, display: str = "") -> ConfigTree:
             found.problems.extend(exc.problems)
         except UserError as exc:
             found.problems.append(exc)
+    _one_router_a_port(found)
     return found
+
+
+def _one_router_a_port(found: ConfigTree) -> None:
+    """Every router listens on this machine: two environments cannot share a port."""
+    ports: dict[int, str] = {}
+    for name, desired in sorted(found.environments.items()):
+        port = desired.spec.router.port
+        if port in ports:
+            found.problems.append(
+                UserError(
+                    f"router port {port} is also environment {ports[port]!r}'s",
+                    where=desired.file,
+                    hint="give each environment a router port of its own",
+                )
+            )
+        ports.setdefault(port, name)
 
 
 def _read(path: Path, display: str, problems: list[UserError]) -> _Source | None:

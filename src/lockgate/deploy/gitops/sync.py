@@ -141,6 +141,11 @@ class GitopsSync:
                     where="ENV",
                     hint=f"its environments: {', '.join(sorted(known)) or 'none'}",
                 )
+            # removed first: a renamed environment's router port is free before it is wanted
+            for kept in self.records.environments(key):
+                gone = kept.environment not in tree.environments
+                if gone and (not request.only or kept.environment in request.only):
+                    self._removed(kept, tree.settings, commit, request, report)
             wanted = [
                 d for n, d in tree.environments.items() if not request.only or n in request.only
             ]
@@ -148,10 +153,6 @@ class GitopsSync:
                 report.environments.append(
                     self._environment(desired, tree.settings, commit, request, report)
                 )
-            for kept in self.records.environments(key):
-                gone = kept.environment not in tree.environments
-                if gone and (not request.only or kept.environment in request.only):
-                    self._removed(kept, tree.settings, commit, request, report)
         return report
 
     # -- one environment ---------------------------------------------------------------------

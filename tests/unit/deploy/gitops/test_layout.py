@@ -44,7 +44,8 @@ def test_an_overlay_merges_onto_the_base(tmp_path: Path) -> None:
         {
             "base.yaml": "app: web\ntarget: {replicas: 3}\nstrategy: {type: canary, interval: 30}\n",
             "environments/prod.yaml": f"digest: sha256:{DIGEST}\ntarget: {{replicas: 5}}\n",
-            "environments/dev.yml": f"digest: {DIGEST}\nstrategy: {{type: rolling, interval: null}}\n",
+            "environments/dev.yml": f"digest: {DIGEST}\nstrategy: {{type: rolling, interval: null}}\n"
+            "router: {port: 9090}\n",
             "environments/README.md": "not an environment\n",
         },
     )
@@ -114,3 +115,19 @@ def test_a_file_whose_aliases_explode_is_refused_not_expanded(tmp_path: Path) ->
     root = _tree(tmp_path, {"environments/x.yaml": "\n".join([*lines, "app: web", ""])})
     said = [str(p) for p in read_config(root).problems]
     assert len(said) == 1 and "more than 100000 values once its aliases are expanded" in said[0]
+
+
+def test_two_environments_cannot_share_a_router_port(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "base.yaml": "app: web\nrouter: {port: 8000}\n",
+            "environments/a.yaml": f"digest: {DIGEST}\n",
+            "environments/b.yaml": f"digest: {DIGEST}\n",
+            "environments/c.yaml": f"digest: {DIGEST}\nrouter: {{port: 8001}}\n",
+        },
+    )
+    said = [str(p) for p in read_config(root).problems]
+    assert len(said) == 1 and said[0].startswith(
+        "environments/b.yaml: router port 8000 is also environment 'a''s"
+    )
