@@ -46,7 +46,7 @@ class GitopsWatch:
                 wake.unlink(missing_ok=True)  # before the pass: a push during it wakes again
                 try:
                     self.tell(GitopsSync(self.service, settings, self.records).run())
-                except Exception as exc:
+                except Exception as exc:  # the thread outlives one bad pass; said once
                     self.once(f"gitops pass failed: {exc}")
                 due = time.monotonic() + float(settings.interval)
             elif time.monotonic() >= due:
