@@ -168,6 +168,9 @@ class Hosts:
                 done = await connection.run(command, input=stdin, timeout=timeout, check=False)
             except (TimeoutError, OSError, asyncssh.Error) as exc:
                 raise self._lose(host, f"host {host_name(host)}: {exc}") from None
+        if done.exit_status is None:  # no status: the connection went while it ran
+            lost = f"the connection was lost during `{command[:60]}`"
+            raise self._lose(host, f"host {host_name(host)} cannot be reached: {lost}")
         if done.exit_status != 0:
             raise HostUnreachable(
                 f"host {host_name(host)}: `{command}` exited {done.exit_status}: "
