@@ -13,18 +13,9 @@ from lockgate.deploy.gitops import source
 from lockgate.deploy.gitops.source import ConfigRepository, Unreachable, without_credentials
 from lockgate.workflow.project import GitopsSourceSettings
 
+from .configrepo import commit
+
 DIGEST = "e" * 64
-
-
-def _commit(repo: Path, files: dict[str, str]) -> str:
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    who = ["-c", "user.name=Ann", "-c", "user.email=ann@example.com"]
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(repo), *who, "commit", "-qm", "envs"], check=True)
-    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
 
 
 @pytest.fixture
@@ -37,17 +28,17 @@ def config(tmp_path: Path) -> tuple[Path, ConfigRepository]:
 
 def test_a_commit_is_fetched_and_its_folder_read(config: tuple[Path, ConfigRepository]) -> None:
     repo, found = config
-    sha = _commit(repo, {"envs/environments/web.yaml": f"app: web\ndigest: {DIGEST}\n"})
-    commit = found.fetch()
-    assert (commit.sha, commit.author, commit.subject) == (sha, "Ann <ann@example.com>", "envs")
-    with found.tree(commit) as tree:
+    sha = commit(repo, {"envs/environments/web.yaml": f"app: web\ndigest: {DIGEST}\n"})
+    fetched = found.fetch()
+    assert (fetched.sha, fetched.author, fetched.subject) == (sha, "Ann <ann@example.com>", "envs")
+    with found.tree(fetched) as tree:
         assert tree.problems == [] and tree.environments["web"].digest == DIGEST
     assert found.fetch("main").sha == sha and found.fetch(sha[:12]).sha == sha
 
 
 def test_refs_are_checked_before_git_sees_them(config: tuple[Path, ConfigRepository]) -> None:
     repo, found = config
-    _commit(repo, {"envs/environments/web.yaml": f"app: web\ndigest: {DIGEST}\n"})
+    commit(repo, {"envs/environments/web.yaml": f"app: web\ndigest: {DIGEST}\n"})
     for bad in ("--upload-pack=touch /tmp/owned", "main:evil", "a b", "HEAD~1"):
         with pytest.raises(UserError):
             found.fetch(bad)
@@ -59,7 +50,7 @@ def test_a_folder_too_large_to_be_settings_is_refused(
     config: tuple[Path, ConfigRepository], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, found = config
-    _commit(repo, {"envs/environments/web.yaml": f"app: web\ndigest: {DIGEST}\n# {'x' * 4000}\n"})
+    commit(repo, {"envs/environments/web.yaml": f"app: web\ndigest: {DIGEST}\n# {'x' * 4000}\n"})
     monkeypatch.setattr(source, "MAX_TREE", 1000)
     with found.tree(found.fetch()) as tree:
         assert len(tree.problems) == 1 and "more than 1000" in tree.problems[0].message

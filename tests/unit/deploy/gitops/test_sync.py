@@ -15,23 +15,16 @@ from lockgate.store.deployments import DeploymentRecords
 from lockgate.store.gitops import GitopsRecords, SyncStatus
 from lockgate.workflow.project import GitopsSourceSettings
 
+from .configrepo import commit
+
 MISSING = "f" * 64
-
-
-def _commit(repo: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    who = ["-c", "user.name=Ann", "-c", "user.email=ann@example.com"]
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(repo), *who, "commit", "-qm", "change"], check=True)
 
 
 def test_a_failing_desired_state_is_backed_off_from_and_retried(tmp_path: Path) -> None:
     config = tmp_path / "config"
     subprocess.run(["git", "init", "-q", "-b", "main", str(config)], check=True)
     env = f"app: web\ndigest: {MISSING}\ntarget: {{replicas: 1}}\n"
-    _commit(
+    commit(
         config, {"environments/web.yaml": env, "lockgate-gitops.yaml": "sync: {self-heal: true}\n"}
     )
     deploying = tmp_path / "deploy"
@@ -61,7 +54,7 @@ def test_a_failing_desired_state_is_backed_off_from_and_retried(tmp_path: Path) 
     assert any("cannot apply" in a for a in sync.run(SyncRequest(manual=True)).actions)
     assert state().failures == 3  # a manual sync tries at once
 
-    _commit(config, {"environments/web.yaml": env.replace("replicas: 1", "replicas: 2")})
+    commit(config, {"environments/web.yaml": env.replace("replicas: 1", "replicas: 2")})
     assert any("cannot apply" in a for a in sync.run().actions)  # a new commit: at once
     assert (state().failures, state().retry_at) == (1, now[0] + 300)  # its own backoff
     assert DeploymentRecords(store).latest("web") is None  # no rollout ever began
