@@ -14,11 +14,12 @@ import http.client
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -118,6 +119,16 @@ def stop_agent(repo: Path) -> None:
         except OSError:
             return
         time.sleep(0.05)
+
+
+def median_seconds(work: Callable[[], object], repeat: int = 3) -> float:
+    """The median wall time of `repeat` calls of `work`."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def example_app(directory: Path, **behavior: object) -> Path:

@@ -22,7 +22,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import LOCKGATE, committed_repo, example_app, lockgate_json, stop_agent
+from common import (
+    LOCKGATE,
+    committed_repo,
+    example_app,
+    lockgate_json,
+    median_seconds,
+    stop_agent,
+)
 
 from lockgate.common.runtime import free_port
 from lockgate.deploy.gitops.sync import GitopsSync
@@ -183,14 +190,6 @@ def many_environments(args: argparse.Namespace, root: Path) -> None:
         assert settings is not None
         sync = GitopsSync(service, settings, GitopsRecords(records.store))
 
-        def timed(call: Callable[[], object], times: int) -> float:
-            found = []
-            for _ in range(times):
-                start = time.perf_counter()
-                call()
-                found.append(time.perf_counter() - start)
-            return statistics.median(found)
-
         def status() -> None:
             subprocess.run([str(LOCKGATE), "status", "-o", "json"], cwd=repo, capture_output=True)
 
@@ -203,9 +202,9 @@ def many_environments(args: argparse.Namespace, root: Path) -> None:
             assert not report.actions, report.actions
             assert all(e.sync == SyncStatus.SYNCED for e in report.environments)
 
-        look = timed(status, 3)
-        passed = timed(one_pass, 5)
-        planned = timed(plan, 3)
+        look = median_seconds(status, 3)
+        passed = median_seconds(one_pass, 5)
+        planned = median_seconds(plan, 3)
         print(f"{args.environments} environments in one repository, all in sync:")
         print(f"  lockgate status (all)   {look:6.2f} s  (baseline)")
         print(f"  one sync pass           {passed:6.2f} s  ({passed / look:.2f}x)")

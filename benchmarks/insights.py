@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from common import median_seconds
 from sqlalchemy import insert
 
 from lockgate.insights.dora import Change, dora
@@ -105,15 +103,6 @@ def generate(store: Store, rng: random.Random) -> set[str]:
     return flaky
 
 
-def timed(work: Callable[[], Any], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
@@ -123,9 +112,9 @@ def main() -> None:
         truth = generate(store, random.Random(args.seed))
         tests, deployments = TestRecords(store), DeploymentRecords(store)
         since = 0.0
-        read_results = timed(lambda: tests.since(since))
-        read_runs = timed(lambda: run_timings(store, since))
-        read_deployments = timed(lambda: deployments.since(since))
+        read_results = median_seconds(lambda: tests.since(since))
+        read_runs = median_seconds(lambda: run_timings(store, since))
+        read_deployments = median_seconds(lambda: deployments.since(since))
         rows = tests.since(since)
         runs = run_timings(store, since)
         print(f"{len(rows)} test results, {len(runs)} runs, "
@@ -155,7 +144,7 @@ def main() -> None:
             ),
         }
         for name, (work, floor) in insights.items():
-            spent = timed(work)
+            spent = median_seconds(work)
             print(f"{name:6} {spent:.3f}s (reading its rows alone {floor:.3f}s; ratio "
                   f"{spent / floor:.2f})")  # fmt: skip
         found = {f.test for f in flaky_tests(rows)}
