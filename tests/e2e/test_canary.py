@@ -4,13 +4,10 @@ missing data never advances a step, and a new digest always starts afresh."""
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from lockgate.deploy.analysis.judge import FAIL, INCONCLUSIVE, PASS, compare, score, threshold
 
 from ..conftest import lockgate
 from .fleet import Load, app_version, build, deploy, fleet_repo, status, teardown
@@ -30,61 +27,37 @@ ANALYSIS = {
 }
 
 
-# -- the judge on its own --------------------------------------------------------------------------
-def test_the_judge_fails_only_a_worse_canary_beyond_tolerance() -> None:
-    rng = random.Random(7)
-    baseline = [rng.gauss(0.010, 0.002) for _ in range(300)]
-    same = [rng.gauss(0.010, 0.002) for _ in range(300)]
-    slower = [x + 0.1 for x in same]
-    faster = [x / 2 for x in same]
-    kwargs = {"statistic": "p95", "tolerance": 0.25, "relative": True, "confidence": 0.99}
-    assert compare("latency", same, baseline, min_samples=50, **kwargs).verdict == PASS
-    worse = compare("latency", slower, baseline, min_samples=50, **kwargs)
-    assert worse.verdict == FAIL and "canary is worse" in worse.reason
-    assert worse.p_value is not None and worse.p_value < 0.01
-    assert compare("latency", faster, baseline, min_samples=50, **kwargs).verdict == PASS
-    few = compare("latency", slower[:10], baseline, min_samples=50, **kwargs)
-    assert few.verdict == INCONCLUSIVE and "too few samples" in few.reason
-    errors = [1.0 if rng.random() < 0.05 else 0.0 for _ in range(600)]
-    clean = [0.0] * 600
-    absolute = {"statistic": "mean", "tolerance": 0.02, "relative": False, "confidence": 0.99}
-    assert compare("error-rate", errors, clean, min_samples=50, **absolute).verdict == FAIL
-    assert compare("error-rate", clean, clean, min_samples=50, **absolute).verdict == PASS
-
-
-def test_thresholds_and_scores() -> None:
-    assert threshold("rate", 0.01, "result < 0.05", None).verdict == PASS
-    assert threshold("rate", 0.2, "result < 0.05", None).verdict == FAIL
-    assert threshold("rate", 0.2, None, "result > 0.1").verdict == FAIL
-    assert threshold("rate", None, "result < 0.05", None).verdict == INCONCLUSIVE
-    good = threshold("a", 0.01, "result < 0.05", None)
-    bad = threshold("b", 0.2, "result < 0.05", None)
-    unknown = threshold("c", None, "result < 0.05", None)
-    assert score([good, good], 100, 50).verdict == PASS
-    assert score([good, bad], 100, 75).verdict == FAIL
-    assert score([good, bad], 100, 50).verdict == INCONCLUSIVE  # marginal
-    assert score([good, unknown], 50, 25).verdict == INCONCLUSIVE  # missing data never passes
-    assert score([], 100, 50).verdict == INCONCLUSIVE
-
-
 # -- end to end ---------------------------------------------------------------------------------
 pytestmark = pytest.mark.integration
+
+
+class _Versions(dict[str, str]):
+    """The app's versions by name, each built the first time a test asks for it."""
+
+    BEHAVIOUR: dict[str, dict[str, object]] = {
+        # Each version does 20 ms of work per request, as a real service does: the scheduling
+        # noise of a loaded machine (an identical canary's p95 once came out 62% above its
+        # baseline's when both answered in a millisecond) stays small beside it.
+        "v1": {"delay_ms": WORK_MS},
+        "same": {"delay_ms": WORK_MS},
+        "errors": {"error_rate": 0.05, "delay_ms": WORK_MS},
+        "slow": {"delay_ms": WORK_MS + 100},
+        "crashes": {"crash_after_ms": 1000},
+    }
+
+    def __init__(self, repo: Path) -> None:
+        super().__init__()
+        self.repo = repo
+
+    def __missing__(self, name: str) -> str:
+        self[name] = build(self.repo, app_version(self.repo, name, **self.BEHAVIOUR[name]))
+        return self[name]
 
 
 @pytest.fixture
 def canary_repo(tmp_path: Path) -> Iterator[tuple[Path, int, dict[str, str]]]:
     repo, port = fleet_repo(tmp_path, 2, "canary", steps=STEPS, analysis=ANALYSIS)
-    # Each version does 20 ms of work per request, as a real service does: the scheduling noise
-    # of a loaded machine (an identical canary's p95 once came out 62% above its baseline's
-    # when both answered in a millisecond) stays small beside it. The slow one takes 120 ms.
-    work = {"delay_ms": WORK_MS}
-    digests = {
-        "v1": build(repo, app_version(repo, "v1", **work)),
-        "same": build(repo, app_version(repo, "same", **work)),
-        "errors": build(repo, app_version(repo, "errors", error_rate=0.05, **work)),
-        "slow": build(repo, app_version(repo, "slow", delay_ms=WORK_MS + 100)),
-        "crashes": build(repo, app_version(repo, "crashes", crash_after_ms=1000)),
-    }
+    digests = _Versions(repo)
     code, report = deploy(repo, digests["v1"])  # the first deployment: nothing to compare
     assert code == 0, report
     yield repo, port, digests
@@ -182,7 +155,10 @@ def test_the_canary_10_preset_promotes_after_its_bake_time(tmp_path: Path) -> No
     # an identical v2) decides. With a latency metric, the few requests 10% of the traffic
     # gives the canary made its p95 worse by chance, and an identical v2 was rolled back
     # (found by `lockgate insights flaky` over lockgate's own CI runs).
-    errors_only = {"interval": 2, "metrics": [ANALYSIS["metrics"][0]]}
+    # The tolerance is 10%: with no error seen, 99% confidence bounds the error rate under 10%
+    # after about 50 requests a side, under the default 2% only after about 270, more than 10%
+    # of the traffic brings in a 4 s bake on a loaded machine.
+    errors_only = {"interval": 2, "metrics": [{"name": "error-rate", "tolerance": 0.1}]}
     repo, port = fleet_repo(tmp_path, 2, "canary", preset="canary-10", interval=4,
                             analysis=errors_only)  # fmt: skip
     try:

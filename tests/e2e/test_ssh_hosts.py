@@ -213,8 +213,10 @@ def test_blue_green_and_canary_across_hosts(
 ) -> None:
     # The flow across hosts is under test, not the judge: the error rate alone decides (an
     # identical canary's p95 latency on an overloaded machine was once 42% above its
-    # baseline's, and rolled back; found by `lockgate insights flaky` on lockgate's own CI).
-    errors_only = {"metrics": [{"name": "error-rate", "tolerance": 0.02}]}
+    # baseline's, and rolled back; found by `lockgate insights flaky` on lockgate's own CI),
+    # within 10%: with no error seen, about 50 requests a side show that at 99% confidence,
+    # where the default 2% takes about 270, more than a 2 s pause brings on a loaded machine.
+    errors_only = {"metrics": [{"name": "error-rate", "tolerance": 0.1}]}
     options = {"steps": [{"set-weight": 50}, {"pause": 2}], "analysis": errors_only}
     if strategy != "canary":
         options = {}

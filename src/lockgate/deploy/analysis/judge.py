@@ -1,10 +1,14 @@
-"""The judge: is the canary worse than the baseline, by a margin that matters, with confidence?
+"""The judge: is the canary shown to be no worse than the baseline, beyond a tolerance?
 
-Per metric, a one-sided Mann-Whitney U test (scipy) of canary samples against baseline samples
-says whether the canary is significantly worse; an effect-size tolerance says whether it is
-worse by enough to care. Only "worse" fails: a faster canary passes. Absolute thresholds
-(Argo-style success/failure conditions) apply where given. Too few samples on either side is
-inconclusive, never a pass. The metrics' verdicts make a score, as in Kayenta.
+Per metric:
+- fail when a one-sided Mann-Whitney U test (scipy) shows the canary worse with confidence
+  and its measured excess is beyond the tolerance (only worse fails: a faster canary is fine);
+- pass only when the upper confidence bound of the canary's excess (`bounds.py`) is within
+  the tolerance: the data show it is no worse than allowed (non-inferiority). A canary merely
+  not proven worse is not passed: the analysis keeps measuring and ends inconclusive;
+- otherwise inconclusive.
+Absolute thresholds (Argo-style success/failure conditions) apply where given. Too few samples
+on either side is inconclusive. The metrics' verdicts make a score, as in Kayenta.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from ...common.stats import percentile
 from ...workflow.expressions import evaluate, truthy
+from .bounds import excess_bounds
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
@@ -30,7 +35,9 @@ class MetricResult:
     baseline: dict[str, float] = field(default_factory=dict)
     statistic: float | None = None  # Mann-Whitney U
     p_value: float | None = None
-    effect: float | None = None
+    effect: float | None = None  # the measured excess (relative: a fraction of the baseline)
+    lower: float | None = None  # confidence bounds on the excess
+    upper: float | None = None
 
 
 @dataclass
@@ -61,7 +68,8 @@ def compare(
     confidence: float,
     min_samples: int,
 ) -> MetricResult:
-    """Fail when the canary is significantly higher (worse) and by more than `tolerance`."""
+    """Pass when the canary's excess is within `tolerance` with `confidence`; fail when it is
+    worse with confidence and by more than `tolerance`; else inconclusive."""
     sides = {"n": float(len(canary))}, {"n": float(len(baseline))}
     if len(canary) < min_samples or len(baseline) < min_samples:
         return MetricResult(
@@ -74,34 +82,49 @@ def compare(
     c, b = summary(canary, statistic), summary(baseline, statistic)
     sides[0][statistic], sides[1][statistic] = c, b
     effect = (c - b) / b if relative and b > 0 else c - b
-    if len(set(canary) | set(baseline)) == 1:  # all equal: no difference to test
-        u, p = float(len(canary) * len(baseline)) / 2, 1.0
-    else:
-        # Imported here: scipy takes most of a second to load, and only canaries need it
-        # (not the agent's start, nor status).
-        from scipy.stats import mannwhitneyu
+    u, p = _worse(canary, baseline)
+    lower, upper = excess_bounds(
+        canary, baseline, statistic=statistic, relative=relative, confidence=confidence
+    )
 
-        test = mannwhitneyu(canary, baseline, alternative="greater")
-        u, p = float(test.statistic), float(test.pvalue)
-    alpha = 1 - confidence
-    shown_effect = f"{effect:+.1%}" if relative else f"{effect:+.4g}"
-    where = f"{statistic} canary {c:.4g} vs baseline {b:.4g} ({shown_effect})"
-    if p < alpha and effect > tolerance:
+    def shown(value: float) -> str:
+        return f"{value:+.1%}" if relative and math.isfinite(value) else f"{value:+.4g}"
+
+    where = (
+        f"{statistic} canary {c:.4g} vs baseline {b:.4g} ({shown(effect)}; "
+        f"{confidence:.0%} bounds {shown(lower)} .. {shown(upper)})"
+    )
+    allowed = f"the tolerance of {shown(tolerance)}"
+    if p < 1 - confidence and effect > tolerance:
         verdict, reason = (
             FAIL,
-            (
-                f"canary is worse: {where}; significant (p={p:.2g} < {alpha:.2g}) and beyond the "
-                f"tolerance of {tolerance:g}"
-            ),
+            f"canary is worse: {where}; significant (p={p:.2g}), beyond {allowed}",
         )
-    elif p < alpha:
-        verdict, reason = (
-            PASS,
-            f"{where}: significant (p={p:.2g}) but within tolerance {tolerance:g}",
-        )
+    elif upper <= tolerance:
+        verdict, reason = PASS, f"{where}: within {allowed}"
     else:
-        verdict, reason = PASS, f"{where}: no significant difference (p={p:.2g})"
-    return MetricResult(name, verdict, reason, sides[0], sides[1], u, p, effect)
+        verdict = INCONCLUSIVE
+        reason = f"not yet shown within {allowed}: {where}; more samples narrow the bounds"
+    result = MetricResult(name, verdict, reason, sides[0], sides[1], u, p, effect)
+    result.lower, result.upper = _finite(lower), _finite(upper)
+    return result
+
+
+def _worse(canary: Sequence[float], baseline: Sequence[float]) -> tuple[float, float]:
+    """Mann-Whitney U and the one-sided p-value that the canary's values run higher."""
+    if len(set(canary) | set(baseline)) == 1:  # all equal: no difference to test
+        return float(len(canary) * len(baseline)) / 2, 1.0
+    # Imported here: scipy takes most of a second to load, and only canaries need it (not the
+    # agent's start, nor status).
+    from scipy.stats import mannwhitneyu
+
+    test = mannwhitneyu(canary, baseline, alternative="greater")
+    return float(test.statistic), float(test.pvalue)
+
+
+def _finite(value: float) -> float | None:
+    """None for an unbounded side, so the record stays valid JSON."""
+    return value if math.isfinite(value) else None
 
 
 def threshold(
