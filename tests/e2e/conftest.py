@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -35,11 +37,27 @@ def fleets(tmp_path: Path) -> Iterator[Callable[..., tuple[Path, int]]]:
         teardown(repo)
 
 
-@pytest.fixture(scope="session")
-def github_examples(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """GitHub's example deliveries, per event: [{name, examples}]."""
-    need(shutil.which("npm") is not None, "npm is not installed")
-    where = tmp_path_factory.mktemp("npm")
+def _once_for_all_workers(
+    factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Any]
+) -> Any:
+    """What `make(folder)` returns (JSON), built by the first parallel worker that asks and
+    read by the others: each npm download and parse is seconds of a loaded machine."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' common temporary root
+    kept = root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not kept.exists():
+            folder = root / name
+            folder.mkdir(exist_ok=True)
+            part = kept.with_suffix(".part")
+            part.write_text(json.dumps(make(folder)))
+            part.replace(kept)
+    return json.loads(kept.read_text())
+
+
+def _examples(where: Path) -> list[dict[str, Any]]:
     done = subprocess.run(
         ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(where), EXAMPLES],
         capture_output=True, text=True, timeout=300, check=False,
@@ -50,10 +68,15 @@ def github_examples(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, 
 
 
 @pytest.fixture(scope="session")
-def github_api(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """GitHub's own description of its REST API (the npm package @octokit/openapi)."""
+def github_examples(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """GitHub's example deliveries, per event: [{name, examples}]."""
     need(shutil.which("npm") is not None, "npm is not installed")
-    where = tmp_path_factory.mktemp("openapi")
+    return list(_once_for_all_workers(tmp_path_factory, "github-examples", _examples))
+
+
+def _request_schemas(where: Path) -> dict[str, Any]:
+    """From GitHub's own description of its REST API (the npm package @octokit/openapi): the
+    JSON body schema of each POST the forge tests send, whose path parameters are checked."""
     done = subprocess.run(["npm", "pack", "--silent", "@octokit/openapi"], cwd=where,
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     need(done.returncode == 0, f"npm could not fetch @octokit/openapi: {done.stderr[-300:]}")
@@ -61,28 +84,34 @@ def github_api(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with tarfile.open(tarball) as archive:
         member = archive.extractfile("package/generated/api.github.com.deref.json")
         assert member is not None
-        return dict(json.load(member))
-
-
-def _request_schema(
-    description: dict[str, Any], path: str, parameters: list[str]
-) -> dict[str, Any]:
-    """The JSON body schema of POST `path`, whose path parameters must be `parameters`."""
-    operation = description["paths"][path]["post"]
-    assert [p["name"] for p in operation["parameters"]] == parameters
-    return dict(operation["requestBody"]["content"]["application/json"]["schema"])
+        description = json.load(member)
+    schemas = {}
+    for path, parameters in (
+        (STATUSES, ["owner", "repo", "sha"]),
+        (COMMENTS, ["owner", "repo", "issue_number"]),
+    ):
+        operation = description["paths"][path]["post"]
+        assert [p["name"] for p in operation["parameters"]] == parameters
+        schemas[path] = operation["requestBody"]["content"]["application/json"]["schema"]
+    return schemas
 
 
 @pytest.fixture(scope="session")
-def status_schema(github_api: dict[str, Any]) -> dict[str, Any]:
+def github_request_schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    need(shutil.which("npm") is not None, "npm is not installed")
+    return dict(_once_for_all_workers(tmp_path_factory, "github-requests", _request_schemas))
+
+
+@pytest.fixture(scope="session")
+def status_schema(github_request_schemas: dict[str, Any]) -> dict[str, Any]:
     """The request body of POST /repos/{owner}/{repo}/statuses/{sha}."""
-    return _request_schema(github_api, STATUSES, ["owner", "repo", "sha"])
+    return dict(github_request_schemas[STATUSES])
 
 
 @pytest.fixture(scope="session")
-def comment_schema(github_api: dict[str, Any]) -> dict[str, Any]:
+def comment_schema(github_request_schemas: dict[str, Any]) -> dict[str, Any]:
     """The request body of POST /repos/{owner}/{repo}/issues/{issue_number}/comments."""
-    return _request_schema(github_api, COMMENTS, ["owner", "repo", "issue_number"])
+    return dict(github_request_schemas[COMMENTS])
 
 
 @pytest.fixture

@@ -166,7 +166,9 @@ def teardown(repo: Path, environments: tuple[str, ...] = ("test",)) -> None:
 @dataclass
 class Load:
     """Steady requests against the router from `workers` threads, each on a keep-alive
-    connection (several, so one slow answer does not starve the others)."""
+    connection (several, so one slow answer does not starve the others). Each waits 10 ms
+    between requests: a few hundred a second is traffic enough, and the CPU stays with the
+    fleets under test (unpaced, the load took most of two loaded cores)."""
 
     port: int
     workers: int = 4
@@ -182,7 +184,7 @@ class Load:
 
     def run(self) -> None:
         with httpx.Client(timeout=10) as client:
-            while not self.stop_event.wait(0.002):
+            while not self.stop_event.wait(0.01):
                 sent = time.time()  # when the request left: what the router could know then
                 try:
                     answer = client.get(f"http://127.0.0.1:{self.port}/")
