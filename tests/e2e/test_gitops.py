@@ -412,6 +412,33 @@ def test_plan_shows_what_a_ref_would_change_and_exits_2(
     assert done.returncode == 1, done.stdout + done.stderr
 
 
+def test_policies_refuse_a_commit_in_its_plan_and_its_sync(
+    tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
+) -> None:
+    config, _ = daemon_config
+    it = _started(tmp_path, config, deploy_dirs)
+    repo, v1, v2, port, first = it.repo, it.v1, it.v2, it.port, it.first
+    assert lockgate("gitops", "sync", cwd=repo).returncode == 0
+    eventually(lambda: _converged(repo, "web", v1, first), 60, "v1 converged")
+    (repo / "policies").mkdir()
+    (repo / "policies" / "recall.rego").write_text(
+        f'package lockgate.recall\ndeny contains "v2 is recalled" if input.release.digest == "{v2}"\n'
+    )
+    second = config.push({"envs/environments/web.yaml": _env(v2, port, 1)}, "v2")
+    done = lockgate("plan", cwd=repo)
+    assert done.returncode == 1, done.stdout + done.stderr  # the plan fails: applying would stop
+    assert "! plan of" in done.stdout and "v2 is recalled (lockgate.recall)" in done.stdout
+    assert "1 refused by policy" in done.stdout
+
+    done = lockgate("gitops", "sync", cwd=repo)
+    assert done.returncode == 3 and "v2 is recalled" in done.stdout, done.stdout  # out of sync
+    state = _status(repo, "web")
+    assert state["failed_commit"] == second and "v2 is recalled" in state["message"], state
+    assert _latest(repo, "web").digest == v1  # type: ignore[union-attr]  # nothing began
+    kept = repo / ".lockgate" / "fleet" / "web" / "environment.yaml"
+    assert v2 not in kept.read_text()  # the refused file was not even written
+
+
 def test_a_deny_window_blocks_syncs_unless_overridden_and_audited(
     tmp_path: Path, daemon_config: tuple[ConfigRepo, subprocess.Popen[bytes]], deploy_dirs: list
 ) -> None:
@@ -420,11 +447,12 @@ def test_a_deny_window_blocks_syncs_unless_overridden_and_audited(
     deploy_dirs.append((repo, ("web",)))
     v1 = build(repo, app_version(repo, "v1"))
     always = 'sync:\n  windows:\n    - {schedule: "* * * * *", duration: 2h}\n'
+    port = free_port()
     config.push(
         {
             "envs/base.yaml": BASE,
             "envs/lockgate-gitops.yaml": always,
-            "envs/environments/web.yaml": _env(v1, free_port(), 1),
+            "envs/environments/web.yaml": _env(v1, port, 1),
         }
     )
     done = lockgate("gitops", "sync", cwd=repo)
@@ -436,6 +464,20 @@ def test_a_deny_window_blocks_syncs_unless_overridden_and_audited(
     assert done.returncode == 0, done.stdout + done.stderr
     events = DeploymentRecords(Store(default_url(repo))).events("web")
     assert any("overridden" in e.text and "hotfix INC-7" in e.text for e in events)
+
+    # break-glass on the window: every sync passes while it lasts, each one recorded
+    v2 = build(repo, app_version(repo, "v2"))
+    config.push({"envs/environments/web.yaml": _env(v2, port, 1)}, "v2")
+    assert lockgate("gitops", "sync", cwd=repo).returncode == 3  # the window holds
+    broken = lockgate("override", "web", "--bypass", "window", "--reason", "INC-8", cwd=repo)
+    assert broken.returncode == 0, broken.stdout + broken.stderr
+    done = lockgate("gitops", "sync", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _latest(repo, "web").digest == v2  # type: ignore[union-attr]
+    events = DeploymentRecords(Store(default_url(repo))).events("web")
+    assert any(
+        "let through by override #1 (window)" in e.text and "INC-8" in e.text for e in events
+    )
 
 
 def test_the_server_follows_the_repository_wakes_on_a_signed_webhook_and_shows_drift(

@@ -722,11 +722,13 @@ HOSTILE_VALUES = ["..", "../../etc/passwd", "%2e%2e%2f", "a" * 5000, "-1", "9" *
                   "<script>", "' OR 1=1 --", "\N{GRINNING FACE}"]  # fmt: skip
 HOSTILE_GETS = ["/api/v1/runs/{}", "/api/v1/runs/{}/logs", "/api/v1/artifacts/{}",
                 "/api/v1/queue/{}", "/api/v1/environments/{}", "/api/v1/deployments/{}/analyses",
+                "/api/v1/environments/{}/overrides",
                 "/runs/{}", "/queue/{}", "/environments/{}", "/deployments/{}",
                 "/runs?before={}", "/api/v1/runs?limit={}", "/insights?days={}",
                 "/login?next={}"]  # fmt: skip
 HOSTILE_POSTS = ["/api/v1/runs/{}/rerun", "/api/v1/queue/{}/cancel",
                  "/api/v1/environments/{}/deploy", "/api/v1/environments/{}/promote",
+                 "/api/v1/environments/{}/overrides", "/api/v1/overrides/{}/approve",
                  "/api/v1/incidents/{}/resolve", "/api/v1/incidents/alertmanager",
                  "/webhooks/{}", "/login"]  # fmt: skip
 HOSTILE_BODIES = [b"", b"{", b"null", b"\xff\xfe", json.dumps({"digest": "../../x"}).encode(),

@@ -252,6 +252,19 @@ def test_a_viewer_cannot_deploy_and_an_operator_promotes_to_a_verdict(
     page.wait_for_selector("#rollout-status:text('aborted')", timeout=90_000)
     trail = httpx.get(server.url + "/api/v1/audit", headers=bearer(server.token)).json()
     assert [e["action"] for e in trail if e["actor"] == "ops"] == ["abort", "deploy", "promote"]
+    assert page.query_selector("form.override") is None  # break-glass is for admins
+
+    page = _page(browser, server, server.token)  # an admin breaks the glass from the page
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(server.url + "/environments/test")
+    page.fill("form.override input[name=reason]", "INC-11: analysis misjudges <b>v2</b>")
+    page.check("form.override input[value=analysis]")
+    page.click("form.override button[type=submit]")
+    page.wait_for_selector(".break-glass:has-text('INC-11')")
+    shown = page.inner_text(".break-glass")
+    assert "(analysis, policy)" in shown and "<b>v2</b>" in shown  # markup shown as text
+    trail = httpx.get(server.url + "/api/v1/audit", headers=bearer(server.token)).json()
+    assert any(e["action"] == "override" and "INC-11" in e["target"] for e in trail)
 
 
 SECRET_VALUE = "tok-7f3a9c1e5b"

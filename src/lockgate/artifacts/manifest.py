@@ -22,6 +22,9 @@ class AppManifest(BaseModel):
     readiness: str = "/"  # HTTP path that answers 2xx when the instance can take traffic
     stop_signal: str = Field("TERM", alias="stop-signal")
     grace_seconds: float | int = Field(10, alias="grace-seconds", ge=0)
+    # what policies know of the release (data-classification: eu-personal): they travel with
+    # the bundle, so its digest and signature cover them
+    labels: dict[str, str] = {}
 
     @field_validator("readiness")
     @classmethod

@@ -22,12 +22,18 @@ from typing import Any
 
 def _warm_imports() -> None:
     # The point of the server: pay for these imports once, not per command.
+    # Sampled in lockgate's own suite, commands spent a quarter of their time importing what
+    # this list lacked: the SQLite dialect (loaded at the first connection), the deploy
+    # service and the web server.
     import alembic.command  # noqa: F401
     import httpx  # noqa: F401
     import rich.markdown
     import rich.table  # noqa: F401
+    import sqlalchemy.dialects.sqlite  # noqa: F401
 
+    from ..deploy import service  # noqa: F401
     from ..engine.cache import jobcache  # noqa: F401
+    from ..server import serve as web  # noqa: F401
     from . import main  # noqa: F401
     from .views import LiveView  # noqa: F401
 

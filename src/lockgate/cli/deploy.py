@@ -252,6 +252,8 @@ def _print_status(view: status_view.StatusView) -> None:
     )
     for reason in view.reasons:
         console.print(f"  {escape(reason)}")
+    for said in view.overrides:
+        console.print(f"  [bold red]BREAK-GLASS[/] {escape(said)}")
     for host in view.hosts:
         console.print(
             f"  host {host.name} "

@@ -166,7 +166,7 @@ def register(main: typer.Typer) -> None:
     ) -> None:
         """What applying the config repository at REF would change, per environment (+ ~ -);
         exit 0 with no change, 2 with changes, 1 when it cannot tell (as terraform plan
-        -detailed-exitcode). Changes nothing.
+        -detailed-exitcode) or when the policies would refuse a change. Changes nothing.
 
         Example: lockgate plan --ref refs/pull/12/head
         """
@@ -180,7 +180,7 @@ def register(main: typer.Typer) -> None:
             print(json.dumps(dataclasses.asdict(found), indent=2, default=str))
         else:
             _print_plan(found)
-        raise typer.Exit(1 if found.problems else (2 if found.changed else 0))
+        raise typer.Exit(1 if found.problems or found.refused else (2 if found.changed else 0))
 
 
 def _print_plan(found: ConfigPlan) -> None:

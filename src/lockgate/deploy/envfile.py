@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..common.names import checked_name
+from ..common.names import NAME, checked_name
 from ..workflow.yamlmodel import load_model
 
 HINT = "see the README's Deploying section for the environment file format"
@@ -208,13 +208,60 @@ class ProvenanceSpec(_Strict):
     trusted_keys: list[str] = Field([], alias="trusted-keys")
 
 
+class RegionSpec(_Strict):
+    """Where the environment runs, as policies see it (`jurisdiction: eu`)."""
+
+    name: str = "default"
+    labels: dict[str, str] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.fullmatch(value) or ".." in value:
+            raise ValueError(f"{value!r} is not a region name: letters, digits, '.', '_', '-'")
+        return value
+
+
+class AuditLogSpec(_Strict):
+    region: str  # where the environment's audit log is written: one of its regions
+
+
+class BreakGlassSpec(_Strict):
+    """`lockgate override`: whether a second person must approve, and the longest it lasts."""
+
+    approval: bool = False
+    max_ttl: float | int | str = Field("24h", alias="max-ttl")
+
+    @field_validator("max_ttl")
+    @classmethod
+    def _ttl(cls, value: float | int | str) -> float | int | str:
+        from ..workflow.project import parse_duration
+
+        if parse_duration(value) <= 0:
+            raise ValueError("max-ttl is more than 0 seconds")
+        return value
+
+
 class EnvironmentFile(_Strict):
     app: str
     environment: str | None = None
+    labels: dict[str, str] = {}  # the environment's own (tier: production), for policies
+    region: RegionSpec = RegionSpec()
+    audit_log: AuditLogSpec | None = Field(None, alias="audit-log")
+    break_glass: BreakGlassSpec = Field(BreakGlassSpec(), alias="break-glass")
     target: TargetSpec = TargetSpec()
     router: RouterSpec = RouterSpec()
     strategy: StrategySpec = StrategySpec()
     provenance: ProvenanceSpec = ProvenanceSpec()
+
+    @model_validator(mode="after")
+    def _known_regions(self) -> EnvironmentFile:
+        if self.audit_log is not None and self.audit_log.region != self.region.name:
+            raise ValueError(
+                f"audit-log names region {self.audit_log.region!r}, which is not one of the "
+                f"environment's regions ({self.region.name})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _progress_possible(self) -> EnvironmentFile:

@@ -10,9 +10,13 @@ import collections
 import time
 from pathlib import Path
 
-from ..artifacts import bundles, provenance, signed
+from ..artifacts import bundles, signed
 from ..common.errors import UserError
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout, RolloutStatus
+from .breakglass import unless_bypassed
+from .policy import gate
+from .policy.facts import Action, Provenance
+from .policy.rego import Decision
 from .reconciler import Reconciler
 from .strategies.base import SIDE_POOLS
 from .targets.base import Look
@@ -38,18 +42,28 @@ class Environment:
         ]
         return collections.Counter(digests).most_common(1)[0][0] if digests else None
 
-    def check_provenance(self, digest: str) -> str | None:
-        """The source commit from the verified provenance; DeployRefused when required and bad."""
-        rules = self.spec.provenance
-        keys = [Path(k) for k in rules.trusted_keys]
+    def provenance(self, digest: str) -> Provenance:
+        """What the bundle's provenance shows; DeployRefused when it is required and bad."""
+        found = gate.provenance_of(self.state_dir, self.spec, digest)
+        if self.spec.provenance.required and not found.verified:
+            raise DeployRefused(str(found.problem))
+        return found
+
+    def check_policies(
+        self, digest: str, action: Action, actor: str, found: Provenance | None = None
+    ) -> Decision:
+        """The policies' decision on this change; DeployRefused, recorded, when they deny it
+        or cannot decide."""
+        app = self.reconciler.releases.app(digest)
         try:
-            verified = signed.verify_stored(digest, self.state_dir, keys)
-        except provenance.ProvenanceError as exc:
-            if rules.required:
-                raise DeployRefused(str(exc)) from None
-            return None
-        dependencies = verified.statement["predicate"]["buildDefinition"]["resolvedDependencies"]
-        return str(dependencies[0]["digest"]["gitCommit"])
+            return gate.check(
+                self.state_dir, self.name, self.spec, app, digest, action, actor, found
+            )
+        except gate.PolicyRefusal as exc:
+            if unless_bypassed(self.records, self.name, str(exc)) is None:
+                return exc.decision or Decision()
+            self.records.add_event(self.name, str(exc), None)
+            raise DeployRefused(str(exc)) from None
 
     def _supersede(self, why: str) -> None:
         """A new desired state replaces an unfinished one: no dead ends. The reconciler
@@ -70,8 +84,9 @@ class Environment:
     ) -> Rollout:
         """`config_commit` and its author: the GitOps commit that asked for it."""
         digest = bundles.find(signed.store_dir(self.state_dir), reference).name[:64]
-        commit = self.check_provenance(digest)
+        found = self.provenance(digest)
         self.reconciler.releases.app_for(digest)  # a bundle without a manifest fails here
+        self.check_policies(digest, "deploy", triggered_by, found)
         self.reconciler.router.ensure()  # a port in use fails here, before anything changes
         prepared = self.reconciler.target.prepare(self.reconciler.releases.bundle(digest), digest)
         with self.reconciler.locked():
@@ -84,7 +99,7 @@ class Environment:
                 strategy=self.spec.strategy.type,
                 kind="deploy",
                 triggered_by=triggered_by,
-                source_commit=commit,
+                source_commit=found.source_commit,
                 config_commit=config_commit,
                 config_author=config_author,
             )
@@ -110,6 +125,7 @@ class Environment:
             )
             if current is None or previous is None:
                 raise UserError(f"{self.name} has nothing to roll back to", hint="deploy first")
+            self.check_policies(previous, "rollback", triggered_by)
             self._supersede(f"superseded by a rollback to {previous[:12]}")
             rollout = self.records.begin(
                 app=self.spec.app,

@@ -23,8 +23,11 @@ from ..store.deployments import (
     InstanceState,
     Rollout,
 )
+from ..store.overrides import Gate, OverrideRecords
+from .analysis.judge import PASS
 from .analysis.measure import measure
 from .envfile import EnvironmentFile
+from .policy.facts import Action
 from .releases import Releases
 from .strategies.base import SIDE_POOLS
 from .strategies.canary import instance_weights
@@ -60,8 +63,12 @@ class LiveFleet:
         rollout: Rollout | None,
         probes: Probes,
         say: Callable[[str], None],
+        vet: Callable[[str, Action], str | None] = lambda digest, action: None,
     ) -> None:
+        """`vet(digest, action)`: why the policies refuse starting `digest` here (a repair),
+        or None."""
         self.name = name
+        self.vet = vet
         self.replicas = spec.target.replicas
         self.strategy = spec.strategy
         self.records, self.target, self.router = records, target, router
@@ -252,6 +259,13 @@ class LiveFleet:
         spec = self.strategy.analysis
         judged = measure(self.router, self.records, rollout.id, spec, label, number, since)
         self.note(f"analysis {label} #{number}: {judged.verdict} ({judged.reason})")
+        if judged.verdict != PASS:
+            override = OverrideRecords(self.records.store).covering(
+                self.name, Gate.ANALYSIS, self.now
+            )
+            if override is not None:
+                self.note(f"{override.describe(self.now)} let the {judged.verdict} through")
+                return PASS
         return judged.verdict
 
     def verdicts(self, rollout: Rollout, label: str) -> list[str]:

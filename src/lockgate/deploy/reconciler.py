@@ -26,9 +26,12 @@ from ..store.deployments import (
     Rollout,
     RolloutStatus,
 )
+from .breakglass import unless_bypassed
 from .envfile import EnvironmentFile
 from .fleet import LiveFleet, Probes
 from .hostbook import HostBook
+from .policy import gate
+from .policy.facts import Action, Provenance
 from .releases import Releases
 from .strategies import strategy_for
 from .strategies.base import SIDE_POOLS, Done, Fail, Pause, Progress, Wait
@@ -68,6 +71,7 @@ class Reconciler:
         self.restores, self.restore_at = 0, 0.0  # failed restorations in a row; next try
         self.routed: list[Route] = []  # the table this process last saw the router hold
         self.router_checked = 0.0
+        self.provenances: dict[str, Provenance] = {}  # what repairs were vetted with
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
         """One process acts on an environment at a time; a pass is short, so others wait."""
@@ -100,6 +104,7 @@ class Reconciler:
             rollout,
             self.probes,
             self.say,
+            self._vet,
         )
         fleet.observe()
         self._watch_hosts(fleet, rollout)
@@ -190,8 +195,11 @@ class Reconciler:
             self.restoring = fleet.now
             which = ", ".join(map(str, missing))
             fleet.note(f"instance {which} missing: starting it again on {goal[:12]}")
+        refusal = self._vet(goal, "repair")
         try:
-            progress = converge(fleet, rollout, goal, since=self.restoring)
+            progress = (
+                Fail(refusal) if refusal else converge(fleet, rollout, goal, since=self.restoring)
+            )
         except UserError as exc:  # its bundle is gone, say
             progress = Fail(str(exc))
         if isinstance(progress, Fail):
@@ -204,6 +212,24 @@ class Reconciler:
             self.restoring, self.restores = None, 0
             fleet.note(f"fleet restored: {progress.message}")
         return WATCH_PERIOD
+
+    def _vet(self, digest: str, action: Action) -> str | None:
+        """Why the policies refuse starting `digest` here, or None. A repair is a change too:
+        a host relabelled out of a jurisdiction gets no new instance of a release the
+        policies keep in it. Provenance is verified once per digest (it hashes the bundle).
+        A bundle that is gone is not the policies' to say: starting it fails and says so."""
+        try:
+            if digest not in self.provenances:
+                self.provenances[digest] = gate.provenance_of(self.state_dir, self.spec, digest)
+            app = self.releases.app(digest)
+        except UserError:
+            return None
+        try:
+            gate.check(self.state_dir, self.name, self.spec, app, digest, action, "agent",
+                       self.provenances[digest])  # fmt: skip
+        except gate.PolicyRefusal as exc:
+            return unless_bypassed(self.records, self.name, str(exc))
+        return None
 
     def _watch_paused(self, rollout: Rollout, fleet: LiveFleet) -> None:
         """A paused rollout's own instances (a canary and its baseline, a blue-green preview)

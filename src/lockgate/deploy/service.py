@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,16 @@ from ..common.errors import UserError
 from ..common.names import checked_name
 from ..common.statedir import state_dir, state_path
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout
+from ..store.overrides import Override, OverrideRecords
 from . import status
+from .breakglass import BreakGlass, Drill, gates_named, unless_bypassed
 from .envfile import EnvironmentFile, load_environment
 from .environment import Environment
 from .launch import environment_files, start_agent
+from .policy import gate
+from .policy.facts import Action
 from .reconciler import PROBE_PERIOD, Reconciler
+from .releases import Releases
 from .strategies.base import SIDE_POOLS
 
 
@@ -175,6 +181,62 @@ class DeployService:
         for instance in self.records.instances(name):
             if instance.slot in slots and instance.state == InstanceState.SERVING:
                 reconciler.target.condemn(instance)
+
+    def refusal(
+        self,
+        name: str,
+        spec: EnvironmentFile,
+        digest: str,
+        actor: str,
+        action: Action = "plan",
+    ) -> str | None:
+        """Why the policies would refuse deploying `digest` as `name` with `spec` (None: they
+        would allow it); nothing is written. UserError when the bundle is not stored here
+        (there is nothing to judge)."""
+        with tempfile.TemporaryDirectory() as scratch:
+            app = Releases(self.state, Path(scratch)).app(digest)
+        try:
+            gate.check(self.state, name, spec, app, digest, action, actor)
+        except gate.PolicyRefusal as exc:
+            return unless_bypassed(self.records, name, str(exc), record=action != "plan")
+        return None
+
+    # -- break-glass ---------------------------------------------------------------------------
+    def override(
+        self, env: str, bypass: list[str], reason: str, ttl: str, actor: str, drill: bool = False
+    ) -> Drill:
+        """Bypass gates of a deployed environment for a while (or rehearse it: `drill`)."""
+        reconciler = self.named(env)
+        glass, gates = self._glass(), gates_named(bypass)
+        if drill:
+            probe = self._probe(reconciler, actor)
+            return glass.drill(reconciler.name, reconciler.spec, gates, reason, ttl, actor, probe)
+        found = glass.request(reconciler.name, reconciler.spec, gates, reason, ttl, actor)
+        return Drill(found)
+
+    def approve_override(self, override_id: int, actor: str) -> Drill:
+        glass = self._glass()
+        pending = glass.overrides.get(override_id)
+        probe = self._probe(self.named(pending.environment), actor) if pending else None
+        return glass.approve(override_id, actor, probe)
+
+    def revoke_override(self, override_id: int, actor: str) -> Override:
+        return self._glass().revoke(override_id, actor)
+
+    def overrides(self, env: str) -> list[Override]:
+        return self._glass().overrides.of(self.named(env).name)
+
+    def _glass(self) -> BreakGlass:
+        return BreakGlass(OverrideRecords(self.records.store), self.records)
+
+    def _probe(self, reconciler: Reconciler, actor: str) -> Callable[[], object] | None:
+        """What a drill times as a gate's decision: the policies asked about what serves (or
+        was last deployed); None when nothing ever was."""
+        latest = self.records.latest(reconciler.name)
+        digest = Environment(reconciler).serving_digest() or (latest.digest if latest else None)
+        if not digest:
+            return None
+        return lambda: self.refusal(reconciler.name, reconciler.spec, digest, actor)
 
     def history(self, name: str, limit: int = 20) -> list[Rollout]:
         self.named(name)  # an unknown name is refused, not answered with nothing

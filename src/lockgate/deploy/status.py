@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..common.httpcheck import Unreachable
-from ..store.deployments import Event, InstanceState, Rollout, RolloutStatus
+from ..store.deployments import DeploymentRecords, Event, InstanceState, Rollout, RolloutStatus
+from ..store.overrides import OverrideRecords, OverrideState
 from .hostbook import HostBook
 from .launch import agent_running
 from .reconciler import Reconciler
@@ -90,6 +91,7 @@ class StatusView:
     instances: list[InstanceView]
     hosts: list[HostView] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)  # break-glass in force or pending
 
 
 def clock(at: float | None) -> str:
@@ -241,7 +243,15 @@ def view(reconciler: Reconciler) -> StatusView:
         instances=views,
         hosts=hosts,
         events=records.events(name),
+        overrides=_overrides(records, name),
     )
+
+
+def _overrides(records: DeploymentRecords, name: str) -> list[str]:
+    now = time.time()
+    standing = (OverrideState.ACTIVE, OverrideState.PENDING)
+    found = OverrideRecords(records.store).of(name)
+    return [o.describe(now) for o in found if o.state(now) in standing]
 
 
 def _hosts(reconciler: Reconciler) -> list[HostView]:

@@ -19,6 +19,8 @@ MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0  # ready this long after a restart: the backoff starts over
 CRASH_LOOP = 3  # restarts without staying up: reported as crash-looping
 
+REFUSED_RETRY = 60.0  # seconds before a restart the policies refused is asked again
+
 
 def backoff(restarts: int) -> float:
     """Seconds before the next start of an instance that already restarted `restarts` times:
@@ -92,6 +94,11 @@ def _restart_crashed(fleet: LiveFleet, instance: Instance) -> float:
 
 
 def _start_again(fleet: LiveFleet, instance: Instance) -> None:
+    refusal = fleet.vet(instance.digest, "repair")
+    if refusal is not None:  # out of rotation, asked again later: policies change
+        fleet.set(instance, retry_at=fleet.now + REFUSED_RETRY, ready=False, ready_since=None)
+        fleet.note(f"instance {instance.slot} not started again: {refusal}")
+        return
     try:
         fleet.start_again(instance)
     except StartFailed as exc:  # start() recorded it failed; it is out of the fleet

@@ -15,13 +15,14 @@ import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..common.errors import UserError
+from ..deploy.breakglass import Drill
 from ..deploy.environment import DeployRefused
 from ..deploy.gitops.sync import SyncReport, SyncRequest
 from ..deploy.status import StatusView
@@ -33,6 +34,7 @@ from ..store.access import Access, AuditEvent
 from ..store.database import RunFilter
 from ..store.deployments import DeploymentRecords, Incident, Rollout
 from ..store.gitops import EnvironmentSync, SourceState
+from ..store.overrides import Override
 from ..store.queue import Queue, QueuedRun, Trigger
 from ..store.records import RunRecord, Status
 from ..store.schedules import Schedule, Schedules
@@ -92,6 +94,13 @@ class ManualRun(BaseModel):
 
 class DeployRequest(BaseModel):
     digest: str = Field(pattern=r"^[0-9a-f]{12,64}$")  # or a unique prefix of 12 or more
+
+
+class OverrideRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    ttl: str = Field("1h", max_length=32)  # 30m, 2h: at most the environment's max-ttl
+    bypass: list[Literal["policy", "window", "analysis"]] = Field([], max_length=3)
+    drill: bool = False
 
 
 class GitopsSyncRequest(BaseModel):
@@ -309,11 +318,54 @@ def deployments(name: str, request: Request, _: Viewer, limit: int = 20) -> list
 @router.post("/environments/{name}/deploy")
 def deploy(name: str, wanted: DeployRequest, request: Request, caller: Operator) -> Rollout:
     found = services(request)
-    rollout: Rollout = _environment_call(
-        lambda: found.environments.deploy(name, wanted.digest, caller.name)
-    )
+    try:
+        rollout: Rollout = _environment_call(
+            lambda: found.environments.deploy(name, wanted.digest, caller.name)
+        )
+    except HTTPException as exc:
+        if exc.status_code == 409:  # refused (policies, provenance): the attempt is audited
+            found.access.record(caller.name, "deploy refused", f"{name}: {exc.detail}")
+        raise
     found.access.record(caller.name, "deploy", f"{name} {rollout.digest[:12]}")
     return rollout
+
+
+@router.get("/environments/{name}/overrides")
+def overrides(name: str, request: Request, _: Viewer) -> list[Override]:
+    found: list[Override] = _environment_call(
+        lambda: services(request).environments.overrides(name)
+    )
+    return found
+
+
+@router.post("/environments/{name}/overrides", status_code=201)
+def override(name: str, wanted: OverrideRequest, request: Request, caller: Admin) -> Drill:
+    """Break glass (admins): bypass gates of the environment for a while, or rehearse it."""
+    found = services(request)
+    done: Drill = _environment_call(
+        lambda: found.environments.override(
+            name, list(wanted.bypass), wanted.reason, wanted.ttl, caller.name, wanted.drill
+        )
+    )
+    what = "override drill" if wanted.drill else "override"
+    found.access.record(caller.name, what, done.override.describe(time.time()))
+    return done
+
+
+@router.post("/overrides/{override_id}/{verb}")
+def decide_override(override_id: int, verb: str, request: Request, caller: Admin) -> Drill:
+    """approve (a second admin) or revoke an override."""
+    found = services(request)
+    environments = found.environments
+    calls = {
+        "approve": lambda: environments.approve_override(override_id, caller.name),
+        "revoke": lambda: Drill(environments.revoke_override(override_id, caller.name)),
+    }
+    if verb not in calls:
+        raise HTTPException(404, f"no action {verb!r}; use approve or revoke")
+    done: Drill = _environment_call(calls[verb])
+    found.access.record(caller.name, f"override {verb}", done.override.describe(time.time()))
+    return done
 
 
 @router.post("/environments/{name}/{action}")

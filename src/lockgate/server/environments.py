@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..common.errors import UserError
 from ..deploy import status
+from ..deploy.breakglass import Drill
 from ..deploy.gitops.plan import ConfigPlan, plan
 from ..deploy.gitops.sync import GitopsSync, SyncReport, SyncRequest, request_sync
 from ..deploy.gitops.watch import configured
@@ -19,6 +20,7 @@ from ..deploy.service import DeployService, UnknownEnvironment
 from ..store import Store
 from ..store.deployments import Analysis, DeploymentRecords, Rollout
 from ..store.gitops import EnvironmentSync, GitopsRecords
+from ..store.overrides import Override
 
 ACTIONS: dict[str, Callable[[DeployService, str, str], Rollout]] = {
     "promote": lambda service, name, _actor: service.promote(name)[1],
@@ -94,6 +96,20 @@ class Environments:
         """Roll out a bundle already built for this directory (by digest or its prefix); a
         deployed environment's name only, never a file path."""
         return self._service(name).deploy(name, digest, actor)[1]
+
+    def override(
+        self, name: str, bypass: list[str], reason: str, ttl: str, actor: str, drill: bool
+    ) -> Drill:
+        return self._service(name).override(name, bypass, reason, ttl, actor, drill)
+
+    def approve_override(self, override_id: int, actor: str) -> Drill:
+        return self._service(f"#{override_id}").approve_override(override_id, actor)
+
+    def revoke_override(self, override_id: int, actor: str) -> Override:
+        return self._service(f"#{override_id}").revoke_override(override_id, actor)
+
+    def overrides(self, name: str) -> list[Override]:
+        return self._service(name).overrides(name)
 
     def bundles(self, limit: int = 20) -> list[StoredBundle]:
         """The bundles built in the directory, newest first: what can be deployed."""

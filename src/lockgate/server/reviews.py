@@ -73,7 +73,7 @@ def review(environments: Environments, forge: Forge, pull: PullRequest, link: st
         status = Status("error", link, f"cannot plan: {said}"[:140], PLAN_CONTEXT)
         text = f"#### lockgate could not plan this change\n\n{said}"
     else:
-        state = "failure" if found.problems else "success"
+        state = "failure" if found.problems or found.refused else "success"
         status = Status(state, link, found.summary()[:140], PLAN_CONTEXT)
         text = comment(found)
     sent = [

@@ -76,6 +76,7 @@ def _render(request: Request, name: str, holder: Token | None, **context: Any) -
         {
             "holder": holder,
             "operator": holder is not None and holder.role >= Role.OPERATOR,
+            "admin": holder is not None and holder.role >= Role.ADMIN,
             "csrf": keys.csrf(request),
             **context,
         },

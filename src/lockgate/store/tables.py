@@ -333,3 +333,22 @@ gitops_environments = Table(
     Column("retry_at", Float),
     Column("checked_at", Float, nullable=False),
 )
+
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(255), nullable=False, index=True),
+    Column("bypass", JSON, nullable=False),  # the gates: policy, window, analysis
+    Column("reason", Text, nullable=False),
+    Column("ttl", Float, nullable=False),  # seconds from when it takes effect
+    Column("drill", Boolean, nullable=False),  # a rehearsal: never takes effect
+    Column("requested_by", String(255), nullable=False),
+    Column("requested_at", Float, nullable=False),
+    Column("needs_approval", Boolean, nullable=False),
+    Column("approved_by", String(255)),
+    Column("effective_at", Float),
+    Column("expires_at", Float),
+    Column("revoked_by", String(255)),
+    Column("revoked_at", Float),
+)

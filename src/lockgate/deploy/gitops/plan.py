@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ...common.errors import UserError
 from ...store.gitops import Difference, GitopsRecords
 from ...workflow.project import GitopsSourceSettings
 from ..service import DeployService
@@ -27,6 +28,7 @@ class PlannedChange:
     change: Change
     differences: list[Difference]
     note: str = ""
+    refusal: str | None = None  # the policies' word on deploying it
 
 
 @dataclass
@@ -40,15 +42,21 @@ class ConfigPlan:
     def changed(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def refused(self) -> list[PlannedChange]:
+        """Changes the policies would refuse: applying the commit would stop there."""
+        return [c for c in self.changes if c.refusal]
+
     def summary(self) -> str:
         if self.problems:
             return f"the config is invalid: {len(self.problems)} problem(s)"
         if not self.changes:
             return "no changes: every environment matches the config"
         counts = {c: sum(p.change == c for p in self.changes) for c in Change}
+        refused = f"; {len(self.refused)} refused by policy" if self.refused else ""
         return (
             f"{counts[Change.ADD]} to add, {counts[Change.CHANGE]} to change, "
-            f"{counts[Change.REMOVE]} to remove"
+            f"{counts[Change.REMOVE]} to remove{refused}"
         )
 
     def lines(self) -> list[str]:
@@ -60,6 +68,8 @@ class ConfigPlan:
                 f"{mark} {change.environment}" + (f" {change.note}" if change.note else "")
             )
             found += [f"    {mark} {d.field}: {d.live} -> {d.desired}" for d in change.differences]
+            if change.refusal:
+                found.append(f"    ! {change.refusal}")
         return found
 
 
@@ -80,6 +90,12 @@ def plan(
         deployed = set(service.names())
         for name, desired in tree.environments.items():
             differ = differences(desired.digest, desired.document, live_of(service, name))
+            if name in deployed and not differ:
+                continue
+            try:
+                refusal = service.refusal(name, desired.spec, desired.digest, commit.author)
+            except UserError as exc:  # the bundle is not here: nothing to ask the policies of
+                refusal = f"policies not asked: {exc.message}"
             if name not in deployed:
                 replicas = desired.spec.target.replicas
                 note = (
@@ -87,9 +103,9 @@ def plan(
                     f"{desired.spec.strategy.type}, router {desired.spec.router.type} "
                     f":{desired.spec.router.port}"
                 )
-                found.changes.append(PlannedChange(name, Change.ADD, differ, note))
-            elif differ:
-                found.changes.append(PlannedChange(name, Change.CHANGE, differ))
+                found.changes.append(PlannedChange(name, Change.ADD, differ, note, refusal))
+            else:
+                found.changes.append(PlannedChange(name, Change.CHANGE, differ, refusal=refusal))
         prune = tree.settings.sync.prune
         for kept in records.environments(repository.key):
             if kept.environment not in tree.environments:

@@ -21,6 +21,7 @@ from pathlib import Path
 from ...common.errors import UserError
 from ...store.deployments import RolloutStatus
 from ...store.gitops import EnvironmentSync, GitopsRecords, SourceState, SyncStatus
+from ...store.overrides import Gate, OverrideRecords
 from ...workflow.project import GitopsSourceSettings
 from ..environment import DeployRefused
 from ..service import DeployService
@@ -200,13 +201,14 @@ class GitopsSync:
                 f"{time.strftime('%H:%M:%S', time.localtime(sync.retry_at))} (a new commit "
                 "or `lockgate gitops sync` retries now)"
             )
-        if wants and closed is not None and not (request.manual and request.override):
+        passed = self._window_passed(name, request) if closed is not None else None
+        if wants and closed is not None and passed is None:
             wants = False
             sync.message = f"{closed.describe()} blocks syncs" + (
                 "; a manual sync needs --override REASON" if request.manual else ""
             )
         if wants:
-            self._apply(sync, desired, commit, request, new, closed is not None, report, live)
+            self._apply(sync, desired, commit, request, new, passed, report, live)
             live = self._live(name)
             found = differences(desired.digest, desired.document, live)
         elif not found:
@@ -246,7 +248,7 @@ class GitopsSync:
         commit: Commit,
         request: SyncRequest,
         new: bool,
-        in_window: bool,
+        window_passed: str | None,  # inside a deny window: who let it through, and why
         report: SyncReport,
         live: Live,
     ) -> None:
@@ -254,16 +256,21 @@ class GitopsSync:
         sync.digest, sync.document = desired.digest, desired.document  # tried, come what may
         why = "new in git" if new else ("manual sync" if request.manual else "self-heal")
         actor = f"gitops ({why}{f' by {request.actor}' if request.manual else ''})"
-        if in_window:
-            events.add_event(
-                name,
-                f"gitops: sync inside a deny window, overridden by {request.actor}: "
-                f"{request.override}",
-                None,
-            )
+        if window_passed is not None:
+            events.add_event(name, f"gitops: sync inside a deny window, {window_passed}", None)
         try:
             kept = live.document
-            if kept is None or normalized(kept) != normalized(desired.document):
+            rewrite = kept is None or normalized(kept) != normalized(desired.document)
+            latest = live.rollout
+            redeploy = latest is None or latest.intended != desired.digest
+            if rewrite or redeploy:  # asked before the file is written: a refusal changes nothing
+                refusal = self.service.refusal(
+                    name, desired.spec, desired.digest, actor, action="deploy"
+                )
+                if refusal is not None:
+                    events.add_event(name, f"gitops: {refusal}", None)
+                    raise DeployRefused(refusal)
+            if rewrite:
                 reconciler = self.service.adopt(name, desired.document)
                 events.add_event(
                     name, f"gitops: {why}: environment file of {commit.sha[:12]} written", None
@@ -271,8 +278,7 @@ class GitopsSync:
                 report.actions.append(f"{name}: environment file written ({why})")
             else:
                 reconciler = self.service.named(name)
-            latest = live.rollout
-            if latest is None or latest.intended != desired.digest:
+            if redeploy:
                 rollout = self.service.deploy_adopted(
                     reconciler, desired.digest, actor, commit.sha, commit.author
                 )
@@ -299,6 +305,15 @@ class GitopsSync:
         if new:
             sync.failed_commit, sync.failures = None, 0
 
+    def _window_passed(self, name: str, request: SyncRequest) -> str | None:
+        """Who lets a sync through a closed deny window, and why: a manual sync's
+        `--override REASON`, or a break-glass override of the window; None: nobody."""
+        if request.manual and request.override:
+            return f"overridden by {request.actor}: {request.override}"
+        now = self.clock()
+        found = OverrideRecords(self.service.records.store).covering(name, Gate.WINDOW, now)
+        return f"let through by {found.describe(now)}" if found else None
+
     def _health(self, sync: EnvironmentSync, live: Live) -> str:
         rollout = live.rollout
         if sync.failed_commit is not None and sync.retry_at is not None:  # backing off
@@ -321,7 +336,7 @@ class GitopsSync:
     ) -> None:
         name, now = kept.environment, self.clock()
         closed = closed_by(settings.sync.windows, name, now)
-        blocked = closed is not None and not (request.manual and request.override)
+        blocked = closed is not None and self._window_passed(name, request) is None
         if settings.sync.prune and not blocked:
             if name in self.service.names():
                 self.service.down(name, f"gitops (pruned in {commit.sha[:12]})")

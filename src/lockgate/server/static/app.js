@@ -27,6 +27,10 @@ function body(form) {
       data.environments = value.split(",").filter(Boolean);
     } else if (name === "override" && !value) {
       continue; // no reason given: no override
+    } else if (name === "bypass") {
+      data.bypass = (data.bypass || []).concat(value); // checkboxes: the gates ticked
+    } else if (name === "drill") {
+      data.drill = true;
     } else {
       data[name] = value;
     }
