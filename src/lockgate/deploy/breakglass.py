@@ -21,6 +21,17 @@ from ..workflow.project import parse_duration
 from .envfile import EnvironmentFile
 
 
+@dataclass(frozen=True)
+class Ask:
+    """Who asks to bypass which gates of which environment, why, and for how long (`30m`)."""
+
+    environment: str
+    gates: list[Gate]
+    reason: str
+    ttl: str
+    actor: str
+
+
 @dataclass
 class Stage:
     name: str
@@ -56,25 +67,16 @@ class BreakGlass:
     ) -> None:
         self.overrides, self.events, self.clock = overrides, events, clock
 
-    def request(
-        self,
-        environment: str,
-        spec: EnvironmentFile,
-        gates: list[Gate],
-        reason: str,
-        ttl: str,
-        actor: str,
-        drill: bool = False,
-    ) -> Override:
+    def request(self, ask: Ask, spec: EnvironmentFile, drill: bool = False) -> Override:
         """Record an override; it takes effect now unless a second person must approve."""
-        if not reason.strip():
+        if not ask.reason.strip():
             raise UserError(
                 "an override needs a reason",
                 where="--reason",
                 hint="say why, in words others will read in the audit trail",
             )
         try:
-            seconds = parse_duration(ttl)
+            seconds = parse_duration(ask.ttl)
         except ValueError as exc:
             raise UserError(str(exc), where="--ttl") from None
         longest = parse_duration(spec.break_glass.max_ttl)
@@ -87,15 +89,15 @@ class BreakGlass:
         now = self.clock()
         override = self.overrides.add(
             Override(
-                0,
-                environment,
-                gates,
-                reason.strip(),
-                seconds,
-                drill,
-                actor,
-                now,
-                spec.break_glass.approval,
+                id=0,
+                environment=ask.environment,
+                bypass=ask.gates,
+                reason=ask.reason.strip(),
+                ttl=seconds,
+                drill=drill,
+                requested_by=ask.actor,
+                requested_at=now,
+                needs_approval=spec.break_glass.approval,
             )
         )
         if not override.needs_approval:
@@ -103,25 +105,16 @@ class BreakGlass:
         self._announce(override, "requested")
         return override
 
-    def drill(
-        self,
-        environment: str,
-        spec: EnvironmentFile,
-        gates: list[Gate],
-        reason: str,
-        ttl: str,
-        actor: str,
-        probe: Callable[[], object] | None,
-    ) -> Drill:
+    def drill(self, ask: Ask, spec: EnvironmentFile, probe: Callable[[], object] | None) -> Drill:
         """Rehearse an override: the same steps, timed, without effect. `probe` is what a
         gate would do with it (a policy decision; None: nothing runs to ask about). One that
         needs approval stops there: approving it finishes the drill."""
         began = self.clock()
-        override = self.request(environment, spec, gates, reason, ttl, actor, drill=True)
+        override = self.request(ask, spec, drill=True)
         drill = Drill(override, [Stage("recorded", self.clock() - began)])
         if override.needs_approval:
             return drill
-        return self._finish(drill, probe, actor)
+        return self._finish(drill, probe, ask.actor)
 
     def _finish(self, drill: Drill, probe: Callable[[], object] | None, actor: str) -> Drill:
         began = self.clock()

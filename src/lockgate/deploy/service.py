@@ -22,7 +22,7 @@ from ..common.statedir import state_dir, state_path
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout
 from ..store.overrides import Override, OverrideRecords
 from . import status
-from .breakglass import BreakGlass, Drill, gates_named, unless_bypassed
+from .breakglass import Ask, BreakGlass, Drill, gates_named, unless_bypassed
 from .envfile import EnvironmentFile, load_environment
 from .environment import Environment
 from .launch import environment_files, start_agent
@@ -206,13 +206,11 @@ class DeployService:
         self, env: str, bypass: list[str], reason: str, ttl: str, actor: str, drill: bool = False
     ) -> Drill:
         """Bypass gates of a deployed environment for a while (or rehearse it: `drill`)."""
-        reconciler = self.named(env)
-        glass, gates = self._glass(), gates_named(bypass)
+        reconciler, glass = self.named(env), self._glass()
+        ask = Ask(reconciler.name, gates_named(bypass), reason, ttl, actor)
         if drill:
-            probe = self._probe(reconciler, actor)
-            return glass.drill(reconciler.name, reconciler.spec, gates, reason, ttl, actor, probe)
-        found = glass.request(reconciler.name, reconciler.spec, gates, reason, ttl, actor)
-        return Drill(found)
+            return glass.drill(ask, reconciler.spec, self._probe(reconciler, actor))
+        return Drill(glass.request(ask, reconciler.spec))
 
     def approve_override(self, override_id: int, actor: str) -> Drill:
         glass = self._glass()

@@ -62,7 +62,8 @@ def supervise(fleet: LiveFleet, rollout: Rollout | None) -> float:
             fleet.set(instance, restarts=0)
         if fleet.dead(instance):
             next_due = min(next_due, _restart_crashed(fleet, instance))
-        elif fleet.drifted(instance):
+        elif fleet.drifted(instance) and (instance.retry_at or 0) <= fleet.now:
+            # (a replacement the policies refused is asked again only at its retry_at)
             seen = fleet.seen[instance.id].digest or "?"
             fleet.note(
                 f"instance {instance.slot} runs {seen[:12]}, not {instance.digest[:12]} "

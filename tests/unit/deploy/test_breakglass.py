@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.common.errors import UserError
-from lockgate.deploy.breakglass import BreakGlass, gates_named
+from lockgate.deploy.breakglass import Ask, BreakGlass, gates_named
 from lockgate.deploy.envfile import EnvironmentFile
 from lockgate.store.database import Store
 from lockgate.store.deployments import DeploymentRecords
@@ -36,7 +36,7 @@ def _spec(**break_glass: object) -> EnvironmentFile:
 
 def test_an_override_covers_its_gates_until_it_expires(glass: tuple[BreakGlass, Clock]) -> None:
     breaker, clock = glass
-    made = breaker.request("prod", _spec(), [Gate.POLICY], "INC-1", "10m", "ana")
+    made = breaker.request(Ask("prod", [Gate.POLICY], "INC-1", "10m", "ana"), _spec())
     assert made.state(clock.now) == OverrideState.ACTIVE
     assert breaker.covering("prod", Gate.POLICY) is not None
     assert breaker.covering("prod", Gate.WINDOW) is None
@@ -49,7 +49,8 @@ def test_an_override_covers_its_gates_until_it_expires(glass: tuple[BreakGlass, 
 
 def test_approval_takes_a_second_person(glass: tuple[BreakGlass, Clock]) -> None:
     breaker, clock = glass
-    made = breaker.request("prod", _spec(approval=True), [Gate.ANALYSIS], "INC-2", "1h", "ana")
+    ask = Ask("prod", [Gate.ANALYSIS], "INC-2", "1h", "ana")
+    made = breaker.request(ask, _spec(approval=True))
     assert made.state(clock.now) == OverrideState.PENDING
     assert breaker.covering("prod", Gate.ANALYSIS) is None
     with pytest.raises(UserError, match="needs a second person"):
@@ -73,7 +74,7 @@ def test_a_drill_walks_every_step_and_never_covers(glass: tuple[BreakGlass, Cloc
     def probe() -> None:
         probed.append(breaker.covering("prod", Gate.POLICY) is None)
 
-    drill = breaker.drill("prod", _spec(), [Gate.POLICY], "rehearsal", "5m", "ana", probe)
+    drill = breaker.drill(Ask("prod", [Gate.POLICY], "rehearsal", "5m", "ana"), _spec(), probe)
     assert [s.name for s in drill.stages] == [
         "recorded",
         "seen by the gates",
@@ -97,5 +98,6 @@ def test_bad_requests_change_nothing(
 ) -> None:
     breaker, _ = glass
     with pytest.raises(UserError, match=said):
-        breaker.request("prod", _spec(**{"max-ttl": "1h"}), gates_named(names), "x", ttl, "ana")
+        ask = Ask("prod", gates_named(names), "x", ttl, "ana")
+        breaker.request(ask, _spec(**{"max-ttl": "1h"}))
     assert breaker.overrides.of("prod") == []
