@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.artifacts.manifest import AppManifest
-from lockgate.deploy.envfile import load_environment
+from lockgate.deploy.envfile import EnvironmentFile, load_environment
 from lockgate.deploy.fleet import LiveFleet
 from lockgate.deploy.reconciler import Probes
 from lockgate.deploy.targets.base import HostLost, StartFailed
@@ -63,3 +63,27 @@ def test_any_other_start_failure_fails_the_move(tmp_path: Path) -> None:
     with pytest.raises(StartFailed, match="no such command"):
         fleet.launch(0, "a" * 64, "main")
     assert fleet.fenced == set()
+
+
+class DownRouter:
+    """A router whose statistics cannot be read: every measurement is inconclusive."""
+
+    def stats(self, since: float) -> dict[str, object]:
+        raise OSError("the router is down")
+
+
+def test_an_analysis_override_lets_a_verdict_through_and_says_so(tmp_path: Path) -> None:
+    from lockgate.deploy.breakglass import Ask, BreakGlass
+    from lockgate.store.overrides import Gate, OverrideRecords
+
+    fleet, said = _fleet(tmp_path, StartFailed("unused"))
+    fleet.router = DownRouter()  # type: ignore[assignment]
+    rollout = fleet.records.begin(app="hello", environment="test", digest="b" * 64,
+                                  previous_digest="a" * 64, strategy="canary", kind="deploy",
+                                  triggered_by="me")  # fmt: skip
+    assert fleet.measure(rollout, "step 2/2 (analysis)", 1) == "inconclusive"
+    glass = BreakGlass(OverrideRecords(fleet.records.store), fleet.records)
+    ask = Ask("test", [Gate.ANALYSIS], "INC-12: metrics are down", "10m", "ana")
+    glass.request(ask, EnvironmentFile.model_validate({"app": "hello"}))
+    assert fleet.measure(rollout, "step 2/2 (analysis)", 2) == "pass"
+    assert any("override #1 (analysis)" in s and "let the inconclusive through" in s for s in said)
