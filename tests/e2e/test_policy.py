@@ -64,6 +64,9 @@ def ledger(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     )
     (repo / "policies").mkdir()
     shutil.copy(EXAMPLES / "residency.rego", repo / "policies")
+    (repo / "policies" / "hygiene.rego").write_text(
+        'package lockgate.hygiene\nwarn contains "no owner label" if not input.release.labels.owner\n'
+    )
     digest = _app(repo, "v1", **{"data-classification": "eu-personal"})
     yield repo, digest
     teardown(repo, ("eu", "us"))
@@ -75,6 +78,8 @@ def test_eu_personal_data_is_refused_outside_the_eu_by_cli_and_api(
     repo, digest = ledger
     code, report = _deploy(repo, "eu.yaml", digest)
     assert code == 0 and report["result"] == "succeeded", report
+    warned = [e["text"] for e in _status(repo, "eu")["events"] if "policy warning" in e["text"]]
+    assert warned and "no owner label (lockgate.hygiene)" in warned[0]  # recorded, not blocking
     code, report = _deploy(repo, "us.yaml", digest)
     assert code == 1 and report["result"] == "refused", report
     assert (

@@ -53,10 +53,10 @@ class Environment:
         self, digest: str, action: Action, actor: str, found: Provenance | None = None
     ) -> Decision:
         """The policies' decision on this change; DeployRefused, recorded, when they deny it
-        or cannot decide."""
+        or cannot decide. Their warnings are recorded and do not block."""
         app = self.reconciler.releases.app(digest)
         try:
-            return gate.check(
+            decision = gate.check(
                 self.state_dir, self.name, self.spec, app, digest, action, actor, found
             )
         except gate.PolicyRefusal as exc:
@@ -64,6 +64,12 @@ class Environment:
                 return exc.decision or Decision()
             self.records.add_event(self.name, str(exc), None)
             raise DeployRefused(str(exc)) from None
+        for warning in decision.warnings:
+            self.records.add_event(
+                self.name, f"policy warning on {action} of {digest[:12]}: {warning.message} "
+                f"({warning.package})", None,
+            )  # fmt: skip
+        return decision
 
     def _supersede(self, why: str) -> None:
         """A new desired state replaces an unfinished one: no dead ends. The reconciler
