@@ -105,16 +105,18 @@ class PolicySet:
             return Decision()
         with self._lock:
             if self._interpreter is None:
-                self._interpreter = self._compiled(document)
-            output = self._query(self._interpreter, document)
+                self._interpreter, output = self._compiled(document)
+            else:
+                output = self._query(self._interpreter, document)
         decision = Decision(seconds=time.perf_counter() - began)
         for package, rules in _packages(output):
             decision.denials += [Finding(package, m) for m in _messages(rules.get("deny"))]
             decision.warnings += [Finding(package, m) for m in _messages(rules.get("warn"))]
         return decision
 
-    def _compiled(self, document: dict[str, Any]) -> Any:
-        """An interpreter with every file, proven by a first query. rego-cpp prints compile
+    def _compiled(self, document: dict[str, Any]) -> tuple[Any, Any]:
+        """An interpreter with every file, and its answer to the first query (which proves it
+        compiles). rego-cpp prints compile
         errors to standard output, not into the exception: caught there, they are the
         message (file:line:col and the line), and the command's own output stays clean."""
         from regopy import Interpreter, RegoError
@@ -125,8 +127,7 @@ class PolicySet:
             try:
                 for policy in self.files:
                     interpreter.add_module(policy.display, policy.text)
-                self._query(interpreter, document)
-                return interpreter
+                return interpreter, self._query(interpreter, document)
             except RegoError as exc:
                 message = _compile_error(printed(), exc)
         raise PolicyError(message) from None
