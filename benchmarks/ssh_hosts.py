@@ -31,7 +31,7 @@ from common import (
 from lockgate.common.runtime import free_port
 
 sys.path.insert(0, str(ROOT))
-from tests.sshd import Host, keygen
+from tests.e2e.sshd import Host, keygen
 
 
 def start_hosts(root: Path) -> tuple[list[Host], Path, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -12,8 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from lockgate.common.runtime import free_port
 
@@ -183,14 +182,20 @@ class Load:
         return self
 
     def run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self.stop_event.wait(0.01):
-                sent = time.time()  # when the request left: what the router could know then
-                try:
-                    answer = client.get(f"http://127.0.0.1:{self.port}/")
-                    self.results.append((sent, answer.status_code, answer.text))
-                except httpx.HTTPError as exc:
-                    self.failures.append((sent, repr(exc)))
+        # http.client, not httpx: a third of the CPU a request (these run beside the fleets)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        while not self.stop_event.wait(0.01):
+            sent = time.time()  # when the request left: what the router could know then
+            try:
+                connection.request("GET", "/")
+                answer = connection.getresponse()
+                body = answer.read().decode(errors="replace")
+                self.results.append((sent, answer.status, body))
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append((sent, repr(exc)))
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.close()
 
     def __exit__(self, *_: object) -> None:
         self.stop_event.set()

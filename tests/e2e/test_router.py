@@ -177,3 +177,35 @@ def test_a_backend_that_drops_idle_connections_costs_no_request(router: Router) 
         assert answers == [200] * 31
     finally:
         server.shutdown()
+
+
+def test_a_router_in_front_of_routers_retries_where_one_had_no_backend(
+    tmp_path: Path, backends: dict[str, ThreadingHTTPServer]
+) -> None:
+    """The global router of a multi-region environment: a region whose router has no
+    instance to give a request (a POST too: nothing was served) costs no request, even when
+    the regions left have no weight (until the failing one is drained); a 502 only when no
+    region can take it."""
+    regions = [BuiltinRouter(tmp_path / name, free_port()) for name in ("empty", "full")]
+    front = BuiltinRouter(tmp_path / "global", free_port(), fallback=True)
+    try:
+        for one in (*regions, front):
+            one.ensure()
+        empty, full = regions
+        full.apply([_route("a", backends["a"], 1)])
+        front.apply([Route(r.directory.name, r.address, 1, r.directory.name) for r in regions])
+        with httpx.Client() as client:
+            gets = [client.get(f"http://{front.address}/").text for _ in range(40)]
+            post = client.post(f"http://{front.address}/", content=b"order")
+        assert gets == ["a"] * 40 and post.text == "got order"
+        assert {row.id: row.requests for row in front.table()} == {"empty": 0, "full": 41}
+        front.apply(
+            [Route("empty", empty.address, 1, "empty"), Route("full", full.address, 0, "full")]
+        )
+        assert httpx.get(f"http://{front.address}/").text == "a"  # the idle region took it
+        full.apply([])
+        nowhere = httpx.get(f"http://{front.address}/")
+        assert nowhere.status_code == 502 and "no backend" in nowhere.text
+    finally:
+        for one in (*regions, front):
+            one.stop()

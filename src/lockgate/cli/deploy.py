@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,10 +20,12 @@ from ..common.errors import UserError
 from ..deploy import status as status_view
 from ..deploy.agent import run_agent
 from ..deploy.environment import DeployRefused
-from ..deploy.reconciler import PROBE_PERIOD, Reconciler, wait_for
-from ..deploy.service import DeployService
+from ..deploy.reconciler import PROBE_PERIOD, wait_for
+from ..deploy.regionset import RegionSet, RegionsView
+from ..deploy.service import Changed
 from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
-from .options import DbOpt, OutputOpt, RepoOpt, open_store
+from .options import DbOpt, OutputOpt, RepoOpt, deploy_service, open_store, user
+from .regions import follow, print_regions
 
 EnvArg = Annotated[str, typer.Argument(help="environment file, or the name of a deployed one")]
 OK = (RolloutStatus.SUCCEEDED, RolloutStatus.AWAITING_APPROVAL, RolloutStatus.PAUSED)
@@ -38,14 +40,13 @@ def _records(repo: Path, db: str | None) -> DeploymentRecords:
     return DeploymentRecords(open_store(db, repo))
 
 
-def _service(repo: Path, db: str | None) -> DeployService:
-    return DeployService(repo, _records(repo, db))
-
-
-def _settle(changed: tuple[Reconciler, Rollout], output: str) -> None:
+def _settle(changed: tuple[Changed, Rollout], output: str, began: float) -> None:
     """Take passes until the rollout settles (an agent supervises it from then on), and
-    report it."""
+    report it; a release of a multi-region environment is followed while the agent moves it."""
     reconciler, rollout = changed
+    if isinstance(reconciler, RegionSet):
+        ended = follow(reconciler, rollout, output, began)
+        raise typer.Exit(0 if ended in OK else 1)
 
     def show(text: str) -> None:
         if output != "json":
@@ -78,10 +79,6 @@ def _settle(changed: tuple[Reconciler, Rollout], output: str) -> None:
     raise typer.Exit(0 if done.status in OK else 1)
 
 
-def _user() -> str:
-    return os.environ.get("USER", "lockgate")
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def deploy(
@@ -97,15 +94,16 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate deploy deploy/staging.yaml --artifact examples/app
         """
+        began = time.time()
         try:
-            changed = _service(repo, db).deploy(env, artifact, _user())
+            changed = deploy_service(repo, db).deploy(env, artifact, user())
         except DeployRefused as exc:
             if output == "json":
                 print(json.dumps({"result": "refused", "message": str(exc)}))
             else:
                 _console().print(f"[red]refused[/]: {escape(str(exc))}")
             raise typer.Exit(1) from None
-        _settle(changed, output)
+        _settle(changed, output, began)
 
     @app.command()
     def rollback(
@@ -115,7 +113,8 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate rollback staging
         """
-        _settle(_service(repo, db).rollback(env, _user()), output)
+        began = time.time()
+        _settle(deploy_service(repo, db).rollback(env, user()), output, began)
 
     @app.command()
     def promote(
@@ -125,7 +124,8 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate promote production
         """
-        _settle(_service(repo, db).promote(env), output)
+        began = time.time()
+        _settle(deploy_service(repo, db).promote(env), output, began)
 
     @app.command()
     def abort(
@@ -136,7 +136,8 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate abort production
         """
-        _settle(_service(repo, db).abort(env), output)
+        began = time.time()
+        _settle(deploy_service(repo, db).abort(env), output, began)
 
     @app.command()
     def down(env: EnvArg, repo: RepoOpt = Path("."), db: DbOpt = None) -> None:
@@ -144,7 +145,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate down local
         """
-        name, stopped = _service(repo, db).down(env, _user())
+        name, stopped = deploy_service(repo, db).down(env, user())
         _console().print(f"stopped {stopped} instances and the router of {name}")
 
     @app.command()
@@ -177,7 +178,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate status staging -o json
         """
-        service = _service(repo, db)
+        service = deploy_service(repo, db)
         names = [env] if env else service.names()
         if not names:
             _console().print(f"nothing has been deployed from {repo.resolve()}")
@@ -260,6 +261,8 @@ def _print_status(view: status_view.StatusView) -> None:
             + ("answers" if host.reachable else f"[red]UNREACHABLE[/] since "
                f"{status_view.clock(host.since)}, last seen {status_view.clock(host.last_seen)}")
         )  # fmt: skip
+    if isinstance(view, RegionsView):
+        print_regions(view)
     for item in view.instances:
         mark = "in rotation" if item.in_rotation else "out of rotation"
         console.print(

@@ -20,11 +20,9 @@ from ..deploy.gitops.plan import ConfigPlan, plan
 from ..deploy.gitops.source import Unreachable
 from ..deploy.gitops.sync import GitopsSync, SyncRequest, request_sync
 from ..deploy.launch import start_agent
-from ..deploy.service import DeployService
-from ..store.deployments import DeploymentRecords
 from ..store.gitops import EnvironmentSync, GitopsRecords, SourceState, SyncStatus
 from ..workflow.project import GitopsSourceSettings, load_project
-from .options import DbOpt, OutputOpt, RepoOpt, open_store
+from .options import DbOpt, OutputOpt, RepoOpt, deploy_service
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,10 +45,6 @@ def _settings(repo: Path) -> GitopsSourceSettings:
             hint="add `gitops: {repository: URL, branch: main, path: envs}` (docs/gitops.md)",
         )
     return found
-
-
-def _service(repo: Path, db: str | None) -> DeployService:
-    return DeployService(repo, DeploymentRecords(open_store(db, repo)))
 
 
 @app.command()
@@ -90,7 +84,7 @@ def sync(
 
     Example: lockgate gitops sync production --override "hotfix INC-42"
     """
-    service = _service(repo, db)
+    service = deploy_service(repo, db)
     records = GitopsRecords(service.records.store)
     request = SyncRequest(
         manual=True,
@@ -123,7 +117,7 @@ def status(
 
     Example: lockgate gitops status production -o json
     """
-    service = _service(repo, db)
+    service = deploy_service(repo, db)
     records = GitopsRecords(service.records.store)
     state = GitopsSync(service, _settings(repo), records).state()  # no fetch: reads only
     source, found, key = state.source, state.environments, state.source.source
@@ -146,7 +140,7 @@ def notify(repo: RepoOpt = Path(".")) -> None:
 
     Example: lockgate gitops notify -C /srv/deploy
     """
-    service = _service(repo, None)
+    service = deploy_service(repo, None)
     _settings(repo)
     request_sync(service.state)
     start_agent(service.repo, service.state, service.records.url)
@@ -170,7 +164,7 @@ def register(main: typer.Typer) -> None:
 
         Example: lockgate plan --ref refs/pull/12/head
         """
-        service = _service(repo, db)
+        service = deploy_service(repo, db)
         try:
             found = plan(service, _settings(repo), GitopsRecords(service.records.store), ref)
         except (UserError, Unreachable) as exc:  # 1, never 2 (which says "changes")

@@ -30,6 +30,7 @@ from . import deploy as deploy_cli
 from . import gitops as gitops_cli
 from . import insights as insights_cli
 from . import override as override_cli
+from . import regions as regions_cli
 from . import serve as serve_cli
 from .options import DbOpt, OutputOpt, RepoOpt
 from .views import LiveView, PlainView, SilentView
@@ -375,6 +376,7 @@ app.add_typer(artifact_cli.app, name="artifact")
 deploy_cli.register(app)
 gitops_cli.register(app)
 override_cli.register(app)
+regions_cli.register(app)
 app.add_typer(insights_cli.tests_app, name="tests")
 app.add_typer(insights_cli.insights_app, name="insights")
 app.add_typer(insights_cli.incident_app, name="incident")

@@ -15,8 +15,7 @@ from rich.markup import escape
 
 from ..deploy.breakglass import Drill
 from ..store.overrides import Override
-from .deploy import _service, _user
-from .options import DbOpt, OutputOpt, RepoOpt
+from .options import DbOpt, OutputOpt, RepoOpt, deploy_service, user
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +42,7 @@ def register(app: typer.Typer) -> None:
 
         Example: lockgate override prod --reason "INC-7: hotfix blocked by the freeze" --ttl 30m
         """
-        service, actor = _service(repo, db), _user()
+        service, actor = deploy_service(repo, db), user()
         if approve is not None:
             _show(service.approve_override(approve, actor), output)
         elif revoke is not None:

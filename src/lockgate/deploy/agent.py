@@ -33,6 +33,7 @@ from ..store.deployments import DeploymentRecords, RolloutStatus
 from .gitops.watch import GitopsWatch, configured
 from .launch import LOCK, AgentRequest, environment_files
 from .reconciler import WATCH_PERIOD, Reconciler
+from .regionset import RegionSet
 from .service import DeployService
 
 
@@ -57,7 +58,7 @@ class Agent:
     def __init__(self, service: DeployService, period: float, out: IO[str]) -> None:
         self.service, self.period, self.out = service, period, out
         self.state_dir, self.records = service.state, service.records
-        self.running: dict[str, tuple[float, Reconciler]] = {}  # name -> (file mtime, it)
+        self.running: dict[str, tuple[float, Reconciler | RegionSet]] = {}  # name -> (mtime, it)
         self.stop = threading.Event()
         self.troubles: dict[str, str] = {}  # environment -> the last failure said
         self.watching = False  # the GitOps thread runs
@@ -65,13 +66,14 @@ class Agent:
     def say(self, name: str, text: str) -> None:
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {name}: {text}", file=self.out, flush=True)
 
-    def reconciler(self, name: str, path: Path) -> Reconciler | None:
-        """The environment's reconciler, made again when its file changed."""
+    def reconciler(self, name: str, path: Path) -> Reconciler | RegionSet | None:
+        """The environment's reconciler (a multi-region one's waves and global router), made
+        again when its file changed."""
         mtime = path.stat().st_mtime
         known = self.running.get(name)
         if known is None or known[0] != mtime:
             try:
-                reconciler = self.service.named(
+                reconciler = self.service.supervised(
                     name, lambda text: self.say(name, text), self.period
                 )
             except UserError as exc:

@@ -222,8 +222,50 @@ class RegionSpec(_Strict):
         return value
 
 
+class RegionDef(RegionSpec):
+    """One region of a multi-region environment: its own fleet (target), router and labels,
+    and its share of the traffic the global router takes."""
+
+    target: TargetSpec = TargetSpec()
+    router: RouterSpec = RouterSpec()
+    strategy: StrategySpec | None = None  # default: the environment's
+    weight: int = Field(100, ge=0, le=10_000)  # relative share of the global router's traffic
+
+
+class WaveSpec(_Strict):
+    """One step of a release: its regions are rolled out together, then bake while the
+    analysis judges them against the regions outside the wave."""
+
+    regions: list[str] = Field(min_length=1)
+    # only this many of the region's instances (a canary inside it); a later wave finishes it
+    instances: int | None = Field(None, ge=1)
+    bake: float | int | str = 0  # seconds, or a duration such as 30m or 4h
+
+    @field_validator("bake")
+    @classmethod
+    def _bake(cls, value: float | int | str) -> float | int | str:
+        from ..workflow.project import parse_duration
+
+        if parse_duration(value) < 0:
+            raise ValueError("bake is 0 seconds or more")
+        return value
+
+    def bake_seconds(self) -> float:
+        from ..workflow.project import parse_duration
+
+        return parse_duration(self.bake)
+
+
+class ReleaseSpec(_Strict):
+    # a release asked for while another is in flight: it waits its turn, or replaces it
+    on_newer: Literal["wait", "supersede"] = Field("wait", alias="on-newer")
+
+
 class AuditLogSpec(_Strict):
     region: str  # where the environment's audit log is written: one of its regions
+    # The region's labels, when it is not this environment's: lockgate fills them in for each
+    # region of a multi-region environment, whose audit log is kept in one of them.
+    labels: dict[str, str] | None = None
 
 
 class BreakGlassSpec(_Strict):
@@ -253,15 +295,98 @@ class EnvironmentFile(_Strict):
     router: RouterSpec = RouterSpec()
     strategy: StrategySpec = StrategySpec()
     provenance: ProvenanceSpec = ProvenanceSpec()
+    # A multi-region environment: its regions, the router in front of theirs, and the waves
+    # a release goes through. Each region is run as an environment of its own (ENV.REGION).
+    regions: list[RegionDef] = []
+    global_router: RouterSpec | None = Field(None, alias="global-router")
+    waves: list[WaveSpec] = []
+    release: ReleaseSpec = ReleaseSpec()
+    part_of: str | None = Field(None, alias="part-of")  # set on a region's own environment
+
+    def region_names(self) -> list[str]:
+        return [r.name for r in self.regions] if self.regions else [self.region.name]
 
     @model_validator(mode="after")
     def _known_regions(self) -> EnvironmentFile:
-        if self.audit_log is not None and self.audit_log.region != self.region.name:
+        names = self.region_names()
+        log = self.audit_log
+        if log is not None and log.labels is None and log.region not in names:
             raise ValueError(
-                f"audit-log names region {self.audit_log.region!r}, which is not one of the "
-                f"environment's regions ({self.region.name})"
+                f"audit-log names region {log.region!r}, which is not one of the "
+                f"environment's regions ({', '.join(names)})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _regions(self) -> EnvironmentFile:
+        if not self.regions:
+            if self.waves or self.global_router:
+                raise ValueError(
+                    "`waves` and `global-router` are for an environment with `regions`"
+                )
+            return self
+        alone = {"region", "target", "router"} & self.model_fields_set
+        if alone:
+            raise ValueError(
+                f"with `regions`, each region has its own target and router; move "
+                f"{', '.join(sorted(alone))} into the regions"
+            )
+        names = self.region_names()
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"region {twice[0]!r} is listed twice")
+        if len(names) > 1 and self.global_router is None:
+            raise ValueError(
+                "an environment with several regions needs a `global-router: {port: N}` in "
+                "front of theirs: it shares traffic between them and drains a failing one"
+            )
+        ports = [r.router.port for r in self.regions]
+        ports += [self.global_router.port] if self.global_router else []
+        if len(set(ports)) != len(ports):
+            raise ValueError("each region's router and the global router need ports of their own")
+        self._check_waves(names)
+        return self
+
+    def _check_waves(self, names: list[str]) -> None:
+        reached: set[str] = set()
+        partial: set[str] = set()
+        for number, wave in enumerate(self.waves, 1):
+            unknown = [n for n in wave.regions if n not in names]
+            if unknown:
+                raise ValueError(
+                    f"wave {number} names region {unknown[0]!r}, which is not one of the "
+                    f"environment's regions ({', '.join(names)})"
+                )
+            if wave.instances is not None:
+                if len(wave.regions) != 1:
+                    raise ValueError(f"wave {number}: `instances` is for a wave of one region")
+                region = next(r for r in self.regions if r.name == wave.regions[0])
+                if wave.instances >= region.target.replicas:
+                    raise ValueError(
+                        f"wave {number}: `instances` ({wave.instances}) must be fewer than "
+                        f"region {region.name}'s {region.target.replicas} replicas"
+                    )
+                if region.name in reached | partial:
+                    raise ValueError(f"wave {number}: region {region.name} was reached before")
+                partial.add(region.name)
+                continue
+            again = [n for n in wave.regions if n in reached]
+            if again:
+                raise ValueError(
+                    f"wave {number}: region {again[0]} was rolled out in a wave before"
+                )
+            reached |= set(wave.regions)
+        if self.waves:
+            left = [n for n in names if n not in reached]
+            if left:
+                raise ValueError(
+                    f"region {left[0]!r} is in no wave (a region given only `instances` needs "
+                    "a later wave that finishes it): a release would never reach it"
+                )
+
+    def wave_plan(self) -> list[WaveSpec]:
+        """The waves, or one per region in the order listed."""
+        return self.waves or [WaveSpec(regions=[n]) for n in self.region_names()]
 
     @model_validator(mode="after")
     def _progress_possible(self) -> EnvironmentFile:

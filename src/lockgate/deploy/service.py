@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..artifacts import bundles, signed
 from ..common.errors import UserError
@@ -25,12 +24,18 @@ from . import status
 from .breakglass import Ask, BreakGlass, Drill, gates_named, unless_bypassed
 from .envfile import EnvironmentFile, load_environment
 from .environment import Environment
+from .globaltraffic import parse_weights
 from .launch import environment_files, start_agent
 from .policy import gate
 from .policy.facts import Action
 from .reconciler import PROBE_PERIOD, Reconciler
+from .regions import region_documents, region_environment
+from .regionset import RegionSet
 from .releases import Releases
 from .strategies.base import SIDE_POOLS
+
+Changed = Reconciler | RegionSet  # what a change acted on: a fleet, or a set of regions
+T = TypeVar("T")
 
 
 class UnknownEnvironment(UserError):
@@ -53,10 +58,7 @@ class DeployService:
         return sorted(environment_files(self.state))
 
     # -- resolving -------------------------------------------------------------------------
-    def named(
-        self, name: str, say: Callable[[str], None] = lambda _: None, period: float = PROBE_PERIOD
-    ) -> Reconciler:
-        """A deployed environment's reconciler, from the file kept when it was deployed."""
+    def _spec(self, name: str) -> EnvironmentFile:
         checked_name(name, "environment", "ENV")
         kept = environment_files(self.state).get(name)
         if kept is None:
@@ -65,107 +67,197 @@ class DeployService:
                 where="ENV",
                 hint="give the environment file (e.g. deploy/staging.yaml)",
             )
-        _, spec = load_environment(kept, name)
+        return load_environment(kept, name)[1]
+
+    def named(
+        self, name: str, say: Callable[[str], None] = lambda _: None, period: float = PROBE_PERIOD
+    ) -> Reconciler:
+        """A deployed environment's reconciler, from the file kept when it was deployed."""
+        spec = self._spec(name)
+        if spec.regions:
+            raise UserError(
+                f"{name} spans regions ({', '.join(spec.region_names())}): this acts on one "
+                "region's fleet",
+                where="ENV",
+                hint=f"name a region's: {region_environment(name, spec.region_names()[0])}",
+            )
         return Reconciler(name, spec, self.state, self.records, say, period)
 
-    def resolve(self, env: str) -> Reconciler:
+    def supervised(
+        self, name: str, say: Callable[[str], None] = lambda _: None, period: float = PROBE_PERIOD
+    ) -> Reconciler | RegionSet:
+        """What the agent takes passes of: a fleet's reconciler, or a multi-region
+        environment's waves and global router."""
+        spec = self._spec(name)
+        if spec.regions:
+            return RegionSet(name, spec, self.state, self.records, self.named)
+        return Reconciler(name, spec, self.state, self.records, say, period)
+
+    def resolve(self, env: str) -> Reconciler | RegionSet:
         """The environment an environment file names (kept in the state directory, where
         `status NAME`, `rollback NAME` and the agent read it), else a deployed one's name."""
         path = Path(env)
         if not self.files or not path.is_file():
-            return self.named(env)
+            return self.supervised(env)
         name, spec = load_environment(path, None)
-        reconciler = Reconciler(name, spec, state_dir(self.repo), self.records)
-        kept = reconciler.dir / "environment.yaml"
-        if path.resolve() != kept.resolve():
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, kept)
-        return reconciler
+        state_dir(self.repo)
+        self._keep(name, spec, path.read_text(), path)
+        return self.supervised(name)
 
-    def adopt(self, name: str, document: dict[str, Any]) -> Reconciler:
+    def adopt(self, name: str, document: dict[str, Any]) -> Reconciler | RegionSet:
         """Make `document` the kept environment file of `name` (GitOps writes what git says;
         replaced whole by rename, so the agent never reads half of it)."""
         checked_name(name, "environment", "environment")
         spec = EnvironmentFile.model_validate(document)
-        reconciler = Reconciler(name, spec, state_dir(self.repo), self.records)
-        kept = reconciler.dir / "environment.yaml"
-        kept.parent.mkdir(parents=True, exist_ok=True)
+        state_dir(self.repo)
         text = (  # JSON is YAML: no dumper needed, and nothing in it is read as a tag
             "# written by lockgate gitops: change the config repository, not this file\n"
             + json.dumps(document, indent=2)
             + "\n"
         )
-        temp = kept.with_name(f".environment.yaml.{os.getpid()}")
-        temp.write_text(text)
-        temp.replace(kept)
-        return reconciler
+        self._keep(name, spec, text)
+        return self.supervised(name)
 
-    def kept_document(self, name: str) -> dict[str, Any] | None:
-        """The kept environment file of `name` as data; None when there is none or it does not
-        read (either way it is not what git says)."""
+    def _keep(
+        self, name: str, spec: EnvironmentFile, text: str, source: Path | None = None
+    ) -> None:
+        """Keep an environment file (and, for one that spans regions, each region's), each
+        replaced whole by rename so the agent never reads half of one."""
+        kept = self.state / "fleet" / name / "environment.yaml"
+        if source is not None and source.resolve() == kept.resolve():
+            return
+        if spec.part_of is not None:
+            raise UserError(
+                f"{name} is a region of {spec.part_of}: it is changed through {spec.part_of}",
+                where=str(source or name),
+            )
+        for region, document in (region_documents(name, spec) if spec.regions else {}).items():
+            existing = self._kept_spec(region)
+            if existing is not None and existing.part_of != name:
+                raise UserError(
+                    f"region environment {region} would replace an environment of that name "
+                    f"that is not a region of {name}",
+                    hint="rename the region or the environment",
+                )
+            _write(
+                self.state / "fleet" / region / "environment.yaml", json.dumps(document, indent=2)
+            )
+        _write(kept, text)
+
+    def _kept_spec(self, name: str) -> EnvironmentFile | None:
         kept = environment_files(self.state).get(name)
         if kept is None:
             return None
         try:
-            _, spec = load_environment(kept, name)
+            return load_environment(kept, name)[1]
         except UserError:
             return None
-        return spec.model_dump(by_alias=True, exclude_unset=True)
+
+    def kept_document(self, name: str) -> dict[str, Any] | None:
+        """The kept environment file of `name` as data; None when there is none or it does not
+        read (either way it is not what git says)."""
+        spec = self._kept_spec(name)
+        return spec.model_dump(by_alias=True, exclude_unset=True) if spec else None
 
     def forget(self, name: str) -> None:
-        """No longer keep `name` (after `down`): its file goes, so no agent supervises it."""
+        """No longer keep `name` (after `down`): its file goes, and its regions' files, so
+        no agent supervises them."""
+        spec = self._kept_spec(name)
+        for region in spec.region_names() if spec and spec.regions else []:
+            self.forget(region_environment(name, region))
         kept = environment_files(self.state).get(name)
         if kept is not None:
             kept.unlink(missing_ok=True)
 
     # -- changing the desired state (an agent carries it out) --------------------------------
-    def deploy(self, env: str, reference: str, actor: str) -> tuple[Reconciler, Rollout]:
+    def deploy(self, env: str, reference: str, actor: str) -> tuple[Changed, Rollout]:
         """Roll out a bundle: a digest (or a unique prefix of one) built here, or an app
-        directory, built and signed first."""
-        reconciler = self.resolve(env)
+        directory, built and signed first. An environment that spans regions gets a release
+        that goes through its waves."""
+        found = self.resolve(env)
         if self.files and Path(reference).is_dir():
-            reference = signed.build_signed(Path(reference), reconciler.state_dir).digest
-        rollout = Environment(reconciler).deploy(reference, actor)
-        return reconciler, self._carried(reconciler, rollout)
+            reference = signed.build_signed(Path(reference), self.state).digest
+        if isinstance(found, RegionSet):
+            return found, self._carried(found.release(reference, actor))
+        if found.spec.part_of is not None:
+            raise UserError(
+                f"{found.name} is a region of {found.spec.part_of}: a release goes through "
+                "its waves",
+                where="ENV",
+                hint=f"lockgate deploy {found.spec.part_of} --artifact {reference}",
+            )
+        return found, self._carried(Environment(found).deploy(reference, actor))
 
     def deploy_adopted(
-        self, reconciler: Reconciler, digest: str, actor: str, commit: str, author: str
+        self, name: str, digest: str, actor: str, commit: str, author: str
     ) -> Rollout:
         """GitOps: roll out the digest a config commit names, recording the commit. The
         agent carries it on (GitOps runs in the agent, or starts it once after a pass)."""
-        return Environment(reconciler).deploy(digest, actor, commit, author)
+        found = self.supervised(name)
+        if isinstance(found, RegionSet):
+            return found.release(digest, actor, commit, author)
+        return Environment(found).deploy(digest, actor, commit, author)
 
-    def rollback(self, env: str, actor: str) -> tuple[Reconciler, Rollout]:
-        reconciler = self.resolve(env)
-        return reconciler, self._carried(reconciler, Environment(reconciler).rollback(actor))
+    def rollback(self, env: str, actor: str) -> tuple[Changed, Rollout]:
+        found = self.resolve(env)
+        if isinstance(found, RegionSet):
+            return found, self._carried(found.rollback(actor))
+        return found, self._carried(Environment(found).rollback(actor))
 
-    def promote(self, env: str) -> tuple[Reconciler, Rollout]:
-        reconciler = self.resolve(env)
-        return reconciler, self._carried(reconciler, Environment(reconciler).promote())
+    def promote(self, env: str) -> tuple[Changed, Rollout]:
+        found = self.resolve(env)
+        if isinstance(found, RegionSet):
+            return found, self._carried(found.waves.promote())
+        return found, self._carried(Environment(found).promote())
 
-    def abort(self, env: str, why: str = "aborted") -> tuple[Reconciler, Rollout]:
-        reconciler = self.resolve(env)
-        return reconciler, self._carried(reconciler, Environment(reconciler).abort(why))
+    def abort(self, env: str, why: str = "aborted") -> tuple[Changed, Rollout]:
+        found = self.resolve(env)
+        if isinstance(found, RegionSet):
+            return found, self._carried(found.waves.abort(why))
+        return found, self._carried(Environment(found).abort(why))
 
     def down(self, env: str, actor: str) -> tuple[str, int]:
         """Stop an environment's instances and router: (its name, how many were stopped)."""
-        reconciler = self.resolve(env)
-        return reconciler.name, Environment(reconciler).down(actor)
+        found = self.resolve(env)
+        if isinstance(found, RegionSet):
+            return found.name, found.down(actor)
+        return found.name, Environment(found).down(actor)
 
-    def _carried(self, reconciler: Reconciler, rollout: Rollout) -> Rollout:
-        start_agent(self.repo, reconciler.state_dir, self.records.url)
+    def traffic(self, env: str, weights: list[str], actor: str) -> RegionSet:
+        """Share the global router's traffic between regions (`eu-west=100 us-east=0`):
+        kept for the agent, which holds the global router to it."""
+        found = self.resolve(env)
+        if not isinstance(found, RegionSet) or found.traffic is None:
+            raise UserError(f"{env} has no global router: traffic weights are for an "
+                            "environment with several regions", where="ENV")  # fmt: skip
+        found.traffic.ask(parse_weights(found.spec, weights), actor)
+        self._carried(None)
+        return found
+
+    def _carried(self, rollout: T) -> T:
+        start_agent(self.repo, self.state, self.records.url)
         return rollout
 
     # -- reading ---------------------------------------------------------------------------
     def status(self, name: str) -> status.StatusView:
         """Where a deployed environment stands; reads only."""
-        return status.view(self.named(name))
+        found = self.supervised(name)
+        if isinstance(found, RegionSet):
+            regions = {
+                region: self.status(region_environment(name, region))
+                for region in found.spec.region_names()
+            }
+            return found.view(regions)
+        return status.view(found)
 
     def release_changes(self, name: str) -> dict[int, list[str]]:
         """Slot -> what was changed on disk in the release its serving instance runs (only
         slots with a change). Reads every file of those releases: a GitOps pass asks, once
-        an interval, not every reconcile pass."""
-        reconciler = self.named(name)
+        an interval, not every reconcile pass. (A multi-region environment's own instances
+        are its regions'.)"""
+        reconciler = self.supervised(name)
+        if isinstance(reconciler, RegionSet):
+            return {}
         serving = [
             i
             for i in self.records.instances(name)
@@ -177,7 +269,9 @@ class DeployService:
     def condemn(self, name: str, slots: set[int]) -> None:
         """Releases changed on disk: the agent replaces those slots' instances from the
         bundle (they are seen as drift)."""
-        reconciler = self.named(name)
+        reconciler = self.supervised(name)
+        if isinstance(reconciler, RegionSet):
+            return
         for instance in self.records.instances(name):
             if instance.slot in slots and instance.state == InstanceState.SERVING:
                 reconciler.target.condemn(instance)
@@ -206,40 +300,50 @@ class DeployService:
         self, env: str, bypass: list[str], reason: str, ttl: str, actor: str, drill: bool = False
     ) -> Drill:
         """Bypass gates of a deployed environment for a while (or rehearse it: `drill`)."""
-        reconciler, glass = self.named(env), self._glass()
-        ask = Ask(reconciler.name, gates_named(bypass), reason, ttl, actor)
+        spec, glass = self._spec(env), self._glass()
+        ask = Ask(env, gates_named(bypass), reason, ttl, actor)
         if drill:
-            return glass.drill(ask, reconciler.spec, self._probe(reconciler, actor))
-        return Drill(glass.request(ask, reconciler.spec))
+            return glass.drill(ask, spec, self._probe(env, actor))
+        return Drill(glass.request(ask, spec))
 
     def approve_override(self, override_id: int, actor: str) -> Drill:
         glass = self._glass()
         pending = glass.overrides.get(override_id)
-        probe = self._probe(self.named(pending.environment), actor) if pending else None
+        probe = self._probe(pending.environment, actor) if pending else None
         return glass.approve(override_id, actor, probe)
 
     def revoke_override(self, override_id: int, actor: str) -> Override:
         return self._glass().revoke(override_id, actor)
 
     def overrides(self, env: str) -> list[Override]:
-        return self._glass().overrides.of(self.named(env).name)
+        self._spec(env)  # an unknown name is refused, not answered with nothing
+        return self._glass().overrides.of(env)
 
     def _glass(self) -> BreakGlass:
         return BreakGlass(OverrideRecords(self.records.store), self.records)
 
-    def _probe(self, reconciler: Reconciler, actor: str) -> Callable[[], object] | None:
+    def _probe(self, name: str, actor: str) -> Callable[[], object] | None:
         """What a drill times as a gate's decision: the policies asked about what serves (or
         was last deployed); None when nothing ever was."""
-        latest = self.records.latest(reconciler.name)
-        digest = Environment(reconciler).serving_digest() or (latest.digest if latest else None)
+        found, latest = self.supervised(name), self.records.latest(name)
+        serving = Environment(found).serving_digest() if isinstance(found, Reconciler) else None
+        digest = serving or (latest.digest if latest else None)
         if not digest:
             return None
-        return lambda: self.refusal(reconciler.name, reconciler.spec, digest, actor)
+        return lambda: self.refusal(name, found.spec, digest, actor)
 
     def history(self, name: str, limit: int = 20) -> list[Rollout]:
-        self.named(name)  # an unknown name is refused, not answered with nothing
+        self._spec(name)  # an unknown name is refused, not answered with nothing
         return self.records.history(name, limit)
 
     def bundles(self, limit: int = 20) -> list[tuple[str, float]]:
         """The bundles built here, newest first (digest, when stored): what can be deployed."""
         return bundles.stored(signed.store_dir(self.state), limit)
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace a file whole, by rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    temp.write_text(text if text.endswith("\n") else text + "\n")
+    temp.replace(path)

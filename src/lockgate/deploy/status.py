@@ -243,11 +243,12 @@ def view(reconciler: Reconciler) -> StatusView:
         instances=views,
         hosts=hosts,
         events=records.events(name),
-        overrides=_overrides(records, name),
+        overrides=standing_overrides(records, name),
     )
 
 
-def _overrides(records: DeploymentRecords, name: str) -> list[str]:
+def standing_overrides(records: DeploymentRecords, name: str) -> list[str]:
+    """Break-glass overrides in force or waiting for approval, as status says them."""
     now = time.time()
     standing = (OverrideState.ACTIVE, OverrideState.PENDING)
     found = OverrideRecords(records.store).of(name)

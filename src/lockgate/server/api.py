@@ -25,6 +25,7 @@ from ..common.errors import UserError
 from ..deploy.breakglass import Drill
 from ..deploy.environment import DeployRefused
 from ..deploy.gitops.sync import SyncReport, SyncRequest
+from ..deploy.regionset import RegionsView
 from ..deploy.status import StatusView
 from ..insights import reports
 from ..insights.dora import Metric
@@ -296,7 +297,9 @@ def environments(request: Request, _: Viewer) -> list[Summary]:
 
 
 @router.get("/environments/{name}")
-def environment(name: str, request: Request, _: Viewer) -> StatusView:
+def environment(name: str, request: Request, _: Viewer) -> RegionsView | StatusView:
+    """Where an environment stands; one that spans regions with each region and its
+    releases (RegionsView first: a StatusView alone would drop them)."""
     found = services(request).environments
     view: StatusView = _environment_call(lambda: found.status(name))
     return view

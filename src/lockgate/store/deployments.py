@@ -48,11 +48,12 @@ class RolloutStatus(enum.StrEnum):
     ROLLED_BACK = "rolled_back"
     ABORTED = "aborted"
     STOPPED = "stopped"  # `lockgate down`: nothing is to run
+    QUEUED = "queued"  # a multi-region release waiting for the one in flight (waves.py)
 
     @property
     def active(self) -> bool:
-        """The reconciler still has work to do for it."""
-        return self in (RolloutStatus.PROGRESSING, RolloutStatus.ROLLING_BACK)
+        """The reconciler (for a release: its waves) still has work to do for it."""
+        return self in (RolloutStatus.PROGRESSING, RolloutStatus.ROLLING_BACK, RolloutStatus.QUEUED)
 
     @property
     def waiting(self) -> bool:

@@ -20,15 +20,17 @@ def measure(
     step: str,
     number: int,
     since: float,
+    sides: tuple[str, str] = ("canary", "baseline"),
 ) -> Judgement:
     """Judge canary against baseline on everything measured since `since`; store the samples,
-    statistics and verdict; return the judgement."""
+    statistics and verdict; return the judgement. `sides` names the router pools of each side
+    (several joined by `|`: a wave's regions against the others)."""
     until = time.time()
     results: list[MetricResult] = []
     kept: dict[str, Any] = {}
     for metric in spec.metrics:
         try:
-            result, samples = _one(router, spec, metric, since, until)
+            result, samples = _one(router, spec, metric, since, until, sides)
         except ProviderError as exc:
             result, samples = MetricResult(metric.name, INCONCLUSIVE, f"no data: {exc}"), {}
         results.append(result)
@@ -50,16 +52,21 @@ def measure(
 
 
 def _one(
-    router: Router, spec: AnalysisSpec, metric: MetricSpec, since: float, until: float
+    router: Router,
+    spec: AnalysisSpec,
+    metric: MetricSpec,
+    since: float,
+    until: float,
+    sides: tuple[str, str],
 ) -> tuple[MetricResult, dict[str, list[float]]]:
     relative = metric.relative if metric.relative is not None else metric.name == "latency"
     provider = provider_for(metric, spec, router)
     if metric.success or metric.failure:
-        value = provider.value(metric, "canary", until)
+        value = provider.value(metric, sides[0], until)
         result = threshold(metric.name, value, metric.success, metric.failure)
         return result, {"canary": [] if value is None else [value]}
-    canary = provider.series(metric, "canary", since, until)
-    baseline = provider.series(metric, "baseline", since, until)
+    canary = provider.series(metric, sides[0], since, until)
+    baseline = provider.series(metric, sides[1], since, until)
     result = compare(
         metric.name,
         canary,

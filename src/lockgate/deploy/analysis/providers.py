@@ -6,6 +6,9 @@ A provider error or missing data is inconclusive, never a pass.
   no backend could answer).
 - PrometheusProvider: a metric's PromQL `query` over Prometheus' HTTP API; `$POOL` in it is
   replaced by the pool (canary or baseline), so the same query measures both sides.
+
+A `pool` may name several joined by `|` (a wave's regions): the router merges their samples,
+and in PromQL it reads as a regular expression (`region=~"$POOL"`).
 """
 
 from __future__ import annotations
@@ -79,10 +82,11 @@ class RouterProvider:
             stats = self.router.stats(since=since)
         except (Unreachable, OSError) as exc:
             raise ProviderError(f"router statistics unavailable: {exc}") from None
-        rows = stats.get("pools", {}).get(pool, {}).get("samples")
-        if rows is None and "pools" in stats and pool in stats["pools"]:
+        pools = stats.get("pools", {})
+        rows = [r for p in pool.split("|") for r in pools.get(p, {}).get("samples") or []]
+        if any(p in pools and "samples" not in pools[p] for p in pool.split("|")):
             raise ProviderError("this router keeps no per-request samples (use the built-in one)")
-        chosen = [r for r in rows or [] if since <= r[0] <= until]
+        chosen = [r for r in rows if since <= r[0] <= until]
         return Samples([float(r[1]) for r in chosen], [1.0 if r[2] else 0.0 for r in chosen])
 
 

@@ -271,16 +271,14 @@ class GitopsSync:
                     events.add_event(name, f"gitops: {refusal}", None)
                     raise DeployRefused(refusal)
             if rewrite:
-                reconciler = self.service.adopt(name, desired.document)
+                self.service.adopt(name, desired.document)
                 events.add_event(
                     name, f"gitops: {why}: environment file of {commit.sha[:12]} written", None
                 )
                 report.actions.append(f"{name}: environment file written ({why})")
-            else:
-                reconciler = self.service.named(name)
             if redeploy:
                 rollout = self.service.deploy_adopted(
-                    reconciler, desired.digest, actor, commit.sha, commit.author
+                    name, desired.digest, actor, commit.sha, commit.author
                 )
                 report.actions.append(
                     f"{name}: deploying {desired.digest[:12]} ({why}, deployment {rollout.id})"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from ...artifacts import provenance, signed
 from ...artifacts.manifest import AppManifest
-from ..envfile import EnvironmentFile
+from ..envfile import EnvironmentFile, TargetSpec
 from .facts import Action, AuditLog, Host, PolicyInput, Provenance, Region, Release
+from .labels import typos
 from .rego import Decision, PolicyError, PolicySet, read_folder
 
 FOLDER = "policies"
@@ -29,13 +30,17 @@ class PolicyRefusal(Exception):
         self.decision = decision
 
 
+def _hosts(target: TargetSpec) -> list[Host]:
+    if target.type == "ssh":
+        return [Host(h.address, dict(h.labels)) for h in target.host_specs()]
+    return [Host("localhost")]
+
+
 def regions_of(spec: EnvironmentFile) -> list[Region]:
-    """Where the environment runs: its region (one, for now) with the target's hosts."""
-    if spec.target.type == "ssh":
-        hosts = [Host(h.address, dict(h.labels)) for h in spec.target.host_specs()]
-    else:
-        hosts = [Host("localhost")]
-    return [Region(spec.region.name, dict(spec.region.labels), hosts)]
+    """Where the environment runs: each region with its target's hosts."""
+    if spec.regions:
+        return [Region(r.name, dict(r.labels), _hosts(r.target)) for r in spec.regions]
+    return [Region(spec.region.name, dict(spec.region.labels), _hosts(spec.target))]
 
 
 def facts(
@@ -50,8 +55,11 @@ def facts(
 ) -> PolicyInput:
     regions = regions_of(spec)
     audit = None
-    if spec.audit_log is not None:
-        region = next(r for r in regions if r.name == spec.audit_log.region)
+    log = spec.audit_log
+    if log is not None and log.labels is not None:  # in another region of a parent's
+        audit = AuditLog(log.region, dict(log.labels))
+    elif log is not None:
+        region = next(r for r in regions if r.name == log.region)
         audit = AuditLog(region.name, region.labels)
     return PolicyInput(
         action=action,
@@ -88,6 +96,9 @@ def judge(repo: Path, question: PolicyInput) -> Decision:
             f"{what} refused: {exc}; every change is refused until the policies are fixed "
             "(fail closed)"
         ) from None
+    mistaken = typos(question, files)
+    if mistaken:
+        raise PolicyRefusal(f"{what} refused: {'; '.join(map(str, mistaken))}", decision)
     if not decision.allowed:
         reasons = "; ".join(f"{d.message} ({d.package})" for d in decision.denials)
         raise PolicyRefusal(f"{what} denied by policy: {reasons}", decision)

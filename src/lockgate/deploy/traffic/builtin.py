@@ -19,10 +19,13 @@ from .base import Route, RouteState
 
 
 class BuiltinRouter:
-    def __init__(self, directory: Path, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, directory: Path, port: int, host: str = "127.0.0.1", fallback: bool = False
+    ) -> None:
         self.directory = directory
         self.port = port
         self.host = host
+        self.fallback = fallback  # proxy.Router.fallback: for a global router only
         self.info_path = directory / "router.json"
 
     @property
@@ -59,6 +62,7 @@ class BuiltinRouter:
             sys.executable, "-m", "lockgate.deploy.traffic.proxy",
             "--listen", str(self.port), "--admin", str(admin),
             "--state", str(self.directory / "router-state.json"), "--host", self.host,
+            *(["--fallback"] if self.fallback else []),
         ]  # fmt: skip
         process = spawn.start(argv, log, cwd="/")
         self.info_path.write_text(

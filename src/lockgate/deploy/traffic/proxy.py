@@ -34,6 +34,9 @@ HOP_BY_HOP = {
 }
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 MAX_HEAD = 64 * 1024
+# Said by a router that had no backend for a request (nothing was served): a router in front
+# of it (the global router of a multi-region environment) retries the request elsewhere.
+UNROUTED = b"X-Lockgate-Unrouted: 1\r\n"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -81,8 +84,13 @@ class PoolStats:
 
 
 class Router:
-    def __init__(self, state_file: Path) -> None:
+    def __init__(self, state_file: Path, fallback: bool = False) -> None:
         self.state_file = state_file
+        # When no backend with weight can take a request, try those without: for the global
+        # router of a multi-region environment, whose idle regions are a better answer than a
+        # 502 in the moment before a failing region is drained. Never for a fleet's router,
+        # where weight 0 is an instance that must not serve (an old version kept on standby).
+        self.fallback = fallback
         self.backends: dict[str, Backend] = {}
         self.pools: dict[str, PoolStats] = {}
         self.unrouted = PoolStats()  # requests that found no backend
@@ -123,6 +131,9 @@ class Router:
     def pick(self, exclude: set[str]) -> Backend | None:
         """Smooth weighted round-robin over backends with weight > 0."""
         live = [b for b in self.backends.values() if b.weight > 0 and b.id not in exclude]
+        if not live and self.fallback:
+            idle = [b for b in self.backends.values() if b.id not in exclude]
+            return idle[0] if idle else None
         if not live:
             return None
         total = sum(b.weight for b in live)
@@ -177,7 +188,9 @@ class Router:
             backend = self.pick(tried)
             if backend is None:
                 self.unrouted.record(time.perf_counter() - started, True)
-                await _simple(client, 502 if tried else 503, "no backend could take the request")
+                await _simple(
+                    client, 502 if tried else 503, "no backend could take the request", UNROUTED
+                )
                 return False
             tried.add(backend.id)
             stats = self.pools.setdefault(backend.pool, PoolStats())
@@ -202,6 +215,9 @@ class Router:
                 stats.record(time.perf_counter() - started, True)
                 await _simple(client, 502, "the backend closed the connection")
                 return False
+            if status >= 500 and UNROUTED in response_head:
+                up_writer.close()  # a router behind us had no backend: it served nothing,
+                continue  # so another backend (another region) takes it
             backend.requests += 1
             client.write(response_head)
             try:
@@ -444,11 +460,12 @@ async def _copy_body(
     return False
 
 
-async def _simple(writer: asyncio.StreamWriter, status: int, text: str) -> None:
+async def _simple(writer: asyncio.StreamWriter, status: int, text: str, extra: bytes = b"") -> None:
     body = (text + "\n").encode()
     writer.write(
-        f"HTTP/1.1 {status} lockgate\r\nContent-Type: text/plain\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        f"HTTP/1.1 {status} lockgate\r\nContent-Type: text/plain\r\n".encode()
+        + extra
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
     with contextlib.suppress(ConnectionError):
@@ -458,8 +475,8 @@ async def _simple(writer: asyncio.StreamWriter, status: int, text: str) -> None:
 ORPHAN_CHECK_SECONDS = 1.0
 
 
-async def main(listen: int, admin: int, state: Path, host: str) -> None:
-    router = Router(state)
+async def main(listen: int, admin: int, state: Path, host: str, fallback: bool) -> None:
+    router = Router(state, fallback)
     public = await asyncio.start_server(
         router.serve_client, host, listen, limit=MAX_HEAD, backlog=1024
     )
@@ -483,5 +500,6 @@ if __name__ == "__main__":
     parser.add_argument("--admin", type=int, required=True)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--fallback", action="store_true", help="see Router.fallback")
     args = parser.parse_args()
-    asyncio.run(main(args.listen, args.admin, args.state, args.host))
+    asyncio.run(main(args.listen, args.admin, args.state, args.host, args.fallback))
