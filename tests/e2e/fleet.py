@@ -61,10 +61,15 @@ def fleet_repo(
 
 
 def eventually(check: Callable[[], bool], seconds: float = 30, what: str = "") -> None:
+    """Wait until `check()`, asking at once, then more and more rarely (50 ms growing to
+    half a second): many checks run `lockgate status`, which looks at every instance, and
+    asked every 50 ms for a minute they cost more CPU than what they wait for."""
     deadline = time.monotonic() + seconds
+    pause = 0.05
     while not check():
         assert time.monotonic() < deadline, f"not within {seconds}s: {what}"
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.5)
 
 
 def gone(pid: int) -> bool:

@@ -43,7 +43,10 @@ from .traffic.base import Route
 
 PROBE_PERIOD = 1.0
 WATCH_PERIOD = 0.2  # between passes while an instance waits to be ready
-PASS_PERIOD = 0.025  # at most, between the passes of a command waiting for its rollout
+# At most, between the passes of a command waiting for its rollout: each pass looks at every
+# instance (a round trip per SSH host); at 25 ms a rollout cost 10-15% more CPU, for
+# about 5% less wall time (measured on 5 local and 24 SSH instances)
+PASS_PERIOD = 0.1
 # At rest, the fleet promises every slot runs the settled digest: an instance found serving
 # another (on a host that was away) leaves rotation and is replaced.
 CONSISTENT = (RolloutStatus.SUCCEEDED, RolloutStatus.ROLLED_BACK, RolloutStatus.ABORTED)

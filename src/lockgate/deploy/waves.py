@@ -276,13 +276,13 @@ class Waves:
             self._undo(release, release.abort)
             self._end(release, RolloutStatus.ABORTED, release.abort)
             return interval
-        if release.status.waiting:
-            return interval
         children = {
             name: self.records.latest(region_environment(self.name, name))
             for name in self.spec.region_names()
         }
         move = next_move(release, self.waves, children, time.time(), interval)
+        if release.status.waiting and not isinstance(move, Failed):
+            return interval  # paused for a person; a region that fails meanwhile still ends it
         wait = self._apply(release, move, interval)
         self.records.save(release)
         return wait

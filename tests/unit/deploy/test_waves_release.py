@@ -192,3 +192,18 @@ def test_stopping_ends_the_release_in_flight_and_the_queued_ones(tmp_path: Path)
     assert regions["eu"].asked[-1] == "abort: stopped with `lockgate down` by ana"
     waves.advance(1)  # nothing left to start
     assert "deploy v2" not in regions["eu"].asked
+
+
+def test_a_paused_release_still_fails_when_a_region_goes_back(tmp_path: Path) -> None:
+    waves, regions = _setup(tmp_path)
+    release = waves.begin("v1", "ana")
+    waves.advance(1)
+    paused = waves.records.rollout(release.id)
+    assert paused is not None
+    paused.status = RolloutStatus.PAUSED  # (an inconclusive bake, waiting for a person)
+    waves.records.save(paused)
+    waves.advance(1)
+    assert _status(waves, release) == RolloutStatus.PAUSED
+    regions["eu"].finish(RolloutStatus.ROLLED_BACK)
+    waves.advance(1)
+    assert _status(waves, release) == RolloutStatus.FAILED
