@@ -40,19 +40,10 @@ from common import (
 from lockgate.common.runtime import free_port
 
 sys.path.insert(0, str(ROOT))
-from tests.e2e.sshd import Host, keygen
+from ssh_hosts import start_hosts
+from tests.e2e.sshd import Host
 
 REGIONS = ("eu-west", "eu-central", "us-east")
-
-
-def start_hosts(root: Path) -> tuple[list[Host], Path, Path]:
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    client = keygen(root / "client")
-    (root / "authorized_keys").write_text(client + "\n")
-    hosts = [Host.made(root, n) for n in (2, 3, 4)]
-    known = root / "known_hosts"
-    known.write_text("".join(h.key_line + "\n" for h in hosts))
-    return hosts, root / "client", known
 
 
 def environment(hosts: list[Host], identity: Path, known: Path, bake: float) -> dict:  # type: ignore[type-arg]

@@ -155,10 +155,7 @@ class Environment:
                     f"{self.name} has no deployment waiting for approval (latest: {state})",
                     hint=f"`lockgate status {self.name}` shows where it stands",
                 )
-            latest.status, latest.promote = RolloutStatus.PROGRESSING, True
-            self.records.save(latest)
-            self.records.add_event(self.name, "promoted", latest.id)
-        return latest
+            return self.records.promote(latest)
 
     def abort(self, why: str = "aborted") -> Rollout:
         """Stop a paused or running rollout: its new instances go, what served keeps serving."""
@@ -169,11 +166,7 @@ class Environment:
                     f"{self.name} has no paused or running deployment to abort",
                     hint=f"`lockgate rollback {self.name}` goes back to the previous digest",
                 )
-            latest.abort = why
-            if latest.status.waiting:
-                latest.status = RolloutStatus.PROGRESSING
-            self.records.save(latest)
-        return latest
+            return self.records.ask_abort(latest, why)
 
     def down(self, triggered_by: str) -> int:
         """Stop every instance and the router; returns how many were asked to stop. The

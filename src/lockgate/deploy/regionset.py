@@ -146,11 +146,7 @@ class RegionSet:
             reasons=reasons,
             next=next_step,
             digest=latest.settled if latest is not None else None,
-            latest=RolloutSummary(
-                latest.id, latest.digest, latest.status.value, latest.message, latest.phase
-            )
-            if latest
-            else None,
+            latest=RolloutSummary.of(latest),
             analysis=analyses[-1].reason if analyses else None,
             instances=[],
             events=self.records.events(self.name),

@@ -67,6 +67,12 @@ class RolloutSummary:
     message: str | None
     phase: str | None
 
+    @classmethod
+    def of(cls, rollout: Rollout | None) -> RolloutSummary | None:
+        if rollout is None:
+            return None
+        return cls(rollout.id, rollout.digest, rollout.status.value, rollout.message, rollout.phase)
+
 
 @dataclass(frozen=True)
 class Assessment:
@@ -234,11 +240,7 @@ def view(reconciler: Reconciler) -> StatusView:
         reasons=judged.reasons,
         next=judged.next,
         digest=rollout.settled if rollout is not None else None,
-        latest=RolloutSummary(
-            rollout.id, rollout.digest, rollout.status.value, rollout.message, rollout.phase
-        )
-        if rollout
-        else None,
+        latest=RolloutSummary.of(rollout),
         analysis=analyses[-1].reason if analyses else None,
         instances=views,
         hosts=hosts,

@@ -237,20 +237,13 @@ class Waves:
                 f"{self.name} has no release paused for a decision",
                 hint=f"`lockgate waves status {self.name}` shows where its releases are",
             )
-        release.status, release.promote = RolloutStatus.PROGRESSING, True
-        self.records.save(release)
-        self.records.add_event(self.name, "promoted", release.id)
-        return release
+        return self.records.promote(release)
 
     def abort(self, why: str) -> Rollout:
         release = self.in_flight()
         if release is None:
             raise UserError(f"{self.name} has no release in flight to abort")
-        release.abort = why
-        if release.status.waiting:
-            release.status = RolloutStatus.PROGRESSING
-        self.records.save(release)
-        return release
+        return self.records.ask_abort(release, why)
 
     def stop(self, why: str) -> None:
         """End every release in flight or queued (`lockgate down`): the one in flight's wave

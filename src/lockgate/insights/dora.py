@@ -24,6 +24,8 @@ from ..store.deployments import Incident, Rollout, RolloutStatus
 DAY = 86400.0
 FIX_WINDOW = DAY
 ENDED = (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.ROLLED_BACK)
+# What counts as a deployment: a fleet's deploy, and a multi-region environment's release
+DEPLOYS = ("deploy", "release")
 
 
 class Band(enum.StrEnum):
@@ -97,7 +99,7 @@ def failures(
         history.sort(key=lambda d: d.started_at)
         for index, deployment in enumerate(history):
             fixes |= {deployment.id} if deployment.kind == "rollback" else set()
-            if deployment.kind != "deploy":
+            if deployment.kind not in DEPLOYS:
                 continue
             later = history[index + 1 :]
             failure = _failure(
@@ -157,7 +159,7 @@ def dora(
     """The five metrics over `deployments` (already chosen: one environment, one app, one
     window of `days`)."""
     ended = [d for d in deployments if d.status in ENDED]
-    deploys = [d for d in ended if d.kind == "deploy"]
+    deploys = [d for d in ended if d.kind in DEPLOYS]
     succeeded = [d for d in deploys if d.status == RolloutStatus.SUCCEEDED]
     per_day = len(succeeded) / days if days > 0 else 0.0
     leads = [

@@ -261,6 +261,21 @@ class DeploymentRecords:
                 update(t.deployments).where(t.deployments.c.id == rollout.id).values(values)
             )
 
+    def promote(self, rollout: Rollout) -> Rollout:
+        """A paused rollout (or release) goes on: recorded, with an event."""
+        rollout.status, rollout.promote = RolloutStatus.PROGRESSING, True
+        self.save(rollout)
+        self.add_event(rollout.environment, "promoted", rollout.id)
+        return rollout
+
+    def ask_abort(self, rollout: Rollout, why: str) -> Rollout:
+        """Ask that a paused or running rollout (or release) stop; whoever drives it does."""
+        rollout.abort = why
+        if rollout.status.waiting:
+            rollout.status = RolloutStatus.PROGRESSING
+        self.save(rollout)
+        return rollout
+
     def rollout(self, deployment_id: int) -> Rollout | None:
         with self.engine.connect() as conn:
             row = conn.execute(
