@@ -1,6 +1,6 @@
 """A multi-region environment end to end: regions that are groups of real SSH hosts (sshd on
 127.0.0.N), each with its own router, behind a global router, under steady load. A release
-goes through its waves; a bad one is stopped in the canary region before any other region
+goes through its waves, its agent killed with kill -9 on the way; a bad one is stopped in the canary region before any other region
 sees it; traffic switches between regions in one change; a region whose host is lost is
 drained to the others. Policies and bad input refuse a release before anything changes; a
 rollback brings every region back."""
@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,16 @@ import httpx
 import pytest
 
 from ..conftest import lockgate, make_repo
-from .fleet import Load, app_version, build, eventually, free_port, processes_of, teardown
+from .fleet import (
+    Load,
+    app_version,
+    build,
+    eventually,
+    free_port,
+    processes_of,
+    stop_agent,
+    teardown,
+)
 from .serving import bearer, start_server
 from .sshd import Hosts, ssh_hosts
 
@@ -134,8 +144,11 @@ def test_a_release_goes_through_waves_and_a_bad_one_stops_in_the_canary_region(
     assert {r["digest"] for r in _regions(repo).values()} == {v1}
 
     began = time.monotonic()
+    killer = threading.Timer(2, stop_agent, [repo])  # kill -9 of the agent mid-release
     with Load(port, workers=1) as load:
+        killer.start()
         second = _release(repo, v2)
+    killer.join()
     assert second["result"] == "succeeded", second
     assert load.errors == [], load.errors[:5]
     regions = _regions(repo)

@@ -25,7 +25,7 @@ FOLLOW_PERIOD = 0.2
 
 def follow(regions: RegionSet, release: Rollout, output: str, began: float) -> RolloutStatus:
     """Show a release's events (those since the command began) until it ends or pauses;
-    its last state."""
+    its last state. The agent moves it: one killed meanwhile is started again."""
     records = regions.records
     before = records.events(regions.name, deployment_id=release.id)
     shown = len([e for e in before if e.at < began])
@@ -40,6 +40,7 @@ def follow(regions: RegionSet, release: Rollout, output: str, began: float) -> R
         shown = len(events)
         if current.status.finished or current.status.waiting:
             break
+        regions.supervised()
         time.sleep(FOLLOW_PERIOD)
     said = current.message or current.phase or ""
     if output == "json":

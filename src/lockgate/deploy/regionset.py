@@ -15,6 +15,7 @@ from . import status
 from .envfile import EnvironmentFile
 from .environment import Environment
 from .globaltraffic import GlobalTraffic, RegionTraffic
+from .launch import start_agent
 from .reconciler import Reconciler
 from .regions import region_environment
 from .status import Health, RolloutSummary, StatusView
@@ -73,6 +74,10 @@ class RegionSet:
     # -- the agent's pass ------------------------------------------------------------------
     def driven(self) -> bool:
         return False  # the agent alone moves waves and traffic
+
+    def supervised(self) -> None:
+        """Make sure an agent moves the release (one killed meanwhile is replaced)."""
+        start_agent(self.state_dir.parent, self.state_dir, self.records.url)
 
     def reconcile(self) -> float:
         if self.traffic is not None:
