@@ -160,6 +160,16 @@ def test_promql_per_pool_compares_canary_with_baseline(
         ).verdict
         == FAIL
     )
+    # A wave's side is several pools (its regions) joined by `|`: a regular expression in
+    # PromQL, so one query measures them together, and an alarm on them fires.
+    together = 'sum(rate(lockgate_router_requests_total{pool=~"$POOL"}[5s]))'
+    both = provider.value(_metric(together), "canary|baseline", now)
+    each = [provider.value(_metric(together), pool, now) for pool in ("canary", "baseline")]
+    assert both is not None and None not in each
+    assert both == pytest.approx(sum(v for v in each if v is not None), rel=1e-6)
+    alarm = f"{errors.replace('pool=', 'pool=~')} / {together}"
+    fired = provider.value(_metric(alarm), "canary|baseline", now)
+    assert threshold("alarm", fired, None, "result > 0.01").verdict == FAIL
     missing = provider.value(
         _metric('sum(lockgate_router_requests_total{pool="nothing"})'), "canary", now
     )
