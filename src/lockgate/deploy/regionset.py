@@ -65,7 +65,9 @@ class RegionSet:
         self.name, self.spec, self.state_dir, self.records = name, spec, state_dir, records
         self.named = named
         self.traffic = GlobalTraffic(name, spec, state_dir, records) if spec.global_router else None
-        self.waves = Waves(name, spec, records, self.region, self.traffic)
+        self.waves = Waves(
+            name, spec, records, self.region, self.traffic, state_dir / "fleet" / name
+        )
         self.interval = float(spec.strategy.analysis.interval)
 
     def region(self, region: str) -> Environment:

@@ -16,11 +16,14 @@ one waits its turn or supersedes, as the environment file says.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..common.errors import UserError
+from ..common.filelocks import holding
 from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
 from ..store.overrides import Gate, OverrideRecords
 from .analysis.judge import FAIL, PASS
@@ -157,10 +160,18 @@ class Waves:
         records: DeploymentRecords,
         region: Callable[[str], Environment],
         traffic: GlobalTraffic | None,
+        directory: Path,
     ) -> None:
+        """`directory`: the parent environment's, where the lock of its releases is."""
         self.name, self.spec, self.records = name, spec, records
         self.region, self.traffic = region, traffic
         self.waves = spec.wave_plan()
+        self.lock = directory / ".lock"
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        """One process changes the releases at a time (the agent's pass, a command, the
+        GitOps thread): each saves the whole row, so unlocked one would undo the other."""
+        return holding(self.lock)
 
     def releases(self) -> list[Rollout]:
         """Unfinished releases, oldest first."""
@@ -181,6 +192,17 @@ class Waves:
         """Start a release of `digest` (a stored bundle), or queue it behind the one in
         flight. Every region's policies are asked first: a release one region may not run
         never starts."""
+        with self._locked():
+            return self._begin(digest, actor, config_commit, config_author, kind)
+
+    def _begin(
+        self,
+        digest: str,
+        actor: str,
+        config_commit: str | None,
+        config_author: str | None,
+        kind: str,
+    ) -> Rollout:
         found = None
         action: Action = "rollback" if kind == "rollback" else "deploy"
         for name in self.spec.region_names():
@@ -222,40 +244,50 @@ class Waves:
     def rollback(self, actor: str) -> Rollout:
         """Back to the digest released before the one that serves (or is in flight): a
         release of it that supersedes the one in flight and does not bake."""
-        flying = self.in_flight()
-        current = flying.digest if flying is not None else self._settled()
-        done = (r for r in self.records.history(self.name) if r.status == RolloutStatus.SUCCEEDED)
-        previous = next((r.digest for r in done if r.digest != current), None)
-        if current is None or previous is None:
-            raise UserError(f"{self.name} has nothing to roll back to", hint="release first")
-        return self.begin(previous, actor, kind="rollback")
+        with self._locked():
+            flying = self.in_flight()
+            current = flying.digest if flying is not None else self._settled()
+            done = (
+                r for r in self.records.history(self.name) if r.status == RolloutStatus.SUCCEEDED
+            )
+            previous = next((r.digest for r in done if r.digest != current), None)
+            if current is None or previous is None:
+                raise UserError(f"{self.name} has nothing to roll back to", hint="release first")
+            return self._begin(previous, actor, None, None, "rollback")
 
     def promote(self) -> Rollout:
-        release = self.in_flight()
-        if release is None or not release.status.waiting:
-            raise UserError(
-                f"{self.name} has no release paused for a decision",
-                hint=f"`lockgate waves status {self.name}` shows where its releases are",
-            )
-        return self.records.promote(release)
+        with self._locked():
+            release = self.in_flight()
+            if release is None or not release.status.waiting:
+                raise UserError(
+                    f"{self.name} has no release paused for a decision",
+                    hint=f"`lockgate waves status {self.name}` shows where its releases are",
+                )
+            return self.records.promote(release)
 
     def abort(self, why: str) -> Rollout:
-        release = self.in_flight()
-        if release is None:
-            raise UserError(f"{self.name} has no release in flight to abort")
-        return self.records.ask_abort(release, why)
+        with self._locked():
+            release = self.in_flight()
+            if release is None:
+                raise UserError(f"{self.name} has no release in flight to abort")
+            return self.records.ask_abort(release, why)
 
     def stop(self, why: str) -> None:
         """End every release in flight or queued (`lockgate down`): the one in flight's wave
         goes back, the queued never start."""
-        for release in self.releases():
-            if release.status != RolloutStatus.QUEUED:
-                self._undo(release, why)
-            self._end(release, RolloutStatus.ABORTED, why)
+        with self._locked():
+            for release in self.releases():
+                if release.status != RolloutStatus.QUEUED:
+                    self._undo(release, why)
+                self._end(release, RolloutStatus.ABORTED, why)
 
     # -- one pass --------------------------------------------------------------------------
     def advance(self, interval: float) -> float:
         """One pass over the release in flight; seconds until the next is useful."""
+        with self._locked():
+            return self._pass(interval)
+
+    def _pass(self, interval: float) -> float:
         release = self.in_flight()
         if release is None:
             queued = self.releases()

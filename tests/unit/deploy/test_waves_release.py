@@ -65,7 +65,8 @@ def _setup(tmp_path: Path, **fields: object) -> tuple[Waves, dict[str, Region]]:
         "waves": [{"regions": ["eu"]}, {"regions": ["us", "ap"]}], **fields,
     })  # fmt: skip
     found = {name: Region(records, name) for name in REGIONS}
-    waves = Waves("shop", spec, records, lambda name: found[name], None)  # type: ignore[arg-type, return-value]
+    region = lambda name: found[name]  # noqa: E731
+    waves = Waves("shop", spec, records, region, None, tmp_path / "shop")  # type: ignore[arg-type]
     return waves, found
 
 
