@@ -22,6 +22,7 @@ import pytest
 from ..conftest import lockgate, make_repo
 from .fleet import (
     Load,
+    agents,
     app_version,
     build,
     eventually,
@@ -279,5 +280,13 @@ def test_policies_and_bad_input_refuse_a_release_before_anything_changes(
         finally:
             server.process.kill()
             server.process.wait()
+
+        # Down: every region and the global router stop, and stay stopped (the agent leaves).
+        down = lockgate("down", "shop", cwd=repo)
+        assert down.returncode == 0 and "stopped 3 instances" in down.stdout + down.stderr
+        eventually(lambda: not agents(repo), 30, "the agent left: nothing to keep")
+        assert not (repo / ".lockgate" / "fleet" / "shop" / "router.json").exists()
+        for name in (f"shop.{r}" for r in REGIONS):
+            assert processes_of(repo / ".lockgate" / "fleet" / name) == {}
     finally:
         teardown(repo, ("shop", *(f"shop.{r}" for r in REGIONS)))

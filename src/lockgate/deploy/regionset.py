@@ -82,6 +82,9 @@ class RegionSet:
         start_agent(self.state_dir.parent, self.state_dir, self.records.url)
 
     def reconcile(self) -> float:
+        latest = self.records.latest(self.name)
+        if latest is not None and latest.status == RolloutStatus.STOPPED:
+            return self.interval  # `lockgate down`: no router comes back, no release goes on
         if self.traffic is not None:
             self.traffic.converge()
         return self.waves.advance(self.interval)
