@@ -168,6 +168,9 @@ def main() -> None:
                   f"{load.sent} requests failed")  # fmt: skip
             print(f"policy decision for the three regions: {policy_ms(repo, spec, digests['v2'])}")
         finally:
+            for host in hosts:  # the lost one back, so `down` reaches its instances
+                if host.process is None or host.process.poll() is not None:
+                    host.start()
             stop_agent(repo)
             subprocess.run([str(LOCKGATE), "down", "shop"], cwd=repo, capture_output=True)
             for host in hosts:
