@@ -28,12 +28,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 2 * (os.cpu_count() or 1)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest first: the end-to-end tests before the unit tests, so the parallel workers end
-    together on short tests rather than one finishing a long test alone at the end."""
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/e2e/"))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def tool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tool cache (actions, toolchains, crash reports) per test process, never the user's."""

@@ -165,8 +165,13 @@ def ssh_hosts(tmp_path: Path) -> Iterator[Hosts]:
         yield Hosts(hosts, root / "client", known_hosts)
     finally:
         for host in hosts:
-            host.stop()
-            host.stop_agent()  # first: it would start the instances below again
-            for pid in processes_of(host.base / "fleet" / "test").values():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+            # sshd and its sessions: a session's hostserver left running would start the
+            # host's agent again, and the agent the instances
+            if host.process is not None and host.process.poll() is None:
+                host.cut()
+            host.stop_agent()  # then the agent: it would start the instances below again
+            fleets = (host.base / "fleet").glob("*") if (host.base / "fleet").is_dir() else []
+            for fleet in fleets:
+                for pid in processes_of(fleet).values():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(os.getpgid(pid), signal.SIGKILL)

@@ -7,10 +7,7 @@ rollback brings every region back."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -87,14 +84,7 @@ def shop(ssh_hosts: Hosts, tmp_path: Path) -> Iterator[tuple[Path, int, Hosts]]:
     try:
         yield repo, port, ssh_hosts
     finally:
-        names = ("shop", *(f"shop.{r}" for r in SSH_REGIONS))
-        teardown(repo, names)
-        for host in ssh_hosts.hosts:
-            host.stop_agent()
-            for name in names:
-                for pid in processes_of(host.base / "fleet" / name).values():
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(os.getpgid(pid), signal.SIGKILL)
+        teardown(repo, ("shop", *(f"shop.{r}" for r in SSH_REGIONS)))  # (ssh_hosts: the hosts')
 
 
 def _release(repo: Path, digest: str) -> dict:  # type: ignore[type-arg]
