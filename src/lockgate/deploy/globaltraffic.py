@@ -12,12 +12,12 @@ failing between two passes costs no request either.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.errors import UserError
+from ..common.files import replace_whole
 from ..common.httpcheck import Unreachable
 from ..store.deployments import DeploymentRecords
 from .envfile import EnvironmentFile
@@ -101,10 +101,7 @@ class GlobalTraffic:
 
     def ask(self, weights: dict[str, int], actor: str) -> None:
         """Keep new weights (the next pass applies them, in one table change)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        temp = self.dir / f".{WEIGHTS}.{os.getpid()}"
-        temp.write_text(json.dumps(weights))
-        temp.replace(self.dir / WEIGHTS)
+        replace_whole(self.dir / WEIGHTS, json.dumps(weights))
         said = ", ".join(f"{r}={w}" for r, w in weights.items())
         self.records.add_event(self.name, f"traffic weights set to {said} by {actor}", None)
 

@@ -8,7 +8,6 @@ builds a reconciler or starts an agent itself."""
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 
 from ..artifacts import bundles, signed
 from ..common.errors import UserError
+from ..common.files import replace_whole
 from ..common.names import checked_name
 from ..common.statedir import state_dir, state_path
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout
@@ -88,7 +88,15 @@ class DeployService:
     ) -> Reconciler | RegionSet:
         """What the agent takes passes of: a fleet's reconciler, or a multi-region
         environment's waves and global router."""
-        spec = self._spec(name)
+        return self._supervising(name, self._spec(name), say, period)
+
+    def _supervising(
+        self,
+        name: str,
+        spec: EnvironmentFile,
+        say: Callable[[str], None] = lambda _: None,
+        period: float = PROBE_PERIOD,
+    ) -> Reconciler | RegionSet:
         if spec.regions:
             return RegionSet(name, spec, self.state, self.records, self.named)
         return Reconciler(name, spec, self.state, self.records, say, period)
@@ -102,7 +110,7 @@ class DeployService:
         name, spec = load_environment(path, None)
         state_dir(self.repo)
         self._keep(name, spec, path.read_text(), path)
-        return self.supervised(name)
+        return self._supervising(name, spec)
 
     def adopt(self, name: str, document: dict[str, Any]) -> Reconciler | RegionSet:
         """Make `document` the kept environment file of `name` (GitOps writes what git says;
@@ -116,7 +124,7 @@ class DeployService:
             + "\n"
         )
         self._keep(name, spec, text)
-        return self.supervised(name)
+        return self._supervising(name, spec)
 
     def _keep(
         self, name: str, spec: EnvironmentFile, text: str, source: Path | None = None
@@ -139,10 +147,9 @@ class DeployService:
                     f"that is not a region of {name}",
                     hint="rename the region or the environment",
                 )
-            _write(
-                self.state / "fleet" / region / "environment.yaml", json.dumps(document, indent=2)
-            )
-        _write(kept, text)
+            kept_region = self.state / "fleet" / region / "environment.yaml"
+            replace_whole(kept_region, json.dumps(document, indent=2) + "\n")
+        replace_whole(kept, text)
 
     def _kept_spec(self, name: str) -> EnvironmentFile | None:
         kept = environment_files(self.state).get(name)
@@ -339,11 +346,3 @@ class DeployService:
     def bundles(self, limit: int = 20) -> list[tuple[str, float]]:
         """The bundles built here, newest first (digest, when stored): what can be deployed."""
         return bundles.stored(signed.store_dir(self.state), limit)
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace a file whole, by rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    temp.write_text(text if text.endswith("\n") else text + "\n")
-    temp.replace(path)
