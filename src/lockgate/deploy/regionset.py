@@ -17,7 +17,7 @@ from .environment import Environment
 from .globaltraffic import GlobalTraffic, RegionTraffic
 from .launch import start_agent
 from .reconciler import Reconciler
-from .regions import region_environment
+from .regions import region_environment, region_of
 from .status import Health, RolloutSummary, StatusView
 from .waves import Waves, describe
 
@@ -132,12 +132,12 @@ class RegionSet:
             RegionView(
                 region=name,
                 environment=seen.environment,
-                labels=next(dict(r.labels) for r in self.spec.regions if r.name == name),
+                labels=dict(region_of(self.spec, name).labels),
                 health=seen.health.value,
                 digest=seen.digest,
                 latest=seen.latest,
                 serving=sum(1 for i in seen.instances if i.in_rotation),
-                replicas=next(r.target.replicas for r in self.spec.regions if r.name == name),
+                replicas=region_of(self.spec, name).target.replicas,
                 traffic=shares.get(name),
             )
             for name, seen in regions.items()
