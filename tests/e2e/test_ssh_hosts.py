@@ -304,6 +304,6 @@ def test_a_release_changed_on_a_host_is_told_and_replaced(ssh_hosts: Hosts, flee
     assert service.release_changes("test") == {1: ["changed: app.py"]}
     before = _running_on(host)
     service.condemn("test", {1})
-    eventually(lambda: _running_on(host).keys() != before.keys(), 60, "slot 1 replaced")
+    eventually(lambda: _running_on(host) != before, 60, "slot 1 replaced (a new process)")
     eventually(lambda: service.release_changes("test") == {}, 60, "a fresh copy on the host")
     eventually(lambda: _converged(repo, v1), 60, "healthy again")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifacts import bundles, signed
+from ..common.filelocks import holding
 from ..store.deployments import DeploymentRecords, Rollout, RolloutStatus
 from . import status
 from .envfile import EnvironmentFile
@@ -69,6 +70,9 @@ class RegionSet:
             name, spec, records, self.region, self.traffic, state_dir / "fleet" / name
         )
         self.interval = float(spec.strategy.analysis.interval)
+        # Held by the agent's whole pass and by `down`: a pass that began before `down`
+        # would otherwise start the global router again after `down` stopped it.
+        self.pass_lock = state_dir / "fleet" / name / ".pass"
 
     def region(self, region: str) -> Environment:
         return Environment(self.named(region_environment(self.name, region)))
@@ -82,12 +86,13 @@ class RegionSet:
         start_agent(self.state_dir.parent, self.state_dir, self.records.url)
 
     def reconcile(self) -> float:
-        latest = self.records.latest(self.name)
-        if latest is not None and latest.status == RolloutStatus.STOPPED:
-            return self.interval  # `lockgate down`: no router comes back, no release goes on
-        if self.traffic is not None:
-            self.traffic.converge()
-        return self.waves.advance(self.interval)
+        with holding(self.pass_lock):
+            latest = self.records.latest(self.name)
+            if latest is not None and latest.status == RolloutStatus.STOPPED:
+                return self.interval  # `lockgate down`: no router comes back, no release goes on
+            if self.traffic is not None:
+                self.traffic.converge()
+            return self.waves.advance(self.interval)
 
     # -- changing it -----------------------------------------------------------------------
     def release(
@@ -105,24 +110,24 @@ class RegionSet:
 
     def down(self, actor: str) -> int:
         """Stop every region and the global router; no release goes on."""
-        self.waves.stop(f"stopped with `lockgate down` by {actor}")
-        if self.traffic is not None:
-            self.traffic.stop()
-        stopped = sum(self.region(name).down(actor) for name in self.spec.region_names())
-        latest = self.records.latest(self.name)
-        stop = self.records.begin(
-            app=self.spec.app,
-            environment=self.name,
-            digest=latest.digest if latest else "",
-            previous_digest=None,
-            strategy="down",
-            kind="down",
-            triggered_by=actor,
-        )
-        stop.status, stop.finished_at = RolloutStatus.STOPPED, time.time()
-        stop.message = "stopped with `lockgate down`"
-        self.records.save(stop)
-        return stopped
+        with holding(self.pass_lock):
+            self.waves.stop(f"stopped with `lockgate down` by {actor}")
+            latest = self.records.latest(self.name)
+            stop = self.records.begin(
+                app=self.spec.app,
+                environment=self.name,
+                digest=latest.digest if latest else "",
+                previous_digest=None,
+                strategy="down",
+                kind="down",
+                triggered_by=actor,
+            )
+            stop.status, stop.finished_at = RolloutStatus.STOPPED, time.time()
+            stop.message = "stopped with `lockgate down`"
+            self.records.save(stop)
+            if self.traffic is not None:
+                self.traffic.stop()
+        return sum(self.region(name).down(actor) for name in self.spec.region_names())
 
     # -- reading ---------------------------------------------------------------------------
     def view(self, regions: dict[str, StatusView]) -> RegionsView:
