@@ -19,6 +19,10 @@ IN_CI = os.environ.get("CI") == "true"
 # (or of a `lockgate run` running this suite) must not leak into them.
 for _name in ("LOCKGATE_DB", "LOCKGATE_REMOTE_CACHE", "LOCKGATE_GITHUB_URL"):
     os.environ.pop(_name, None)
+# `python3` in the tests' apps and steps is this interpreter, found first on PATH: a version
+# manager's shim ahead of it (pyenv's is a bash script forking some forty processes a call)
+# cost more CPU than the apps it started.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

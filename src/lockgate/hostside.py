@@ -131,13 +131,22 @@ def log_path(fleet: Path, slot: int, instance_id: str) -> Path:
     return fleet / "instances" / str(slot) / f"{instance_id}.log"
 
 
+# What sshd tells a session. An instance is no session: started by one it would otherwise
+# differ from the same instance restarted by the host's agent (bash even reads ~/.bashrc when
+# it sees SSH_CLIENT), and a forwarded agent's socket dies with the session.
+SSH_SESSION = frozenset(
+    {"SSH_CLIENT", "SSH_CONNECTION", "SSH_TTY", "SSH_AUTH_SOCK", "SSH_ORIGINAL_COMMAND",
+     "SSH_USER_AUTH"}
+)  # fmt: skip
+
+
 def start(launch: Launch) -> tuple[subprocess.Popen[bytes], str]:
     """Start the instance detached (it outlives whoever starts it); (process, host:port)."""
     fleet = Path(launch.fleet)
     where = release(fleet, launch.slot, Path(launch.bundle), launch.digest)
     port = launch.port or free_port(launch.host)
     env = {
-        **detached(os.environ),
+        **{k: v for k, v in detached(os.environ).items() if k not in SSH_SESSION},
         "HOST": launch.host,
         "PORT": str(port),
         "LOCKGATE_INSTANCE": str(launch.slot),

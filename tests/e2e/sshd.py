@@ -62,7 +62,11 @@ class Host:
             f"PidFile {root / f'sshd{n}.pid'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
             "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
             "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+            # Each host its own home: a session's shell reads the host's ~/.bashrc, not this
+            # machine's (whose version manager set-up forked ~40 processes a session).
+            f"SetEnv HOME={root / f'home{n}'}\n"
         )
+        (root / f"home{n}").mkdir(exist_ok=True)
         kind, blob = key.split()[:2]
         host = cls(address, port, root / f"base{n}", f"[{address}]:{port} {kind} {blob}", config)
         host.start()

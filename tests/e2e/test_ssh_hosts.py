@@ -19,8 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lockgate import hostagent
+from lockgate import __version__, hostagent
+from lockgate.deploy.envfile import TargetSpec
 from lockgate.deploy.service import DeployService
+from lockgate.deploy.targets.sshhosts import Hosts as SshHosts
 from lockgate.store import Store
 from lockgate.store.database import default_url
 from lockgate.store.deployments import DeploymentRecords
@@ -303,7 +305,23 @@ def test_a_release_changed_on_a_host_is_told_and_replaced(ssh_hosts: Hosts, flee
     (release / "app.py").write_text((release / "app.py").read_text() + "# by hand\n")
     assert service.release_changes("test") == {1: ["changed: app.py"]}
     before = _running_on(host)
+    for pid in before.values():  # started by an SSH session, yet no session of its own
+        assert b"SSH_CONNECTION=" not in Path(f"/proc/{pid}/environ").read_bytes()
     service.condemn("test", {1})
     eventually(lambda: _running_on(host) != before, 60, "slot 1 replaced (a new process)")
     eventually(lambda: service.release_changes("test") == {}, 60, "a fresh copy on the host")
     eventually(lambda: _converged(repo, v1), 60, "healthy again")
+
+
+def test_a_fresh_host_whose_shell_fails_at_once_gets_lockgate_installed(ssh_hosts: Hosts) -> None:
+    """The first request to a fresh host finds no lockgate there: its shell exits 127, with a
+    short profile before the request is even written. That says "install it" (a write to the
+    ended channel once failed the deploy instead); then lockgate answers."""
+    spec = TargetSpec.model_validate(ssh_hosts.target(replicas=1))
+    host = spec.host_specs()[0]
+    hosts = SshHosts(spec)
+    missing = hosts._call(hosts._server(host))  # what the first request starts: no interpreter
+    hosts._call(missing.wait_closed())
+    assert missing.exit_status == 127
+    assert hosts._call(hosts._answer(host, missing, {"op": "ping"}, 10)) is None
+    assert hosts.hostside(host, {"op": "ping"}) == {"version": __version__}

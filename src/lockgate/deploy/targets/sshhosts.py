@@ -286,17 +286,32 @@ class Hosts:
 
     async def _exchange(self, host: HostSpec, request: dict[str, Any], timeout: float) -> Any:
         """The answer; None when lockgate's interpreter is missing there (the shell's 127)."""
+        return await self._answer(host, await self._server(host), request, timeout)
+
+    async def _answer(
+        self,
+        host: HostSpec,
+        server: asyncssh.SSHClientProcess[str],
+        request: dict[str, Any],
+        timeout: float,
+    ) -> Any:
         name = host_name(host)
-        server = await self._server(host)
         try:
             server.stdin.write(json.dumps(request) + "\n")
-            line = await asyncio.wait_for(server.stdout.readline(), timeout)
-        except (TimeoutError, OSError, asyncssh.Error) as exc:
-            raise self._lose(host, f"host {name}: {exc or 'no answer in time'}") from None
+        except (OSError, asyncssh.Error):
+            line = ""  # it ended before reading (a fresh host's shell: 127 at once); why below
+        else:
+            try:
+                line = await asyncio.wait_for(server.stdout.readline(), timeout)
+            except (TimeoutError, OSError, asyncssh.Error) as exc:
+                raise self._lose(host, f"host {name}: {exc or 'no answer in time'}") from None
         if line:
             return json.loads(line)
         self.servers.pop(name, None)
-        await server.wait_closed()
+        try:
+            await asyncio.wait_for(server.wait_closed(), timeout)
+        except TimeoutError:
+            raise self._lose(host, f"host {name}: lockgate.hostserver did not end") from None
         if server.exit_status == 127:
             return None
         why = "the connection was lost" if server.exit_status is None else (
