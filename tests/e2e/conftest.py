@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -132,3 +133,52 @@ def fake_forge() -> Iterator[FakeForge]:
     threading.Thread(target=forge.serve_forever, daemon=True).start()
     yield FakeForge(f"http://127.0.0.1:{forge.server_address[1]}", received)
     forge.shutdown()
+
+
+UNLEASH_SDK = "UnleashClient>=6,<7"
+
+
+def _unleash_venv(where: Path) -> str:
+    """A venv holding Unleash's Python SDK from PyPI (its pins clash with lockgate's dev tools,
+    and an application has its own environment anyway); its interpreter."""
+    venv = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    done = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+         UNLEASH_SDK],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    need(done.returncode == 0, f"pip could not install {UNLEASH_SDK}: {done.stderr[-300:]}")
+    return str(venv / "bin" / "python")
+
+
+@pytest.fixture(scope="session")
+def unleash_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The interpreter of a venv with Unleash's Python SDK."""
+    return str(_once_for_all_workers(tmp_path_factory, "unleash-sdk", _unleash_venv))
+
+
+SPECIFICATION = "@unleash/client-specification@6"
+
+
+def _specification(where: Path) -> list[dict[str, Any]]:
+    """Unleash's client specification (npm): every case its SDKs must answer alike."""
+    done = subprocess.run(["npm", "pack", "--silent", SPECIFICATION], cwd=where,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    need(done.returncode == 0, f"npm could not fetch {SPECIFICATION}: {done.stderr[-300:]}")
+    (tarball,) = where.glob("*.tgz")
+    found = []
+    with tarfile.open(tarball) as archive:
+        index = archive.extractfile("package/specifications/index.json")
+        assert index is not None
+        for name in json.load(index):
+            member = archive.extractfile(f"package/specifications/{name}")
+            assert member is not None
+            found.append({"file": name, **json.load(member)})
+    return found
+
+
+@pytest.fixture(scope="session")
+def unleash_specification(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    need(shutil.which("npm") is not None, "npm is not installed")
+    return list(_once_for_all_workers(tmp_path_factory, "unleash-specification", _specification))

@@ -27,6 +27,7 @@ from ..store import Store, default_url
 from ..store.records import RunRecord
 from . import artifact as artifact_cli
 from . import deploy as deploy_cli
+from . import flags as flags_cli
 from . import gitops as gitops_cli
 from . import insights as insights_cli
 from . import override as override_cli
@@ -373,6 +374,7 @@ def logs(
 
 
 app.add_typer(artifact_cli.app, name="artifact")
+app.add_typer(flags_cli.app, name="flags")
 deploy_cli.register(app)
 gitops_cli.register(app)
 override_cli.register(app)

@@ -16,11 +16,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..flags.service import FlagService
 from ..store import Store
 from ..store.access import Access
+from ..store.flags import FlagRecords
 from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
-from . import api, reviews, ui, webhooks
+from . import api, flags, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
@@ -64,6 +66,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.state.services = services
     app.state.keys = Keys(config.session_key, access)
     app.state.snapshots = InsightsSnapshots(store)
+    app.state.flags = FlagService(FlagRecords(store))
 
     @app.middleware("http")
     async def limit_bodies(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -163,6 +166,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
         return {"plan": "requested"}
 
     app.include_router(api.router)
+    app.include_router(flags.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -352,3 +352,41 @@ overrides = Table(
     Column("revoked_by", String(255)),
     Column("revoked_at", Float),
 )
+
+# Feature flags: a name is never used twice (an archived flag stays, as its tombstone)
+flags = Table(
+    "flags",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("kind", String(32), nullable=False),  # release | experiment | operational | permission
+    Column("description", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("archived_at", Float),
+    Column("archived_by", String(255)),
+    Column("archive_reason", Text),
+)
+
+flag_states = Table(
+    "flag_states",
+    metadata,
+    Column("flag", String(255), ForeignKey("flags.name"), primary_key=True),
+    Column("environment", String(255), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("strategies", JSON, nullable=False),  # Unleash's client API shape
+    Column("variants", JSON, nullable=False),
+    Column("changed_at", Float, nullable=False),
+)
+
+flag_changes = Table(
+    "flag_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # also the flags' revision
+    Column("flag", String(255), nullable=False, index=True),
+    Column("environment", String(255)),  # none: the flag itself (created, archived)
+    Column("at", Float, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+)

@@ -1,0 +1,80 @@
+"""Changing flags: checked, stored with their audit, names never reused (a real SQLite store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockgate.common.errors import UserError
+from lockgate.flags.context import Context
+from lockgate.flags.evaluate import Evaluator
+from lockgate.flags.service import FlagService
+from lockgate.store import Store
+from lockgate.store.flags import FlagRecords
+
+
+@pytest.fixture
+def flags(tmp_path: Path) -> FlagService:
+    return FlagService(FlagRecords(Store(f"sqlite:///{tmp_path / 'flags.db'}")))
+
+
+def test_an_archived_name_is_never_used_again(flags: FlagService) -> None:
+    flags.create("power-peg", "release", "", "alice")
+    flags.archive("power-peg", "bob", "replaced by smars")
+    with pytest.raises(UserError) as refused:
+        flags.create("power-peg", "release", "reused", "carol")
+    assert "never used again" in refused.value.message
+    assert "by bob: replaced by smars" in refused.value.message
+    with pytest.raises(UserError, match="is archived"):
+        flags.switch("power-peg", "production", True, "carol")
+    assert [r.name for r in flags.records.all()] == []
+    assert [r.name for r in flags.records.all(archived=True)] == ["power-peg"]
+
+
+def test_a_rollout_keeps_its_constraints_and_every_change_is_recorded(flags: FlagService) -> None:
+    flags.create("checkout", "experiment", "", "alice")
+    flags.define("checkout", "production", {"enabled": True, "strategies": [
+        {"name": "flexibleRollout", "parameters": {"rollout": "5"},
+         "constraints": [{"contextName": "country", "operator": "IN", "values": ["NO"]}]}]},
+        "alice")  # fmt: skip
+    flags.rollout("checkout", "production", 100, "bob")
+    feature = flags.feature("checkout", "production")
+    (strategy,) = feature.strategies
+    assert strategy.parameters == {"rollout": "100", "stickiness": "default", "groupId": "checkout"}
+    assert [c.values for c in strategy.constraints] == [("NO",)]
+    evaluator = Evaluator(flags.client_features("production"))
+    assert evaluator.enabled("checkout", Context(user_id="1", properties={"country": "NO"}))
+    assert not evaluator.enabled("checkout", Context(user_id="1", properties={"country": "SE"}))
+    assert not Evaluator(flags.client_features("staging")).enabled("checkout", Context())
+    changes = flags.records.changes("checkout")
+    assert [(c.actor, c.summary) for c in changes] == [
+        ("bob", "rolled out to 100% in production (stickiness default)"),
+        ("alice", "defined in production"),
+        ("alice", "created (experiment)"),
+    ]
+    assert changes[0].before is not None and changes[0].before["strategies"][0]["parameters"] == {
+        "rollout": "5"
+    }
+
+
+def test_bad_definitions_are_refused_with_where_and_nothing_stored(flags: FlagService) -> None:
+    flags.create("f", "release", "", "alice")
+    revision = flags.records.revision()
+    for document, said in [
+        ({"strategies": [{"parameters": {}}]}, "strategies.0.name: Field required"),
+        ({"variants": [{"name": "a", "weight": 0}]}, "weights add up to 0"),
+        ({"variants": [{"name": "a", "weight": -1}, {"name": "b", "weight": 2}]}, "negative"),
+        ({"enabled": "perhaps"}, "enabled: Input should be a valid boolean"),
+    ]:
+        with pytest.raises(UserError, match=said):
+            flags.define("f", "production", document, "alice")
+    for name, kind, said in [("a b", "release", "cannot name a flag"),
+                             ("ok", "forever", "unknown flag type")]:  # fmt: skip
+        with pytest.raises(UserError, match=said):
+            flags.create(name, kind, "", "alice")
+    with pytest.raises(UserError, match="0 to 100"):
+        flags.rollout("f", "production", 101, "alice")
+    with pytest.raises(UserError, match="cannot name an environment"):
+        flags.switch("f", "../etc", True, "alice")
+    assert flags.records.revision() == revision
