@@ -135,27 +135,28 @@ def fake_forge() -> Iterator[FakeForge]:
     forge.shutdown()
 
 
-UNLEASH_SDK = "UnleashClient>=6,<7"
+SDKS = ["UnleashClient>=6,<7", "openfeature-sdk>=0.8", "openfeature-provider-ofrep>=0.2"]
 
 
-def _unleash_venv(where: Path) -> str:
-    """A venv holding Unleash's Python SDK from PyPI (its pins clash with lockgate's dev tools,
-    and an application has its own environment anyway); its interpreter."""
+def _sdk_venv(where: Path) -> str:
+    """A venv holding the flag SDKs applications use, from PyPI: Unleash's, and OpenFeature's
+    with its OFREP provider (their pins clash with lockgate's dev tools, and an application has
+    its own environment anyway); its interpreter."""
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     done = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-         UNLEASH_SDK],
+         *SDKS],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    need(done.returncode == 0, f"pip could not install {UNLEASH_SDK}: {done.stderr[-300:]}")
+    need(done.returncode == 0, f"pip could not install {SDKS}: {done.stderr[-300:]}")
     return str(venv / "bin" / "python")
 
 
 @pytest.fixture(scope="session")
-def unleash_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The interpreter of a venv with Unleash's Python SDK."""
-    return str(_once_for_all_workers(tmp_path_factory, "unleash-sdk", _unleash_venv))
+def sdk_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The interpreter of a venv with Unleash's and OpenFeature's Python SDKs."""
+    return str(_once_for_all_workers(tmp_path_factory, "flag-sdks", _sdk_venv))
 
 
 SPECIFICATION = "@unleash/client-specification@6"

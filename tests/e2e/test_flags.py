@@ -20,9 +20,9 @@ from lockgate.store.flags import FlagRecords
 
 from ..conftest import lockgate
 from .fleet import eventually
-from .serving import Server, start_server
+from .serving import start_server
 
-CLIENT = Path(__file__).parent / "clients" / "unleash_sdk.py"
+CLIENTS = Path(__file__).parent / "clients"
 USERS = [f"user-{n}" for n in range(300)]
 
 
@@ -56,23 +56,25 @@ def test_every_case_of_unleashs_client_specification(
 
 
 class Sdk:
-    """Unleash's SDK in its own process, asked over stdin."""
+    """An SDK in its own process (a script in clients/), asked over stdin, answering a line."""
 
-    def __init__(self, python: str, server: Server, key: str, cache: Path) -> None:
-        cache.mkdir()
+    def __init__(self, python: str, script: str, *args: str) -> None:
         self.process = subprocess.Popen(
-            [python, str(CLIENT), server.url, key, str(cache)],
+            [python, str(CLIENTS / script), *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
         self.out = self.process.stdout
-        assert json.loads(self.out.readline()) == {"ready": True}, self.process.stderr
+        assert json.loads(self.out.readline())["ready"] is True, self.process.stderr
 
-    def answers(self, flag: str) -> dict[str, bool]:
+    def ask(self, **question: Any) -> dict[str, Any]:
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"flag": flag, "users": USERS}) + "\n")
+        self.process.stdin.write(json.dumps({"users": USERS, **question}) + "\n")
         self.process.stdin.flush()
         return dict(json.loads(self.out.readline()))
+
+    def answers(self, flag: str) -> dict[str, bool]:
+        return self.ask(flag=flag)  # type: ignore[return-value]
 
     def stop(self) -> None:
         self.process.kill()
@@ -80,7 +82,7 @@ class Sdk:
 
 
 def test_unleash_sdk_answers_as_lockgate_and_users_keep_the_flag_as_it_grows(
-    tmp_path: Path, unleash_python: str
+    tmp_path: Path, sdk_python: str
 ) -> None:
     db = f"sqlite:///{tmp_path / 'flags.db'}"
     server = start_server(tmp_path / "home", 0, "--db", db)
@@ -96,7 +98,9 @@ def test_unleash_sdk_answers_as_lockgate_and_users_keep_the_flag_as_it_grows(
 
     flags("create", "new-checkout", "--description", "the one-page checkout")
     flags("rollout", "new-checkout", "production", "10")
-    sdk = Sdk(unleash_python, server, f"default:production.{server.token}", tmp_path / "cache")
+    (tmp_path / "cache").mkdir()
+    key = f"default:production.{server.token}"
+    sdk = Sdk(sdk_python, "unleash_sdk.py", server.url, key, str(tmp_path / "cache"))
     try:
         at_10 = sdk.answers("new-checkout")
         assert at_10 == lockgate_says("new-checkout")
@@ -146,6 +150,76 @@ def test_the_client_api_refuses_bad_keys_and_answers_unchanged_state_with_304(
         ]  # fmt: skip
         bad_env = httpx.get(features, headers={"Authorization": f"pro duction.{server.token}"})
         assert bad_env.status_code == 400 and "cannot name an environment" in bad_env.text
+    finally:
+        server.process.kill()
+        server.process.wait()
+
+
+def test_openfeature_sdks_evaluate_through_ofrep(tmp_path: Path, sdk_python: str) -> None:
+    """OpenFeature's Python SDK with its OFREP provider, unchanged: booleans, a variant's typed
+    payload, the code's default when off, and FLAG_NOT_FOUND for an unknown flag."""
+    db = f"sqlite:///{tmp_path / 'flags.db'}"
+    server = start_server(tmp_path / "home", 0, "--db", db)
+    service = FlagService(FlagRecords(Store(db)))
+    service.create("new-checkout", "release", "", "alice")
+    service.rollout("new-checkout", "production", 30, "alice")
+    service.create("banner", "experiment", "", "alice")
+    service.define("banner", "production", {"enabled": True, "strategies": [
+        {"name": "flexibleRollout", "parameters": {"rollout": "100", "groupId": "banner"},
+         "variants": [{"name": "blue", "weight": 500, "payload": {"type": "string", "value": "#00f"}},
+                      {"name": "red", "weight": 500, "payload": {"type": "string", "value": "#f00"}}]}]},
+        "alice")  # fmt: skip
+    evaluator = Evaluator(service.client_features("production"))
+    sdk = Sdk(sdk_python, "openfeature_sdk.py", server.url, f"production.{server.token}")
+    try:
+        seen = sdk.ask(flag="new-checkout", kind="boolean", default=False)
+        for user, (value, reason, variant, error) in seen.items():
+            on = evaluator.enabled("new-checkout", Context(user_id=user))
+            assert (value, reason, variant, error) == (on, "SPLIT" if on else "TARGETING_MATCH",
+                                                       "on" if on else "off", None)  # fmt: skip
+        assert 50 < sum(v[0] for v in seen.values()) < 130
+
+        colours = sdk.ask(flag="banner", kind="string", default="#fff")
+        for user, (value, reason, variant, error) in colours.items():
+            chosen = evaluator.evaluate("banner", Context(user_id=user)).variant
+            assert (variant, value, reason, error) == (
+                chosen.name,
+                {"blue": "#00f", "red": "#f00"}[chosen.name],
+                "SPLIT",
+                None,
+            )
+        assert {v[2] for v in colours.values()} == {"blue", "red"}
+
+        service.switch("banner", "production", False, "alice")
+        off = sdk.ask(flag="banner", kind="string", default="#fff")
+        assert {tuple(v) for v in off.values()} == {("#fff", "DISABLED", "disabled", None)}
+
+        unknown = sdk.ask(flag="no-such-flag", kind="boolean", default=True)
+        assert {tuple(v) for v in unknown.values()} == {(True, "ERROR", None, "FLAG_NOT_FOUND")}
+    finally:
+        sdk.stop()
+        server.process.kill()
+        server.process.wait()
+
+    # The same over HTTP: the bulk answer and its ETag; a context that is not an object.
+    server = start_server(tmp_path / "home", 0, "--db", db)
+    try:
+        url, key = (
+            f"{server.url}/ofrep/v1/evaluate/flags",
+            {"X-API-Key": f"production.{server.token}"},
+        )
+        body = {"context": {"targetingKey": "user-7", "plan": "pro"}}
+        bulk = httpx.post(url, json=body, headers=key)
+        assert bulk.status_code == 200
+        assert {f["key"] for f in bulk.json()["flags"]} == {"new-checkout", "banner"}
+        again = httpx.post(url, json=body, headers={**key, "If-None-Match": bulk.headers["etag"]})
+        assert again.status_code == 304
+        other = httpx.post(url, json={"context": {"targetingKey": "user-8"}},
+                           headers={**key, "If-None-Match": bulk.headers["etag"]})  # fmt: skip
+        assert other.status_code == 200
+        bad = httpx.post(f"{url}/banner", json={"context": "user-7"}, headers=key)
+        assert bad.status_code == 400 and bad.json()["errorCode"] == "INVALID_CONTEXT"
+        assert httpx.post(f"{url}/banner", json=body).status_code == 401
     finally:
         server.process.kill()
         server.process.wait()

@@ -32,7 +32,7 @@ from .statuses import Forge
 from .worker import REF, SOURCE
 
 FORGES = ("github", "gitea", "gitlab")
-API_PATHS = ("/api/", "/webhooks/", "/healthz", "/docs", "/openapi.json")
+API_PATHS = ("/api/", "/ofrep/", "/webhooks/", "/healthz", "/docs", "/openapi.json")
 STATIC = Path(__file__).parent / "static"
 
 
@@ -167,6 +167,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
 
     app.include_router(api.router)
     app.include_router(flags.router)
+    app.include_router(flags.ofrep_router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,29 +1,37 @@
 """Feature flags for SDKs: Unleash's client API (`/api/client/features`, `register`, `metrics`),
-so Unleash's own SDKs read lockgate's flags unchanged.
+so Unleash's own SDKs read lockgate's flags unchanged, and the OpenFeature Remote Evaluation
+Protocol (`/ofrep/v1/evaluate/flags[/KEY]`), so any OpenFeature SDK's OFREP provider does.
 
 An SDK's key names its environment the way Unleash's client tokens do, `ENVIRONMENT.TOKEN`
-(optionally `project:` before it): TOKEN is any lockgate API token, ENVIRONMENT the flags'
-environment it reads. The features answer carries an ETag that changes with every flag change,
-so an SDK polling an unchanged state gets 304 and no body."""
+(optionally `project:` before it; OFREP providers send it as a bearer token or `X-API-Key`):
+TOKEN is any lockgate API token, ENVIRONMENT the flags' environment it reads. Answers carry an
+ETag that changes with every flag change: an SDK polling an unchanged state gets 304, no body."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..common.errors import UserError
+from ..flags import ofrep
+from ..flags.context import Context
+from ..flags.evaluate import Evaluator
 from ..flags.service import FlagService
 from ..store.access import Access
 from .limits import read_body
 
 router = APIRouter(prefix="/api/client")
+ofrep_router = APIRouter(prefix="/ofrep/v1/evaluate")
 
 
 def sdk_environment(request: Request) -> str:
     """The environment an SDK's key opens (401 without a valid key)."""
     raw = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    raw = raw or request.headers.get("x-api-key", "").strip()
     scoped = raw.partition(":")[2] if ":" in raw else raw  # Unleash's `project:` prefix
     environment, _, secret = scoped.rpartition(".")
     access: Access = request.app.state.services.access
@@ -66,3 +74,51 @@ async def register(request: Request, _: Environment) -> dict[str, Any]:
 async def metrics(request: Request, _: Environment) -> dict[str, Any]:
     await read_body(request)  # accepted so SDKs do not log errors; not yet counted
     return {}
+
+
+def _evaluator(request: Request, environment: str) -> Evaluator:
+    try:
+        return Evaluator(_flags(request).client_features(environment))
+    except UserError as exc:
+        raise HTTPException(400, exc.message) from None
+
+
+class BadContext(Exception):
+    def __init__(self, why: str) -> None:
+        self.response = JSONResponse({"errorCode": "INVALID_CONTEXT", "errorDetails": why}, 400)
+
+
+def _context(body: bytes) -> Context:
+    try:
+        return ofrep.context_of(json.loads(body or b"null"))
+    except ValueError as exc:
+        raise BadContext(str(exc)) from None
+
+
+@ofrep_router.post("/flags/{key}")
+async def evaluate_one(key: str, request: Request, environment: Environment) -> JSONResponse:
+    try:
+        context = _context(await read_body(request))
+    except BadContext as exc:
+        return exc.response
+    found = ofrep.answer(_evaluator(request, environment), key, context)
+    status = 404 if found.error_code == "FLAG_NOT_FOUND" else 200
+    return JSONResponse(found.wire(), status)
+
+
+@ofrep_router.post("/flags")
+async def evaluate_all(request: Request, environment: Environment) -> Response:
+    """Every flag for one context; its ETag changes with the flags and with the context."""
+    body = await read_body(request)
+    try:
+        context = _context(body)
+    except BadContext as exc:
+        return exc.response
+    revision = _flags(request).records.revision()
+    tag = f'"{revision}-{hashlib.sha256(environment.encode() + body).hexdigest()[:16]}"'
+    if tag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": tag})
+    evaluator = _evaluator(request, environment)
+    flags = [ofrep.answer(evaluator, key, context).wire() for key in evaluator.features]
+    return JSONResponse({"flags": flags, "metadata": {"version": str(revision)}},
+                        headers={"ETag": tag})  # fmt: skip
