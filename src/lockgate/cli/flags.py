@@ -1,5 +1,6 @@
 """`lockgate flags create | list | show | enable | disable | rollout | define | archive | history
-| eval`: feature flags, which `lockgate serve` serves to Unleash SDKs; every change audited."""
+| eval | debt | refs`: feature flags, which `lockgate serve` serves to Unleash and OpenFeature
+SDKs; every change audited."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.markup import escape
 from ..common.errors import UserError
 from ..flags.context import Context
 from ..flags.evaluate import Evaluator
+from ..flags.refs import references
 from ..flags.service import FlagService
 from ..store.flags import FlagChange, FlagKind, FlagRecords
 from .options import DbOpt, OutputOpt, RepoOpt, open_store, user
@@ -218,3 +220,57 @@ def evaluate(
         return
     variant = f", variant {seen.variant.name}" if seen.variant.enabled else ""
     print(f"{name}: {'on' if seen.enabled else 'off'}{variant} ({seen.reason})")
+
+
+@app.command()
+def debt(
+    settled_days: Annotated[
+        float, typer.Option("--settled-days", help="on or off for everyone this long is debt")
+    ] = 14,
+    code: Annotated[
+        Path | None, typer.Option("--code", help="a directory: where each flag is still named")
+    ] = None,
+    repo: RepoOpt = Path("."),
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Flags past the lifetime their type expects (release and experiment 40 days, operational
+    7), or on or off for everyone longer than --settled-days: remove them from the code, then
+    archive them."""
+    if code is not None and not code.is_dir():
+        raise UserError(f"{code} is not a directory", where="--code")
+    found = _service(repo, db).debts(time.time(), settled_days, code)
+    if output == "json":
+        print(json.dumps([dataclasses.asdict(d) for d in found], indent=2))
+        return
+    if not found:
+        print("no flag debt")
+    for item in found:
+        print(f"{item.flag} ({item.kind}): {'; '.join(item.reasons)}")
+        for where in item.references:
+            print(f"  still named at {where}")
+
+
+@app.command()
+def refs(
+    directory: Annotated[Path, typer.Argument(help="the code to search")],
+    name: Annotated[
+        str | None, typer.Option("--flag", help="one flag (default: every flag)")
+    ] = None,
+    repo: RepoOpt = Path("."),
+    output: OutputOpt = "plain",
+    db: DbOpt = None,
+) -> None:
+    """Where the code under DIRECTORY names each flag (archived ones too: they must be gone)."""
+    if not directory.is_dir():
+        raise UserError(f"{directory} is not a directory")
+    names = [name] if name else [r.name for r in _service(repo, db).records.all(archived=True)]
+    found = references(directory, names)
+    if output == "json":
+        print(json.dumps(found, indent=2))
+        return
+    for flag in names:
+        places = found.get(flag, [])
+        print(f"{flag}: {len(places)} reference{'s' if len(places) != 1 else ''}")
+        for where in places:
+            print(f"  {where}")

@@ -3,14 +3,17 @@ checked before it is stored (a strategy SDKs could not read never reaches them) 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..common.errors import UserError
 from ..store.flags import FlagChange, FlagKind, FlagRecord, FlagRecords, FlagState
+from . import debt, refs
 from .definitions import ClientFeatures, Feature, Strategy, Variant
 
 # Flag names go into URLs and code: letters (any script), digits and . _ - ~, as Unleash's.
@@ -108,6 +111,22 @@ class FlagService:
             changed_at=time.time(),
         )  # fmt: skip
         return self.records.set_state(state, actor, summary)
+
+    # -- flag debt -----------------------------------------------------------------------------
+    def debts(self, now: float, settled_days: float, code: Path | None) -> list[debt.Debt]:
+        """Flags past their type's lifetime or settled for everyone, with where `code` (a
+        directory) still names them."""
+        found = []
+        for record in self.records.all():
+            states = [(s.environment, _feature(record, s), s) for s in self.records.states_of(
+                record.name)]  # fmt: skip
+            reasons = debt.assess(record, states, now, settled_days)
+            if reasons:
+                found.append(debt.Debt(record.name, str(record.kind), reasons, []))
+        if code is not None and found:
+            where = refs.references(code, [d.flag for d in found])
+            found = [dataclasses.replace(d, references=where.get(d.flag, [])) for d in found]
+        return found
 
     # -- what SDKs fetch ------------------------------------------------------------------------
     def client_features(self, environment: str) -> ClientFeatures:

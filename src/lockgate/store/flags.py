@@ -148,6 +148,16 @@ class FlagRecords:
                 states[row.flag] = _state(row._mapping)
         return [(record, states.get(record.name)) for record in self.all()]
 
+    def states_of(self, name: str) -> list[FlagState]:
+        """The flag's state in every environment it was set in."""
+        query = (
+            select(t.flag_states)
+            .where(t.flag_states.c.flag == name)
+            .order_by(t.flag_states.c.environment)
+        )
+        with self.engine.connect() as conn:
+            return [_state(r._mapping) for r in conn.execute(query)]
+
     def set_state(self, state: FlagState, actor: str, summary: str) -> FlagChange:
         """Save `state` (the whole of it) and its change, at once."""
         before = self.state(state.flag, state.environment)
