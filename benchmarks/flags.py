@@ -4,9 +4,12 @@
   variants, for 20,000 users, against Unleash's own Python SDK (UnleashClient from PyPI, in a
   venv of its own, evaluating the same definitions from a bootstrap) in the same run: the ratio;
 - `lockgate serve` with 10,000 flags: its memory against the same server with none, and the
-  time of an SDK's full fetch of them.
+  time of an SDK's full fetch of them;
+- a change reaching 100 connected FlagClients (lockgate's SDK, listening to the change
+  stream): from the change's commit to the last client answering the new way, against the
+  1 s target (and the server's 0.1 s poll of the revision, the floor).
 
-Usage: python benchmarks/flags.py [--users 20000] [--flags 10000]
+Usage: python benchmarks/flags.py [--users 20000] [--flags 10000] [--clients 100]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import httpx
 from common import api_token, serving
 
+from lockgate.flags.client import FlagClient
 from lockgate.flags.context import Context
 from lockgate.flags.definitions import ClientFeatures
 from lockgate.flags.evaluate import Evaluator
@@ -143,10 +147,36 @@ def server_memory(scratch: Path, count: int) -> dict[str, float]:
     return found
 
 
+def propagation(scratch: Path, clients: int) -> list[float]:
+    """Seconds from each of five changes to the last of `clients` clients seeing it."""
+    home, db = scratch / "home-stream", f"sqlite:///{scratch / 'stream.db'}"
+    service = FlagService(FlagRecords(Store(db)))
+    service.create("switch", "kill-switch", "", "bench")
+    token = api_token(home, "bench", "viewer", "--db", db)
+    took = []
+    with serving(home, 0, "--db", db, env={}) as url:
+        connected = [FlagClient(url, f"production.{token}", refresh=3600) for _ in range(clients)]
+        try:
+            assert all(c.wait_until_fetched(30) for c in connected)
+            time.sleep(1)  # every stream connected
+            for change in range(5):
+                wanted = change % 2 == 0
+                start = time.perf_counter()
+                service.switch("switch", "production", wanted, "bench")
+                while any(c.enabled("switch") != wanted for c in connected):
+                    time.sleep(0.002)
+                took.append(time.perf_counter() - start)
+        finally:
+            for client in connected:
+                client.close()
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=20000)
     parser.add_argument("--flags", type=int, default=10000)
+    parser.add_argument("--clients", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         ours, ours_on = lockgate_timing(args.users)
@@ -154,6 +184,7 @@ def main() -> None:
         assert ours_on == theirs_on, (ours_on, theirs_on)  # the same users, the same answers
         (ours_50, ours_99), (theirs_50, theirs_99) = percentiles(ours), percentiles(theirs)
         memory = server_memory(Path(scratch), args.flags)
+        spread = propagation(Path(scratch), args.clients)
     print(json.dumps({
         "users": args.users, "on": ours_on,
         "lockgate_us_p50": round(ours_50, 2), "lockgate_us_p99": round(ours_99, 2),
@@ -161,6 +192,9 @@ def main() -> None:
         "p50_ratio_lockgate_to_unleash": round(ours_50 / theirs_50, 2),
         "flags": args.flags, **{k: round(v, 3) for k, v in memory.items()},
         "memory_ratio": round(memory[f"rss_kib_{args.flags}"] / memory["rss_kib_0"], 2),
+        "clients": args.clients,
+        "change_to_all_clients_s": [round(t, 3) for t in spread],
+        "median_ratio_to_1s_target": round(statistics.median(spread), 2),
     }, indent=2))  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from lockgate.flags.client import FlagClient
 from lockgate.flags.context import Context
 from lockgate.flags.definitions import ClientFeatures
 from lockgate.flags.evaluate import Evaluator
@@ -223,3 +224,68 @@ def test_openfeature_sdks_evaluate_through_ofrep(tmp_path: Path, sdk_python: str
     finally:
         server.process.kill()
         server.process.wait()
+
+
+def test_lockgates_sdk_hears_changes_at_once_and_outlives_the_server(tmp_path: Path) -> None:
+    """FlagClient: a change made by another process reaches a connected client through the
+    stream (polling is an hour away, so nothing else explains it); killed with -9, the server
+    leaves the client answering from its copy; a new client starts from the backup file; a
+    restarted server is found again."""
+    db = f"sqlite:///{tmp_path / 'flags.db'}"
+    server = start_server(tmp_path / "home", 0, "--db", db)
+    service = FlagService(FlagRecords(Store(db)))
+    service.create("new-checkout", "release", "", "alice")
+    key, backup = f"production.{server.token}", tmp_path / "app" / "flags.json"
+    client = FlagClient(server.url, key, backup=backup, refresh=3600)
+    late = None
+    try:
+        assert client.wait_until_fetched(20)
+        user = {"userId": "user-1"}
+        assert client.enabled("new-checkout", user) is False
+        assert client.enabled("not-defined", user, default=True) is True
+        done = lockgate("flags", "enable", "new-checkout", "production", "--db", db, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        eventually(lambda: client.enabled("new-checkout", user), 10, "the change streamed")
+
+        server.process.kill()  # -9
+        server.process.wait()
+        assert client.enabled("new-checkout", user) and client.source == "server"
+        late = FlagClient(server.url, key, backup=backup, refresh=3600)
+        assert late.source == "backup" and late.enabled("new-checkout", user)
+        eventually(lambda: late.problem is not None, 10, "the server is missed")
+        assert late.enabled("new-checkout", user)  # still answering, from the backup
+
+        server = start_server(tmp_path / "home", 0, "--db", db, port=server.port)
+        service.switch("new-checkout", "production", False, "alice")
+        eventually(lambda: not client.enabled("new-checkout", user), 20, "found again")
+        eventually(lambda: not late.enabled("new-checkout", user), 20, "found again (late)")
+    finally:
+        client.close()
+        if late is not None:
+            late.close()
+        server.process.kill()
+        server.process.wait()
+
+
+def test_lockgates_sdk_starts_from_a_bootstrap_and_never_raises(tmp_path: Path) -> None:
+    bootstrap = tmp_path / "bootstrap.json"
+    bootstrap.write_text(json.dumps({"version": 2, "features": [
+        {"name": "kill-switch", "enabled": True, "strategies": [{"name": "default"}]},
+        {"name": "odd", "enabled": True, "strategies": [
+            {"name": "flexibleRollout", "parameters": {"rollout": "lots"}},
+            {"name": "custom-strategy-we-do-not-know"}]},
+    ]}))  # fmt: skip
+    client = FlagClient("http://127.0.0.1:9", "production.none", bootstrap=bootstrap, refresh=3600)
+    try:
+        assert client.source == "bootstrap" and client.enabled("kill-switch")
+        assert client.evaluate("odd", {"userId": "1"}).reason == "no strategy matched"
+        assert client.enabled("odd", {"userId": "1"}, default=True) is False
+        assert client.enabled("unknown", default=True) is True
+    finally:
+        client.close()
+    nothing = FlagClient("http://127.0.0.1:9", "production.none", refresh=3600)
+    try:
+        assert nothing.evaluate("kill-switch").reason.startswith("no flags yet")
+        assert nothing.enabled("kill-switch", default=True) is True
+    finally:
+        nothing.close()

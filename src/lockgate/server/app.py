@@ -26,6 +26,7 @@ from . import api, flags, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
+from .flagfeed import RevisionFeed
 from .limits import MAX_BODY, read_body
 from .snapshots import InsightsSnapshots
 from .statuses import Forge
@@ -67,6 +68,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.state.keys = Keys(config.session_key, access)
     app.state.snapshots = InsightsSnapshots(store)
     app.state.flags = FlagService(FlagRecords(store))
+    app.state.flag_feed = RevisionFeed(app.state.flags.records.revision)
 
     @app.middleware("http")
     async def limit_bodies(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..common.errors import UserError
 from ..flags import ofrep
@@ -22,6 +23,7 @@ from ..flags.context import Context
 from ..flags.evaluate import Evaluator
 from ..flags.service import FlagService
 from ..store.access import Access
+from .flagfeed import RevisionFeed
 from .limits import read_body
 
 router = APIRouter(prefix="/api/client")
@@ -62,6 +64,25 @@ def features(request: Request, environment: Environment) -> Response:
         raise HTTPException(400, exc.message) from None
     body = state.model_dump(mode="json", by_alias=True, exclude_none=True)
     return JSONResponse(body, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+
+@router.get("/stream")
+def stream(request: Request, _: Environment) -> StreamingResponse:
+    """Server-sent events: `{"type": "refetchEvaluation", "etag": REVISION}` at once and after
+    every flag change, so a connected SDK fetches again within a moment of the change (OFREP's
+    event shape; lockgate's own SDK listens to it)."""
+    feed: RevisionFeed = request.app.state.flag_feed
+
+    async def events() -> AsyncIterator[str]:
+        async for revision in feed.revisions():
+            if revision is None:
+                yield ": keep-alive\n\n"
+                continue
+            data = json.dumps({"type": "refetchEvaluation", "etag": str(revision)})
+            yield f"id: {revision}\nevent: message\ndata: {data}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})  # fmt: skip
 
 
 @router.post("/register", status_code=202)
