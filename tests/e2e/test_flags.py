@@ -289,3 +289,47 @@ def test_lockgates_sdk_starts_from_a_bootstrap_and_never_raises(tmp_path: Path) 
         assert nothing.enabled("kill-switch", default=True) is True
     finally:
         nothing.close()
+
+
+def test_the_openfeature_provider_evaluates_in_process(tmp_path: Path) -> None:
+    """OpenFeature's SDK (openfeature-sdk) with lockgate's provider over a FlagClient: the
+    answers OFREP gives, evaluated in the application; type mismatches and unknown flags are
+    OpenFeature errors with the caller's default."""
+    from openfeature import api
+    from openfeature.evaluation_context import EvaluationContext
+
+    from lockgate.flags.openfeature import LockgateProvider
+
+    db = f"sqlite:///{tmp_path / 'flags.db'}"
+    server = start_server(tmp_path / "home", 0, "--db", db)
+    service = FlagService(FlagRecords(Store(db)))
+    service.create("limits", "operational", "", "alice")
+    service.define("limits", "production", {"enabled": True, "strategies": [{"name": "default"}],
+        "variants": [{"name": "v", "weight": 1, "payload": {"type": "json",
+                                                            "value": '{"rps": 50}'}}]},
+        "alice")  # fmt: skip
+    service.create("new-checkout", "release", "", "alice")
+    service.rollout("new-checkout", "production", 40, "alice")
+    flags = FlagClient(server.url, f"production.{server.token}", refresh=3600)
+    try:
+        assert flags.wait_until_fetched(20)
+        api.set_provider(LockgateProvider(flags), domain="lockgate-test")
+        client = api.get_client("lockgate-test")
+        evaluator = Evaluator(service.client_features("production"))
+        for user in USERS[:50]:
+            seen = client.get_boolean_details("new-checkout", False, EvaluationContext(user))
+            assert seen.value == evaluator.enabled("new-checkout", Context(user_id=user))
+            assert seen.reason in ("SPLIT", "TARGETING_MATCH") and seen.error_code is None
+        limits = client.get_object_details("limits", {}, EvaluationContext("user-1"))
+        assert (limits.value, limits.variant, limits.reason) == ({"rps": 50}, "v", "SPLIT")
+        wrong = client.get_string_details("new-checkout", "x", EvaluationContext("user-1"))
+        assert wrong.value == "x" and wrong.error_code is not None
+        assert wrong.error_code.value == "TYPE_MISMATCH"
+        missing = client.get_boolean_details("no-such-flag", True)
+        assert missing.value is True and missing.error_code is not None
+        assert missing.error_code.value == "FLAG_NOT_FOUND"
+    finally:
+        api.clear_providers()
+        flags.close()
+        server.process.kill()
+        server.process.wait()
