@@ -21,7 +21,7 @@ from lockgate.store.flags import FlagRecords
 
 from ..conftest import lockgate
 from .fleet import eventually
-from .serving import start_server
+from .serving import bearer, make_token, start_server
 
 CLIENTS = Path(__file__).parent / "clients"
 USERS = [f"user-{n}" for n in range(300)]
@@ -331,5 +331,68 @@ def test_the_openfeature_provider_evaluates_in_process(tmp_path: Path) -> None:
     finally:
         api.clear_providers()
         flags.close()
+        server.process.kill()
+        server.process.wait()
+
+
+def test_people_change_flags_by_role_through_the_api_and_the_page(tmp_path: Path) -> None:
+    """Viewers read, operators switch and roll out, admins archive; every change audited with
+    who made it; the flags page shows state, rollout and stale flags, with buttons only for
+    operators; a cookie session cannot change a flag without the CSRF token."""
+    db = f"sqlite:///{tmp_path / 'flags.db'}"
+    server = start_server(tmp_path / "home", 0, "--db", db)
+    viewer = make_token(server.home, "vera", "viewer", "--db", db)
+    operator = make_token(server.home, "otto", "operator", "--db", db)
+    api = f"{server.url}/api/v1/flags"
+    try:
+        made = httpx.post(api, json={"name": "new-checkout", "description": "one page"},
+                          headers=bearer(operator))  # fmt: skip
+        assert made.status_code == 201, made.text
+        again = httpx.post(api, json={"name": "new-checkout"}, headers=bearer(operator))
+        assert again.status_code == 409 and "exists already" in again.json()["detail"]
+        flag = f"{api}/new-checkout/environments/production"
+        assert httpx.post(flag, json={"enabled": True}, headers=bearer(viewer)).status_code == 403
+        rolled = httpx.post(flag, json={"rollout": "25"}, headers=bearer(operator))
+        assert rolled.status_code == 200 and rolled.json()["actor"] == "otto"
+        for body, said in [({}, "either"), ({"enabled": True, "rollout": 5}, "either"),
+                           ({"rollout": 101}, "0 to 100")]:  # fmt: skip
+            bad = httpx.post(flag, json=body, headers=bearer(operator))
+            assert bad.status_code == 400 and said in bad.json()["detail"], bad.text
+        missing = httpx.post(f"{api}/nope/environments/production", json={"enabled": True},
+                             headers=bearer(operator))  # fmt: skip
+        assert missing.status_code == 404
+        listed = httpx.get(api, params={"environment": "production"}, headers=bearer(viewer))
+        (shown,) = listed.json()
+        assert shown["state"]["strategies"][0]["parameters"]["rollout"] == "25"
+
+        page = httpx.get(f"{server.url}/flags", params={"environment": "production"},
+                         headers=bearer(viewer))  # fmt: skip
+        assert page.status_code == 200 and 'data-flag="new-checkout"' in page.text
+        assert ">25%<" in page.text and "Roll out %" not in page.text
+        as_operator = httpx.get(f"{server.url}/flags", headers=bearer(operator))
+        assert "Roll out %" in as_operator.text and "otto" in as_operator.text
+
+        # A browser session: its POST without the CSRF token is refused.
+        browser = httpx.Client(base_url=server.url)
+        login = browser.get("/login")
+        csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
+        browser.post("/login", data={"token": operator, "csrf": csrf})
+        assert browser.cookies.get("lockgate_session")
+        forged = browser.post("/api/v1/flags/new-checkout/environments/production",
+                              json={"enabled": False})  # fmt: skip
+        assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
+
+        refused = httpx.post(f"{api}/new-checkout/archive", json={"reason": "done"},
+                             headers=bearer(operator))  # fmt: skip
+        assert refused.status_code == 403
+        archived = httpx.post(f"{api}/new-checkout/archive", json={"reason": "done"},
+                              headers=bearer(server.token))  # fmt: skip
+        assert archived.status_code == 200
+        reused = httpx.post(api, json={"name": "new-checkout"}, headers=bearer(operator))
+        assert reused.status_code == 409 and "never used again" in reused.json()["detail"]
+        latest, rollout, *_ = FlagRecords(Store(db)).changes("new-checkout")
+        assert latest.actor.startswith("admin-") and latest.summary == "archived: done"
+        assert (rollout.actor, rollout.environment) == ("otto", "production")
+    finally:
         server.process.kill()
         server.process.wait()

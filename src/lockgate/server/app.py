@@ -170,6 +170,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.include_router(api.router)
     app.include_router(flags.router)
     app.include_router(flags.ofrep_router)
+    app.include_router(flags.api_router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
 from ..common.errors import UserError
 from ..flags import ofrep
@@ -23,11 +24,14 @@ from ..flags.context import Context
 from ..flags.evaluate import Evaluator
 from ..flags.service import FlagService
 from ..store.access import Access
+from ..store.flags import FlagChange
+from .auth import Admin, Operator, Viewer
 from .flagfeed import RevisionFeed
 from .limits import read_body
 
 router = APIRouter(prefix="/api/client")
 ofrep_router = APIRouter(prefix="/ofrep/v1/evaluate")
+api_router = APIRouter(prefix="/api/v1/flags")  # people: viewers read, operators change
 
 
 def sdk_environment(request: Request) -> str:
@@ -143,3 +147,114 @@ async def evaluate_all(request: Request, environment: Environment) -> Response:
     flags = [ofrep.answer(evaluator, key, context).wire() for key in evaluator.features]
     return JSONResponse({"flags": flags, "metadata": {"version": str(revision)}},
                         headers={"ETag": tag})  # fmt: skip
+
+
+# -- the API for people -------------------------------------------------------------------------
+class NewFlag(BaseModel):
+    name: str
+    type: str = "release"
+    description: str = Field("", max_length=2000)
+
+
+class FlagChangeRequest(BaseModel):
+    """One of: `enabled`, or `rollout` (percent, with `stickiness`)."""
+
+    enabled: bool | None = None
+    rollout: int | None = None
+    stickiness: str = "default"
+
+
+class Retirement(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _changed(call: Any, status: int = 400) -> Any:
+    try:
+        return call()
+    except UserError as exc:
+        raise HTTPException(status, exc.message) from None
+
+
+def _known(service: FlagService, name: str) -> None:
+    if service.records.get(name) is None:
+        raise HTTPException(404, f"no flag named {name!r}")
+
+
+def _audit(request: Request, actor: str, change: FlagChange) -> FlagChange:
+    access: Access = request.app.state.services.access
+    access.record(actor, "flag", f"{change.flag}: {change.summary}")
+    return change
+
+
+@api_router.get("")
+def listed(request: Request, _: Viewer, environment: str | None = None) -> list[dict[str, Any]]:
+    """Every live flag; with `environment`, its state there as SDKs fetch it."""
+    service = _flags(request)
+    states = {}
+    if environment is not None:
+        served = _changed(lambda: service.client_features(environment))
+        states = {f.name: f.model_dump(mode="json", by_alias=True) for f in served.features}
+    return [{"name": r.name, "type": str(r.kind), "description": r.description,
+             "created_at": r.created_at, "created_by": r.created_by,
+             **({"state": states[r.name]} if r.name in states else {})}
+            for r in service.records.all()]  # fmt: skip
+
+
+@api_router.get("/{name}/history")
+def flag_history(name: str, request: Request, _: Viewer, limit: int = 50) -> list[FlagChange]:
+    _known(_flags(request), name)
+    return _flags(request).records.changes(name, limit=min(max(limit, 1), 500))
+
+
+@api_router.post("", status_code=201)
+def create(wanted: NewFlag, request: Request, caller: Operator) -> dict[str, str]:
+    service = _flags(request)
+    taken = 409 if service.records.get(wanted.name) is not None else 400  # a name is for life
+    record = _changed(
+        lambda: service.create(wanted.name, wanted.type, wanted.description, caller.name), taken
+    )
+    request.app.state.services.access.record(caller.name, "flag", f"{record.name}: created")
+    return {"name": record.name, "type": str(record.kind)}
+
+
+@api_router.post("/{name}/environments/{environment}")
+def change(
+    name: str, environment: str, wanted: FlagChangeRequest, request: Request, caller: Operator
+) -> FlagChange:
+    service = _flags(request)
+    _known(service, name)
+    if (wanted.enabled is None) == (wanted.rollout is None):
+        raise HTTPException(400, "say either `enabled` (true or false) or `rollout` (0-100)")
+    if wanted.rollout is not None:
+        rollout = wanted.rollout
+        done = _changed(lambda: service.rollout(
+            name, environment, rollout, caller.name, wanted.stickiness))  # fmt: skip
+    else:
+        enabled = bool(wanted.enabled)
+        done = _changed(lambda: service.switch(name, environment, enabled, caller.name))
+    return _audit(request, caller.name, done)
+
+
+@api_router.put("/{name}/environments/{environment}")
+async def define(name: str, environment: str, request: Request, caller: Operator) -> FlagChange:
+    """The whole state in `environment`: Unleash's `enabled`, `strategies`, `variants`."""
+    try:
+        document = json.loads(await read_body(request))
+    except ValueError:
+        raise HTTPException(400, "the body must be JSON") from None
+    if not isinstance(document, dict):
+        raise HTTPException(400, "the body must be a JSON object")
+    service = _flags(request)
+    _known(service, name)
+    done = _changed(lambda: service.define(name, environment, document, caller.name))
+    return _audit(request, caller.name, done)
+
+
+@api_router.post("/{name}/archive")
+def retire(name: str, wanted: Retirement, request: Request, caller: Admin) -> dict[str, str]:
+    """Archive (admins): the flag leaves every environment, and its name is never used again."""
+    service = _flags(request)
+    _known(service, name)
+    _changed(lambda: service.archive(name, caller.name, wanted.reason))
+    request.app.state.services.access.record(caller.name, "flag", f"{name}: archived")
+    return {"archived": name}

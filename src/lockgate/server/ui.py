@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from ..common.errors import UserError
 from ..deploy.environment import DeployRefused
+from ..flags.service import FlagService
 from ..store.access import Role, Token
 from ..store.database import RunFilter
 from . import auth, views
@@ -274,3 +275,19 @@ def insights_page(request: Request, days: float = 30) -> Response:
     days = min(max(days, 1.0), 365.0)
     snapshots: InsightsSnapshots = request.app.state.snapshots
     return _render(request, "insights.html", holder, days=days, shot=snapshots.latest(days))
+
+
+@router.get("/flags", response_class=HTMLResponse)
+def flags_page(request: Request, environment: str = "production") -> Response:
+    """An environment's flags: state, rollout, strategies, variants, stale ones, changes."""
+    holder = _viewer(request)
+    service: FlagService = request.app.state.flags
+    try:
+        features = service.client_features(environment).features
+    except UserError as exc:
+        raise HTTPException(400, exc.message) from None
+    stale = {d.flag: d.reasons for d in service.debts(time.time(), 14, None)}
+    environments = sorted({*service.records.environments(), environment})
+    changes = service.records.changes(environment=environment, limit=20)
+    return _render(request, "flags.html", holder, environment=environment, features=features,
+                   environments=environments, stale=stale, changes=changes)  # fmt: skip

@@ -148,6 +148,12 @@ class FlagRecords:
                 states[row.flag] = _state(row._mapping)
         return [(record, states.get(record.name)) for record in self.all()]
 
+    def environments(self) -> list[str]:
+        """Every environment some flag was set in."""
+        query = select(t.flag_states.c.environment).distinct().order_by(t.flag_states.c.environment)
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
     def states_of(self, name: str) -> list[FlagState]:
         """The flag's state in every environment it was set in."""
         query = (
