@@ -101,6 +101,11 @@ class FlagService:
         _check_variants(feature.variants, feature.name)
         for strategy in feature.strategies:
             _check_variants(strategy.variants, feature.name)
+            if strategy.segments:  # it would never match: none can be defined yet
+                raise UserError(
+                    f"flag {feature.name!r}: segments cannot be defined in lockgate yet",
+                    hint="put the segment's constraints in the strategy",
+                )
         state = FlagState(
             flag=feature.name,
             environment=_environment(environment),

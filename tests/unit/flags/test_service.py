@@ -66,6 +66,7 @@ def test_bad_definitions_are_refused_with_where_and_nothing_stored(flags: FlagSe
         ({"variants": [{"name": "a", "weight": 0}]}, "weights add up to 0"),
         ({"variants": [{"name": "a", "weight": -1}, {"name": "b", "weight": 2}]}, "negative"),
         ({"enabled": "perhaps"}, "enabled: Input should be a valid boolean"),
+        ({"strategies": [{"name": "default", "segments": [1]}]}, "segments cannot be defined"),
     ]:
         with pytest.raises(UserError, match=said):
             flags.define("f", "production", document, "alice")
