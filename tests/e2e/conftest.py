@@ -183,3 +183,23 @@ def _specification(where: Path) -> list[dict[str, Any]]:
 def unleash_specification(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     need(shutil.which("npm") is not None, "npm is not installed")
     return list(_once_for_all_workers(tmp_path_factory, "unleash-specification", _specification))
+
+
+JS_SDKS = ["@openfeature/server-sdk@1", "@openfeature/ofrep-provider@0"]
+
+
+def _js_sdks(where: Path) -> str:
+    """OpenFeature's JavaScript server SDK and its OFREP provider (npm); the folder whose
+    node_modules holds them."""
+    done = subprocess.run(
+        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(where), *JS_SDKS],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    need(done.returncode == 0, f"npm could not install {JS_SDKS}: {done.stderr[-300:]}")
+    return str(where)
+
+
+@pytest.fixture(scope="session")
+def js_sdks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need(shutil.which("npm") is not None, "npm is not installed")
+    return Path(_once_for_all_workers(tmp_path_factory, "flag-sdks-js", _js_sdks))

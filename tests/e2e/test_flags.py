@@ -5,6 +5,7 @@ as the rollout grows, and a change reaches a connected SDK without a restart."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,9 @@ def test_every_case_of_unleashs_client_specification(
 class Sdk:
     """An SDK in its own process (a script in clients/), asked over stdin, answering a line."""
 
-    def __init__(self, python: str, script: str, *args: str) -> None:
+    def __init__(self, program: str, script: Path, *args: str) -> None:
         self.process = subprocess.Popen(
-            [python, str(CLIENTS / script), *args],
+            [program, str(script), *args], cwd=script.parent,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
@@ -101,7 +102,7 @@ def test_unleash_sdk_answers_as_lockgate_and_users_keep_the_flag_as_it_grows(
     flags("rollout", "new-checkout", "production", "10")
     (tmp_path / "cache").mkdir()
     key = f"default:production.{server.token}"
-    sdk = Sdk(sdk_python, "unleash_sdk.py", server.url, key, str(tmp_path / "cache"))
+    sdk = Sdk(sdk_python, CLIENTS / "unleash_sdk.py", server.url, key, str(tmp_path / "cache"))
     try:
         at_10 = sdk.answers("new-checkout")
         assert at_10 == lockgate_says("new-checkout")
@@ -156,9 +157,12 @@ def test_the_client_api_refuses_bad_keys_and_answers_unchanged_state_with_304(
         server.process.wait()
 
 
-def test_openfeature_sdks_evaluate_through_ofrep(tmp_path: Path, sdk_python: str) -> None:
-    """OpenFeature's Python SDK with its OFREP provider, unchanged: booleans, a variant's typed
-    payload, the code's default when off, and FLAG_NOT_FOUND for an unknown flag."""
+def test_openfeature_sdks_evaluate_through_ofrep(
+    tmp_path: Path, sdk_python: str, js_sdks: Path
+) -> None:
+    """OpenFeature's Python and JavaScript SDKs with their OFREP providers, unchanged:
+    booleans, a variant's typed payload, the code's default when off, and FLAG_NOT_FOUND for an
+    unknown flag."""
     db = f"sqlite:///{tmp_path / 'flags.db'}"
     server = start_server(tmp_path / "home", 0, "--db", db)
     service = FlagService(FlagRecords(Store(db)))
@@ -171,34 +175,44 @@ def test_openfeature_sdks_evaluate_through_ofrep(tmp_path: Path, sdk_python: str
                       {"name": "red", "weight": 500, "payload": {"type": "string", "value": "#f00"}}]}]},
         "alice")  # fmt: skip
     evaluator = Evaluator(service.client_features("production"))
-    sdk = Sdk(sdk_python, "openfeature_sdk.py", server.url, f"production.{server.token}")
+    key = f"production.{server.token}"
+    script = tmp_path / "js" / "openfeature_sdk.mjs"  # beside (a link to) its node_modules
+    script.parent.mkdir()
+    (script.parent / "node_modules").symlink_to(js_sdks / "node_modules")
+    shutil.copy(CLIENTS / "openfeature_sdk.mjs", script)
+    sdks = [Sdk(sdk_python, CLIENTS / "openfeature_sdk.py", server.url, key),
+            Sdk("node", script, server.url, key)]  # fmt: skip
     try:
-        seen = sdk.ask(flag="new-checkout", kind="boolean", default=False)
-        for user, (value, reason, variant, error) in seen.items():
-            on = evaluator.enabled("new-checkout", Context(user_id=user))
-            assert (value, reason, variant, error) == (on, "SPLIT" if on else "TARGETING_MATCH",
-                                                       "on" if on else "off", None)  # fmt: skip
-        assert 50 < sum(v[0] for v in seen.values()) < 130
+        for sdk in sdks:
+            seen = sdk.ask(flag="new-checkout", kind="boolean", default=False)
+            for user, (value, reason, variant, error) in seen.items():
+                on = evaluator.enabled("new-checkout", Context(user_id=user))
+                expected = (on, "SPLIT" if on else "TARGETING_MATCH", "on" if on else "off", None)
+                assert (value, reason, variant, error) == expected, (sdk.process.args, user)
+            assert 50 < sum(v[0] for v in seen.values()) < 130
 
-        colours = sdk.ask(flag="banner", kind="string", default="#fff")
-        for user, (value, reason, variant, error) in colours.items():
-            chosen = evaluator.evaluate("banner", Context(user_id=user)).variant
-            assert (variant, value, reason, error) == (
-                chosen.name,
-                {"blue": "#00f", "red": "#f00"}[chosen.name],
-                "SPLIT",
-                None,
-            )
-        assert {v[2] for v in colours.values()} == {"blue", "red"}
+            colours = sdk.ask(flag="banner", kind="string", default="#fff")
+            for user, (value, reason, variant, error) in colours.items():
+                chosen = evaluator.evaluate("banner", Context(user_id=user)).variant
+                assert (variant, value, reason, error) == (
+                    chosen.name,
+                    {"blue": "#00f", "red": "#f00"}[chosen.name],
+                    "SPLIT",
+                    None,
+                )
+            assert {v[2] for v in colours.values()} == {"blue", "red"}
 
         service.switch("banner", "production", False, "alice")
-        off = sdk.ask(flag="banner", kind="string", default="#fff")
-        assert {tuple(v) for v in off.values()} == {("#fff", "DISABLED", "disabled", None)}
-
-        unknown = sdk.ask(flag="no-such-flag", kind="boolean", default=True)
-        assert {tuple(v) for v in unknown.values()} == {(True, "ERROR", None, "FLAG_NOT_FOUND")}
+        for sdk in sdks:
+            off = sdk.ask(flag="banner", kind="string", default="#fff")
+            assert {v[0] for v in off.values()} == {"#fff"}  # the code's default, in both
+            if sdk is sdks[0]:  # (the JavaScript provider 0.1 reads an omitted value as an error)
+                assert {tuple(v) for v in off.values()} == {("#fff", "DISABLED", "disabled", None)}
+            unknown = sdk.ask(flag="no-such-flag", kind="boolean", default=True)
+            assert {tuple(v) for v in unknown.values()} == {(True, "ERROR", None, "FLAG_NOT_FOUND")}
     finally:
-        sdk.stop()
+        for sdk in sdks:
+            sdk.stop()
         server.process.kill()
         server.process.wait()
 
