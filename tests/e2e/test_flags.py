@@ -232,6 +232,12 @@ def test_openfeature_sdks_evaluate_through_ofrep(
         other = httpx.post(url, json={"context": {"targetingKey": "user-8"}},
                            headers={**key, "If-None-Match": bulk.headers["etag"]})  # fmt: skip
         assert other.status_code == 200
+        # An evaluation right after a change answers the new state (the server's cached
+        # evaluator is made again once the revision moved).
+        before = httpx.post(f"{url}/new-checkout", json=body, headers=key).json()
+        service.rollout("new-checkout", "production", 0 if before["value"] else 100, "alice")
+        after = httpx.post(f"{url}/new-checkout", json=body, headers=key).json()
+        assert after["value"] is (not before["value"])
         bad = httpx.post(f"{url}/banner", json={"context": "user-7"}, headers=key)
         assert bad.status_code == 400 and bad.json()["errorCode"] == "INVALID_CONTEXT"
         assert httpx.post(f"{url}/banner", json=body).status_code == 401

@@ -69,6 +69,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.state.snapshots = InsightsSnapshots(store)
     app.state.flags = FlagService(FlagRecords(store))
     app.state.flag_feed = RevisionFeed(app.state.flags.records.revision)
+    app.state.flag_evaluators = flags.Evaluators(app.state.flags)
 
     @app.middleware("http")
     async def limit_bodies(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -9,8 +9,10 @@ ETag that changes with every flag change: an SDK polling an unchanged state gets
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -101,11 +103,37 @@ async def metrics(request: Request, _: Environment) -> dict[str, Any]:
     return {}
 
 
-def _evaluator(request: Request, environment: str) -> Evaluator:
-    try:
-        return Evaluator(_flags(request).client_features(environment))
-    except UserError as exc:
-        raise HTTPException(400, exc.message) from None
+class Evaluators:
+    """Each environment's evaluator, made again only once the flags' revision moved: an OFREP
+    call costs one read of the revision, not a read and parse of every flag."""
+
+    KEPT = 64  # environments kept at most (any valid key names one)
+
+    def __init__(self, service: FlagService) -> None:
+        self.service = service
+        self.known: dict[str, tuple[int, Evaluator]] = {}
+        self.lock = threading.Lock()
+
+    def of(self, environment: str) -> tuple[int, Evaluator]:
+        revision = self.service.records.revision()  # read first: the flags are at least this new
+        with self.lock:
+            known = self.known.get(environment)
+        if known is not None and known[0] == revision:
+            return known
+        try:
+            made = (revision, Evaluator(self.service.client_features(environment)))
+        except UserError as exc:
+            raise HTTPException(400, exc.message) from None
+        with self.lock:
+            if len(self.known) >= self.KEPT:
+                self.known.clear()
+            self.known[environment] = made
+        return made
+
+
+def _evaluator(request: Request, environment: str) -> tuple[int, Evaluator]:
+    evaluators: Evaluators = request.app.state.flag_evaluators
+    return evaluators.of(environment)
 
 
 class BadContext(Exception):
@@ -126,7 +154,8 @@ async def evaluate_one(key: str, request: Request, environment: Environment) -> 
         context = _context(await read_body(request))
     except BadContext as exc:
         return exc.response
-    found = ofrep.answer(_evaluator(request, environment), key, context)
+    _, evaluator = await asyncio.to_thread(_evaluator, request, environment)
+    found = ofrep.answer(evaluator, key, context)
     status = 404 if found.error_code == "FLAG_NOT_FOUND" else 200
     return JSONResponse(found.wire(), status)
 
@@ -139,11 +168,10 @@ async def evaluate_all(request: Request, environment: Environment) -> Response:
         context = _context(body)
     except BadContext as exc:
         return exc.response
-    revision = _flags(request).records.revision()
+    revision, evaluator = await asyncio.to_thread(_evaluator, request, environment)
     tag = f'"{revision}-{hashlib.sha256(environment.encode() + body).hexdigest()[:16]}"'
     if tag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": tag})
-    evaluator = _evaluator(request, environment)
     flags = [ofrep.answer(evaluator, key, context).wire() for key in evaluator.features]
     return JSONResponse({"flags": flags, "metadata": {"version": str(revision)}},
                         headers={"ETag": tag})  # fmt: skip
@@ -245,9 +273,13 @@ async def define(name: str, environment: str, request: Request, caller: Operator
     if not isinstance(document, dict):
         raise HTTPException(400, "the body must be a JSON object")
     service = _flags(request)
-    _known(service, name)
-    done = _changed(lambda: service.define(name, environment, document, caller.name))
-    return _audit(request, caller.name, done)
+
+    def define_it() -> FlagChange:  # the store is blocking: off the event loop
+        _known(service, name)
+        done = _changed(lambda: service.define(name, environment, document, caller.name))
+        return _audit(request, caller.name, done)
+
+    return await asyncio.to_thread(define_it)
 
 
 @api_router.post("/{name}/archive")
