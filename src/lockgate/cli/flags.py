@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from ..common.errors import UserError
 from ..flags.context import Context
+from ..flags.definitions import Strategy
 from ..flags.evaluate import Evaluator
 from ..flags.refs import references
 from ..flags.service import FlagService
@@ -89,12 +90,11 @@ def listing(
         console.print(f"{escape(record.name)} ({record.kind}){escape(shown)}", highlight=False)
 
 
-def _describe(enabled: bool, strategies: tuple[object, ...]) -> str:
+def _describe(enabled: bool, strategies: tuple[Strategy, ...]) -> str:
     if not enabled:
         return "off"
-    rollouts = [s for s in strategies if getattr(s, "name", "") == "flexibleRollout"]
-    if len(rollouts) == 1 and len(strategies) == 1:
-        return f"on for {rollouts[0].parameters.get('rollout', '0')}%"  # type: ignore[attr-defined]
+    if len(strategies) == 1 and strategies[0].name == "flexibleRollout":
+        return f"on for {strategies[0].parameters.get('rollout', '0')}%"
     return "on" if not strategies else f"on ({len(strategies)} strategies)"
 
 

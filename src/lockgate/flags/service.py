@@ -122,9 +122,10 @@ class FlagService:
         """Flags past their type's lifetime or settled for everyone, with where `code` (a
         directory) still names them."""
         found = []
+        every = self.records.every_state()
         for record in self.records.all():
-            states = [(s.environment, _feature(record, s), s) for s in self.records.states_of(
-                record.name)]  # fmt: skip
+            stored = every.get(record.name, [])
+            states = [(s.environment, _feature(record, s), s) for s in stored]
             reasons = debt.assess(record, states, now, settled_days)
             if reasons:
                 found.append(debt.Debt(record.name, str(record.kind), reasons, []))

@@ -154,15 +154,14 @@ class FlagRecords:
         with self.engine.connect() as conn:
             return [row[0] for row in conn.execute(query)]
 
-    def states_of(self, name: str) -> list[FlagState]:
-        """The flag's state in every environment it was set in."""
-        query = (
-            select(t.flag_states)
-            .where(t.flag_states.c.flag == name)
-            .order_by(t.flag_states.c.environment)
-        )
+    def every_state(self) -> dict[str, list[FlagState]]:
+        """Each flag's state in every environment it was set in, in one read."""
+        query = select(t.flag_states).order_by(t.flag_states.c.flag, t.flag_states.c.environment)
+        found: dict[str, list[FlagState]] = {}
         with self.engine.connect() as conn:
-            return [_state(r._mapping) for r in conn.execute(query)]
+            for row in conn.execute(query):
+                found.setdefault(row.flag, []).append(_state(row._mapping))
+        return found
 
     def set_state(self, state: FlagState, actor: str, summary: str) -> FlagChange:
         """Save `state` (the whole of it) and its change, at once."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from lockgate.common.errors import UserError
 from lockgate.flags.context import Context
+from lockgate.flags.debt import DAY
 from lockgate.flags.evaluate import Evaluator
 from lockgate.flags.service import FlagService
 from lockgate.store import Store
@@ -79,3 +81,22 @@ def test_bad_definitions_are_refused_with_where_and_nothing_stored(flags: FlagSe
     with pytest.raises(UserError, match="cannot name an environment"):
         flags.switch("f", "../etc", True, "alice")
     assert flags.records.revision() == revision
+
+
+def test_debt_names_settled_flags_and_where_code_still_reads_them(
+    flags: FlagService, tmp_path: Path
+) -> None:
+    flags.create("everyone", "release", "", "alice")
+    flags.rollout("everyone", "production", 100, "alice")
+    flags.create("half", "release", "", "alice")
+    flags.rollout("half", "production", 50, "alice")
+    flags.create("switch", "kill-switch", "", "alice")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text('if flags.enabled("everyone"):\n    pass\n')
+    later = time.time() + 20 * DAY
+    found = {d.flag: d for d in flags.debts(later, 14, code)}
+    assert set(found) == {"everyone"}
+    assert found["everyone"].reasons == ["on for everyone in production for 20 days"]
+    assert found["everyone"].references == ["app.py:1"]
+    assert flags.debts(time.time(), 14, None) == []
