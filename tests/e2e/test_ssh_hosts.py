@@ -325,3 +325,5 @@ def test_a_fresh_host_whose_shell_fails_at_once_gets_lockgate_installed(ssh_host
     assert missing.exit_status == 127
     assert hosts._call(hosts._answer(host, missing, {"op": "ping"}, 10)) is None
     assert hosts.hostside(host, {"op": "ping"}) == {"version": __version__}
+    # the ping started the host's agent: up before the fixture's teardown looks for it
+    eventually(lambda: ssh_hosts.hosts[0].agent() is not None, 20, "the host's agent")
