@@ -68,11 +68,10 @@ class Evaluator:
             return Evaluation(False, disabled(), "disabled")
         if not self._parents_agree(feature, context):
             return Evaluation(False, disabled(), "a flag it depends on disagrees")
-        live = [s for s in feature.strategies if not s.disabled]
         if not feature.strategies:
             return Evaluation(True, self._variant(feature.variants, feature.name, context), "on")
-        for strategy in live:
-            if self._strategy_says_yes(feature, strategy, context):
+        for strategy in feature.strategies:
+            if not strategy.disabled and self._strategy_says_yes(feature, strategy, context):
                 if strategy.variants:  # they inherit the strategy's group and stickiness
                     group = strategy.parameters.get("groupId") or feature.name
                     sticky = strategy.parameters.get("stickiness", "default")

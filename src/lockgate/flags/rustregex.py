@@ -35,12 +35,12 @@ class Unsupported(ValueError):
 @lru_cache(maxsize=1024)
 def compile_rust(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
     """ValueError (re.error, Unsupported) when the pattern is not one Rust accepts."""
-    if _REFUSED.search(_without_classes(pattern)):
+    if _REFUSED.search(_without_escapes(pattern)):
         raise Unsupported("look-around and back-references are not regular expressions")
     return re.compile(_scoped_flags(_posix_classes(pattern)), re.IGNORECASE if ignore_case else 0)
 
 
-def _without_classes(pattern: str) -> str:
+def _without_escapes(pattern: str) -> str:
     """The pattern with escaped characters blanked, so `\\(?=` is not taken for a look-ahead."""
     return re.sub(r"\\[^1-9]", "__", pattern)
 
