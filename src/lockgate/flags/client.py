@@ -6,12 +6,18 @@ else from a bootstrap file; nothing it does raises into the application.
     flags = FlagClient("http://lockgate:8000", "production.lg_...", backup=Path("flags.json"))
     if flags.enabled("new-checkout", {"userId": user.id}):
         ...
+    flags.observe("new-checkout", {"userId": user.id}, failed=False, latency=0.012)
+
+`observe` reports how a request went on the side of the flag its user is on, for a guarded
+rollout's analysis; observations are sent in batches every few seconds, and dropped (never
+piled up without bound) while the server cannot be reached.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,8 @@ from .definitions import ClientFeatures
 from .evaluate import Evaluation, Evaluator, VariantResult, disabled
 
 STREAM_READ_TIMEOUT = 40.0  # the server sends a keep-alive every 15 s
+MAX_UNSENT = 20_000  # observations kept between reports; beyond it they are dropped
+BATCH = 5000  # observations a report carries (the server's limit)
 UNANSWERED = ("unknown flag", "error:", "no flags yet")  # reasons the caller's default stands
 
 
@@ -37,10 +45,12 @@ class FlagClient:
         backup: Path | None = None,
         refresh: float = 15.0,
         stream: bool = True,
+        report: float = 5.0,
     ) -> None:
         """`bootstrap`: a features file (Unleash's shape) answered from until the server is
         reached. `backup`: where the last copy is kept, and read at start when present.
-        `refresh`: seconds between polls while the stream is not connected."""
+        `refresh`: seconds between polls while the stream is not connected. `report`:
+        seconds between reports of observations."""
         self.url, self.refresh, self.streaming = url.rstrip("/"), refresh, stream
         self.headers = {"Authorization": key}
         self.backup = backup
@@ -56,6 +66,11 @@ class FlagClient:
                 self._load(path, source)
         self.thread = threading.Thread(target=self._run, name="lockgate-flags", daemon=True)
         self.thread.start()
+        self.report_every = report
+        self.unsent: list[dict[str, Any]] = []
+        self.dropped = 0  # observations lost: too many unsent, or the server unreachable
+        self.unsent_lock = threading.Lock()
+        self.reporter: threading.Thread | None = None
 
     # -- answers (never raise) ---------------------------------------------------------------
     def evaluate(self, name: str, context: Context | Mapping[str, Any] | None = None) -> Evaluation:
@@ -82,10 +97,64 @@ class FlagClient:
     def wait_until_fetched(self, seconds: float) -> bool:
         return self.fetched.wait(seconds)
 
+    def observe(
+        self,
+        name: str,
+        context: Context | Mapping[str, Any] | None = None,
+        *,
+        failed: bool = False,
+        latency: float | None = None,
+    ) -> None:
+        """Report a request of the user in `context`: whether it failed, how long it took
+        (seconds), and (worked out here) the side of flag `name` the user is on."""
+        found = self.evaluate(name, context)
+        side = "off" if not found.enabled else found.variant.name if found.variant.enabled else "on"
+        seen = {"flag": name, "side": side, "failed": bool(failed), "at": time.monotonic()}
+        if latency is not None:
+            seen["latency"] = max(0.0, float(latency))
+        with self.unsent_lock:
+            if len(self.unsent) >= MAX_UNSENT:
+                self.dropped += 1
+                return
+            self.unsent.append(seen)
+            if self.reporter is None:
+                self.reporter = threading.Thread(
+                    target=self._report_loop, name="lockgate-flags-report", daemon=True
+                )
+                self.reporter.start()
+
     def close(self) -> None:
         self.stopped.set()
+        if self.reporter is not None:
+            self.reporter.join(5)
+        self.report()  # what the last pass left
         self.http.close()
         self.thread.join(5)
+
+    # -- observations ------------------------------------------------------------------------
+    def _report_loop(self) -> None:
+        while not self.stopped.wait(self.report_every):
+            self.report()
+
+    def report(self) -> None:
+        """Send what was observed since the last report (lost, and counted, if it fails)."""
+        with self.unsent_lock:
+            taken, self.unsent = self.unsent, []
+        now = time.monotonic()
+        for start in range(0, len(taken), BATCH):
+            batch = [{**{k: v for k, v in seen.items() if k != "at"}, "age": now - seen["at"]}
+                     for seen in taken[start:start + BATCH]]  # fmt: skip
+            try:
+                answer = self.http.post(
+                    f"{self.url}/api/client/observations",
+                    json={"observations": batch},
+                    headers=self.headers,
+                )
+                delivered = answer.status_code == 202
+            except (httpx.HTTPError, RuntimeError):
+                delivered = False
+            if not delivered:
+                self.dropped += len(batch)
 
     # -- keeping the copy fresh -------------------------------------------------------------------
     def _run(self) -> None:

@@ -6,7 +6,14 @@ and can change vendors without changing its code.
     api.get_client().get_boolean_value("new-checkout", False, EvaluationContext("user-1"))
 
 Answers are the OFREP mapping's (`ofrep.py`): a boolean for a flag without payloads, the
-variant's typed payload otherwise; errors carry OpenFeature's error codes and the default."""
+variant's typed payload otherwise; errors carry OpenFeature's error codes and the default.
+
+Tracking reports a request for a guarded rollout's analysis: the event's `flag` attribute
+names the flag, `failed` says whether the request failed, its value is the latency (seconds):
+
+    client.track("request", EvaluationContext("user-1"),
+                 TrackingEventDetails(0.012, {"flag": "new-checkout", "failed": False}))
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Reason
 from openfeature.provider import AbstractProvider, Metadata
+from openfeature.track import TrackingEventDetails
 
 from . import ofrep
 from .client import FlagClient
@@ -40,6 +48,21 @@ class LockgateProvider(AbstractProvider):
 
     def shutdown(self) -> None:
         self.client.close()
+
+    def track(
+        self,
+        tracking_event_name: str,
+        evaluation_context: EvaluationContext | None = None,
+        tracking_event_details: TrackingEventDetails | None = None,
+    ) -> None:
+        """An event naming a `flag` is an observation of it; others are not lockgate's."""
+        details = tracking_event_details or TrackingEventDetails()
+        flag = details.attributes.get("flag")
+        if not isinstance(flag, str):
+            return
+        self.client.observe(flag, _context(evaluation_context),
+                            failed=details.attributes.get("failed") is True,
+                            latency=details.value)  # fmt: skip
 
     def resolve_boolean_details(
         self,

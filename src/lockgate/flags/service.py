@@ -51,11 +51,13 @@ class FlagService:
         record = self.records.live(name)
         return _feature(record, self.records.state(name, _environment(environment)))
 
-    def switch(self, name: str, environment: str, enabled: bool, actor: str) -> FlagChange:
+    def switch(
+        self, name: str, environment: str, enabled: bool, actor: str, because: str = ""
+    ) -> FlagChange:
         current = self.feature(name, environment)
-        said = "enabled" if enabled else "disabled"
+        said = f"{'enabled' if enabled else 'disabled'} in {environment}"
         return self._save(current.model_copy(update={"enabled": enabled}), environment, actor,
-                          f"{said} in {environment}")  # fmt: skip
+                          f"{said}: {because}" if because else said)  # fmt: skip
 
     def rollout(
         self, name: str, environment: str, percent: int, actor: str, stickiness: str = "default"

@@ -16,13 +16,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..flags.guard import Guard
 from ..flags.service import FlagService
 from ..store import Store
 from ..store.access import Access
+from ..store.flagrollouts import RolloutRecords
 from ..store.flags import FlagRecords
 from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
-from . import api, flags, reviews, ui, webhooks
+from . import api, flagguard, flags, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
@@ -70,6 +72,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.state.flags = FlagService(FlagRecords(store))
     app.state.flag_feed = RevisionFeed(app.state.flags.records.revision)
     app.state.flag_evaluators = flags.Evaluators(app.state.flags)
+    app.state.flag_guard = Guard(app.state.flags, RolloutRecords(store))
 
     @app.middleware("http")
     async def limit_bodies(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -172,6 +175,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.include_router(flags.router)
     app.include_router(flags.ofrep_router)
     app.include_router(flags.api_router)
+    app.include_router(flagguard.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -22,6 +22,7 @@ import uvicorn
 from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import Queue
+from . import flagguard
 from .app import ServerConfig, create_app
 from .doorbell import Doorbell
 from .scheduler import Scheduler
@@ -119,6 +120,10 @@ def serve(
     print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "
           f"/webhooks/github|gitea|gitlab, secrets in {home})", flush=True)  # fmt: skip
     app = create_app(config, store, doorbell)
+    guarding = threading.Thread(target=flagguard.loop, args=(app.state.flag_guard, stop),
+                                name="flag-guard")  # fmt: skip
+    guarding.start()
+    threads.append(guarding)
     if app.state.services.environments.follow():
         print(f"following the config repository of {deployments}/lockgate.yml", flush=True)
     try:

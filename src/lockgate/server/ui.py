@@ -22,6 +22,7 @@ from ..store.database import RunFilter
 from . import auth, views
 from .api import Filters, Services, services
 from .environments import UnknownEnvironment
+from .flagguard import rollout_and_analyses
 from .limits import read_body
 from .snapshots import InsightsSnapshots
 
@@ -43,11 +44,11 @@ def _clock(at: float | None) -> str:
 
 
 TONES = {
-    "t-good": {"success", "healthy", "pass", "succeeded", "elite", "high", "Synced"},
+    "t-good": {"success", "healthy", "pass", "succeeded", "elite", "high", "Synced", "completed"},
     "t-bad": {"failure", "degraded", "fail", "failed", "rolled_back", "aborted", "interrupted",
-              "unreadable", "low", "OutOfSync", "Unknown"},
+              "unreadable", "low", "OutOfSync", "Unknown", "rolled-back"},
     "t-busy": {"running", "queued", "fetching", "in_progress", "paused", "awaiting_approval",
-               "progressing", "inconclusive", "rolling_back", "medium"},
+               "progressing", "inconclusive", "rolling_back", "medium", "rolling-back"},
 }  # fmt: skip
 
 
@@ -289,5 +290,16 @@ def flags_page(request: Request, environment: str = "production") -> Response:
     stale = {d.flag: d.reasons for d in service.debts(time.time(), 14, None)}
     environments = sorted({*service.records.environments(), environment})
     changes = service.records.changes(environment=environment, limit=20)
+    rollouts = request.app.state.flag_guard.records.recent(environment=environment, limit=10)
+    guarding = {r.flag: r for r in rollouts if r.state.active}
     return _render(request, "flags.html", holder, environment=environment, features=features,
-                   environments=environments, stale=stale, changes=changes)  # fmt: skip
+                   environments=environments, stale=stale, changes=changes, rollouts=rollouts,
+                   guarding=guarding)  # fmt: skip
+
+
+@router.get("/flags/rollouts/{rollout_id}", response_class=HTMLResponse)
+def flag_rollout_page(request: Request, rollout_id: int) -> Response:
+    """A guarded rollout: its steps, where it stands, and each measurement's charts."""
+    holder = _viewer(request)
+    rollout, analyses = rollout_and_analyses(request, rollout_id)
+    return _render(request, "flag_rollout.html", holder, rollout=rollout, analyses=analyses)

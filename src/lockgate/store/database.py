@@ -39,7 +39,7 @@ from .records import (
     conclusion_of,
 )
 
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 LIVE = (Status.QUEUED, Status.RUNNING)
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -390,3 +390,64 @@ flag_changes = Table(
     Column("before", JSON),
     Column("after", JSON),
 )
+
+# A flag rolled out in steps, each judged like a canary (lockgate.flags.guard)
+flag_rollouts = Table(
+    "flag_rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flag", String(255), ForeignKey("flags.name"), nullable=False),
+    Column("environment", String(255), nullable=False),
+    Column("spec", JSON, nullable=False),  # steps, bake, window, analysis
+    Column("state", String(16), nullable=False),  # running | rolling-back | rolled-back | ...
+    Column("step", Integer, nullable=False),  # index into the spec's steps
+    Column("applied", Boolean, nullable=False),  # the step's percentage is in the flag
+    Column("reason", Text, nullable=False),
+    Column("started_by", String(255), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("step_started_at", Float),
+    Column("measured_at", Float),
+    Column("finished_at", Float),
+    Index("ix_flag_rollouts_flag", "flag", "environment"),
+)
+
+# What SDKs saw of requests under a guarded rollout: which side of the flag, how it went
+flag_observations = Table(
+    "flag_observations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flag", String(255), nullable=False),
+    Column("environment", String(255), nullable=False),
+    Column("side", String(255), nullable=False),  # off, on, or the variant's name
+    Column("at", Float, nullable=False),  # the server's clock
+    Column("latency", Float),
+    Column("failed", Boolean, nullable=False),
+    Index("ix_flag_observations_at", "flag", "environment", "at"),
+)
+
+flag_analyses = Table(
+    "flag_analyses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, nullable=False, index=True),
+    Column("step", Text, nullable=False),
+    Column("measurement", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("samples", JSON, nullable=False),
+)
+
+# Constraints several flags' strategies share, named; strategies refer to them by id
+flag_segments = Table(
+    "flag_segments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("constraints", JSON, nullable=False),  # Unleash's constraint shape
+    Column("changed_at", Float, nullable=False),
+)

@@ -9,7 +9,7 @@ from ...store.deployments import DeploymentRecords
 from ..envfile import AnalysisSpec, MetricSpec
 from ..traffic.base import Router
 from .judge import INCONCLUSIVE, Judgement, MetricResult, compare, score, threshold
-from .providers import ProviderError, provider_for
+from .providers import MetricProvider, ProviderError, RouterProvider, provider_for
 
 
 def measure(
@@ -26,15 +26,7 @@ def measure(
     statistics and verdict; return the judgement. `sides` names the router pools of each side
     (several joined by `|`: a wave's regions against the others)."""
     until = time.time()
-    results: list[MetricResult] = []
-    kept: dict[str, Any] = {}
-    for metric in spec.metrics:
-        try:
-            result, samples = _one(router, spec, metric, since, until, sides)
-        except ProviderError as exc:
-            result, samples = MetricResult(metric.name, INCONCLUSIVE, f"no data: {exc}"), {}
-        results.append(result)
-        kept[metric.name] = samples
+    results, kept = compare_sides(spec, RouterProvider(router), since, until, sides)
     judgement = score(results, float(spec.pass_score), float(spec.marginal_score))
     records.add_analysis(
         deployment_id=deployment,
@@ -51,8 +43,29 @@ def measure(
     return judgement
 
 
+def compare_sides(
+    spec: AnalysisSpec,
+    built_in: MetricProvider,
+    since: float,
+    until: float,
+    sides: tuple[str, str],
+) -> tuple[list[MetricResult], dict[str, Any]]:
+    """Each metric of `spec` judged for sides[0] against sides[1] over the window, and the
+    samples compared (per metric: {"canary": [...], "baseline": [...]})."""
+    results: list[MetricResult] = []
+    kept: dict[str, Any] = {}
+    for metric in spec.metrics:
+        try:
+            result, samples = _one(built_in, spec, metric, since, until, sides)
+        except ProviderError as exc:
+            result, samples = MetricResult(metric.name, INCONCLUSIVE, f"no data: {exc}"), {}
+        results.append(result)
+        kept[metric.name] = samples
+    return results, kept
+
+
 def _one(
-    router: Router,
+    built_in: MetricProvider,
     spec: AnalysisSpec,
     metric: MetricSpec,
     since: float,
@@ -60,7 +73,7 @@ def _one(
     sides: tuple[str, str],
 ) -> tuple[MetricResult, dict[str, list[float]]]:
     relative = metric.relative if metric.relative is not None else metric.name == "latency"
-    provider = provider_for(metric, spec, router)
+    provider = provider_for(metric, spec, built_in)
     if metric.success or metric.failure:
         value = provider.value(metric, sides[0], until)
         result = threshold(metric.name, value, metric.success, metric.failure)

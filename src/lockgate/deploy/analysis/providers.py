@@ -3,7 +3,8 @@ A provider error or missing data is inconclusive, never a pass.
 
 - RouterProvider: the built-in metrics (error-rate, latency) from the built-in router's
   per-pool request samples (no set-up): each request's latency and whether it failed (5xx, or
-  no backend could answer).
+  no backend could answer). A flag's guarded rollout has its own built-in provider: what its
+  SDKs observed (lockgate.flags.observations).
 - PrometheusProvider: a metric's PromQL `query` over Prometheus' HTTP API; `$POOL` in it is
   replaced by the pool (canary or baseline), so the same query measures both sides.
 
@@ -45,10 +46,13 @@ class MetricProvider(Protocol):
         ...
 
 
-def provider_for(metric: MetricSpec, analysis: AnalysisSpec, router: Router) -> MetricProvider:
-    """Built-in metrics come from the router; a `query` from the analysis' provider."""
+def provider_for(
+    metric: MetricSpec, analysis: AnalysisSpec, built_in: MetricProvider
+) -> MetricProvider:
+    """Built-in metrics come from `built_in` (a canary's router, a flag's observations); a
+    `query` from the analysis' provider."""
     if metric.query is None:
-        return RouterProvider(router)
+        return built_in
     providers = {"prometheus": lambda: PrometheusProvider(analysis.prometheus)}
     return providers[analysis.provider]()
 

@@ -25,6 +25,8 @@ function body(form) {
       }
     } else if (name === "environments") {
       data.environments = value.split(",").filter(Boolean);
+    } else if (name === "steps") {
+      data.steps = value.split(",").map((step) => step.trim()).filter(Boolean);
     } else if (name === "override" && !value) {
       continue; // no reason given: no override
     } else if (name === "bypass") {
@@ -117,7 +119,8 @@ function tail() {
   });
 }
 
-// Charts: a canary's samples (canary against baseline), or a series over runs.
+// Charts: a canary's samples (canary against baseline; a flag's on against off), or a series
+// over runs.
 function charts() {
   if (typeof uPlot === "undefined") return;
   for (const box of document.querySelectorAll(".chart")) {
@@ -126,11 +129,12 @@ function charts() {
     if (box.dataset.samples) {
       const samples = JSON.parse(box.dataset.samples);
       const canary = samples.canary || [], baseline = samples.baseline || [];
+      const [treated, control] = (box.dataset.sides || "canary,baseline").split(",");
       const n = Math.max(canary.length, baseline.length);
       const x = Array.from({length: n}, (_, i) => i + 1);
       const pad = (a) => x.map((_, i) => (i < a.length ? a[i] : null));
       data = [x, pad(canary), pad(baseline)];
-      series = [{label: "sample"}, {label: "canary", stroke: "#d1495b"}, {label: "baseline", stroke: "#2e86ab"}];
+      series = [{label: "sample"}, {label: treated, stroke: "#d1495b"}, {label: control, stroke: "#2e86ab"}];
     } else {
       const values = JSON.parse(box.dataset.series);
       data = [values.map((_, i) => i + 1), values];
