@@ -120,6 +120,17 @@ def test_unleash_sdk_answers_as_lockgate_and_users_keep_the_flag_as_it_grows(
         flags("disable", "new-checkout", "production")
         eventually(lambda: not any(sdk.answers("new-checkout").values()), 20, "the SDK sees off")
         assert sdk.answers("an-unknown-flag") == dict.fromkeys(USERS, False)
+
+        # A segment (global: the SDK says it follows the client specification 6.1) decides.
+        nordics = [{"contextName": "country", "operator": "IN", "values": ["NO", "SE"]}]
+        service.define_segment("nordics", "", nordics, "alice")
+        flags("create", "nordic-prices")
+        service.define("nordic-prices", "production", {"enabled": True, "strategies": [
+            {"name": "default", "segments": ["nordics"]}]}, "alice")  # fmt: skip
+        for country, wanted in (("NO", True), ("DK", False)):
+            expected = dict.fromkeys(USERS, wanted)
+            asked = {"flag": "nordic-prices", "properties": {"country": country}}
+            eventually(lambda q=asked, e=expected: sdk.ask(**q) == e, 20, f"segment, {country}")
     finally:
         sdk.stop()
         server.process.kill()
@@ -150,6 +161,21 @@ def test_the_client_api_refuses_bad_keys_and_answers_unchanged_state_with_304(
             {"name": "dark-mode", "type": "release", "description": "", "enabled": False,
              "strategies": [], "variants": [], "dependencies": [], "impressionData": False}
         ]  # fmt: skip
+        # Segments: global for SDKs that say they follow the client specification 4.2 or
+        # later, inlined into the strategies for older ones (as Unleash's server serves them).
+        service = FlagService(FlagRecords(Store(db)))
+        service.define_segment("beta", "", [{"contextName": "beta", "operator": "IN",
+                                             "values": ["yes"]}], "alice")  # fmt: skip
+        service.define("dark-mode", "production", {"enabled": True, "strategies": [
+            {"name": "default", "segments": ["beta"]}]}, "alice")  # fmt: skip
+        old = httpx.get(features, headers=key).json()
+        assert old.get("segments", []) == []
+        assert old["features"][0]["strategies"][0]["constraints"][0]["contextName"] == "beta"
+        new = httpx.get(features, headers={**key, "Unleash-Client-Spec": "5.0.0"}).json()
+        assert new["segments"] == [{"id": 1, "name": "beta", "constraints": [
+            {"contextName": "beta", "operator": "IN", "values": ["yes"], "inverted": False,
+             "caseInsensitive": False}]}]  # fmt: skip
+        assert new["features"][0]["strategies"][0]["segments"] == [1]
         bad_env = httpx.get(features, headers={"Authorization": f"pro duction.{server.token}"})
         assert bad_env.status_code == 400 and "cannot name an environment" in bad_env.text
     finally:
@@ -391,6 +417,25 @@ def test_people_change_flags_by_role_through_the_api_and_the_page(tmp_path: Path
         assert ">25%<" in page.text and "Roll out %" not in page.text
         as_operator = httpx.get(f"{server.url}/flags", headers=bearer(operator))
         assert "Roll out %" in as_operator.text and "otto" in as_operator.text
+
+        segments = f"{api}/segments"
+        beta = {"description": "testers", "constraints": [
+            {"contextName": "beta", "operator": "IN", "values": ["yes"]}]}  # fmt: skip
+        assert httpx.put(f"{segments}/beta", json=beta, headers=bearer(viewer)).status_code == 403
+        made = httpx.put(f"{segments}/beta", json=beta, headers=bearer(operator))
+        assert made.status_code == 200 and made.json()["name"] == "beta", made.text
+        bad = httpx.put(f"{segments}/beta", json={"constraints": [{"contextName": "x",
+                        "operator": "IN"}]}, headers=bearer(operator))  # fmt: skip
+        assert bad.status_code == 400 and "needs `values`" in bad.json()["detail"]
+        httpx.put(flag, json={"enabled": True, "strategies": [{"name": "default",
+                  "segments": ["beta"]}]}, headers=bearer(operator)).raise_for_status()  # fmt: skip
+        used = httpx.delete(f"{segments}/beta", headers=bearer(operator))
+        assert used.status_code == 409 and "used by new-checkout" in used.json()["detail"]
+        listed_segments = httpx.get(segments, headers=bearer(viewer)).json()
+        assert [s["name"] for s in listed_segments] == ["beta"]
+        shown_page = httpx.get(f"{server.url}/flags", headers=bearer(viewer)).text
+        assert "in segment beta" in shown_page and "beta IN yes" in shown_page
+        assert httpx.delete(f"{segments}/nope", headers=bearer(operator)).status_code == 404
 
         # A browser session: its POST without the CSRF token is refused.
         browser = httpx.Client(base_url=server.url)

@@ -1,6 +1,6 @@
-"""`lockgate flags create | list | show | enable | disable | rollout | guard | guarded | define |
-archive | history | eval | debt | refs`: feature flags, which `lockgate serve` serves to Unleash
-and OpenFeature SDKs; every change audited."""
+"""`lockgate flags create | list | show | enable | disable | rollout | guard | guarded | segment |
+segments | define | archive | history | eval | debt | refs`: feature flags, which `lockgate
+serve` serves to Unleash and OpenFeature SDKs; every change audited."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ..flags.evaluate import Evaluator
 from ..flags.refs import references
 from ..flags.service import FlagService
 from ..store.flags import FlagChange, FlagKind, FlagRecords
-from . import flagguard
+from . import flagguard, flagsegments
 from .options import DbOpt, OutputOpt, RepoOpt, open_store, user
 
 app = typer.Typer(
@@ -150,6 +150,8 @@ def rollout(
 
 app.command()(flagguard.guard)
 app.command()(flagguard.guarded)
+app.command()(flagsegments.segment)
+app.command()(flagsegments.segments)
 
 
 @app.command()

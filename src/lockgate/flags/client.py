@@ -32,6 +32,7 @@ from .evaluate import Evaluation, Evaluator, VariantResult, disabled
 STREAM_READ_TIMEOUT = 40.0  # the server sends a keep-alive every 15 s
 MAX_UNSENT = 20_000  # observations kept between reports; beyond it they are dropped
 BATCH = 5000  # observations a report carries (the server's limit)
+CLIENT_SPEC = "6.0.0"  # the Unleash client specification this SDK passes (global segments)
 UNANSWERED = ("unknown flag", "error:", "no flags yet")  # reasons the caller's default stands
 
 
@@ -52,7 +53,7 @@ class FlagClient:
         `refresh`: seconds between polls while the stream is not connected. `report`:
         seconds between reports of observations."""
         self.url, self.refresh, self.streaming = url.rstrip("/"), refresh, stream
-        self.headers = {"Authorization": key}
+        self.headers = {"Authorization": key, "Unleash-Client-Spec": CLIENT_SPEC}
         self.backup = backup
         self.evaluator = Evaluator(ClientFeatures())
         self.source = "none"  # where the answers come from: none, bootstrap, backup, server

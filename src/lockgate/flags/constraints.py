@@ -91,6 +91,7 @@ def _in_cidr(constraint: Constraint, seen: str) -> bool:
     return False
 
 
+LIST_OPERATORS = {"IN", "NOT_IN", "STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH", "IN_CIDR"}
 OPERATORS: dict[str, Check] = {
     "IN": _in,
     "NOT_IN": lambda constraint, seen: not _in(constraint, seen),

@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..common.errors import UserError
-from ..store.flags import FlagChange, FlagKind, FlagRecord, FlagRecords, FlagState
+from ..store.flags import FlagChange, FlagKind, FlagRecord, FlagRecords, FlagState, SegmentRecord
 from . import debt, refs
-from .definitions import ClientFeatures, Feature, Strategy, Variant
+from .constraints import LIST_OPERATORS, OPERATORS
+from .definitions import ClientFeatures, Constraint, Feature, Segment, Strategy, Variant
 
 # Flag names go into URLs and code: letters (any script), digits and . _ - ~, as Unleash's.
 NAME = re.compile(r"^[\w.~-]{1,100}$")
@@ -91,6 +92,7 @@ class FlagService:
         """Replace the flag's state in `environment` with `document` (enabled, strategies,
         variants in Unleash's shape), checked first."""
         self.records.live(name)
+        document = self._segment_ids(document, f"flag {name!r} in {environment}")
         try:
             feature = Feature.model_validate({"name": name, "enabled": False, **document})
         except ValidationError as exc:
@@ -101,13 +103,14 @@ class FlagService:
 
     def _save(self, feature: Feature, environment: str, actor: str, summary: str) -> FlagChange:
         _check_variants(feature.variants, feature.name)
+        known = {s.id for s in self.records.segments()}
         for strategy in feature.strategies:
             _check_variants(strategy.variants, feature.name)
-            if strategy.segments:  # it would never match: none can be defined yet
-                raise UserError(
-                    f"flag {feature.name!r}: segments cannot be defined in lockgate yet",
-                    hint="put the segment's constraints in the strategy",
-                )
+            _check_constraints(strategy.constraints, f"flag {feature.name!r}")
+            for segment in strategy.segments:
+                if segment not in known:  # a strategy naming it would never match
+                    raise UserError(f"flag {feature.name!r}: no segment has the id {segment}",
+                                    hint="`lockgate flags segments` lists them")  # fmt: skip
         state = FlagState(
             flag=feature.name,
             environment=_environment(environment),
@@ -118,6 +121,63 @@ class FlagService:
             changed_at=time.time(),
         )  # fmt: skip
         return self.records.set_state(state, actor, summary)
+
+    # -- segments ------------------------------------------------------------------------------
+    def define_segment(
+        self, name: str, description: str, constraints: Any, actor: str
+    ) -> SegmentRecord:
+        if not NAME.match(name):
+            raise UserError(
+                f"{name!r} cannot name a segment",
+                hint="use letters, digits and . _ - ~ (at most 100 characters)",
+            )
+        try:
+            checked = Segment.model_validate({"id": 0, "constraints": constraints})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UserError(f"segment {name!r}: {where}: {first['msg']}") from None
+        if not checked.constraints:
+            raise UserError(f"segment {name!r} has no constraints",
+                            hint="a segment is a named list of constraints")  # fmt: skip
+        _check_constraints(checked.constraints, f"segment {name!r}")
+        kept = [c.model_dump(by_alias=True, exclude_defaults=True) for c in checked.constraints]
+        return self.records.set_segment(name, description, kept, actor)
+
+    def remove_segment(self, name: str, actor: str) -> None:
+        segment = self._segment(name)
+        users = sorted({state.flag for states in self.records.every_state().values()
+                        for state in states for strategy in state.strategies
+                        if segment.id in strategy.get("segments", ())})  # fmt: skip
+        if users:
+            raise UserError(f"segment {name!r} is used by {', '.join(users)}",
+                            hint="take it out of their strategies first")  # fmt: skip
+        self.records.remove_segment(segment, actor)
+
+    def _segment(self, name: str) -> SegmentRecord:
+        found = next((s for s in self.records.segments() if s.name == name), None)
+        if found is None:
+            raise UserError(f"no segment named {name!r}", hint="`lockgate flags segments`")
+        return found
+
+    def _segment_ids(self, document: dict[str, Any], where: str) -> dict[str, Any]:
+        """`document` with segments named by name given their ids (definitions written by
+        people name them; Unleash's wire format has ids)."""
+        strategies = document.get("strategies")
+        if not isinstance(strategies, list):
+            return document
+        ids = {s.name: s.id for s in self.records.segments()}
+        resolved = []
+        for strategy in strategies:
+            named = strategy.get("segments") if isinstance(strategy, dict) else None
+            if isinstance(named, list):
+                unknown = [n for n in named if isinstance(n, str) and n not in ids]
+                if unknown:
+                    raise UserError(f"{where}: no segment named {unknown[0]!r}",
+                                    hint="`lockgate flags segments` lists them")  # fmt: skip
+                strategy = {**strategy, "segments": [ids.get(n, n) for n in named]}
+            resolved.append(strategy)
+        return {**document, "strategies": resolved}
 
     # -- flag debt -----------------------------------------------------------------------------
     def debts(self, now: float, settled_days: float, code: Path | None) -> list[debt.Debt]:
@@ -137,9 +197,19 @@ class FlagService:
         return found
 
     # -- what SDKs fetch ------------------------------------------------------------------------
-    def client_features(self, environment: str) -> ClientFeatures:
+    def client_features(self, environment: str, inline_segments: bool = False) -> ClientFeatures:
+        """The environment's flags and the segments they name; `inline_segments` copies each
+        segment's constraints into the strategies instead, for SDKs older than Unleash's
+        client specification 4.2 (as Unleash's server does for them)."""
         features = [_feature(r, s) for r, s in self.records.states(_environment(environment))]
-        return ClientFeatures(version=2, features=tuple(features))
+        named = {n for f in features for s in f.strategies for n in s.segments}
+        segments = [Segment(id=s.id, name=s.name, constraints=s.constraints)
+                    for s in self.records.segments() if s.id in named]  # fmt: skip
+        if inline_segments:
+            return ClientFeatures(
+                version=2, features=tuple(_inlined(f, segments) for f in features)
+            )
+        return ClientFeatures(version=2, features=tuple(features), segments=tuple(segments))
 
 
 def _feature(record: FlagRecord, state: FlagState | None) -> Feature:
@@ -158,11 +228,36 @@ def _feature(record: FlagRecord, state: FlagState | None) -> Feature:
     )
 
 
+def _inlined(feature: Feature, segments: list[Segment]) -> Feature:
+    by_id = {s.id: s.constraints for s in segments}
+    strategies = tuple(
+        s.model_copy(update={"segments": (), "constraints": s.constraints + tuple(
+            c for n in s.segments for c in by_id.get(n, ()))})
+        for s in feature.strategies
+    )  # fmt: skip
+    return feature.model_copy(update={"strategies": strategies})
+
+
 def _environment(name: str) -> str:
     if not ENVIRONMENT.match(name):
         raise UserError(f"{name!r} cannot name an environment",
                         hint="use letters, digits and . _ - (at most 100 characters)")  # fmt: skip
     return name
+
+
+def _check_constraints(constraints: tuple[Constraint, ...], where: str) -> None:
+    """Refuse what SDKs would silently read as false: an unknown operator, a list operator
+    without values, a one-value operator without its value."""
+    for constraint in constraints:
+        said = f"{where}: constraint on {constraint.context_name!r}"
+        if constraint.operator not in OPERATORS:
+            raise UserError(f"{said}: unknown operator {constraint.operator!r}",
+                            hint=f"use one of: {', '.join(OPERATORS)}")  # fmt: skip
+        listed = constraint.operator in LIST_OPERATORS
+        if listed and not constraint.values:
+            raise UserError(f"{said}: {constraint.operator} needs `values`, a list")
+        if not listed and constraint.value is None:
+            raise UserError(f"{said}: {constraint.operator} needs a `value`")
 
 
 def _check_variants(variants: tuple[Variant, ...], flag: str) -> None:

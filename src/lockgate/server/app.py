@@ -24,7 +24,7 @@ from ..store.flagrollouts import RolloutRecords
 from ..store.flags import FlagRecords
 from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
-from . import api, flagguard, flags, reviews, ui, webhooks
+from . import api, flagguard, flags, flagsegments, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
@@ -174,6 +174,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.include_router(api.router)
     app.include_router(flags.router)
     app.include_router(flags.ofrep_router)
+    app.include_router(flagsegments.router)  # before flags' /{name}/... routes
     app.include_router(flags.api_router)
     app.include_router(flagguard.router)
     app.include_router(ui.router)

@@ -58,14 +58,25 @@ def _flags(request: Request) -> FlagService:
     return request.app.state.flags  # type: ignore[no-any-return]
 
 
+def _knows_segments(request: Request) -> bool:
+    """Whether the SDK reads global segments: it says it follows Unleash's client
+    specification 4.2 or later (older ones get each segment's constraints inlined)."""
+    said = request.headers.get("unleash-client-spec", "")
+    try:
+        return tuple(int(p) for p in said.split("-")[0].split(".")[:2]) >= (4, 2)
+    except ValueError:
+        return False
+
+
 @router.get("/features")
 def features(request: Request, environment: Environment) -> Response:
     service = _flags(request)
-    tag = f'"{service.records.revision()}-{environment}"'
+    inline = not _knows_segments(request)
+    tag = f'"{service.records.revision()}-{environment}{"-inline" if inline else ""}"'
     if tag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": tag})
     try:
-        state = service.client_features(environment)
+        state = service.client_features(environment, inline_segments=inline)
     except UserError as exc:
         raise HTTPException(400, exc.message) from None
     body = state.model_dump(mode="json", by_alias=True, exclude_none=True)

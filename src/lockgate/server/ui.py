@@ -292,9 +292,11 @@ def flags_page(request: Request, environment: str = "production") -> Response:
     changes = service.records.changes(environment=environment, limit=20)
     rollouts = request.app.state.flag_guard.records.recent(environment=environment, limit=10)
     guarding = {r.flag: r for r in rollouts if r.state.active}
+    segments = service.records.segments()
     return _render(request, "flags.html", holder, environment=environment, features=features,
                    environments=environments, stale=stale, changes=changes, rollouts=rollouts,
-                   guarding=guarding)  # fmt: skip
+                   guarding=guarding, segments=segments,
+                   segment_names={s.id: s.name for s in segments})  # fmt: skip
 
 
 @router.get("/flags/rollouts/{rollout_id}", response_class=HTMLResponse)

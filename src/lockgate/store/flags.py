@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -54,6 +54,17 @@ class FlagState:
     enabled: bool
     strategies: list[dict[str, Any]]
     variants: list[dict[str, Any]]
+    changed_at: float
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """Constraints several flags' strategies share; strategies name it by `id`."""
+
+    id: int
+    name: str
+    description: str
+    constraints: list[dict[str, Any]]  # Unleash's constraint shape
     changed_at: float
 
 
@@ -197,6 +208,40 @@ class FlagRecords:
                 _document(before) if before else None,
                 _document(state),
             )
+
+    # -- segments ------------------------------------------------------------------------------
+    def segments(self) -> list[SegmentRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.flag_segments).order_by(t.flag_segments.c.name))
+            return [SegmentRecord(**r._mapping) for r in rows]
+
+    def set_segment(
+        self, name: str, description: str, constraints: list[dict[str, Any]], actor: str
+    ) -> SegmentRecord:
+        """Create or replace the segment `name`; audited as `segment:NAME` (a name no flag can
+        have), which moves the revision, so SDKs fetch again."""
+        before = next((s for s in self.segments() if s.name == name), None)
+        values = {"description": description, "constraints": constraints,
+                  "changed_at": time.time()}  # fmt: skip
+        with self.engine.begin() as conn:
+            if before is None:
+                conn.execute(insert(t.flag_segments).values(name=name, **values))
+            else:
+                conn.execute(
+                    update(t.flag_segments).where(t.flag_segments.c.name == name).values(**values)
+                )
+            _note(conn, f"segment:{name}", None, actor,
+                  "segment created" if before is None else "segment changed",
+                  {"constraints": before.constraints} if before else None,
+                  {"constraints": constraints})  # fmt: skip
+        found = next(s for s in self.segments() if s.name == name)
+        return found
+
+    def remove_segment(self, segment: SegmentRecord, actor: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.flag_segments).where(t.flag_segments.c.id == segment.id))
+            _note(conn, f"segment:{segment.name}", None, actor, "segment removed",
+                  {"constraints": segment.constraints}, None)  # fmt: skip
 
     # -- history -----------------------------------------------------------------------------
     def changes(

@@ -68,7 +68,14 @@ def test_bad_definitions_are_refused_with_where_and_nothing_stored(flags: FlagSe
         ({"variants": [{"name": "a", "weight": 0}]}, "weights add up to 0"),
         ({"variants": [{"name": "a", "weight": -1}, {"name": "b", "weight": 2}]}, "negative"),
         ({"enabled": "perhaps"}, "enabled: Input should be a valid boolean"),
-        ({"strategies": [{"name": "default", "segments": [1]}]}, "segments cannot be defined"),
+        ({"strategies": [{"name": "default", "segments": [1]}]}, "no segment has the id 1"),
+        ({"strategies": [{"name": "default", "segments": ["vip"]}]}, "no segment named 'vip'"),
+        ({"strategies": [{"name": "default", "constraints": [
+            {"contextName": "a", "operator": "IS"}]}]}, "unknown operator 'IS'"),
+        ({"strategies": [{"name": "default", "constraints": [
+            {"contextName": "a", "operator": "IN"}]}]}, "IN needs `values`"),
+        ({"strategies": [{"name": "default", "constraints": [
+            {"contextName": "a", "operator": "NUM_GT"}]}]}, "NUM_GT needs a `value`"),
     ]:
         with pytest.raises(UserError, match=said):
             flags.define("f", "production", document, "alice")
@@ -100,3 +107,38 @@ def test_debt_names_settled_flags_and_where_code_still_reads_them(
     assert found["everyone"].reasons == ["on for everyone in production for 20 days"]
     assert found["everyone"].references == ["app.py:1"]
     assert flags.debts(time.time(), 14, None) == []
+
+
+def test_segments_are_shared_by_name_and_inlined_for_old_sdks(flags: FlagService) -> None:
+    nordics = [{"contextName": "country", "operator": "IN", "values": ["NO", "SE"]}]
+    segment = flags.define_segment("nordics", "", nordics, "alice")
+    flags.create("f", "release", "", "alice")
+    flags.define("f", "production", {"enabled": True, "strategies": [
+        {"name": "default", "segments": ["nordics"]}]}, "alice")  # fmt: skip
+    served = flags.client_features("production")
+    assert served.features[0].strategies[0].segments == (segment.id,)
+    assert [s.name for s in served.segments] == ["nordics"]
+    evaluator = Evaluator(served)
+    assert evaluator.enabled("f", Context(properties={"country": "NO"}))
+    assert not evaluator.enabled("f", Context(properties={"country": "DK"}))
+    old = flags.client_features("production", inline_segments=True)
+    (strategy,) = old.features[0].strategies
+    assert strategy.segments == () and strategy.constraints[0].values == ("NO", "SE")
+    assert old.segments == ()
+
+    revision = flags.records.revision()
+    flags.define_segment("nordics", "", [{**nordics[0], "values": ["DK"]}], "bob")
+    assert flags.records.revision() > revision  # SDKs fetch again
+    assert Evaluator(flags.client_features("production")).enabled(
+        "f", Context(properties={"country": "DK"})
+    )
+    with pytest.raises(UserError, match="used by f"):
+        flags.remove_segment("nordics", "bob")
+    for constraints, said in [([], "no constraints"), ("x", "constraints"),
+                              ([{"contextName": "a", "operator": "NOPE"}], "unknown operator")]:  # fmt: skip
+        with pytest.raises(UserError, match=said):
+            flags.define_segment("other", "", constraints, "bob")
+    flags.define("f", "production", {"enabled": True}, "alice")
+    flags.remove_segment("nordics", "bob")
+    assert flags.records.segments() == []
+    assert flags.records.changes("segment:nordics")[0].summary == "segment removed"
