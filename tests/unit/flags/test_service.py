@@ -70,12 +70,30 @@ def test_bad_definitions_are_refused_with_where_and_nothing_stored(flags: FlagSe
         ({"enabled": "perhaps"}, "enabled: Input should be a valid boolean"),
         ({"strategies": [{"name": "default", "segments": [1]}]}, "no segment has the id 1"),
         ({"strategies": [{"name": "default", "segments": ["vip"]}]}, "no segment named 'vip'"),
-        ({"strategies": [{"name": "default", "constraints": [
-            {"contextName": "a", "operator": "IS"}]}]}, "unknown operator 'IS'"),
-        ({"strategies": [{"name": "default", "constraints": [
-            {"contextName": "a", "operator": "IN"}]}]}, "IN needs `values`"),
-        ({"strategies": [{"name": "default", "constraints": [
-            {"contextName": "a", "operator": "NUM_GT"}]}]}, "NUM_GT needs a `value`"),
+        (
+            {
+                "strategies": [
+                    {"name": "default", "constraints": [{"contextName": "a", "operator": "IS"}]}
+                ]
+            },
+            "unknown operator 'IS'",
+        ),
+        (
+            {
+                "strategies": [
+                    {"name": "default", "constraints": [{"contextName": "a", "operator": "IN"}]}
+                ]
+            },
+            "IN needs `values`",
+        ),
+        (
+            {
+                "strategies": [
+                    {"name": "default", "constraints": [{"contextName": "a", "operator": "NUM_GT"}]}
+                ]
+            },
+            "NUM_GT needs a `value`",
+        ),
     ]:
         with pytest.raises(UserError, match=said):
             flags.define("f", "production", document, "alice")
