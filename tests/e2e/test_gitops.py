@@ -523,6 +523,42 @@ def test_the_server_follows_the_repository_wakes_on_a_signed_webhook_and_shows_d
     page = httpx.get(f"{server.url}/environments/web", headers=headers, timeout=10)
     assert page.status_code == 200 and 'id="sync-status"' in page.text
 
+    # flags.yaml beside the environments: the server applies it at the commit the agent
+    # fetched; a kill switch thrown by hand stays, shown as drift, until the file changes
+    def flags_file(enabled: bool) -> str:
+        return ("flags:\n  new-checkout:\n    type: release\n    environments:\n"
+                f"      web: {{enabled: {str(enabled).lower()}}}\n")  # fmt: skip
+
+    def synced(commit: str) -> dict[str, Any]:
+        report: dict[str, Any] = server.get("/api/v1/flags/sync")
+        return report if report.get("commit") == commit else {}
+
+    def web_flag() -> bool:
+        (flag,) = server.get("/api/v1/flags?environment=web")
+        return bool(flag["state"]["enabled"])
+
+    third = config.push({"envs/flags.yaml": flags_file(True)}, "a flag")
+    body = json.dumps({"ref": "refs/heads/main", "after": third}).encode()
+    httpx.post(server.url + "/api/v1/hooks/gitops", content=body,
+               headers=signed_headers("push", body)).raise_for_status()  # fmt: skip
+    eventually(lambda: bool(synced(third)), 60, "the flags of the third commit applied")
+    assert synced(third)["result"]["actions"] == ["new-checkout: create (release)",
+                                                  "new-checkout in web: apply"]  # fmt: skip
+    assert web_flag()
+    httpx.post(f"{server.url}/api/v1/flags/new-checkout/environments/web", headers=headers,
+               json={"enabled": False}).raise_for_status()  # fmt: skip
+    eventually(lambda: bool(synced(third).get("result", {}).get("drift")), 30, "drift shown")
+    assert not web_flag()  # kept: self-heal is off
+    flags_page = httpx.get(f"{server.url}/flags?environment=web", headers=headers).text
+    assert 'id="flag-sync"' in flags_page and ">drift<" in flags_page
+    broken = config.push({"envs/flags.yaml": "flags: [\n"}, "a broken flags file")
+    body = json.dumps({"ref": "refs/heads/main", "after": broken}).encode()
+    httpx.post(server.url + "/api/v1/hooks/gitops", content=body,
+               headers=signed_headers("push", body)).raise_for_status()  # fmt: skip
+    eventually(lambda: bool(synced(broken)), 60, "the broken flags file read")
+    assert "invalid YAML" in synced(broken)["result"]["problems"][0]
+    assert not web_flag()  # nothing of a broken file applied
+
 
 def test_a_pull_request_gets_its_plan_as_a_status_and_a_comment(
     tmp_path: Path,

@@ -1,6 +1,6 @@
 """`lockgate flags create | list | show | enable | disable | rollout | guard | guarded | segment |
-segments | define | archive | history | eval | debt | refs`: feature flags, which `lockgate
-serve` serves to Unleash and OpenFeature SDKs; every change audited."""
+segments | apply | define | archive | history | eval | debt | refs`: feature flags, which
+`lockgate serve` serves to Unleash and OpenFeature SDKs; every change audited."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ..flags.evaluate import Evaluator
 from ..flags.refs import references
 from ..flags.service import FlagService
 from ..store.flags import FlagChange, FlagKind, FlagRecords
-from . import flagguard, flagsegments
+from . import flagfiles, flagguard, flagsegments
 from .options import DbOpt, OutputOpt, RepoOpt, open_store, user
 
 app = typer.Typer(
@@ -152,6 +152,7 @@ app.command()(flagguard.guard)
 app.command()(flagguard.guarded)
 app.command()(flagsegments.segment)
 app.command()(flagsegments.segments)
+app.command()(flagfiles.apply)
 
 
 @app.command()

@@ -91,7 +91,13 @@ class FlagService:
     ) -> FlagChange:
         """Replace the flag's state in `environment` with `document` (enabled, strategies,
         variants in Unleash's shape), checked first."""
-        self.records.live(name)
+        feature = self.checked(name, environment, document)
+        return self._save(feature, environment, actor, f"defined in {environment}")
+
+    def checked(self, name: str, environment: str, document: dict[str, Any]) -> Feature:
+        """`document` as the flag's state in `environment` would be stored and served
+        (segments named by name given their ids), or a UserError saying what is wrong."""
+        record = self.records.live(name)
         document = self._segment_ids(document, f"flag {name!r} in {environment}")
         try:
             feature = Feature.model_validate({"name": name, "enabled": False, **document})
@@ -99,9 +105,14 @@ class FlagService:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise UserError(f"flag {name!r} in {environment}: {where}: {first['msg']}") from None
-        return self._save(feature, environment, actor, f"defined in {environment}")
+        self._check(feature)
+        return _feature(record, self._state(feature, environment))
 
     def _save(self, feature: Feature, environment: str, actor: str, summary: str) -> FlagChange:
+        self._check(feature)
+        return self.records.set_state(self._state(feature, environment), actor, summary)
+
+    def _check(self, feature: Feature) -> None:
         _check_variants(feature.variants, feature.name)
         known = {s.id for s in self.records.segments()}
         for strategy in feature.strategies:
@@ -111,7 +122,10 @@ class FlagService:
                 if segment not in known:  # a strategy naming it would never match
                     raise UserError(f"flag {feature.name!r}: no segment has the id {segment}",
                                     hint="`lockgate flags segments` lists them")  # fmt: skip
-        state = FlagState(
+
+    @staticmethod
+    def _state(feature: Feature, environment: str) -> FlagState:
+        return FlagState(
             flag=feature.name,
             environment=_environment(environment),
             enabled=feature.enabled,
@@ -120,7 +134,6 @@ class FlagService:
             variants=[v.model_dump(by_alias=True, exclude_defaults=True) for v in feature.variants],
             changed_at=time.time(),
         )  # fmt: skip
-        return self.records.set_state(state, actor, summary)
 
     # -- segments ------------------------------------------------------------------------------
     def define_segment(
@@ -141,7 +154,8 @@ class FlagService:
             raise UserError(f"segment {name!r} has no constraints",
                             hint="a segment is a named list of constraints")  # fmt: skip
         _check_constraints(checked.constraints, f"segment {name!r}")
-        kept = [c.model_dump(by_alias=True, exclude_defaults=True) for c in checked.constraints]
+        kept = [c.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+                for c in checked.constraints]  # fmt: skip
         return self.records.set_segment(name, description, kept, actor)
 
     def remove_segment(self, name: str, actor: str) -> None:

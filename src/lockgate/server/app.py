@@ -24,7 +24,7 @@ from ..store.flagrollouts import RolloutRecords
 from ..store.flags import FlagRecords
 from ..store.queue import Queue, Trigger
 from ..store.schedules import Schedules
-from . import api, flagguard, flags, flagsegments, reviews, ui, webhooks
+from . import api, flagguard, flags, flagsegments, flagsync, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
@@ -73,6 +73,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.state.flag_feed = RevisionFeed(app.state.flags.records.revision)
     app.state.flag_evaluators = flags.Evaluators(app.state.flags)
     app.state.flag_guard = Guard(app.state.flags, RolloutRecords(store))
+    app.state.flag_sync = flagsync.FlagSync(app.state.services.environments, app.state.flags)
 
     @app.middleware("http")
     async def limit_bodies(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -177,6 +178,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.include_router(flagsegments.router)  # before flags' /{name}/... routes
     app.include_router(flags.api_router)
     app.include_router(flagguard.router)
+    app.include_router(flagsync.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -13,6 +13,7 @@ from ..common.errors import UserError
 from ..deploy import status
 from ..deploy.breakglass import Drill
 from ..deploy.gitops.plan import ConfigPlan, plan
+from ..deploy.gitops.source import ConfigRepository
 from ..deploy.gitops.sync import GitopsSync, SyncReport, SyncRequest, request_sync
 from ..deploy.gitops.watch import configured
 from ..deploy.launch import start_agent
@@ -143,6 +144,13 @@ class Environments:
 
     def gitops_state(self) -> SyncReport:
         return self._gitops().state()
+
+    def config_repository(self) -> ConfigRepository | None:
+        """The config repository the server follows (its bare copy is the agent's), if any."""
+        try:
+            return self._gitops().repository
+        except NoGitops:
+            return None
 
     def gitops_plan(self, ref: str | None = None) -> ConfigPlan:
         """What applying the config at `ref` would change (a pull request's head, say)."""

@@ -122,8 +122,10 @@ def serve(
     app = create_app(config, store, doorbell)
     guarding = threading.Thread(target=flagguard.loop, args=(app.state.flag_guard, stop),
                                 name="flag-guard")  # fmt: skip
-    guarding.start()
-    threads.append(guarding)
+    syncing = threading.Thread(target=app.state.flag_sync.loop, args=(stop,), name="flag-sync")
+    for thread in (guarding, syncing):
+        thread.start()
+        threads.append(thread)
     if app.state.services.environments.follow():
         print(f"following the config repository of {deployments}/lockgate.yml", flush=True)
     try:

@@ -293,10 +293,14 @@ def flags_page(request: Request, environment: str = "production") -> Response:
     rollouts = request.app.state.flag_guard.records.recent(environment=environment, limit=10)
     guarding = {r.flag: r for r in rollouts if r.state.active}
     segments = service.records.segments()
+    sync = request.app.state.flag_sync.report
+    drift = sync.result.drift if sync is not None else []
+    drifted = {d.flag: d.detail for d in drift if d.environment == environment}
     return _render(request, "flags.html", holder, environment=environment, features=features,
                    environments=environments, stale=stale, changes=changes, rollouts=rollouts,
                    guarding=guarding, segments=segments,
-                   segment_names={s.id: s.name for s in segments})  # fmt: skip
+                   segment_names={s.id: s.name for s in segments}, sync=sync,
+                   drifted=drifted)  # fmt: skip
 
 
 @router.get("/flags/rollouts/{rollout_id}", response_class=HTMLResponse)

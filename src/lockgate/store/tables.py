@@ -451,3 +451,16 @@ flag_segments = Table(
     Column("constraints", JSON, nullable=False),  # Unleash's constraint shape
     Column("changed_at", Float, nullable=False),
 )
+
+# What a flags file (the config repository's flags.yaml, `lockgate flags apply`) last applied
+# to each flag and environment: a later difference is a change by hand (drift)
+flag_sync = Table(
+    "flag_sync",
+    metadata,
+    Column("source", String(1024), primary_key=True),
+    Column("flag", String(255), primary_key=True),
+    Column("environment", String(255), primary_key=True),
+    Column("digest", String(64), nullable=False),  # lockgate.flags.desired: the state's digest
+    Column("revision", String(255), nullable=False),  # the commit (or file) it came from
+    Column("applied_at", Float, nullable=False),
+)

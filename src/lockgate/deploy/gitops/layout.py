@@ -5,6 +5,8 @@
       base.yaml                   optional: what every environment shares
       environments/NAME.yaml      one per environment (NAME is the file's stem): its overlay
                                   on base.yaml, naming the bundle `digest` to run
+      flags.yaml                  optional: feature flags and segments, which `lockgate serve`
+                                  applies (lockgate.flags.desired); the agent only carries it
 
 An environment's document is base.yaml with its overlay merged on top by JSON Merge Patch
 rules (RFC 7386), as Kustomize's patches merge: a mapping merges key by key, recursively; any
@@ -34,6 +36,7 @@ from ..envfile import EnvironmentFile
 
 SETTINGS = "lockgate-gitops.yaml"
 BASE = "base.yaml"
+FLAGS = "flags.yaml"
 ENVIRONMENTS = "environments"
 MAX_FILE = 1024 * 1024  # bytes a config file may have
 HINT = "see docs/gitops.md for the config repository's layout and merge rules"
@@ -113,6 +116,11 @@ class ConfigTree:
     settings: GitopsSettings = field(default_factory=GitopsSettings)
     environments: dict[str, DesiredEnvironment] = field(default_factory=dict)
     problems: list[UserError] = field(default_factory=list)
+    # flags.yaml as read (positions kept), for lockgate.flags; its problems are its own: a
+    # broken flags file stops no environment's sync
+    flags: Any = None
+    flags_file: str = ""
+    flags_problems: list[UserError] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,9 @@ def read_config(root: Path, display: str = "") -> ConfigTree:
             found.problems.append(
                 error_at(error, settings.tree, settings.display, GitopsSettings, HINT)
             )
+    flags = _read(root / FLAGS, display + FLAGS, found.flags_problems)
+    if flags is not None:
+        found.flags, found.flags_file = flags.tree, flags.display
     base = _read(root / BASE, display + BASE, found.problems)
     folder = root / ENVIRONMENTS
     if not folder.is_dir() or folder.is_symlink():

@@ -1,5 +1,5 @@
 """Guarded flag rollouts (steps judged by analysis), the observations SDKs report for them,
-their measurements, and segments flags' strategies share.
+their measurements, segments flags' strategies share, and what a flags file last applied.
 
 Revision ID: 0012
 Revises: 0011
@@ -65,9 +65,19 @@ def upgrade() -> None:
         sa.Column("constraints", sa.JSON, nullable=False),
         sa.Column("changed_at", sa.Float, nullable=False),
     )
+    op.create_table(
+        "flag_sync",
+        sa.Column("source", sa.String(1024), primary_key=True),
+        sa.Column("flag", sa.String(255), primary_key=True),
+        sa.Column("environment", sa.String(255), primary_key=True),
+        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("revision", sa.String(255), nullable=False),
+        sa.Column("applied_at", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("flag_sync")
     op.drop_table("flag_segments")
     op.drop_table("flag_analyses")
     op.drop_table("flag_observations")
