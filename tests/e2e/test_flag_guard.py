@@ -6,8 +6,10 @@ across a kill -9 of the server."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,7 @@ from lockgate.store.flagrollouts import RolloutRecords, RolloutState
 from lockgate.store.flags import FlagRecords
 
 from .fleet import eventually
+from .prometheus import prometheus
 from .serving import bearer, make_token, start_server
 
 ANALYSIS = {"interval": 0.5, "min-samples": 30,
@@ -142,6 +145,61 @@ def test_observations_need_a_key_and_a_valid_batch(tmp_path: Path) -> None:
     finally:
         server.process.kill()
         server.process.wait()
+
+
+class Exporter(BaseHTTPRequestHandler):
+    """An application's /metrics with its requests and errors labelled by the side of the
+    flag they were on: 100 requests a second on each side, half of the `on` side failing."""
+
+    started = time.time()
+
+    def do_GET(self) -> None:
+        seconds = time.time() - self.started
+        lines = [f'shop_requests_total{{side="{side}"}} {100 * seconds:.1f}'
+                 for side in ("on", "off")]  # fmt: skip
+        lines += [f'shop_errors_total{{side="on"}} {50 * seconds:.1f}',
+                  'shop_errors_total{side="off"} 0']  # fmt: skip
+        body = ("\n".join(lines) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_prometheus_labels_judge_the_flag_by_side(tmp_path: Path) -> None:
+    """The same analysis from PromQL: `$POOL` is the side (on, off), so a query over the
+    application's own labels measures each side; the worse `on` side switches the flag off."""
+    exporter = ThreadingHTTPServer(("127.0.0.1", 0), Exporter)
+    threading.Thread(target=exporter.serve_forever, daemon=True).start()
+    db = f"sqlite:///{tmp_path / 'flags.db'}"
+    query = ('sum(rate(shop_errors_total{side="$POOL"}[3s])) / '
+             'sum(rate(shop_requests_total{side="$POOL"}[3s]))')  # fmt: skip
+    with prometheus(tmp_path, [f"127.0.0.1:{exporter.server_address[1]}"]) as url:
+        server = start_server(tmp_path / "home", 0, "--db", db)
+        try:
+            FlagService(FlagRecords(Store(db))).create("new-checkout", "release", "", "alice")
+            analysis = {"interval": 1, "prometheus": url,
+                        "metrics": [{"name": "error-rate", "query": query, "tolerance": 0.05}]}  # fmt: skip
+            started = httpx.post(
+                f"{server.url}/api/v1/flags/new-checkout/environments/production/guarded",
+                json={"steps": [20, 100], "bake": 600, "window": 20, "analysis": analysis},
+                headers=bearer(server.token),
+            )  # fmt: skip
+            assert started.status_code == 201, started.text
+            records = RolloutRecords(Store(db))
+            rollout_id = started.json()["id"]
+            eventually(lambda: records.get(rollout_id).state == RolloutState.ROLLED_BACK,  # type: ignore[union-attr]
+                       60, "switched off on Prometheus' word")  # fmt: skip
+            reason = records.get(rollout_id).reason  # type: ignore[union-attr]
+            assert "canary is worse" in reason and "vs baseline 0 (" in reason, reason
+        finally:
+            server.process.kill()
+            server.process.wait()
+            exporter.shutdown()
 
 
 def _at(records: RolloutRecords, rollout_id: int) -> tuple[int, bool] | None:

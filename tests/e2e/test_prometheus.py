@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +17,8 @@ from lockgate.deploy.envfile import MetricSpec
 from lockgate.deploy.traffic.base import Route
 from lockgate.deploy.traffic.builtin import BuiltinRouter
 
-from ..conftest import need
 from .fleet import free_port
+from .prometheus import prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -55,9 +51,6 @@ def _backend(error_every: int) -> ThreadingHTTPServer:
 
 @pytest.fixture
 def scraped_router(tmp_path: Path) -> Iterator[tuple[BuiltinRouter, str]]:
-    binary = shutil.which("prometheus")
-    need(binary is not None, "prometheus is not installed (apt-get install prometheus)")
-    assert binary is not None
     router = BuiltinRouter(tmp_path / "router", free_port())
     router.ensure()
     canary, baseline = _backend(error_every=10), _backend(error_every=0)
@@ -68,24 +61,6 @@ def scraped_router(tmp_path: Path) -> Iterator[tuple[BuiltinRouter, str]]:
         ]
     )
     admin = router._info()["admin"]
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        "scrape_configs:\n  - job_name: lockgate-router\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{admin}']\n"
-    )
-    server = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     stop = threading.Event()
 
     def load() -> None:
@@ -96,12 +71,11 @@ def scraped_router(tmp_path: Path) -> Iterator[tuple[BuiltinRouter, str]]:
     loader = threading.Thread(target=load, daemon=True)
     loader.start()
     try:
-        yield router, f"http://127.0.0.1:{port}"
+        with prometheus(tmp_path, [f"127.0.0.1:{admin}"]) as url:
+            yield router, url
     finally:
         stop.set()
         loader.join(30)  # before the router stops: no request is cut off mid-answer
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
         router.stop()
         canary.shutdown()
         baseline.shutdown()
