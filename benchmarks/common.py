@@ -173,3 +173,18 @@ def serving(home: Path, workers: int, *extra: str, env: dict[str, str]) -> Itera
     finally:
         server.kill()
         server.wait()
+
+
+def rss_kib(url: str, field: str = "VmRSS") -> int:
+    """The memory of the `lockgate serve` answering at `url` (VmHWM: its peak), in KiB."""
+    port = url.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and port.encode() in argv:
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
+    raise SystemExit("the server's process was not found")

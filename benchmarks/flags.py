@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import api_token, serving
+from common import api_token, rss_kib, serving
 
 from lockgate.flags.client import FlagClient
 from lockgate.flags.context import Context
@@ -107,20 +107,6 @@ def unleash_timing(scratch: Path, users: int) -> tuple[list[int], int]:
 def percentiles(times: list[int]) -> tuple[float, float]:
     cuts = statistics.quantiles(times, n=100)
     return cuts[49] / 1000, cuts[98] / 1000  # microseconds
-
-
-def rss_kib(url: str) -> int:
-    port = url.rsplit(":", 1)[1]
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in argv and port.encode() in argv:
-            for line in (entry / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    raise SystemExit("the server's process was not found")
 
 
 def server_memory(scratch: Path, count: int) -> dict[str, float]:

@@ -75,8 +75,14 @@ def make_token(home: Path, name: str, role: str, *extra: str) -> str:
 
 
 def start_server(
-    home: Path, workers: int, *extra: str, port: int | None = None, **env: str
+    home: Path,
+    workers: int,
+    *extra: str,
+    port: int | None = None,
+    log: Path | None = None,
+    **env: str,
 ) -> Server:
+    """`lockgate serve` on `port` (a free one), answering; its stderr to `log`, if given."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     admin = f"admin-{port}-{time.monotonic_ns()}"
@@ -86,7 +92,7 @@ def start_server(
         [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
          "--workers", str(workers), *extra],
         env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=log.open("ab") if log else subprocess.DEVNULL,
     )  # fmt: skip
     server = Server(home, port, process, token)
 

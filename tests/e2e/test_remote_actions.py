@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.actions.remote import Reference, RemoteActionError
+from lockgate.actions.remote import Reference, RemoteActionError, RemoteActions
+from lockgate.common.gitinfo import git_said
 from lockgate.common.runtime import free_port
 
 from ..conftest import git, jobs_by_key, lockgate, make_repo, need, wait_listening
@@ -288,3 +289,16 @@ jobs:
     assert "post saw toolkit" in logs
     shown = lockgate("show", run_id, cwd=repo).stdout
     assert "a warning from the toolkit" in shown
+
+
+def test_a_failed_fetch_says_all_git_said(tmp_path: Path) -> None:
+    """Git's last line alone ("... and the repository exists.") hides why; all of it is kept,
+    without a URL's credentials."""
+    actions = RemoteActions(f"file://{tmp_path}/none", offline=False)
+    with pytest.raises(RemoteActionError) as raised:
+        actions.directory("acme/missing@v1")
+    said = str(raised.value)
+    assert "does not appear to be a git repository" in said and "repository exists" in said
+    assert git_said("fatal: https://me:hunter2@example.com/x not found\n", 128) == (
+        "fatal: https://***@example.com/x not found"
+    )

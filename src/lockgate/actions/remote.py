@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.gitinfo import git_said
 from ..common.userdirs import cache_dir
 
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
@@ -150,6 +151,6 @@ def _git(*args: str) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RemoteActionError(f"git {args[0]} failed: {exc}") from None
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise RemoteActionError(f"git {' '.join(a for a in args if '://' not in a)}: {last}")
+        said = git_said(done.stderr, done.returncode)
+        raise RemoteActionError(f"git {' '.join(a for a in args if '://' not in a)}: {said}")
     return done.stdout

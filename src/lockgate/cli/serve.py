@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..common.errors import UserError
+from ..common.files import private_directory
 from ..engine.envfiles import read_secret_file
 from ..store.access import Access, Role
 from ..store.database import default_url
@@ -82,7 +83,7 @@ def register(app: typer.Typer) -> None:
         if interrupted not in ("requeue", "report"):
             raise UserError(f"{interrupted!r} is not requeue or report", where="--interrupted")
         home = home.resolve()
-        home.mkdir(parents=True, exist_ok=True)
+        private_directory(home, "--home")  # 0700; refused when others can write it
         url = store_url(home, db)
         reporting = forges(github_api, gitea_api)
         if deployments is not None and not deployments.is_dir():

@@ -1,7 +1,8 @@
-"""What git says about the repository a run starts from."""
+"""What git says about the repository a run starts from, and what git said when it failed."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,3 +98,19 @@ def changed_between(root: Path, before: str, after: str) -> tuple[str, ...] | No
         return None
     names = _git(root, "diff", "--name-only", before, after)
     return None if names is None else tuple(sorted(set(names.splitlines()) - {""}))
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+SAID_LINES = 30  # of a failing git's message kept: all of any real one, bounded for a flood
+
+
+def without_credentials(text: str) -> str:
+    """A URL's `user:password@` is never shown or stored."""
+    return _USERINFO.sub("***@", text)
+
+
+def git_said(stderr: str, returncode: int) -> str:
+    """A failing git's whole message (hints and all, its last SAID_LINES lines), without
+    credentials: its last line alone often leaves out why ("... and the repository exists")."""
+    lines = [line.rstrip() for line in stderr.strip().splitlines() if line.strip()]
+    return without_credentials("\n".join(lines[-SAID_LINES:]) or f"git exited {returncode}")

@@ -51,7 +51,6 @@ from .environments import (
     Summary,
     UnknownEnvironment,
 )
-from .limits import read_body
 from .worker import REF, SOURCE
 
 LIVE_POLL = 0.1  # seconds between looks at a running run's new log lines
@@ -456,7 +455,7 @@ async def alertmanager(
     resolves it."""
     found = services(request)
     try:
-        told = alerts.changes(json.loads(await read_body(request)), environment)
+        told = alerts.changes(json.loads(await request.body()), environment)
     except (ValueError, alerts.BadAlert) as exc:
         raise HTTPException(400, str(exc)) from None
     records = DeploymentRecords(found.store)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..flags.guard import Guard
 from ..flags.service import FlagService
@@ -29,7 +30,7 @@ from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
 from .flagfeed import RevisionFeed
-from .limits import MAX_BODY, read_body
+from .limits import BoundedBodies, gone
 from .snapshots import InsightsSnapshots
 from .statuses import Forge
 from .worker import REF, SOURCE
@@ -75,13 +76,8 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.state.flag_guard = Guard(app.state.flags, RolloutRecords(store))
     app.state.flag_sync = flagsync.FlagSync(app.state.services.environments, app.state.flags)
 
-    @app.middleware("http")
-    async def limit_bodies(request: Request, call_next):  # type: ignore[no-untyped-def]
-        """Every request body is size-limited, whatever endpoint it is for."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY:
-            return JSONResponse({"detail": f"the body is larger than {MAX_BODY} bytes"}, 413)
-        return await call_next(request)
+    app.add_middleware(BoundedBodies)  # every body capped and timed, whatever the route
+    app.add_exception_handler(ClientDisconnect, gone)
 
     @app.exception_handler(StarletteHTTPException)
     async def refused(request: Request, exc: StarletteHTTPException) -> Response:
@@ -104,7 +100,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     async def webhook(forge: str, request: Request) -> JSONResponse:
         if forge not in FORGES:
             raise HTTPException(404, f"no webhook for {forge!r}; use one of {', '.join(FORGES)}")
-        body = await read_body(request)
+        body = await request.body()
         try:
             webhooks.verify(forge, config.webhook_secret, request.headers, body)
         except webhooks.Unauthorized as exc:
@@ -138,7 +134,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
         used (the agent fetches the repository it follows), so a delivery can only make a pass
         come sooner. A pull request opened or pushed to is planned, and the plan posted to
         the forge as a status and a comment."""
-        body = await read_body(request)
+        body = await request.body()
         forge = "gitea" if request.headers.get("x-gitea-signature") else "github"
         given = request.headers.get("authorization", "").removeprefix("Bearer ")
         if not (given and hmac.compare_digest(given.encode(), config.hook_token.encode())):

@@ -17,7 +17,6 @@ from ..flags.observations import Batch, dated
 from ..store.flagrollouts import FlagAnalysis, GuardedRollout
 from .auth import Operator, Viewer
 from .flags import Environment
-from .limits import read_body
 
 router = APIRouter()
 BUSY_TICK, IDLE_TICK = 0.25, 1.0  # seconds between the guard's passes
@@ -32,7 +31,7 @@ async def observations(request: Request, environment: Environment) -> dict[str, 
     """A batch of an SDK's observations. Only flags with a guarded rollout running in the
     key's environment keep theirs; the others are counted as discarded."""
     try:
-        batch = Batch.model_validate_json(await read_body(request))
+        batch = Batch.model_validate_json(await request.body())
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

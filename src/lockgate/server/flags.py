@@ -29,7 +29,6 @@ from ..store.access import Access
 from ..store.flags import FlagChange
 from .auth import Admin, Operator, Viewer
 from .flagfeed import RevisionFeed
-from .limits import read_body
 
 router = APIRouter(prefix="/api/client")
 ofrep_router = APIRouter(prefix="/ofrep/v1/evaluate")
@@ -104,13 +103,13 @@ def stream(request: Request, _: Environment) -> StreamingResponse:
 
 @router.post("/register", status_code=202)
 async def register(request: Request, _: Environment) -> dict[str, Any]:
-    await read_body(request)  # size-checked; what an SDK says of itself is not kept yet
+    await request.body()  # size-checked; what an SDK says of itself is not kept yet
     return {}
 
 
 @router.post("/metrics", status_code=202)
 async def metrics(request: Request, _: Environment) -> dict[str, Any]:
-    await read_body(request)  # accepted so SDKs do not log errors; not yet counted
+    await request.body()  # accepted so SDKs do not log errors; not yet counted
     return {}
 
 
@@ -162,7 +161,7 @@ def _context(body: bytes) -> Context:
 @ofrep_router.post("/flags/{key}")
 async def evaluate_one(key: str, request: Request, environment: Environment) -> JSONResponse:
     try:
-        context = _context(await read_body(request))
+        context = _context(await request.body())
     except BadContext as exc:
         return exc.response
     _, evaluator = await asyncio.to_thread(_evaluator, request, environment)
@@ -174,7 +173,7 @@ async def evaluate_one(key: str, request: Request, environment: Environment) -> 
 @ofrep_router.post("/flags")
 async def evaluate_all(request: Request, environment: Environment) -> Response:
     """Every flag for one context; its ETag changes with the flags and with the context."""
-    body = await read_body(request)
+    body = await request.body()
     try:
         context = _context(body)
     except BadContext as exc:
@@ -278,7 +277,7 @@ def change(
 async def define(name: str, environment: str, request: Request, caller: Operator) -> FlagChange:
     """The whole state in `environment`: Unleash's `enabled`, `strategies`, `variants`."""
     try:
-        document = json.loads(await read_body(request))
+        document = json.loads(await request.body())
     except ValueError:
         raise HTTPException(400, "the body must be JSON") from None
     if not isinstance(document, dict):

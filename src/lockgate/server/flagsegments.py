@@ -13,7 +13,6 @@ from fastapi import APIRouter, HTTPException, Request
 from ..common.errors import UserError
 from ..flags.service import FlagService
 from .auth import Operator, Viewer
-from .limits import read_body
 
 router = APIRouter(prefix="/api/v1/flags/segments")
 
@@ -31,7 +30,7 @@ def listed(request: Request, _: Viewer) -> list[dict[str, Any]]:
 async def define(name: str, request: Request, caller: Operator) -> dict[str, Any]:
     """The segment's `constraints` (Unleash's shape) and `description`."""
     try:
-        document = json.loads(await read_body(request))
+        document = json.loads(await request.body())
     except ValueError:
         raise HTTPException(400, "the body must be JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("description", ""), str):

@@ -23,7 +23,6 @@ from . import auth, views
 from .api import Filters, Services, services
 from .environments import UnknownEnvironment
 from .flagguard import rollout_and_analyses
-from .limits import read_body
 from .snapshots import InsightsSnapshots
 
 PAGE = 50  # runs per page
@@ -108,7 +107,7 @@ def login_page(request: Request, next: str = "/runs", failed: str = "") -> Respo
 
 async def _form(request: Request) -> dict[str, str]:
     """A posted form's fields (the first of each), once its CSRF token is checked."""
-    parsed = urllib.parse.parse_qs((await read_body(request)).decode(errors="replace"))
+    parsed = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
     form = {name: values[0] for name, values in parsed.items()}
     keys: auth.Keys = request.app.state.keys
     if not keys.csrf_ok(request, form.get("csrf", "")):

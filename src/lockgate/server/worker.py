@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..common.errors import UserError
+from ..common.gitinfo import git_said
 from ..engine.plan import Plan, describe
 from ..engine.runner import selection
 from ..engine.state import RunOptions
@@ -226,7 +227,7 @@ def _fetch(checkout: Path, trigger: Trigger) -> str | None:
 
 
 def _git(where: Path, *args: str) -> str | None:
-    """None when git succeeded, else the last line it said."""
+    """None when git succeeded, else what it said."""
     done = subprocess.run(
         ["git", "-C", str(where), *args],
         capture_output=True,
@@ -236,4 +237,4 @@ def _git(where: Path, *args: str) -> str | None:
     )
     if done.returncode == 0:
         return None
-    return (done.stderr.strip().splitlines() or [f"git exited {done.returncode}"])[-1]
+    return git_said(done.stderr, done.returncode)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
 
 from ..common.errors import UserError
+from ..common.files import private_file
 from . import tables as t
 from .records import (
     AnnotationRecord,
@@ -102,7 +103,10 @@ class Store:
         self.url = url
         try:
             if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                database = Path(url.removeprefix("sqlite:///"))
+                database.parent.mkdir(parents=True, exist_ok=True)
+                if database.name != ":memory:":
+                    private_file(database)  # SQLite gives its -wal and -shm the same mode
                 # One pooled connection: connecting (and the pragmas) once, not per write.
                 self.engine: Engine = create_engine(url, pool_size=1, max_overflow=4)
                 event.listen(self.engine, "connect", _sqlite_pragmas)

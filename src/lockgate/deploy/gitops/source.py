@@ -17,22 +17,17 @@ from pathlib import Path
 
 from ...common.archive import UnsafeArchive, safe_extract
 from ...common.errors import UserError
+from ...common.gitinfo import without_credentials
 from ...workflow.project import GitopsSourceSettings
 from .layout import ConfigTree, read_config
 
 MAX_TREE = 64 * 1024 * 1024  # bytes of files the watched folder may hold
 GIT_TIMEOUT = 60.0  # seconds a fetch may take before the repository counts as unreachable
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _SHA = re.compile(r"[0-9a-f]{7,40}")
 
 
 class Unreachable(Exception):
     """The repository could not be fetched; says why (git's whole message, no credentials)."""
-
-
-def without_credentials(text: str) -> str:
-    """A URL's `user:password@` is never shown or stored."""
-    return _USERINFO.sub("***@", text)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from lockgate.common.errors import UserError
+from lockgate.common.gitinfo import without_credentials
 from lockgate.deploy.gitops import source
-from lockgate.deploy.gitops.source import ConfigRepository, Unreachable, without_credentials
+from lockgate.deploy.gitops.source import ConfigRepository, Unreachable
 from lockgate.workflow.project import GitopsSourceSettings
 
 from .configrepo import commit
