@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import update
 
 from lockgate.common.runtime import free_port
+from lockgate.engine.refs import ref_of
 from lockgate.server import webhooks
 from lockgate.server.statuses import Forge, Status, request_for
 from lockgate.store import Store, tables
@@ -73,6 +74,35 @@ def test_every_github_example_is_verified_and_read(github_examples: list[dict[st
     assert isinstance(trigger, Trigger) and (trigger.ref, trigger.after) == (
         push["ref"], push["after"]
     )  # fmt: skip
+
+
+def test_each_github_example_gets_the_refs_and_actor_github_gives(
+    github_examples: list[dict[str, Any]],
+) -> None:
+    """GITHUB_REF, _REF_NAME, _REF_TYPE, _HEAD_REF, _BASE_REF and the actor, from GitHub's
+    own example deliveries, as GitHub's documentation says a run of each event sees them."""
+    seen: dict[str, set[tuple[str, ...]]] = {}
+    for event in github_examples:
+        for example in event["examples"]:
+            trigger = webhooks.parse("github", signed_headers(event["name"], b"{}"),
+                                     json.dumps(example).encode())  # fmt: skip
+            if trigger is None:
+                continue
+            ref = ref_of(trigger.event, trigger.payload, "checked-out")
+            seen.setdefault(trigger.event, set()).add(
+                (ref.ref, ref.name, ref.type, ref.head_ref, ref.base_ref, trigger.actor)
+            )
+    assert seen["push"] == {
+        ("refs/tags/simple-tag", "simple-tag", "tag", "", "", "Codertocat"),
+        ("refs/heads/master", "master", "branch", "", "", "Codertocat"),
+    }
+    assert seen["pull_request"] == {
+        ("refs/pull/2/merge", "2/merge", "branch", "changes", "master", "Codertocat")
+    }
+    assert seen["workflow_dispatch"] == {
+        ("refs/heads/main", "main", "branch", "", "", "octocat"),
+        ("refs/heads/master", "master", "branch", "", "", "Codertocat"),
+    }
 
 
 def test_gitea_and_gitlab_deliveries() -> None:
@@ -159,6 +189,7 @@ jobs:
     steps:
       - uses: actions/checkout@v4
       - run: sleep "$(cat delay)" && echo built from the server
+      - run: echo "ref=$GITHUB_REF name=$GITHUB_REF_NAME type=$GITHUB_REF_TYPE by=$GITHUB_ACTOR"
 """
 
 
@@ -207,6 +238,28 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     servers.append(third)
     newest = third.get("/api/v1/queue")[0]
     assert newest["status"] == "interrupted" and "stopped" in newest["message"]
+
+    # a tag pushed while the server is down: spooled by the hook, queued once at the start
+    third.process.send_signal(signal.SIGKILL)
+    third.process.wait()
+    (source / "delay").write_text("0\n")
+    git(source, "commit", "-qam", "release")
+    git(source, "tag", "v1.0")
+    down = subprocess.run(["git", "-C", str(source), "push", "-q", "origin", "v1.0"],
+                          capture_output=True, text=True, env={**os.environ, "GL_USER": "ana"},
+                          check=True)  # fmt: skip
+    assert "spooled" in down.stderr, down.stderr
+    fourth = start_server(home, 1, port=first.port)
+    servers.append(fourth)
+    eventually(lambda: fourth.get("/api/v1/queue")[0]["status"] == "done", 120, "the tag's run")
+    tagged = fourth.get("/api/v1/queue")[0]
+    assert tagged["trigger"]["ref"] == "refs/tags/v1.0" and tagged["exit_code"] == 0
+    assert len(fourth.get("/api/v1/queue")) == 3  # queued once
+    assert not any((bare / "lockgate-spool").glob("*.json"))
+    (newest_run, *_) = fourth.get("/api/v1/runs")
+    logs = [json.loads(d)["line"] for k, d in sse_events(fourth, f"/api/v1/runs/{newest_run['id']}/logs")
+            if k == "line"]  # fmt: skip
+    assert any("ref=refs/tags/v1.0 name=v1.0 type=tag by=ana" in line for line in logs), logs
 
 
 # -- commit statuses, checked against GitHub's published OpenAPI description --------------------

@@ -18,6 +18,7 @@ from rich.markup import escape
 from .. import __version__
 from ..common import crash
 from ..common.errors import UserError
+from ..common.events import sender
 from ..engine.envfiles import read_secret_file
 from ..engine.leftovers import clean_up
 from ..engine.plan import Plan, describe
@@ -95,7 +96,9 @@ def run(
     var: Annotated[list[str], typer.Option("--var", help="K=V for the vars context")] = [],  # noqa: B006
     input_: Annotated[list[str], typer.Option("--input", help="K=V workflow input")] = [],  # noqa: B006
     env: Annotated[list[str], typer.Option("--env", help="K=V added to every step")] = [],  # noqa: B006
-    actor: Annotated[str | None, typer.Option("--actor", help="default: $USER")] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="default: the event's sender, else $USER")
+    ] = None,
     event_json: Annotated[
         Path | None, typer.Option("-e", "--event-json", help="event payload JSON file")
     ] = None,
@@ -172,7 +175,7 @@ def run(
         vars=_pairs(var, "--var"),
         inputs={**dispatched_inputs(event, payload), **_pairs(input_, "--input")},
         env=env_pairs,
-        actor=actor or os.environ.get("USER", "lockgate"),
+        actor=actor or sender(payload) or os.environ.get("USER", "lockgate"),
         event_payload=payload,
         matrix_filter=_pairs(matrix, "--matrix", ":"),
         platforms=_pairs(platform, "--platform"),

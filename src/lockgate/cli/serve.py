@@ -177,4 +177,7 @@ def install(
     script = f"#!/bin/sh\n{HOOK_MARK} (lockgate hook install)\nexec {shlex.join(command)}\n"
     hook.write_text(script)
     hook.chmod(0o755)
+    from ..server.gitpush import remember_hooked  # the server's modules load only here
+
+    remember_hooked(token_file.resolve().parent, bare)  # its start delivers what was spooled
     Console(highlight=False).print(f"installed {escape(str(hook))}: pushes queue runs on {server}")

@@ -15,6 +15,7 @@ from .cache.jobcache import JobCache
 from .github import ARCH, GitHubContext
 from .masking import Masker
 from .recorder import Recorder
+from .refs import GitRef, ref_of
 from .scheduling import Slots
 from .state import Observer, RunOptions
 
@@ -53,8 +54,8 @@ class RunContext:
         self.recorder = Recorder(self.store, self.observer, self.masker)
 
     @property
-    def ref(self) -> str:
-        return f"refs/heads/{self.repo.branch}"
+    def ref(self) -> GitRef:
+        return ref_of(self.options.event_name, self.options.event_payload, self.repo.branch)
 
     def github(
         self, run_id: int, workflow: str, workflow_file: str, job: str = ""
@@ -64,12 +65,11 @@ class RunContext:
             event=self.options.event_payload,
             sha=self.repo.sha,
             ref=self.ref,
-            ref_name=self.repo.branch,
             repository=self.repo.repository,
             repository_url=f"file://{self.repo.root}",
             actor=self.options.actor,
             workflow=workflow,
-            workflow_ref=f"{self.repo.repository}/{workflow_file}@{self.ref}",
+            workflow_ref=f"{self.repo.repository}/{workflow_file}@{self.ref.ref}",
             run_id=str(run_id),
             token=self.options.secrets.get("GITHUB_TOKEN", ""),
             job=job,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workflow.expressions import Value
+from .refs import GitRef
 
 ARCH = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(
     platform.machine().lower(), platform.machine().upper()
@@ -21,8 +22,7 @@ SERVER_URL, API_URL = "https://github.com", "https://api.github.com"
 class GitHubContext:
     event_name: str
     sha: str
-    ref: str
-    ref_name: str
+    ref: GitRef
     repository: str  # owner/name
     repository_url: str
     actor: str
@@ -57,12 +57,12 @@ class GitHubContext:
             "event_name": self.event_name,
             "event": self.event,
             "sha": self.sha,
-            "ref": self.ref,
-            "ref_name": self.ref_name,
-            "ref_type": "branch",
+            "ref": self.ref.ref,
+            "ref_name": self.ref.name,
+            "ref_type": self.ref.type,
             "ref_protected": False,
-            "head_ref": "",
-            "base_ref": "",
+            "head_ref": self.ref.head_ref,
+            "base_ref": self.ref.base_ref,
             "repository": self.repository,
             "repository_owner": self.repository_owner,
             "repositoryUrl": self.repository_url,
@@ -96,9 +96,9 @@ class GitHubContext:
             "GITHUB_ACTIONS": "true",
             "GITHUB_WORKSPACE": self.workspace,
             "GITHUB_SHA": self.sha,
-            "GITHUB_REF": self.ref,
-            "GITHUB_REF_NAME": self.ref_name,
-            "GITHUB_REF_TYPE": "branch",
+            "GITHUB_REF": self.ref.ref,
+            "GITHUB_REF_NAME": self.ref.name,
+            "GITHUB_REF_TYPE": self.ref.type,
             "GITHUB_REPOSITORY": self.repository,
             "GITHUB_REPOSITORY_OWNER": self.repository_owner,
             "GITHUB_ACTOR": self.actor,
@@ -114,8 +114,8 @@ class GitHubContext:
             "GITHUB_SERVER_URL": SERVER_URL,
             "GITHUB_API_URL": API_URL,
             "GITHUB_GRAPHQL_URL": f"{API_URL}/graphql",
-            "GITHUB_HEAD_REF": "",
-            "GITHUB_BASE_REF": "",
+            "GITHUB_HEAD_REF": self.ref.head_ref,
+            "GITHUB_BASE_REF": self.ref.base_ref,
             "GITHUB_RETENTION_DAYS": "90",
             "GITHUB_ACTION": action,
             "RUNNER_OS": "Linux",

@@ -25,6 +25,7 @@ from .context import RunContext
 from .leftovers import work_root as make_work_root
 from .orchestrator import WorkflowRun, combine
 from .plan import select
+from .refs import ref_of
 from .state import JobRun, Observer, RunOptions
 from .triggers import Event
 from .workspace import RunSnapshot
@@ -41,7 +42,7 @@ class WorkflowResult:
 
 def event_for(options: RunOptions, repo: RepoInfo) -> Event:
     payload = options.event_payload
-    ref = str(payload.get("ref") or f"refs/heads/{repo.branch}")
+    ref = ref_of(options.event_name, payload, repo.branch).filtered
     action = payload.get("action")
     changed = repo.changed_files
     before, after = payload.get("before"), payload.get("after") or repo.sha

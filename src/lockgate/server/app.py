@@ -13,7 +13,6 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -23,17 +22,17 @@ from ..store import Store
 from ..store.access import Access
 from ..store.flagrollouts import RolloutRecords
 from ..store.flags import FlagRecords
-from ..store.queue import Queue, Trigger
+from ..store.queue import Queue
 from ..store.schedules import Schedules
 from . import api, flagguard, flags, flagsegments, flagsync, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
 from .flagfeed import RevisionFeed
+from .gitpush import GitPush
 from .limits import BoundedBodies, gone
 from .snapshots import InsightsSnapshots
 from .statuses import Forge
-from .worker import REF, SOURCE
 
 FORGES = ("github", "gitea", "gitlab")
 API_PATHS = ("/api/", "/ofrep/", "/webhooks/", "/healthz", "/docs", "/openapi.json")
@@ -49,15 +48,6 @@ class ServerConfig:
     deployments: Path | None  # the directory whose deployed environments the server drives
     forges: dict[str, Forge] = field(default_factory=dict)  # where statuses and plans go
     public_url: str = ""  # how forges link back
-
-
-class GitPush(BaseModel):
-    """What a post-receive hook sends: one pushed ref."""
-
-    repository: str = Field(pattern=SOURCE.pattern)
-    ref: str = Field(pattern=f"^{REF}$")
-    before: str = Field(pattern=r"^[0-9a-f]{40,64}$")
-    after: str = Field(pattern=r"^[0-9a-f]{40,64}$")
 
 
 def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAPI:
@@ -118,13 +108,9 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
         given = request.headers.get("authorization", "").removeprefix("Bearer ")
         if not hmac.compare_digest(given.encode(), config.hook_token.encode()):
             raise HTTPException(401, "the hook token is missing or wrong")
-        if set(push.after) == {"0"}:
+        trigger = push.trigger()
+        if trigger is None:
             return JSONResponse({"queued": False, "reason": "a deleted ref"})
-        payload = {"ref": push.ref, "before": push.before, "after": push.after,
-                   "repository": {"clone_url": push.repository}}  # fmt: skip
-        delivery = f"git:{push.repository}:{push.ref}:{push.before}:{push.after}"
-        trigger = Trigger("git", delivery, "push", push.repository, push.ref, push.after,
-                          push.before, payload)  # fmt: skip
         return services.enqueue(trigger, "git hook")
 
     @app.post("/api/v1/hooks/gitops", status_code=202)

@@ -23,8 +23,10 @@ from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import Queue
 from . import flagguard
+from .api import Services
 from .app import ServerConfig, create_app
 from .doorbell import Doorbell
+from .gitpush import spooled
 from .scheduler import Scheduler
 from .statuses import Forge
 from .worker import Worker
@@ -63,6 +65,19 @@ def _reap(store: Store, stop: threading.Event) -> None:
     pages never show them running on."""
     while not stop.wait(REAP_SECONDS):
         store.mark_interrupted()
+
+
+def _deliver_spooled(home: Path, services: Services) -> int:
+    """Queue what hooks spooled while the server was down (each delivery once: a push its
+    hook sent meanwhile is recognised); the spool files go."""
+    queued = 0
+    for path, push in spooled(home):
+        trigger = push.trigger() if push is not None else None
+        if trigger is not None:
+            services.enqueue(trigger, "git hook (spooled)")
+            queued += 1
+        path.unlink(missing_ok=True)
+    return queued
 
 
 def forges(github_api: str, gitea_api: str | None) -> dict[str, Forge]:
@@ -126,6 +141,9 @@ def serve(
     for thread in (guarding, syncing):
         thread.start()
         threads.append(thread)
+    delivered = _deliver_spooled(home, app.state.services)
+    if delivered:
+        print(f"{delivered} pushes spooled while the server was down: queued", flush=True)
     if app.state.services.environments.follow():
         print(f"following the config repository of {deployments}/lockgate.yml", flush=True)
     try:

@@ -17,6 +17,7 @@ from sqlalchemy import Row, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ..common.events import sender
 from . import tables as t
 from .database import Store, pid_alive
 
@@ -46,11 +47,7 @@ class Trigger:
     @property
     def actor(self) -> str:
         """Who caused it, as GitHub's `github.actor`: the event's sender, else its pusher."""
-        for field, name in (("sender", "login"), ("pusher", "name"), ("pusher", "username")):
-            found = self.payload.get(field)
-            if isinstance(found, dict) and isinstance(found.get(name), str) and found[name]:
-                return str(found[name])[:255]
-        return "lockgate"
+        return sender(self.payload) or "lockgate"
 
 
 @dataclass(frozen=True)

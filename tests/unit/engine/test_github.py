@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from lockgate.engine.github import GitHubContext
+from lockgate.engine.refs import GitRef, ref_of
 
 CONTEXT = GitHubContext(
     event_name="push",
     sha="abc123",
-    ref="refs/heads/main",
-    ref_name="main",
+    ref=GitRef("refs/heads/main"),
     repository="acme/shop",
     repository_url="file:///srv/shop",
     actor="ana",
@@ -56,3 +56,24 @@ def test_inside_an_action_its_path_and_reference_are_set() -> None:
         event_path=Path("/e"), action="a", temp=Path("/t"), tool_cache=Path("/tc"), uses="./x"
     )
     assert (local["GITHUB_ACTION_REPOSITORY"], local["GITHUB_ACTION_REF"]) == ("", "")
+
+
+def test_refs_as_github_names_them_for_each_event() -> None:
+    pull = {"number": 7, "pull_request": {"head": {"ref": "fix"}, "base": {"ref": "main"}}}
+    for event, payload, wanted in [
+        ("push", {}, ("refs/heads/dev", "dev", "branch", "", "", "refs/heads/dev")),
+        ("push", {"ref": "refs/tags/v2"}, ("refs/tags/v2", "v2", "tag", "", "", "refs/tags/v2")),
+        ("pull_request", pull, ("refs/pull/7/merge", "7/merge", "branch", "fix", "main",
+                                "refs/heads/main")),
+        ("pull_request_target", pull, ("refs/heads/main", "main", "branch", "fix", "main",
+                                       "refs/heads/main")),
+        ("workflow_dispatch", {"ref": "release"}, ("refs/heads/release", "release", "branch",
+                                                   "", "", "refs/heads/release")),
+    ]:  # fmt: skip
+        ref = ref_of(event, payload, "dev")
+        assert (ref.ref, ref.name, ref.type, ref.head_ref, ref.base_ref, ref.filtered) == wanted
+    tagged = CONTEXT.__class__(**{**vars(CONTEXT), "ref": GitRef("refs/tags/v2")})
+    env = tagged.environment(event_path=Path("/e"), action="a", temp=Path("/t"),
+                             tool_cache=Path("/tc"))  # fmt: skip
+    assert (env["GITHUB_REF_NAME"], env["GITHUB_REF_TYPE"]) == ("v2", "tag")
+    assert tagged.as_context()["ref_type"] == "tag"
