@@ -15,12 +15,13 @@ import hmac
 import json
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from common import api_token, serving
+from common import LOCKGATE, api_token, serving
 
 SECRET = "burst-secret"
 DISTINCT, REPEATED, CLIENTS, SECONDS = 200, 50, 20, 10.0
@@ -63,6 +64,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-burst-") as tmp:
         home = Path(tmp) / "home"
         token = api_token(home, "bench")
+        registered = subprocess.run(
+            [str(LOCKGATE), "repo", "add", "https://example.invalid/o/r.git", "--forge", "github",
+             "--home", str(home)], capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert registered.returncode == 0, registered.stderr
         with serving(home, 0, env={"LOCKGATE_WEBHOOK_SECRET": SECRET}) as url:
             baseline = []
             with httpx.Client(timeout=10) as client:  # kept alive, as the burst's clients are

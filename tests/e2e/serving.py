@@ -126,6 +126,13 @@ def bare_repository(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
     return source, bare
 
 
+def register(server: Server, source: str | Path, forge: str = "git", **extra: str) -> None:
+    """Let the server run `source`: an admin's registration, through the API."""
+    answer = httpx.post(server.url + "/api/v1/repositories", headers=bearer(server.token),
+                        json={"source": str(source), "forge": forge, **extra})  # fmt: skip
+    assert answer.status_code == 201, answer.text
+
+
 def dispatch(server: Server, bare: Path, token: str) -> httpx.Response:
     """A manual run (workflow_dispatch) of main through the API."""
     return httpx.post(server.url + "/api/v1/runs", headers=bearer(token),

@@ -44,6 +44,7 @@ from .serving import (
     bearer,
     dispatch,
     make_token,
+    register,
     servers,
     signed,
     signed_headers,
@@ -172,13 +173,31 @@ def test_webhooks_are_checked_before_anything_is_queued(
     malformed = b'{"ref": '
     answer = httpx.post(hook, content=malformed, headers=signed_headers("push", malformed))
     assert answer.status_code == 400 and "JSON" in answer.json()["detail"]
+    unknown = httpx.post(hook, content=body, headers=signed_headers("push", body, "early"))
+    assert unknown.status_code == 404 and "lockgate repo add" in unknown.json()["detail"]
+    assert any(e["action"] == "refused: unregistered repository"
+               for e in server.get("/api/v1/audit"))  # fmt: skip
+    register(server, push["repository"]["clone_url"], "github")
     first = httpx.post(hook, content=body, headers=signed_headers("push", body, "same-delivery"))
     again = httpx.post(hook, content=body, headers=signed_headers("push", body, "same-delivery"))
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"] and again.json()["new"] is False
+    # a repository with a webhook secret of its own: the server's does not sign for it
+    own = "its own secret, not the server's"
+    register(server, "https://github.com/octo/private.git", "github", secret=own)
+    private = {**push, "repository": {**push["repository"], "full_name": "octo/private",
+                                      "clone_url": "https://github.com/octo/private.git"}}  # fmt: skip
+    other = json.dumps(private).encode()
+    assert httpx.post(hook, content=other, headers=signed_headers("push", other, "p1")
+                      ).status_code == 401  # fmt: skip
+    right = {**signed_headers("push", other, "p2"), "x-hub-signature-256": signed(other, own)}
+    assert httpx.post(hook, content=other, headers=right).status_code == 201
+    assert own.encode() not in b"".join(
+        p.read_bytes() for p in (server.home / ".lockgate").glob("lockgate.db*")
+    )
     big = b" " * (6 << 20)
     assert httpx.post(hook, content=big, headers=signed_headers("push", big)).status_code == 413
-    (item,) = server.get("/api/v1/queue")
+    item, _private = server.get("/api/v1/queue")[::-1]
     assert item["status"] == "queued" and item["trigger"]["after"] == push["after"]
 
 
@@ -298,6 +317,7 @@ def test_a_run_reports_its_status_to_the_commit(
         tmp_path / "home", 1, "--github-api", api, LOCKGATE_GITHUB_TOKEN="forge-token"
     )
     servers.append(server)
+    register(server, bare)
     body = json.dumps(push).encode()
     answer = httpx.post(server.url + "/webhooks/github", content=body,
                         headers=signed_headers("push", body))  # fmt: skip
@@ -334,12 +354,23 @@ def test_tokens_roles_and_the_audit_trail(servers: list[Server], tmp_path: Path)
     refused = httpx.post(server.url + "/api/v1/runs", json=run, headers=bearer(viewer))
     assert refused.status_code == 403 and "operator" in refused.json()["detail"]
     assert server.get("/api/v1/queue", viewer) == []  # nothing happened
+    unknown = httpx.post(server.url + "/api/v1/runs", json=run, headers=bearer(operator))
+    assert unknown.status_code == 404  # not a repository this server runs
+    refused_add = httpx.post(server.url + "/api/v1/repositories", headers=bearer(operator),
+                             json={"source": run["repository"], "forge": "github"})  # fmt: skip
+    assert refused_add.status_code == 403  # admins register
+    register(server, run["repository"], "github")
+    assert lockgate("repo", "list", "--home", str(server.home), cwd=tmp_path).stdout.startswith(
+        "r\thttps://example.invalid/o/r\tgithub"
+    )
     asked = httpx.post(server.url + "/api/v1/runs", json=run, headers=bearer(operator))
     assert asked.status_code == 201
     (item,) = server.get("/api/v1/queue", viewer)
     assert item["trigger"]["event"] == "workflow_dispatch" and item["trigger"]["source"] == "manual"
     assert httpx.get(server.url + "/api/v1/audit", headers=bearer(operator)).status_code == 403
-    (event,) = server.get("/api/v1/audit")
+    refusal, added, event = server.get("/api/v1/audit")[::-1][:3]
+    assert (refusal["actor"], refusal["action"]) == ("ops", "refused: unregistered repository")
+    assert added["action"] == "repository added"
     assert (event["actor"], event["action"]) == ("ops", "queue workflow_dispatch")
     stored = b"".join(p.read_bytes() for p in (server.home / ".lockgate").glob("lockgate.db*"))
     assert stored and operator.encode() not in stored and viewer.encode() not in stored
@@ -370,11 +401,11 @@ def test_a_repository_git_would_read_as_an_option_is_never_fetched(
     queued = httpx.post(
         server.url + "/webhooks/github", content=body, headers=signed_headers("push", body)
     )
-    assert queued.status_code == 201
-    eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 60, "taken")
-    (item,) = server.get("/api/v1/queue")
-    assert item["exit_code"] == 2 and item["message"].startswith("refused to fetch")
-    assert not marker.exists()
+    assert queued.status_code == 404  # a server runs only what it was told to
+    added = httpx.post(server.url + "/api/v1/repositories", headers=bearer(server.token),
+                       json={"source": evil})  # fmt: skip
+    assert added.status_code == 422 and "not a repository's path or URL" in added.text
+    assert server.get("/api/v1/queue") == [] and not marker.exists()
 
 
 # -- schedules, cancel and rerun, artifacts, incidents ---------------------------------------------
@@ -397,6 +428,7 @@ def test_a_schedule_of_the_default_branch_runs_its_workflow(
                                           ".github/workflows/nightly.yml": SCHEDULED})  # fmt: skip
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
+    register(server, bare)
     operator = make_token(server.home, "ops", "operator")
     asked = dispatch(server, bare, operator)
     assert asked.status_code == 201  # a manual run has no schedule to record: only pushes do
@@ -451,6 +483,7 @@ def test_operators_cancel_and_rerun(servers: list[Server], tmp_path: Path) -> No
     _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": SLOW})
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
+    register(server, bare)
     operator, viewer = (make_token(server.home, n, r) for n, r in (("ops", "operator"),
                                                                     ("reader", "viewer")))  # fmt: skip
     for number in range(2):  # the second waits while the only worker runs the first
@@ -504,6 +537,7 @@ def test_artifacts_outlive_the_workspace_and_download_as_zip(
     _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": ARTIFACT})
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
+    register(server, bare)
     operator = make_token(server.home, "ops", "operator")
     dispatch(server, bare, operator)
     eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
@@ -569,6 +603,7 @@ def test_a_concurrency_group_holds_across_the_cli_and_the_server(
     )
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
+    register(server, bare)
     store = f"sqlite:///{server.home / '.lockgate' / 'lockgate.db'}"
     cli = subprocess.Popen([str(LOCKGATE), "run", "push", "--db", store], cwd=source,
                            env={**os.environ, "LOCKGATE_DAEMON": "0"},
@@ -704,6 +739,7 @@ def test_a_second_server_neither_takes_the_port_nor_the_running_runs(
     home = tmp_path / "home"
     first = start_server(home, 1)
     servers.append(first)
+    register(first, bare)
     operator = make_token(home, "ops", "operator")
     dispatch(first, bare, operator)
     eventually(lambda: first.get("/api/v1/queue")[0]["status"] == "running", 60, "taken")
@@ -739,6 +775,7 @@ def test_each_workflow_chooses_what_a_dead_server_leaves(
     home = tmp_path / "home"
     first = start_server(home, 1)
     servers.append(first)
+    register(first, bare)
     dispatch(first, bare, make_token(home, "ops", "operator"))
     eventually(lambda: len(first.get("/api/v1/runs")) == 2, 60, "both workflows running")
     first.process.send_signal(signal.SIGKILL)
@@ -820,6 +857,7 @@ def test_a_broken_workflow_is_reported_on_its_queued_run(
     _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": broken})
     server = start_server(tmp_path / "home", 1)
     servers.append(server)
+    register(server, bare)
     dispatch(server, bare, make_token(server.home, "ops", "operator"))
     eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")
     (item,) = server.get("/api/v1/queue")

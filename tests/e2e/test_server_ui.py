@@ -18,7 +18,16 @@ import pytest
 
 from ..conftest import git, lockgate, need
 from .fleet import Load, app_version, build, deploy, eventually, fleet_repo, teardown
-from .serving import Server, bare_repository, bearer, dispatch, make_token, servers, start_server
+from .serving import (
+    Server,
+    bare_repository,
+    bearer,
+    dispatch,
+    make_token,
+    register,
+    servers,
+    start_server,
+)
 
 __all__ = ["servers"]  # the fixture
 CHROMIUM = Path("/usr/bin/chromium")
@@ -171,6 +180,7 @@ jobs:
 def test_forms_without_their_csrf_token_are_refused(servers: list[Server], tmp_path: Path) -> None:
     server = start_server(tmp_path / "home", 0)
     servers.append(server)
+    register(server, "https://example.invalid/o/r.git", "github")
     token = make_token(server.home, "ops", "operator")
     with httpx.Client(base_url=server.url) as client:
         login = client.get("/login")
@@ -290,6 +300,7 @@ def test_secrets_reach_neither_the_pages_nor_the_api(servers: list[Server], tmp_
     server = start_server(tmp_path / "home", 1, "--secret-file", str(secrets))
     servers.append(server)
     _source, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": LEAKY})
+    register(server, bare)
     operator = make_token(server.home, "ops", "operator")
     dispatch(server, bare, operator)
     eventually(lambda: server.get("/api/v1/queue")[0]["status"] == "done", 120, "the run")

@@ -33,6 +33,7 @@ from . import gitops as gitops_cli
 from . import insights as insights_cli
 from . import override as override_cli
 from . import regions as regions_cli
+from . import repos as repos_cli
 from . import serve as serve_cli
 from .options import DbOpt, OutputOpt, RepoOpt
 from .views import LiveView, PlainView, SilentView
@@ -378,6 +379,7 @@ def logs(
 
 app.add_typer(artifact_cli.app, name="artifact")
 app.add_typer(flags_cli.app, name="flags")
+app.add_typer(repos_cli.app, name="repo")
 deploy_cli.register(app)
 gitops_cli.register(app)
 override_cli.register(app)

@@ -17,7 +17,8 @@ from ..common.files import private_directory
 from ..engine.envfiles import read_secret_file
 from ..store.access import Access, Role
 from ..store.database import default_url
-from .options import DbOpt, open_store
+from ..store.repositories import RepositoryRecords
+from .options import DbOpt, open_store, user
 
 HOOK_MARK = "# lockgate: queue a run per pushed ref"
 hook_app = typer.Typer(help="Git hooks that trigger runs.", no_args_is_help=True)
@@ -150,8 +151,10 @@ def install(
     url: Annotated[
         str | None, typer.Option("--url", help="where the server fetches from (default: path)")
     ] = None,
+    db: DbOpt = None,
 ) -> None:
-    """Install a post-receive hook that queues a run for every pushed ref.
+    """Install a post-receive hook that queues a run for every pushed ref, and register the
+    repository with the server whose --home holds the token file.
 
     Example: lockgate hook install /srv/git/app.git --server http://127.0.0.1:8000
     """
@@ -178,6 +181,11 @@ def install(
     hook.write_text(script)
     hook.chmod(0o755)
     from ..server.gitpush import remember_hooked  # the server's modules load only here
+    from ..server.repositories import register
 
-    remember_hooked(token_file.resolve().parent, bare)  # its start delivers what was spooled
+    home = token_file.resolve().parent
+    known = RepositoryRecords(open_store(db, home))
+    if known.matching(url or str(bare)) is None:
+        register(known, home, url or str(bare), "git", user())
+    remember_hooked(home, bare)  # its start delivers what was spooled
     Console(highlight=False).print(f"installed {escape(str(hook))}: pushes queue runs on {server}")

@@ -38,6 +38,7 @@ from ..store.gitops import EnvironmentSync, SourceState
 from ..store.overrides import Override
 from ..store.queue import Queue, QueuedRun, Trigger
 from ..store.records import RunRecord, Status
+from ..store.repositories import RepositoryRecords
 from ..store.schedules import Schedule, Schedules
 from ..testresults.flaky import FlakyTest, TestRecord
 from . import alerts, ansi
@@ -51,6 +52,7 @@ from .environments import (
     Summary,
     UnknownEnvironment,
 )
+from .repositories import registration_of
 from .worker import REF, SOURCE
 
 LIVE_POLL = 0.1  # seconds between looks at a running run's new log lines
@@ -68,8 +70,15 @@ class Services:
     environments: Environments
     home: Path  # the server's home: kept artifacts live under home/artifacts
     doorbell: Doorbell  # wakes idle workers
+    repositories: RepositoryRecords  # what it runs: nothing else
 
     def enqueue(self, trigger: Trigger, actor: str) -> JSONResponse:
+        """Queue `trigger` if its repository is registered; else 404, and audited."""
+        if registration_of(self.repositories, trigger) is None:
+            self.access.record(actor, "refused: unregistered repository",
+                               f"{trigger.repository} {trigger.ref}")  # fmt: skip
+            raise HTTPException(404, f"{trigger.repository} is not a repository this server "
+                                     "runs: an admin registers it (lockgate repo add)")  # fmt: skip
         item, new = self.queue.enqueue(trigger)
         if new:
             self.doorbell.ring()

@@ -23,14 +23,16 @@ from ..store.access import Access
 from ..store.flagrollouts import RolloutRecords
 from ..store.flags import FlagRecords
 from ..store.queue import Queue
+from ..store.repositories import ForgeKind, RepositoryRecords
 from ..store.schedules import Schedules
-from . import api, flagguard, flags, flagsegments, flagsync, reviews, ui, webhooks
+from . import api, flagguard, flags, flagsegments, flagsync, repositories, reviews, ui, webhooks
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
 from .flagfeed import RevisionFeed
 from .gitpush import GitPush
 from .limits import BoundedBodies, gone
+from .repositories import secret_of
 from .snapshots import InsightsSnapshots
 from .statuses import Forge
 
@@ -56,7 +58,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     access = Access(store)
     environments = Environments(config.deployments, store)
     services = api.Services(store, Queue(store), access, Schedules(store), environments,
-                            config.home, doorbell)  # fmt: skip
+                            config.home, doorbell, RepositoryRecords(store))  # fmt: skip
     app.state.services = services
     app.state.keys = Keys(config.session_key, access)
     app.state.snapshots = InsightsSnapshots(store)
@@ -91,8 +93,11 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
         if forge not in FORGES:
             raise HTTPException(404, f"no webhook for {forge!r}; use one of {', '.join(FORGES)}")
         body = await request.body()
+        about = webhooks.repository_of(forge, body)  # which registration's secret signs it
+        registered = services.repositories.matching(about[0], ForgeKind(forge), about[1])
+        secret = secret_of(config.home, registered) or config.webhook_secret
         try:
-            webhooks.verify(forge, config.webhook_secret, request.headers, body)
+            webhooks.verify(forge, secret, request.headers, body)
         except webhooks.Unauthorized as exc:
             raise HTTPException(401, str(exc)) from None
         try:
@@ -155,6 +160,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
         return {"plan": "requested"}
 
     app.include_router(api.router)
+    app.include_router(repositories.router)
     app.include_router(flags.router)
     app.include_router(flags.ofrep_router)
     app.include_router(flagsegments.router)  # before flags' /{name}/... routes

@@ -14,6 +14,7 @@ from ..common import cron
 from ..common.errors import UserError
 from ..store import Store
 from ..store.queue import Queue, Trigger
+from ..store.repositories import RepositoryRecords
 from ..store.schedules import Schedules
 from ..workflow.loader import load_workflow
 from .doorbell import Doorbell
@@ -65,6 +66,7 @@ def record(store: Store, trigger: Trigger, checkout: Path) -> None:
 class Scheduler:
     def __init__(self, store: Store, stop: threading.Event, doorbell: Doorbell) -> None:
         self.schedules, self.queue, self.stop = Schedules(store), Queue(store), stop
+        self.repositories = RepositoryRecords(store)
         self.doorbell = doorbell
 
     def loop(self) -> None:
@@ -74,6 +76,9 @@ class Scheduler:
 
     def fire(self, now: float) -> None:
         for due in self.schedules.due(now):
+            if self.repositories.matching(due.repository) is None:  # removed since: not run
+                self.schedules.advance(due, next_time(due.cron, now))
+                continue
             payload = {"schedule": due.cron, "workflow": due.workflow_file,
                        "repository": {"clone_url": due.repository}}  # fmt: skip
             self.queue.enqueue(

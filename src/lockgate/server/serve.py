@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 import uvicorn
+from fastapi import HTTPException
 
 from ..common.errors import UserError
 from ..store import Store
@@ -74,8 +75,11 @@ def _deliver_spooled(home: Path, services: Services) -> int:
     for path, push in spooled(home):
         trigger = push.trigger() if push is not None else None
         if trigger is not None:
-            services.enqueue(trigger, "git hook (spooled)")
-            queued += 1
+            try:
+                services.enqueue(trigger, "git hook (spooled)")
+                queued += 1
+            except HTTPException as exc:  # no longer registered: said, and dropped
+                print(f"spooled push of {trigger.repository} not queued: {exc.detail}")
         path.unlink(missing_ok=True)
     return queued
 

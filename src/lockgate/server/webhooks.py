@@ -52,6 +52,23 @@ def verify(forge: str, secret: bytes, headers: Mapping[str, str], body: bytes) -
         raise Unauthorized(f"{header} is missing or does not match the body")
 
 
+def repository_of(forge: str, body: bytes) -> tuple[str, str | None]:
+    """(clone URL, owner/name) the delivery says it is about, read before its signature is
+    checked only to choose the registration whose secret checks it; ("", None) when the body
+    does not say."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return "", None
+    about = payload.get("project" if forge == "gitlab" else "repository") if isinstance(
+        payload, dict) else None  # fmt: skip
+    if not isinstance(about, dict):
+        return "", None
+    clone = about.get("git_http_url" if forge == "gitlab" else "clone_url")
+    name = about.get("path_with_namespace" if forge == "gitlab" else "full_name")
+    return (clone if isinstance(clone, str) else ""), (name if isinstance(name, str) else None)
+
+
 def _object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)

@@ -464,3 +464,17 @@ flag_sync = Table(
     Column("revision", String(255), nullable=False),  # the commit (or file) it came from
     Column("applied_at", Float, nullable=False),
 )
+
+# The repositories a server runs: anything else is refused (lockgate.store.repositories)
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("source", String(1024), nullable=False, unique=True),  # normalised: a path or URL
+    Column("forge", String(16), nullable=False),  # git | github | gitea | gitlab
+    Column("full_name", String(255)),  # owner/name on a forge: what its webhooks say
+    Column("has_secret", Boolean, nullable=False),  # a webhook secret of its own (a 0600 file)
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=False),
+)

@@ -1,5 +1,6 @@
 """Guarded flag rollouts (steps judged by analysis), the observations SDKs report for them,
-their measurements, segments flags' strategies share, and what a flags file last applied.
+their measurements, segments flags' strategies share, what a flags file last applied; and the
+repositories a server runs.
 
 Revision ID: 0012
 Revises: 0011
@@ -74,9 +75,21 @@ def upgrade() -> None:
         sa.Column("revision", sa.String(255), nullable=False),
         sa.Column("applied_at", sa.Float, nullable=False),
     )
+    op.create_table(
+        "repositories",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(255), nullable=False, unique=True),
+        sa.Column("source", sa.String(1024), nullable=False, unique=True),
+        sa.Column("forge", sa.String(16), nullable=False),
+        sa.Column("full_name", sa.String(255)),
+        sa.Column("has_secret", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("created_by", sa.String(255), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("repositories")
     op.drop_table("flag_sync")
     op.drop_table("flag_segments")
     op.drop_table("flag_analyses")
