@@ -15,7 +15,9 @@ piled up without bound) while the server cannot be reached.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -60,6 +62,7 @@ class FlagClient:
         self.etag: str | None = None
         self.problem: str | None = None  # the last failure to reach the server, if any
         self.fetched = threading.Event()
+        self.events: httpx.Response | None = None  # the change stream, while connected
         self.stopped = threading.Event()
         self.http = httpx.Client(timeout=httpx.Timeout(5.0, read=STREAM_READ_TIMEOUT))
         for path, source in ((backup, "backup"), (bootstrap, "bootstrap")):
@@ -129,6 +132,9 @@ class FlagClient:
         if self.reporter is not None:
             self.reporter.join(5)
         self.report()  # what the last pass left
+        listening = self.events
+        if listening is not None:  # end the stream's read now, not at its next keep-alive
+            _hang_up(listening)
         self.http.close()
         self.thread.join(5)
 
@@ -176,14 +182,16 @@ class FlagClient:
                                   headers=self.headers) as events:  # fmt: skip
                 if events.status_code != 200:
                     return False
-                connected = True
+                connected, self.events = True, events
                 for line in events.iter_lines():
                     if self.stopped.is_set():
                         break
                     if line.startswith("data:"):
                         self.fetch()
-        except (httpx.HTTPError, RuntimeError):
-            pass  # the server went, or close() closed the client
+        except (httpx.HTTPError, RuntimeError, OSError, AttributeError):
+            pass  # the server went, or close() closed the stream
+        finally:
+            self.events = None
         return connected
 
     def fetch(self) -> None:
@@ -220,3 +228,13 @@ class FlagClient:
         except (OSError, ValueError):
             return  # missing or unreadable: the server's copy will do
         self.evaluator, self.source = Evaluator(state), source
+
+
+def _hang_up(response: httpx.Response) -> None:
+    """Shut the socket under a streaming response: a read blocked in another thread returns
+    at once (closing the response alone waits for the next byte)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
