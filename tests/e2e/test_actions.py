@@ -263,13 +263,24 @@ jobs:
     container: python:3.11
     steps:
       - run: echo ran-on-host
+  maybe:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        image: ["", "node:20"]
+    container: {image: "${{ matrix.image }}"}
+    steps:
+      - run: echo "leg '${{ matrix.image }}'"
 """
     repo = make_repo(tmp_path / "repo", {".github/workflows/s.yml": wf})
     done = lockgate("run", cwd=repo)
     assert done.returncode == 1
     assert "need a container engine" in done.stdout
-    assert "running the `container:` job on the host" in done.stdout
+    assert "boxed: no container engine works here" in done.stdout
     assert "ran-on-host" in done.stdout
+    # an empty image is no container, as on GitHub: no warning for that leg
+    warned = [line for line in done.stdout.splitlines() if "running the `container:`" in line]
+    assert len(warned) == 2 and any("node:20" in line for line in warned), warned
 
 
 def test_cache_of_home_and_absolute_paths_round_trips(tmp_path: Path) -> None:
@@ -410,3 +421,24 @@ jobs:
     logs = lockgate("logs", "1", cwd=repo).stdout
     assert "run actions/checkout before using a local action" in logs
     assert "made-here" in logs
+
+
+def test_sudo_works_as_on_githubs_runners(tmp_path: Path) -> None:
+    """GitHub's runners have passwordless sudo; steps call it (`sudo apt-get ...`). Running
+    as root on a host without sudo, lockgate's stand-in runs the command as root."""
+    wf = """
+on: push
+jobs:
+  s:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          sudo -E sh -c 'echo "as uid $(id -u)"'
+          sudo DEBIAN_FRONTEND=noninteractive sh -c 'echo "env $DEBIAN_FRONTEND"'
+          sudo -n -u root -- true && echo "as root: fine"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/s.yml": wf})
+    done = lockgate("run", cwd=repo)
+    assert done.returncode == 0, done.stdout
+    for said in ("as uid 0", "env noninteractive", "as root: fine"):
+        assert said in done.stdout, done.stdout

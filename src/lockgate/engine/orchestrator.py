@@ -457,6 +457,17 @@ class WorkflowRun:
             finished_at=job.finished,
         )
 
+    def container_image(self, job: JobRun, spec: schema.Job, strategy: dict[str, Any]) -> str:
+        """The job's container image; empty, as on GitHub, means no container (a matrix whose
+        `container: ${{ matrix.image }}` is '' on some legs)."""
+        given = spec.container.image if isinstance(spec.container, schema.Container) else (
+            spec.container or "")  # fmt: skip
+        try:
+            image = self.evaluate_in(job.job_id, given, job.matrix, strategy)
+        except ExpressionError:
+            return str(given)
+        return to_string(image).strip() if image is not None else ""
+
     async def run_job(self, job: JobRun, spec: schema.Job, strategy: dict[str, Any]) -> None:
         try:
             labels = self.evaluate_in(job.job_id, spec.runs_on, job.matrix, strategy)
@@ -487,7 +498,7 @@ class WorkflowRun:
                 "or docker); none works on this machine",
             )
             return
-        if spec.container:
+        if self.container_image(job, spec, strategy):
             self.ctx.observer.message(
                 f"{job.name}: no container engine works here; running the `container:` job "
                 "on the host instead",
