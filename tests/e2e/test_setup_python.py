@@ -146,3 +146,31 @@ def test_python_version_files(tmp_path: Path, name: str, text: str, expected: li
 
     (tmp_path / name).write_text(text)
     assert _version_file(tmp_path / name) == expected
+
+
+def test_update_environment_false_leaves_path_alone(tmp_path: Path) -> None:
+    """As hynek/build-and-inspect-python-package relies on: the interpreter is only in the
+    step's outputs, PATH and pythonLocation are untouched."""
+    wf = f"""
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/setup-python@v5
+        id: py
+        with:
+          python-version: '{HOST}'
+          update-environment: false
+      - run: |
+          echo "first=$(command -v python3)"
+          echo "location=${{pythonLocation:-unset}}"
+          "${{{{ steps.py.outputs.python-path }}}}" -c 'import sys; print("own", sys.prefix)'
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/ci.yml": wf})
+    done = lockgate("run", "--no-cache", cwd=repo)
+    assert done.returncode == 0, done.stdout
+    assert "location=unset" in done.stdout
+    first = next(line for line in done.stdout.splitlines() if "first=" in line)
+    assert "/setup-python/" not in first
+    assert any("own" in line and "/setup-python/" in line for line in done.stdout.splitlines())

@@ -263,11 +263,15 @@ def setup_python(ctx: BuiltinContext) -> None:
                 )
         assert found is not None
         chosen.append(found)
+    # update-environment: false (action.yml's default is true) leaves PATH and the variables
+    # alone: the step's outputs alone say where the interpreter is
+    update = ctx.input("update-environment").strip().lower() != "false"
     for interpreter in chosen:  # the last one named ends up first on PATH, as on GitHub
         venv = ctx.temp / "setup-python" / f"{interpreter.implementation}-{interpreter.version}"
         bin_dir = venv / "bin" if venv.exists() else make_venv(interpreter, venv)
-        ctx.paths.append(str(_base_link(interpreter, venv.with_name(venv.name + "-base"))))
-        ctx.paths.append(str(bin_dir))
+        if update:
+            ctx.paths.append(str(_base_link(interpreter, venv.with_name(venv.name + "-base"))))
+            ctx.paths.append(str(bin_dir))
         ctx.log(f"Python {interpreter.version} ({interpreter.executable}) in a fresh venv {venv}")
     last = chosen[-1]
     venv_dir = ctx.temp / "setup-python" / f"{last.implementation}-{last.version}"
@@ -278,9 +282,10 @@ def setup_python(ctx: BuiltinContext) -> None:
             "cache-hit": "false",
         }
     )
-    for name in ("pythonLocation", "Python_ROOT_DIR", "Python3_ROOT_DIR"):
-        ctx.env[name] = str(venv_dir)
-    ctx.env["PKG_CONFIG_PATH"] = str(venv_dir / "lib" / "pkgconfig")
+    if update:
+        for name in ("pythonLocation", "Python_ROOT_DIR", "Python3_ROOT_DIR"):
+            ctx.env[name] = str(venv_dir)
+        ctx.env["PKG_CONFIG_PATH"] = str(venv_dir / "lib" / "pkgconfig")
 
 
 def _default(interpreters: list[Interpreter]) -> Interpreter | None:
