@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..common.errors import UserError
+from ..common.validation import first_problem
 from ..store.flags import FlagChange, FlagKind, FlagRecord, FlagRecords, FlagState, SegmentRecord
 from . import debt, refs
 from .constraints import LIST_OPERATORS, OPERATORS
@@ -102,9 +103,7 @@ class FlagService:
         try:
             feature = Feature.model_validate({"name": name, "enabled": False, **document})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UserError(f"flag {name!r} in {environment}: {where}: {first['msg']}") from None
+            raise UserError(f"flag {name!r} in {environment}: {first_problem(exc)}") from None
         self._check(feature)
         return _feature(record, self._state(feature, environment))
 
@@ -147,9 +146,7 @@ class FlagService:
         try:
             checked = Segment.model_validate({"id": 0, "constraints": constraints})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UserError(f"segment {name!r}: {where}: {first['msg']}") from None
+            raise UserError(f"segment {name!r}: {first_problem(exc)}") from None
         if not checked.constraints:
             raise UserError(f"segment {name!r} has no constraints",
                             hint="a segment is a named list of constraints")  # fmt: skip

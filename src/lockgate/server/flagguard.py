@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from ..common.errors import UserError
+from ..common.validation import first_problem
 from ..flags.guard import Guard, GuardSpec
 from ..flags.observations import Batch, dated
 from ..store.flagrollouts import FlagAnalysis, GuardedRollout
@@ -33,9 +34,7 @@ async def observations(request: Request, environment: Environment) -> dict[str, 
     try:
         batch = Batch.model_validate_json(await request.body())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise HTTPException(400, f"observations: {where}: {first['msg']}") from None
+        raise HTTPException(400, f"observations: {first_problem(exc)}") from None
     guard = _guard(request)
 
     def keep() -> dict[str, int]:
@@ -71,9 +70,7 @@ def start(
         spec = GuardSpec.model_validate(wanted.model_dump())
         rollout = _guard(request).start(name, environment, spec, caller.name)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise HTTPException(400, f"guarded rollout: {where}: {first['msg']}") from None
+        raise HTTPException(400, f"guarded rollout: {first_problem(exc)}") from None
     except UserError as exc:
         raise HTTPException(409 if "running" in exc.message else 400, exc.message) from None
     steps = ", ".join(f"{s}%" for s in spec.steps)
