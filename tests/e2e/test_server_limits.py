@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import select
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 from starlette.routing import BaseRoute, Route
 
 from lockgate.server.app import ServerConfig, create_app
@@ -17,7 +19,7 @@ from lockgate.server.doorbell import Doorbell
 from lockgate.store import Store
 
 from .fleet import eventually
-from .serving import start_server
+from .serving import Server, bearer, start_server
 
 CAP = 64 << 10  # the server's cap in this test (LOCKGATE_MAX_BODY): bytes
 SENT_AT_MOST = 24 << 20  # a route must have answered before this much was sent
@@ -46,6 +48,12 @@ def _walk(routes: list[BaseRoute]) -> Iterator[Route]:
             yield from _walk(included.routes)
         elif isinstance(route, Route):
             yield route
+
+
+def _create_flag(server: Server) -> None:
+    made = httpx.post(f"{server.url}/api/v1/flags", json={"name": "late"},
+                      headers=bearer(server.token))  # fmt: skip
+    assert made.status_code == 201, made.text
 
 
 def send_chunked(port: int, method: str, path: str, token: str) -> tuple[int, int]:
@@ -93,6 +101,19 @@ def test_every_route_caps_a_chunked_body_and_a_slow_one_and_a_gone_client_is_one
             slow.sendall(b"POST /api/v1/runs HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n"
                          b"Authorization: Bearer " + server.token.encode() + b"\r\n\r\n{")  # fmt: skip
             assert slow.recv(100).startswith(b"HTTP/1.1 408 ")
+
+        # the limit is on the body: a stream answered after it stays open past the deadline
+        url, key = f"{server.url}/api/client/stream", {"Authorization": f"prod.{server.token}"}
+        change = threading.Timer(3, _create_flag, args=(server,))  # after a body's 2 s
+        ids = []
+        with httpx.stream("GET", url, headers=key, timeout=30) as events:
+            change.start()
+            for line in events.iter_lines():
+                ids += [line] if line.startswith("id:") else []
+                if len(ids) == 2:
+                    break
+        change.join()
+        assert len(ids) == 2, ids  # the revision at once, and the change 3 s later
 
         # a client that goes away mid-body: one line, no traceback
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as gone:

@@ -49,10 +49,12 @@ class BoundedBodies:
             return
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        received = 0
+        received, whole = 0, False
 
         async def bounded() -> Message:
-            nonlocal deadline, received
+            nonlocal deadline, received, whole
+            if whole:  # after the body: a response waiting for the client to go (a stream)
+                return await receive()
             deadline = deadline or loop.time() + self.seconds
             try:
                 message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
@@ -62,6 +64,9 @@ class BoundedBodies:
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     raise HTTPException(413, f"the body is larger than {self.limit} bytes")
+                whole = not message.get("more_body", False)
+            else:
+                whole = True
             return message
 
         await self.app(scope, bounded, send)
