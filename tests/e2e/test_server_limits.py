@@ -82,7 +82,7 @@ def test_every_route_caps_a_chunked_body_and_a_slow_one_and_a_gone_client_is_one
 ) -> None:
     log = tmp_path / "server.log"
     server = start_server(tmp_path / "home", 0, log=log, LOCKGATE_MAX_BODY=str(CAP),
-                          LOCKGATE_BODY_SECONDS="2")  # fmt: skip
+                          LOCKGATE_BODY_SECONDS="1")  # fmt: skip
     try:
         table = routes(tmp_path)
         assert len(table) > 60  # the whole app, not a sample
@@ -104,7 +104,7 @@ def test_every_route_caps_a_chunked_body_and_a_slow_one_and_a_gone_client_is_one
 
         # the limit is on the body: a stream answered after it stays open past the deadline
         url, key = f"{server.url}/api/client/stream", {"Authorization": f"prod.{server.token}"}
-        change = threading.Timer(3, _create_flag, args=(server,))  # after a body's 2 s
+        change = threading.Timer(1.5, _create_flag, args=(server,))  # after a body's 1 s
         ids = []
         with httpx.stream("GET", url, headers=key, timeout=30) as events:
             change.start()
@@ -113,7 +113,7 @@ def test_every_route_caps_a_chunked_body_and_a_slow_one_and_a_gone_client_is_one
                 if len(ids) == 2:
                     break
         change.join()
-        assert len(ids) == 2, ids  # the revision at once, and the change 3 s later
+        assert len(ids) == 2, ids  # the revision at once, and the change 1.5 s later
 
         # a client that goes away mid-body: one line, no traceback
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as gone:
