@@ -391,3 +391,34 @@ jobs:
     code, report = run_json(repo)
     assert code == 0, report
     assert "workspace-ok" in lockgate("logs", "1", cwd=repo).stdout
+
+
+def test_a_matrix_of_objects_is_named_alike_in_the_plan_and_the_run(tmp_path: Path) -> None:
+    """Object values show their values, as on GitHub, in `--list` and in the run alike, and
+    `--matrix` selects by an object's field (`os.shell:bash`) or its shown value."""
+    wf = """
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        node: [24.x]
+        os: [{name: ubuntu-latest, shell: bash}, {name: ubuntu-latest, shell: sh}]
+    steps:
+      - run: echo "leg ${{ matrix.os.shell }}"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/ci.yml": wf})
+    listed = lockgate("run", "--list", cwd=repo)
+    assert "build (24.x, ubuntu-latest, bash)" in listed.stdout, listed.stdout
+    assert "Object" not in listed.stdout
+    done = lockgate("run", "--no-cache", "-o", "json", "--matrix", "os.shell:bash", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [j["name"] for j in json.loads(done.stdout)["runs"][0]["jobs"]] == [
+        "build (24.x, ubuntu-latest, bash)"
+    ]
+    shown = lockgate("run", "--no-cache", "-o", "json", "--matrix", "os:ubuntu-latest, sh",
+                     cwd=repo)  # fmt: skip
+    assert [j["name"] for j in json.loads(shown.stdout)["runs"][0]["jobs"]] == [
+        "build (24.x, ubuntu-latest, sh)"
+    ]

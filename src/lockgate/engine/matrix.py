@@ -6,7 +6,7 @@ import itertools
 import math
 from typing import Any
 
-from ..workflow.expressions.values import equals
+from ..workflow.expressions.values import equals, to_string
 
 MAX_JOBS = 256
 # Beyond this many raw combinations not even excludes could bring a matrix under MAX_JOBS in
@@ -70,3 +70,28 @@ def expand(matrix: dict[str, Any] | None) -> list[dict[str, Any]]:
 def _check_size(count: int) -> None:
     if count > MAX_JOBS:
         raise MatrixError(f"matrix expands to more than {MAX_JOBS} jobs; GitHub allows {MAX_JOBS}")
+
+
+def shown(value: Any) -> str:
+    """A matrix value as a job's name shows it: an object's values in order, as GitHub does."""
+    if isinstance(value, dict):
+        return ", ".join(shown(v) for v in value.values())
+    return to_string(value)
+
+
+def label(combination: dict[str, Any]) -> str:
+    """What follows a matrix job's name: `build (24.x, ubuntu-latest, bash)`."""
+    return ", ".join(shown(v) for v in combination.values())
+
+
+def value_at(combination: dict[str, Any], key: str) -> Any:
+    """The value `--matrix KEY:VALUE` names: KEY, or a path into an object (`os.name`);
+    None when the combination has none."""
+    if key in combination:
+        return combination[key]
+    value: Any = combination
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value

@@ -21,7 +21,8 @@ from .concurrency import Slot, groups_dir
 from .context import RunContext, label_matches
 from .github import GitHubContext
 from .job import JobExecutor
-from .matrix import MatrixError, expand
+from .matrix import MatrixError, expand, shown, value_at
+from .matrix import label as matrix_label
 from .plan import closure, job_needs, topological_order
 from .scheduling import job_stats
 from .state import FinishedJob, JobRun
@@ -43,15 +44,6 @@ def combine(conclusions: list[Conclusion]) -> Conclusion:
         if verdict in conclusions:
             return verdict
     return Conclusion.SUCCESS if Conclusion.SUCCESS in conclusions else Conclusion.SKIPPED
-
-
-def matrix_label(matrix: dict[str, Any]) -> str:
-    def show(value: Any) -> str:
-        if isinstance(value, dict):
-            return ", ".join(show(v) for v in value.values())
-        return to_string(value)
-
-    return ", ".join(show(v) for v in matrix.values())
 
 
 class WorkflowRun:
@@ -300,14 +292,16 @@ class WorkflowRun:
             kept = [
                 c
                 for c in combos
-                if all(k not in c or to_string(c[k]) == v for k, v in wanted.items())
-            ]
+                if all(value_at(c, k) is None or shown(value_at(c, k)) == v
+                       for k, v in wanted.items())
+            ]  # fmt: skip
             if combos and not kept:
-                shown = {k: sorted({to_string(c[k]) for c in combos if k in c}) for k in wanted}
+                found = {k: sorted({shown(value_at(c, k)) for c in combos
+                                    if value_at(c, k) is not None}) for k in wanted}  # fmt: skip
                 raise MatrixError(
                     "no matrix combination matches --matrix "
                     + ", ".join(f"{k}:{v}" for k, v in wanted.items())
-                    + f" (values here: {shown})"
+                    + f" (values here: {found})"
                 )
             combos = kept
         fail_fast = truthy(self.evaluate_in(job_id, strat.fail_fast))

@@ -13,6 +13,7 @@ from ..workflow.loader import LoadedWorkflow, load_workflow, local_calls
 from ..workflow.schema import CallJob, Job
 from ..workflow.template import render
 from .matrix import MatrixError, expand
+from .matrix import label as matrix_label
 from .scheduling import JobStats, fastest_first, job_stats
 from .triggers import Event, triggered
 
@@ -154,7 +155,7 @@ def planned_jobs(job_id: str, job: Job, combinations: list[dict[str, object]]) -
     runs_on = describe_runs_on(job)
     found = []
     for combination in combinations or [{}]:
-        label = ", ".join(to_string(v) for v in combination.values())
+        label = matrix_label(combination)
         name = shown(job.name, combination) if job.name else job_id
         if combination and not (job.name and "${{" in job.name):
             name = f"{name} ({label})"
