@@ -12,6 +12,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -246,6 +247,15 @@ def test_a_push_runs_and_a_killed_server_loses_nothing(
     assert events[-1] == ("end", '{"conclusion": "success"}')
     again = sse_events(second, f"/api/v1/runs/{run['id']}/logs?after={lines[-1]['id']}")
     assert again == [("end", '{"conclusion": "success"}')]  # a reconnect misses nothing
+    raw = httpx.get(f"{second.url}/api/v1/runs/{run['id']}/logs.txt", params={"job": "build"},
+                    headers=bearer(second.token))  # fmt: skip
+    assert raw.status_code == 200 and "attachment" in raw.headers["content-disposition"]
+    said = next(line for line in raw.text.splitlines() if "built from the server" in line)
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[build\] ", said), said
+    assert httpx.get(f"{second.url}/api/v1/runs/{run['id']}/logs.txt").status_code == 401
+    missing = httpx.get(f"{second.url}/api/v1/runs/{run['id']}/logs.txt", params={"job": "x"},
+                        headers=bearer(second.token))  # fmt: skip
+    assert missing.status_code == 404
     (source / "delay").write_text("30\n")  # a run still running when its server dies
     git(source, "commit", "-qam", "slow")
     git(source, "push", "-q", "origin", "main")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..common.errors import UserError
@@ -222,6 +222,27 @@ def stream(run_id: int, request: Request, _: Viewer, after: int = 0) -> Streamin
                 await asyncio.sleep(LIVE_POLL)
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.get("/runs/{run_id}/logs.txt")
+def raw_log(run_id: int, request: Request, _: Viewer, job: str | None = None) -> PlainTextResponse:
+    """The run's stored log (or one job's: its id, key or shown name) as text to download, a
+    line each, with its time (UTC) and job, as GitHub's raw log has them."""
+    store = services(request).store
+    if store.run_state(run_id) is None:
+        raise HTTPException(404, f"no run {run_id}")
+    if job is not None:
+        known = {n for j in _run_or_404(services(request), run_id).jobs for n in (j.key, j.name)}
+        if job not in known:
+            raise HTTPException(404, f"run {run_id} has no job {job!r}")
+    text = "".join(
+        f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(line.ts))}."
+        f"{int(line.ts % 1 * 1000):03d}Z [{line.key}] {line.line}\n"
+        for line in store.logs(run_id, [job] if job else [])
+    )
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"run-{run_id}-{job or 'all'}")
+    disposition = f'attachment; filename="{name}.log"'
+    return PlainTextResponse(text, headers={"Content-Disposition": disposition})
 
 
 @router.get("/runs/{run_id}/artifacts")
