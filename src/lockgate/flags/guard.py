@@ -96,6 +96,7 @@ def treatment_sides(feature: Feature) -> list[str]:
 class Measured:
     verdict: str
     reason: str
+    verdicts: list[str]  # the step's measurements so far, this one last
 
 
 class Guard:
@@ -175,8 +176,7 @@ class Guard:
             return
         label = f"step {rollout.step + 1} ({wanted}%)"
         measured = self._measure(rollout, feature, spec, label, max(began, now - spec.window), now)
-        verdicts = [a.verdict for a in self.records.analyses(rollout.id, label)]
-        move = decide(verdicts, spec, baked=now >= began + spec.bake)
+        move = decide(measured.verdicts, spec, baked=now >= began + spec.bake)
         if move == "fail":
             why = f"{label}: {measured.reason}"
             moved = self.records.move(rollout, state=RolloutState.ROLLING_BACK, reason=why)
@@ -218,13 +218,13 @@ class Guard:
                 kept[result.name] = {k: _thinned(v) for k, v in samples.get(metric, {}).items()}
         judged = score(results, float(spec.analysis.pass_score),
                        float(spec.analysis.marginal_score))  # fmt: skip
-        number = len(self.records.analyses(rollout.id, label)) + 1
+        earlier = [a.verdict for a in self.records.analyses(rollout.id, label)]
         self.records.add_analysis(
-            rollout_id=rollout.id, step=label, measurement=number, started_at=since,
+            rollout_id=rollout.id, step=label, measurement=len(earlier) + 1, started_at=since,
             finished_at=until, verdict=judged.verdict, score=judged.score,
             reason=judged.reason, metrics=[vars(r) for r in results], samples=kept,
         )  # fmt: skip
-        return Measured(judged.verdict, judged.reason)
+        return Measured(judged.verdict, judged.reason, [*earlier, judged.verdict])
 
 
 def _thinned(values: list[float]) -> list[float]:

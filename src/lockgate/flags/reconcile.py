@@ -15,9 +15,9 @@ from typing import Any
 
 from ..common.errors import UserError
 from ..store.flagsync import FlagSyncRecords
-from .definitions import Feature, Segment
+from .definitions import Feature
 from .desired import DesiredFlags
-from .service import FlagService
+from .service import FlagService, segment_constraints
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,10 @@ class FlagsReconciler:
         what changed by hand too."""
         done = Reconciled()
         document = desired.document
+        stored = {s.name: s for s in self.service.records.segments()}
         for name, segment in document.segments.items():
-            live = next((s for s in self.service.records.segments() if s.name == name), None)
-            if live is not None and live.constraints == self._normal(segment.constraints):
+            live = stored.get(name)
+            if live is not None and live.constraints == _normal(name, segment.constraints):
                 continue
             said = f"segment {name}: {'create' if live is None else 'change'}"
             define = partial(self.service.define_segment, name, segment.description,
@@ -120,16 +121,6 @@ class FlagsReconciler:
             return None
 
     @staticmethod
-    def _normal(constraints: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """Constraints as a segment stores them (None when they are not valid)."""
-        try:
-            checked = Segment.model_validate({"id": 0, "constraints": constraints})
-        except ValueError:
-            return None
-        return [c.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-                for c in checked.constraints]  # fmt: skip
-
-    @staticmethod
     def _do(done: Reconciled, said: str, apply: bool, change: Callable[[], object]) -> bool:
         """Make the change (or, without `apply`, say it would be made); whether it was."""
         if not apply:
@@ -142,6 +133,15 @@ class FlagsReconciler:
             return False
         done.actions.append(said)
         return True
+
+
+def _normal(name: str, constraints: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Constraints as the store keeps a segment's (None when they are not valid: applying
+    them says why)."""
+    try:
+        return segment_constraints(name, constraints)
+    except UserError:
+        return None
 
 
 def _same(live: Feature, wanted: Feature) -> bool:

@@ -92,8 +92,9 @@ class FlagService:
     ) -> FlagChange:
         """Replace the flag's state in `environment` with `document` (enabled, strategies,
         variants in Unleash's shape), checked first."""
-        feature = self.checked(name, environment, document)
-        return self._save(feature, environment, actor, f"defined in {environment}")
+        feature = self.checked(name, environment, document)  # checked: stored as it is
+        summary = f"defined in {environment}"
+        return self.records.set_state(self._state(feature, environment), actor, summary)
 
     def checked(self, name: str, environment: str, document: dict[str, Any]) -> Feature:
         """`document` as the flag's state in `environment` would be stored and served
@@ -143,16 +144,7 @@ class FlagService:
                 f"{name!r} cannot name a segment",
                 hint="use letters, digits and . _ - ~ (at most 100 characters)",
             )
-        try:
-            checked = Segment.model_validate({"id": 0, "constraints": constraints})
-        except ValidationError as exc:
-            raise UserError(f"segment {name!r}: {first_problem(exc)}") from None
-        if not checked.constraints:
-            raise UserError(f"segment {name!r} has no constraints",
-                            hint="a segment is a named list of constraints")  # fmt: skip
-        _check_constraints(checked.constraints, f"segment {name!r}")
-        kept = [c.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-                for c in checked.constraints]  # fmt: skip
+        kept = segment_constraints(name, constraints)
         return self.records.set_segment(name, description, kept, actor)
 
     def remove_segment(self, name: str, actor: str) -> None:
@@ -237,6 +229,21 @@ def _feature(record: FlagRecord, state: FlagState | None) -> Feature:
             "variants": state.variants,
         }
     )
+
+
+def segment_constraints(name: str, constraints: Any) -> list[dict[str, Any]]:
+    """A segment's constraints checked, as the store keeps them (UserError if they are not
+    valid, or none)."""
+    try:
+        checked = Segment.model_validate({"id": 0, "constraints": constraints})
+    except ValidationError as exc:
+        raise UserError(f"segment {name!r}: {first_problem(exc)}") from None
+    if not checked.constraints:
+        raise UserError(f"segment {name!r} has no constraints",
+                        hint="a segment is a named list of constraints")  # fmt: skip
+    _check_constraints(checked.constraints, f"segment {name!r}")
+    return [c.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            for c in checked.constraints]  # fmt: skip
 
 
 def _inlined(feature: Feature, segments: list[Segment]) -> Feature:
