@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=None)
     args = parser.parse_args()
     warm_server()
-    from lockgate.common.runtime import free_port
+    from lockgate.common.ports import free_port
 
     with tempfile.TemporaryDirectory(prefix="lockgate-canary-bench-") as tmp:
         repo = Path(tmp)

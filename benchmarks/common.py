@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from lockgate.cli.launcher import socket_path
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 LOCKGATE = Path(sys.executable).parent / "lockgate"
 IN_PROCESS = {**os.environ, "LOCKGATE_DAEMON": "0"}

@@ -31,7 +31,7 @@ from common import (
     stop_agent,
 )
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 from lockgate.deploy.gitops.sync import GitopsSync
 from lockgate.deploy.service import DeployService
 from lockgate.store import Store

@@ -37,7 +37,7 @@ from common import (
     warm_server,
 )
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 sys.path.insert(0, str(ROOT))
 from ssh_hosts import start_hosts

@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     warm_server()
-    from lockgate.common.runtime import free_port
+    from lockgate.common.ports import free_port
 
     with tempfile.TemporaryDirectory(prefix="lockgate-rollout-bench-") as tmp:
         repo = make_repo(Path(tmp) / "repo")

@@ -28,7 +28,7 @@ from common import (
     warm_server,
 )
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 sys.path.insert(0, str(ROOT))
 from tests.e2e.sshd import Host, keygen

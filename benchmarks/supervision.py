@@ -28,7 +28,7 @@ from pathlib import Path
 
 from common import LOCKGATE, Load, committed_repo, example_app, stop_agent, warm_server
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 
 def lockgate(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from .common.archive import UnsafeArchive, unpack
 from .common.httpcheck import status_of
+from .common.ports import free_port
 from .common.processes import detached, group_alive, kill_group
-from .common.runtime import free_port
 
 DIGEST_FILE = ".lockgate-digest"
 FILES_FILE = ".lockgate-files.json"

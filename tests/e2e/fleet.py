@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 from ..conftest import ROOT, lockgate, make_repo
 

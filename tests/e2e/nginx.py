@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 from ..conftest import need, wait_listening
 

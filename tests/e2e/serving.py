@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 from ..conftest import LOCKGATE, git, lockgate, make_repo
 from .fleet import eventually

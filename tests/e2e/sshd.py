@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.common.filelocks import held
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 from ..conftest import need
 from .fleet import processes_of

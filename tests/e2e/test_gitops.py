@@ -18,7 +18,7 @@ import httpx
 import jsonschema
 import pytest
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 from lockgate.store import Store
 from lockgate.store.database import default_url
 from lockgate.store.deployments import DeploymentRecords, Rollout, RolloutStatus

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 from ..conftest import lockgate, make_repo
 from .fleet import app_version, build, eventually, processes_of, teardown

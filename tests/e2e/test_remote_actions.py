@@ -12,7 +12,7 @@ import pytest
 
 from lockgate.actions.remote import Reference, RemoteActionError, RemoteActions
 from lockgate.common.gitinfo import git_said
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 from ..conftest import git, jobs_by_key, lockgate, make_repo, need, wait_listening
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 
 from ..conftest import cached_from, jobs_by_key, make_repo, run_json
 from .nginx import running_nginx

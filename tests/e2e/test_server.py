@@ -27,7 +27,7 @@ import jsonschema
 import pytest
 from sqlalchemy import update
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 from lockgate.engine.refs import ref_of
 from lockgate.server import webhooks
 from lockgate.server.statuses import Forge, Status, request_for

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.common.runtime import free_port
+from lockgate.common.ports import free_port
 from lockgate.store import Store
 from lockgate.store.records import Conclusion, Status
 
@@ -137,6 +137,23 @@ def test_round_trip_of_a_run(store: Store) -> None:
     assert [r.id for r in store.list_runs()] == [run_id]
     shown = run.as_json()  # the shape `show -o json` and the API give
     assert shown["jobs"][0]["steps"][0]["conclusion"] == "success" and "artifacts" in shown
+
+
+def test_a_batch_is_one_transaction_seen_whole_or_not_at_all(store: Store) -> None:
+    run_id = _run(store)
+    with store.batch():
+        job = store.create_job(run_id, key="a", job_id="a", name="a", status="running")
+        store.add_finished_step(job, [(job, 1, 1.0, "restored")], number=1, name="s",
+                                status="completed", conclusion="success")  # fmt: skip
+        other = Store(store.url)  # another connection sees nothing until the batch commits
+        assert [j.id for j in other.get_run(run_id).jobs] == []  # type: ignore[union-attr]
+    (seen,) = other.get_run(run_id).jobs  # type: ignore[union-attr]
+    assert [s.name for s in seen.steps] == ["s"]
+    assert [e.line for e in other.logs(run_id, ["a"])] == ["restored"]
+    with pytest.raises(RuntimeError), store.batch():
+        store.create_job(run_id, key="b", job_id="b", name="b", status="running")
+        raise RuntimeError("a restore that fails half way")
+    assert [j.job_id for j in store.get_run(run_id).jobs] == ["a"]  # type: ignore[union-attr]
 
 
 def test_run_of_a_dead_process_is_marked_interrupted(store: Store) -> None:

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import io
-import json
+import marshal
 import os
 import resource
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 def _warm_imports() -> None:
@@ -25,6 +30,8 @@ def _warm_imports() -> None:
     # Sampled in lockgate's own suite, commands spent a quarter of their time importing what
     # this list lacked: the SQLite dialect (loaded at the first connection), the deploy
     # service and the web server.
+    import sqlite3  # noqa: F401  (SQLAlchemy's dialect imports it at the first connection)
+
     import alembic.command  # noqa: F401
     import httpx  # noqa: F401
     import rich.markdown
@@ -34,8 +41,43 @@ def _warm_imports() -> None:
     from ..deploy import service  # noqa: F401
     from ..engine.cache import jobcache  # noqa: F401
     from ..server import serve as web  # noqa: F401
-    from . import main  # noqa: F401
+    from . import main
     from .views import LiveView  # noqa: F401
+
+    main.command()
+    _warm_store()
+
+
+def _warm_store() -> None:
+    """SQLAlchemy builds much per kind of statement the first time it compiles or runs one
+    (cache-key and compiler dispatch, the SQLite dialect's setup). A forked command would build
+    it again every time: a run's worth of records in a throwaway store builds it here, once."""
+    from ..store import Store
+
+    with tempfile.TemporaryDirectory(prefix="lockgate-warm-") as scratch:
+        store = Store(f"sqlite:///{scratch}/warm.db")
+        try:
+            _one_run(store)
+        finally:
+            store.engine.dispose()
+
+
+def _one_run(store: Store) -> None:
+    from ..store.records import Conclusion, Status
+
+    store.mark_interrupted()
+    store.job_history("warm.yml")
+    run = store.create_run(workflow="warm", workflow_file="warm.yml", event="push", sha="0" * 40,
+                           ref="refs/heads/main", branch="main", dirty=False, actor="lockgate",
+                           repo_dir="/", trigger_id=None)  # fmt: skip
+    with store.batch():
+        job = store.create_job(run, key="warm", job_id="warm", name="warm", matrix={},
+                               status=Status.QUEUED)  # fmt: skip
+        store.update_job(job, started_at=0.0)
+        step = store.create_step(job, 1, "warm")
+        store.finish_step(step, [(job, 1, 0.0, "warm")], finished_at=0.0)
+        store.update_job(job, finished_at=0.0, outputs={}, conclusion=Conclusion.SUCCESS)
+    store.finish_run(run, Conclusion.SUCCESS)
 
 
 def serve(address: str, idle: float) -> None:
@@ -45,6 +87,9 @@ def serve(address: str, idle: float) -> None:
     except BlockingIOError:
         return  # another server for this installation is starting or serving
     _warm_imports()
+    # Everything imported so far lives as long as the server: out of the collector's sight,
+    # a forked command's collections do not touch (and so copy) the server's pages.
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     temporary = f"{address}.{os.getpid()}"
     listener.bind(temporary)
@@ -104,7 +149,7 @@ def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
         if not chunk:
             raise ConnectionError("the client went away")
         payload += chunk
-    return json.loads(payload), fds
+    return marshal.loads(payload), fds
 
 
 def _watch_command(conn: socket.socket) -> None:
@@ -130,7 +175,7 @@ def _become_command(conn: socket.socket) -> None:
         request, fds = _receive(conn)
         refused = _take_on(request)
         if refused:
-            conn.sendall(json.dumps({"refused": refused}).encode() + b"\n")
+            conn.sendall(f"refused {refused}\n".encode())
             os._exit(0)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -146,7 +191,7 @@ def _become_command(conn: socket.socket) -> None:
         argv = request["argv"]
         assert isinstance(argv, list)
         sys.argv = [str(a) for a in argv]
-        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        conn.sendall(f"pid {os.getpid()}\n".encode())
         threading.Thread(target=_die_with_client, args=(conn,), daemon=True).start()
         code = _run()
     finally:

@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import asdict
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -462,10 +463,19 @@ def version() -> None:
     print(__version__)
 
 
+@cache
+def command() -> typer.core.TyperGroup:
+    """The click command typer builds from `app`: about 25 ms of reading signatures, so built
+    once per process, and by the warm server before it forks any command."""
+    built = typer.main.get_command(app)
+    assert isinstance(built, typer.core.TyperGroup)  # `app` has many commands
+    return built
+
+
 def main() -> None:
     try:
         # Without standalone mode click returns the code of typer.Exit instead of exiting.
-        code = app(standalone_mode=False, prog_name="lockgate")
+        code = command().main(standalone_mode=False, prog_name="lockgate")
     except UserError as exc:
         _err().print(f"[red]error[/]: {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(exc.exit_code)

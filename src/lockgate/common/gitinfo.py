@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,31 +24,62 @@ class RepoInfo:
 
 
 def _git(root: Path, *args: str) -> str | None:
+    return _gits(root, args)()[0]
+
+
+def _gits(root: Path, *commands: tuple[str, ...]) -> Callable[[], list[str | None]]:
+    """Start the git commands side by side; what the returned function gives is each one's
+    output (None where it failed), once all have ended."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
+        started = [
+            subprocess.Popen(
+                ["git", "-C", str(root), *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for args in commands
+        ]
     except FileNotFoundError:
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
+        return lambda: [None] * len(commands)
+
+    def outputs() -> list[str | None]:
+        said = [process.communicate()[0] for process in started]
+        return [
+            out.strip() if p.returncode == 0 else None for p, out in zip(started, said, strict=True)
+        ]
+
+    return outputs
 
 
 def repo_info(root: Path) -> RepoInfo:
-    """Four git calls (every `lockgate run` makes them): the top level, the status with its
-    branch header, the origin remote, the last commit's files."""
-    top = _git(root, "rev-parse", "--show-toplevel")
+    return ask_repo_info(root)()
+
+
+def ask_repo_info(root: Path) -> Callable[[], RepoInfo]:
+    """Start the four git calls every `lockgate run` makes, side by side (the top level, the
+    status with its branch header, the origin remote, the last commit's files); the returned
+    function waits for them and reads their answers. A run parses its files meanwhile."""
+    asked = _gits(
+        root,
+        ("rev-parse", "--show-toplevel"),
+        ("status", "--porcelain=v2", "--branch", "--untracked-files=normal", "--", "."),
+        ("config", "--get", "remote.origin.url"),
+        # Against the first parent (a merge commit too); a root commit lists all its files.
+        ("log", "-1", "--format=", "--name-only", "-m", "--first-parent", "HEAD"),
+    )
+    return lambda: _read_repo_info(root, *asked())
+
+
+def _read_repo_info(
+    root: Path, top: str | None, status: str | None, remote: str | None, last: str | None
+) -> RepoInfo:
     if top is None:
         return RepoInfo(root, False, False, "0" * 40, "main", True, f"local/{root.name}", ())
-    status = _git(
-        root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", "--", "."
-    )
     headers, pending = _status(status or "")
     sha = headers.get("branch.oid", "(initial)")
     branch = headers.get("branch.head", "(detached)")
-    remote = _git(root, "config", "--get", "remote.origin.url") or ""
-    repository = _repository_name(remote) or f"local/{Path(top).name}"
-    # Against the first parent (a merge commit too); a root commit lists all its files.
-    last = _git(root, "log", "-1", "--format=", "--name-only", "-m", "--first-parent", "HEAD")
+    repository = _repository_name(remote or "") or f"local/{Path(top).name}"
     changed = tuple(sorted({*(last or "").splitlines(), *pending} - {""}))
     is_toplevel = Path(top).resolve() == root.resolve()
     return RepoInfo(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common.gitinfo import RepoInfo
+from ..common.processes import children
 from ..store import Store
 from ..workflow.project import Project
 from .cache.jobcache import JobCache
@@ -46,12 +47,21 @@ class RunContext:
     # Called when a job fails; with --fail-fast the runner cancels what is left.
     job_failed: Callable[[], None] = lambda: None
     recorder: Recorder = field(init=False)  # the one writer of job, step and log records
+    # This process's children before the run's first job ran; None while no job has run. The
+    # orphans steps leave become this process's children (a subreaper): the others are
+    # stopped when the run ends. A run whose jobs all come from the cache never lists them.
+    children_before: set[int] | None = None
 
     def __post_init__(self) -> None:
         for value in self.options.secrets.values():
             self.masker.add(value)
         self.slots = Slots(max(1, self.options.max_jobs))
         self.recorder = Recorder(self.store, self.observer, self.masker)
+
+    def job_runs(self) -> None:
+        """A job is about to run processes."""
+        if self.children_before is None:
+            self.children_before = children()
 
     @property
     def ref(self) -> GitRef:

@@ -172,6 +172,9 @@ class WorkflowRun:
                             "a newer run entered its concurrency group",
                         )
                     return self.results
+                if self.ctx.job_cache is not None:
+                    # Every job's key digests the workspace's files: hash them once, off the loop.
+                    await self.ctx.job_cache.hash_files()
                 await self.run_jobs(selected)
         except ExpressionError as exc:
             for job_id in selected:
@@ -505,15 +508,17 @@ class WorkflowRun:
         cache, key, cacheable = self.ctx.job_cache, None, False
         if cache is not None and not cancelled:
             # The key digests the job's inputs: the cache's key, and the tree its test results
-            # are compared on, so it is kept for jobs the cache does not keep too.
-            key = await asyncio.to_thread(cache.key, self.wf, job.job_id, contexts, label_list)
+            # are compared on, so it is kept for jobs the cache does not keep too. Inline: the
+            # files are hashed already (run()), what is left is a few small digests.
+            key = cache.key(self.wf, job.job_id, contexts, label_list)
             cacheable = cache.cacheable(job.job_id, spec)
-            hit = await asyncio.to_thread(cache.lookup, key) if cacheable else None
+            hit = await cache.find(key) if cacheable else None
             if hit is not None:
-                cache.restore(job, key, *hit, self.run_id, self.ctx.recorder)
+                cache.restore(job, key, hit, self.run_id, self.ctx.recorder)
                 return
             job.cache_key = key
             self.ctx.recorder.job_changed(job, cache_key=key)
+        self.ctx.job_runs()
         snapshot = await self.snapshot.path() if self.snapshot is not None else None
         executor = JobExecutor(
             self.ctx,

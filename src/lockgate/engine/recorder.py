@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from ..store import Store
@@ -27,6 +29,10 @@ class Recorder:
         self.step_rows: dict[tuple[int, int], int] = {}  # (job row, step number) -> store row
         self.pending: list[LogLine] = []
         self.timer: asyncio.TimerHandle | None = None
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Records written inside are stored in one transaction (see Store.batch)."""
+        return self.store.batch()
 
     # -- runs ------------------------------------------------------------------------------
     def run_created(self, **fields: Any) -> int:
@@ -105,6 +111,31 @@ class Recorder:
             outputs=outputs or None,
         )
         self.observer.step_updated(job, record)
+
+    def step_restored(self, job: JobRun, ended: StepRun, lines: list[tuple[float, str]]) -> StepRun:
+        """The job's next step as it `ended` in the run a cache entry was saved from (numbered
+        here), with its log lines (time, text): one row written whole, where a running step
+        is written as it starts and as it ends."""
+        record = replace(ended, number=len(job.steps) + 1, name=self.mask(ended.name))
+        job.steps.append(record)
+        masked = [(at, self.mask(line)) for at, line in lines]
+        outputs = {k: self.mask(v) for k, v in record.outputs.items()}
+        self.store.add_finished_step(
+            job.row,
+            [(job.row, record.number, at, line) for at, line in masked],
+            number=record.number,
+            name=record.name,
+            status=record.status,
+            outcome=record.outcome,
+            conclusion=record.conclusion,
+            started_at=record.started,
+            finished_at=record.finished,
+            outputs=outputs or None,
+        )
+        for _, line in masked:
+            self.observer.log(job, record, line)
+        self.observer.step_updated(job, record)
+        return record
 
     def step_skipped(self, job: JobRun, record: StepRun) -> None:
         self.step_finished(job, record, Conclusion.SKIPPED, Conclusion.SKIPPED, Status.SKIPPED)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..common.errors import UserError
-from ..common.gitinfo import RepoInfo, changed_between, repo_info
-from ..common.processes import become_subreaper, children, kill_children
+from ..common.gitinfo import RepoInfo, ask_repo_info, changed_between, repo_info
+from ..common.processes import become_subreaper, kill_children
 from ..common.statedir import state_dir
 from ..store import Store
 from ..store.records import Conclusion
@@ -103,8 +103,9 @@ class Runner:
         self.options = options
         self.store = store
         self.observer = observer
-        self.repo = repo_info(options.repo_dir)
+        asked = ask_repo_info(options.repo_dir)  # git answers while lockgate.yml is read
         self.project = load_project(options.repo_dir)
+        self.repo = asked()
         self.state_dir = options.repo_dir / ".lockgate"
         self.interrupted = False  # Ctrl-C or SIGTERM, as opposed to jobs cancelled by the run
 
@@ -114,7 +115,6 @@ class Runner:
     async def run(self, workflows: list[LoadedWorkflow]) -> list[WorkflowResult]:
         # Orphans of steps (double-forked, env cleared) become our children: none outlives us.
         become_subreaper()
-        before = children()
         ctx = RunContext(
             self.options, self.store, self.repo, self.observer, self.state_dir, self.project
         )
@@ -178,8 +178,11 @@ class Runner:
                 runs.append((run, run_dir))
             await self._run_all(ctx, [r for r, _ in runs])
         finally:
-            kill_children(keep=before)
+            if ctx.children_before is not None:
+                kill_children(keep=ctx.children_before)
             shutil.rmtree(work_root, ignore_errors=True)
+            if ctx.job_cache is not None:
+                ctx.job_cache.close()
         if ctx.job_cache is not None:
             ctx.job_cache.prune()
         self.interrupted = ctx.cancelled

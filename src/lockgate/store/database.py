@@ -6,13 +6,17 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Engine,
     Select,
+    bindparam,
     create_engine,
     event,
     func,
@@ -41,6 +45,8 @@ from .records import (
 )
 
 HEAD_REVISION = "0012"
+# The connection of the batch (Store.batch) the current task or thread writes in, if any.
+_BATCH: ContextVar[Connection | None] = ContextVar("lockgate_store_batch", default=None)
 LIVE = (Status.QUEUED, Status.RUNNING)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -106,6 +112,14 @@ def _log_lines(run_id: int) -> Select[Any]:
     lines, jobs = t.log_lines.c, t.jobs.c
     query = select(lines.id, jobs.key, lines.step, lines.ts, lines.line)
     return query.join(t.jobs, jobs.id == lines.job_row).where(jobs.run_id == run_id)
+
+
+@cache
+def _by_row(table: Any) -> Any:
+    """UPDATE of one row by id, its SET clause the parameters given with it: one statement
+    whose compiled form SQLAlchemy caches per set of columns, where `.values(...)` built and
+    compiled a new one each time (half the cost of recording a restored job)."""
+    return update(table).where(table.c.id == bindparam("row"))
 
 
 class Store:
@@ -175,13 +189,31 @@ class Store:
         except (OperationalError, ProgrammingError):
             return None
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The run, job and step records written inside go in one transaction, on this
+        task's or thread's behalf only (a job restored from the cache: one commit, not 80)."""
+        if _BATCH.get() is not None:
+            yield
+            return
+        with self.engine.begin() as conn:
+            token = _BATCH.set(conn)
+            try:
+                yield
+            finally:
+                _BATCH.reset(token)
+
+    def _writing(self) -> AbstractContextManager[Connection]:
+        batch = _BATCH.get()
+        return nullcontext(batch) if batch is not None else self.engine.begin()
+
     # -- runs -----------------------------------------------------------------------
     def create_run(self, **fields: Any) -> int:
         fields.setdefault("status", Status.RUNNING)
         fields.setdefault("started_at", time.time())
         fields.setdefault("pid", os.getpid())
         fields.setdefault("host", socket.gethostname())
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             return self._insert(conn, t.runs, fields)
 
     def finish_run(self, run_id: int, conclusion: Conclusion) -> None:
@@ -189,7 +221,7 @@ class Store:
         with it, so no page shows it running on."""
         now = time.time()
         jobs = select(t.jobs.c.id).where(t.jobs.c.run_id == run_id)
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(t.steps)
                 .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == Status.RUNNING)
@@ -210,7 +242,7 @@ class Store:
         """Runs left 'running' by a process that no longer exists on this host: each is marked
         interrupted with its unfinished jobs and steps; (run id, pid of its dead process)."""
         host = socket.gethostname()
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             rows = conn.execute(
                 select(t.runs.c.id, t.runs.c.pid).where(
                     t.runs.c.status == Status.RUNNING, t.runs.c.host == host
@@ -242,14 +274,14 @@ class Store:
 
     # -- jobs and steps ---------------------------------------------------------------
     def create_job(self, run_id: int, **fields: Any) -> int:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             return self._insert(conn, t.jobs, {"run_id": run_id, **fields})
 
     def update_job(self, job_row: int, **fields: Any) -> None:
         self._update(t.jobs, job_row, **fields)
 
     def create_step(self, job_row: int, number: int, name: str) -> int:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             fields = {
                 "job_row": job_row,
                 "number": number,
@@ -263,12 +295,20 @@ class Store:
         self, step_row: int, logs: Sequence[tuple[int, int, float, str]], **fields: Any
     ) -> None:
         """Record a step's result together with its remaining log lines, in one transaction."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             self._insert_logs(conn, logs)
-            conn.execute(update(t.steps).where(t.steps.c.id == step_row).values(**fields))
+            conn.execute(_by_row(t.steps), {"row": step_row, **fields})
+
+    def add_finished_step(
+        self, job_row: int, logs: Sequence[tuple[int, int, float, str]], **fields: Any
+    ) -> int:
+        """A step recorded whole, already finished (restored from the cache), with its log."""
+        with self._writing() as conn:
+            self._insert_logs(conn, logs)
+            return self._insert(conn, t.steps, {"job_row": job_row, **fields})
 
     def add_logs(self, logs: Sequence[tuple[int, int, float, str]]) -> None:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             self._insert_logs(conn, logs)
 
     @staticmethod
@@ -280,22 +320,22 @@ class Store:
             )
 
     def add_annotation(self, job_row: int, step: int, **fields: Any) -> None:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(insert(t.annotations).values(job_row=job_row, step=step, **fields))
 
     def add_artifact(self, run_id: int, name: str, path: str, size: int) -> None:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(insert(t.artifacts).values(run_id=run_id, name=name, path=path, size=size))
 
     @staticmethod
     def _insert(conn: Connection, table: Any, fields: dict[str, Any]) -> int:
-        key = conn.execute(insert(table).values(**fields)).inserted_primary_key
+        key = conn.execute(insert(table), fields).inserted_primary_key
         assert key is not None
         return int(key[0])
 
     def _update(self, table: Any, row_id: int, **fields: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(table).where(table.c.id == row_id).values(**fields))
+        with self._writing() as conn:
+            conn.execute(_by_row(table), {"row": row_id, **fields})
 
     # -- reading back -------------------------------------------------------------------
     def job_logs(self, job_row: int) -> Iterator[tuple[int, float, str]]:

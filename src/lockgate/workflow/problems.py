@@ -27,6 +27,7 @@ class Limits:
     max_jobs: int = 256
     max_nested_calls: int = 4
     max_expression_length: int = 21000
+    max_result_size: int = 10 * 1024 * 1024  # bytes, as workflow/size.py measures them
     background_steps: bool = False  # GitHub's experimental background/wait/cancel steps
 
 

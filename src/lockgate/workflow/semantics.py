@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .grammar import JOB_IF, PERMISSION_SCOPES, STEP_IF
 from .problems import Limits, Problem
 from .reader import Allowed, check_expression, read_workflow
+from .size import file_bytes
 from .template import OPEN
 from .tokens import Map, Scalar, Seq, Token, read_tokens
 
@@ -22,6 +23,8 @@ USES = re.compile(r"[^/@]+/[^/@]+(/[^@]*)?@.+")
 
 # (path as written in `uses:`) -> the called file's text, or None when it cannot be had.
 CalledWorkflows = Callable[[str], str | None]
+
+OVERSIZED = "Maximum object size exceeded"
 
 RANK = {"none": 0, "read": 1, "write": 2}
 DEFAULT_GRANT = {
@@ -84,6 +87,7 @@ class Checker:
     inherited: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GRANT))
     workflow_permissions: Token | None = None
     job_key: dict[int, Scalar] = field(default_factory=dict)
+    result_bytes: int = 0  # the size of everything read so far, as GitHub measures it
 
     def error(self, message: str, at: Token | None = None) -> None:
         self.problems.append(
@@ -253,6 +257,10 @@ class Checker:
         if problems or not isinstance(root, Map):
             first = problems[0].message if problems else "not a workflow"
             self.error(f"Error from called workflow {uses.value}: {first}", uses)
+            return
+        self.result_bytes += file_bytes(str(uses.value), root)
+        if self.result_bytes > self.limits.max_result_size:
+            self.error(f"Error from called workflow {uses.value}: {OVERSIZED}", uses)
             return
         on = root.get("on")
         trigger = on.get("workflow_call") if isinstance(on, Map) else None

@@ -16,13 +16,19 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ..common.errors import UserError
-from ..common.yamlsource import load_yaml, position, value_position
+from ..common.yamlsource import load_yaml, position, quick_mapping, value_position
 from .loader import plain
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def load_model(path: Path, display: str, model: type[M], hint: str) -> M:
+    quick = quick_mapping(path, display)
+    if quick is not None:
+        try:
+            return model.model_validate(plain(quick))
+        except ValidationError:
+            pass  # read again, keeping positions, to say where
     tree = load_yaml(path, display)
     if tree is not None and not isinstance(tree, dict):
         raise UserError("expected a mapping of keys to values", where=f"{display}:1:1", hint=hint)

@@ -23,8 +23,6 @@ POSITION = re.compile(r"\(Line: (\d+), Col: (\d+)\)")
 # Cases where lockgate follows github.com rather than the case, and why.
 KNOWN = {
     "errors-anchor-tag.yml": "github.com accepts YAML anchors since 2025; real workflows use them",
-    "errors-max-result-size.yml": "GitHub's in-memory size measure of a parsed file is not public",
-    "errors-reusable-workflow-max-result-size.yml": "the same size measure, in a called workflow",
     "events-single-invalid.yml": "github.com ignores unknown keys under workflow_dispatch "
     "(its own parsers skip this case); only the second position is reported",
 }
@@ -50,6 +48,7 @@ def load(path: Path) -> Case:
         max_depth=numbers.get("max-depth", Limits.max_depth),
         max_jobs=numbers.get("max-job-limit", Limits.max_jobs),
         max_nested_calls=numbers.get("max-nested-reusable-workflows-depth", 4),
+        max_result_size=numbers.get("max-result-size", Limits.max_result_size),
         background_steps="allowBackgroundSteps: true" in header,
     )
     result = json.loads(docs[-1])
@@ -68,7 +67,9 @@ def test_workflow_parser_conformance() -> None:
     classified = positioned = 0
     misses: dict[str, str] = {}
     for case in cases:
-        got = validate(case.workflow, case.limits, case.called.get)
+        got = validate(
+            case.workflow, case.limits, case.called.get, f".github/workflows/{case.name}"
+        )
         rejected = bool(got.problems)
         if rejected != (case.expected is not None):
             misses[case.name] = f"{'rejected' if rejected else 'accepted'}, GitHub differs"

@@ -13,7 +13,7 @@ from typing import Any
 
 from ...common.errors import UserError
 from ...common.httpcheck import Unreachable, request, status_of
-from ...common.runtime import free_port
+from ...common.ports import free_port
 from . import spawn
 from .base import Route, RouteState
 

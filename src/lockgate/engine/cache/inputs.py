@@ -27,6 +27,7 @@ class WorkspaceFiles:
         self.root = repo.root
         self.memo_path = memo
         self.memo: dict[str, list[int | str]] = self._load_memo()
+        self.loaded = dict(self.memo)
         self.repo = repo
         self.digests: dict[str, str] = {}
         self.signatures: dict[str, list[int | str]] = {}
@@ -47,6 +48,8 @@ class WorkspaceFiles:
 
     def _save_memo(self) -> None:
         fresh = {name: self.memo[name] for name in self.digests if name in self.memo}
+        if fresh == self.loaded:
+            return  # nothing new: a rerun of unchanged files writes nothing
         temp = self.memo_path.with_suffix(f".{os.getpid()}")
         self.memo_path.parent.mkdir(parents=True, exist_ok=True)
         temp.write_text(json.dumps(fresh))
