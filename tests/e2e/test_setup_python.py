@@ -174,3 +174,43 @@ jobs:
     first = next(line for line in done.stdout.splitlines() if "first=" in line)
     assert "/setup-python/" not in first
     assert any("own" in line and "/setup-python/" in line for line in done.stdout.splitlines())
+
+
+@pytest.mark.integration
+def test_pip_install_user_works_as_on_github_and_stays_in_the_job(tmp_path: Path) -> None:
+    """The packaging guide's publishing workflow runs `pip install build --user`: a venv refuses
+    that. The job's user base is its own, its scripts are on PATH, and the base interpreter's
+    own packages stay out of sight."""
+    wf = f"""
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: '{HOST}'
+      - run: python3 -m pip install --user --no-index ./hello_lockgate-1.0-py3-none-any.whl
+      - run: |
+          hello-lockgate
+          python3 -c 'import hello_lockgate, site; print("user", hello_lockgate.__file__.startswith(site.USER_SITE))'
+          python3 -c 'import json, sys; print("path", json.dumps(sys.path))'
+          python3 -c 'import sys; print("base", sys.base_prefix)'
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/ci.yml": wf})
+    _wheel(repo)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    home_site = Path.home() / ".local" / "lib" / f"python{HOST}" / "site-packages"
+    done = lockgate("run", "--no-cache", cwd=repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any("hello from the venv" in line for line in lines)
+    assert any(line.endswith("user True") for line in lines)
+    path = json.loads(next(line for line in lines if " path [" in line).split(" path ", 1)[1])
+    base = next(line for line in lines if " base /" in line).split(" base ", 1)[1]
+    leaked = [
+        p for p in path if p.startswith(base) and p.endswith(("site-packages", "dist-packages"))
+    ]
+    assert leaked == [], leaked
+    assert not (home_site / "hello_lockgate.py").exists()

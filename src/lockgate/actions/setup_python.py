@@ -193,10 +193,31 @@ def _run(command: list[str], what: str) -> None:
         raise ActionFailed(f"could not {what}: {last[0]}")
 
 
+# GitHub's setup-python interpreter is a real one, where `pip install --user` works (the
+# packaging guide's publishing workflow does it). pip refuses --user in a venv that hides
+# the interpreter's own site-packages, so the job's venv lets them in, and this module, run
+# by Python at start-up, takes them out again: a job sees only what it installed. Written as
+# usercustomize (runs unless the user site is off) and sitecustomize (runs unless the base
+# interpreter has its own, as Debian's has).
+HIDE_BASE_SITE = """\
+# Written by lockgate's actions/setup-python: the base interpreter's site-packages stay out.
+import site as _site
+import sys as _sys
+
+_own = _sys.prefix.rstrip("/") + "/"
+_base = {p for p in _site.getsitepackages() if not p.startswith(_own)}
+_sys.path[:] = [p for p in _sys.path if p not in _base]
+"""
+
+
 def make_venv(interpreter: Interpreter, target: Path) -> Path:
     """A virtual environment at target with pip; returns its bin directory."""
-    _run([interpreter.executable, "-m", "venv", "--without-pip", str(target)], "make a venv")
-    (_site_packages(target) / "_lockgate_pip.pth").write_text(f"{_template(interpreter)}\n")
+    command = [interpreter.executable, "-m", "venv", "--without-pip", "--system-site-packages"]
+    _run([*command, str(target)], "make a venv")
+    site_packages = _site_packages(target)
+    for name in ("usercustomize.py", "sitecustomize.py"):
+        (site_packages / name).write_text(HIDE_BASE_SITE)
+    (site_packages / "_lockgate_pip.pth").write_text(f"{_template(interpreter)}\n")
     bin_dir = target / "bin"
     major_minor = f"{interpreter.version.major}.{interpreter.version.minor}"
     for name in ("pip", "pip3", f"pip{major_minor}"):
@@ -286,6 +307,11 @@ def setup_python(ctx: BuiltinContext) -> None:
         for name in ("pythonLocation", "Python_ROOT_DIR", "Python3_ROOT_DIR"):
             ctx.env[name] = str(venv_dir)
         ctx.env["PKG_CONFIG_PATH"] = str(venv_dir / "lib" / "pkgconfig")
+        # `pip install --user` goes to the job's own user base, never the user's ~/.local;
+        # its scripts are on PATH, as ~/.local/bin is on GitHub's runners.
+        user_base = ctx.temp / "setup-python" / "user"
+        ctx.env["PYTHONUSERBASE"] = str(user_base)
+        ctx.paths.insert(0, str(user_base / "bin"))
 
 
 def _default(interpreters: list[Interpreter]) -> Interpreter | None:
