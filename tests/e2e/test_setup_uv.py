@@ -52,3 +52,36 @@ def test_the_manylinux_wheel_for_this_machine_is_chosen() -> None:
     ]
     chosen = wheel_for(files)
     assert chosen is not None and "manylinux" in chosen["filename"]
+
+
+@pytest.mark.integration
+def test_the_version_pyproject_requires_and_an_activated_venv(
+    tmp_path: Path, tool_cache: Path
+) -> None:
+    wf = """
+on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    outputs:
+      version: ${{ steps.uv.outputs.uv-version }}
+      venv: ${{ steps.uv.outputs.venv }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: uv
+        uses: astral-sh/setup-uv@v6
+        with: {activate-environment: true, enable-cache: false}
+      - run: echo "prefix=$(python -c 'import sys; print(sys.prefix)') venv=$VIRTUAL_ENV"
+"""
+    pyproject = (
+        '[project]\nname = "p"\nversion = "1"\n\n[tool.uv]\nrequired-version = ">=0.5,<0.6"\n'
+    )
+    repo = make_repo(
+        tmp_path / "repo", {".github/workflows/ci.yml": wf, "pyproject.toml": pyproject}
+    )
+    done = lockgate("run", "--no-cache", "-o", "json", cwd=repo, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = jobs_by_key(json.loads(done.stdout))["t"]["outputs"]
+    assert outputs["version"].startswith("0.5.") and outputs["venv"].endswith("/.venv")
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert f"prefix={outputs['venv']} venv={outputs['venv']}" in logs

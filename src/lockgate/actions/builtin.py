@@ -8,10 +8,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 
 from ..common.archive import UnsafeArchive, check_members, safe_extract, under
@@ -27,7 +29,11 @@ class BuiltinContext:
     workspace: Path
     snapshot: Path | None  # the run's copy of the repository; None when running in place
     inputs: dict[str, str]
+    step_env: Mapping[str, str]  # the environment the step runs with
     state_dir: Path  # the repository's .lockgate directory
+    repository: str  # the run's: owner/name, its commit and its ref
+    sha: str
+    ref: str
     run_id: int
     temp: Path
     log: Callable[[str], None]
@@ -47,12 +53,53 @@ class BuiltinContext:
 
 
 def checkout(ctx: BuiltinContext) -> None:
+    repository = ctx.input("repository").strip()
+    if repository and repository.lower() != ctx.repository.lower():
+        raise ActionFailed(
+            f"repository {repository!r} is not this run's ({ctx.repository}): lockgate checks "
+            "out only the repository it runs; clone another one in a `run:` step"
+        )
     target = (ctx.workspace / ctx.input("path", ".")).resolve()
+    if not target.is_relative_to(ctx.workspace.resolve()):
+        raise ActionFailed(f"path {ctx.input('path')!r} is outside the workspace")
     if ctx.snapshot is None:
         ctx.log("running in place (--bind): the workspace is the repository itself")
-        return
-    copy_tree(ctx.snapshot, target)
-    ctx.log(f"checked out the working tree into {target}")
+    else:
+        copy_tree(ctx.snapshot, target)
+        ctx.log(f"checked out the working tree into {target}")
+    ref = ctx.input("ref").strip()
+    commit = _git_commit(target, "HEAD") or ctx.sha
+    if ref and ctx.snapshot is not None:
+        wanted = _git_commit(target, ref) or _git_commit(target, f"origin/{ref}")
+        if wanted is None:
+            raise ActionFailed(f"ref {ref!r} is not a commit, branch or tag of this repository")
+        if wanted != commit:
+            # As a fresh clone of that ref: its tree exactly, the run's own changes gone.
+            _git(target, "checkout", "-q", "--force", "--detach", wanted)
+            _git(target, "clean", "-q", "-ffdx")
+            ctx.log(f"checked out {ref} ({wanted[:12]})")
+            commit = wanted
+    ctx.outputs.update({"ref": ref or ctx.ref, "commit": commit})
+
+
+def _git(where: Path, *args: str) -> str | None:
+    done = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _git_commit(where: Path, name: str) -> str | None:
+    """The commit `name` resolves to in the checkout at `where`, or None."""
+    if name.startswith("-") or not (where / ".git").exists():
+        return None
+    return _git(where, "rev-parse", "--verify", "-q", "--end-of-options", f"{name}^{{commit}}")
+
+
+def flag(ctx: BuiltinContext, name: str) -> bool:
+    """A boolean input, read as the actions toolkit's getBooleanInput reads it."""
+    value = ctx.input(name, "false").strip()
+    if value.lower() not in ("true", "false"):
+        raise ActionFailed(f"input {name!r} is {value!r}: it must be true or false")
+    return value.lower() == "true"
 
 
 # -- actions/cache ---------------------------------------------------------------------
@@ -109,21 +156,25 @@ def cache(ctx: BuiltinContext) -> None:
             if candidates:
                 hit_key = max(candidates, key=lambda k: index[k])
                 break
-    if hit_key is not None:
+    lookup_only = flag(ctx, "lookup-only")
+    if hit_key is not None and not lookup_only:
         try:
             _restore(ctx, _cache_file(ctx, hit_key))
         except (OSError, tarfile.TarError, UnsafeArchive) as exc:
             ctx.log(f"::warning::cache entry for {hit_key!r} not restored: {exc}")
             hit_key = None
     if hit_key is not None:
-        ctx.log(f"cache restored from key: {hit_key}")
+        ctx.log(f"cache {'found' if lookup_only else 'restored'} from key: {hit_key}")
         ctx.outputs["cache-matched-key"] = hit_key
+    elif flag(ctx, "fail-on-cache-miss"):
+        raise ActionFailed(f"no cache entry for key {key!r} nor its restore-keys")
     else:
         ctx.log(f"cache not found for key: {key}")
     ctx.outputs["cache-hit"] = "true" if hit_key == key else "false"
+    save_always = flag(ctx, "save-always")
 
     def save(succeeded: bool) -> None:
-        if not succeeded or hit_key == key:
+        if not (succeeded or save_always) or hit_key == key:
             return
         _cache_dir(ctx).mkdir(parents=True, exist_ok=True)
         partial = _cache_file(ctx, key).with_suffix(".partial")
@@ -175,6 +226,8 @@ def upload_artifact(ctx: BuiltinContext) -> None:
         matched = glob.glob(str(ctx.workspace / pattern), recursive=True)
         for hit in map(Path, matched):
             files.extend([p for p in hit.rglob("*") if p.is_file()] if hit.is_dir() else [hit])
+    if not flag(ctx, "include-hidden-files"):  # as upload-artifact@v4.4 and later
+        files = [f for f in files if not _hidden(f, ctx.workspace)]
     if not files:
         policy = ctx.input("if-no-files-found", "warn")
         message = f"no files found for path {ctx.lines('path')}; no artifact uploaded"
@@ -186,7 +239,12 @@ def upload_artifact(ctx: BuiltinContext) -> None:
     base = Path(os.path.commonpath([str(p.parent) for p in files]))
     target = artifact_root(ctx.state_dir, ctx.run_id) / name
     if target.exists():
-        raise ActionFailed(f"an artifact named {name!r} was already uploaded in this run")
+        if not flag(ctx, "overwrite"):
+            raise ActionFailed(
+                f"an artifact named {name!r} was already uploaded in this run (set "
+                "`overwrite: true` to replace it)"
+            )
+        shutil.rmtree(target)
     size = 0
     for file in files:
         dest = target / file.relative_to(base)
@@ -198,10 +256,16 @@ def upload_artifact(ctx: BuiltinContext) -> None:
     ctx.log(f"uploaded artifact {name!r}: {len(files)} file(s), {size} bytes")
 
 
+def _hidden(path: Path, workspace: Path) -> bool:
+    """A dot-file, or a file in a dot-directory, below the workspace."""
+    shown = path.relative_to(workspace) if path.is_relative_to(workspace) else Path(path.name)
+    return any(part.startswith(".") and part not in (".", "..") for part in shown.parts)
+
+
 def download_artifact(ctx: BuiltinContext) -> None:
     root = artifact_root(ctx.state_dir, ctx.run_id)
     name = ctx.input("name")
-    destination = ctx.workspace / ctx.input("path", ".")
+    destination = ctx.workspace / os.path.expanduser(ctx.input("path", "."))
     if name:
         source = root / name
         if not _ARTIFACT_NAME.fullmatch(name) or name in (".", "..") or source.parent != root:
@@ -213,7 +277,13 @@ def download_artifact(ctx: BuiltinContext) -> None:
             )
         shutil.copytree(source, destination, dirs_exist_ok=True)
     else:
-        for source in sorted(root.glob("*")):
-            shutil.copytree(source, destination / source.name, dirs_exist_ok=True)
+        pattern = ctx.input("pattern").strip()
+        chosen = [p for p in sorted(root.glob("*")) if not pattern or fnmatch(p.name, pattern)]
+        # Each into a folder of its name, or all into one (merge-multiple), as GitHub does.
+        merge = flag(ctx, "merge-multiple")
+        for source in chosen:
+            shutil.copytree(source, destination if merge else destination / source.name,
+                            dirs_exist_ok=True)  # fmt: skip
+        ctx.log(f"{len(chosen)} artifact(s){' matching ' + pattern if pattern else ''}")
     ctx.outputs["download-path"] = str(destination)
-    ctx.log(f"downloaded {'artifact ' + repr(name) if name else 'all artifacts'} to {destination}")
+    ctx.log(f"downloaded {'artifact ' + repr(name) if name else 'artifacts'} to {destination}")

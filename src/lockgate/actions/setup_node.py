@@ -25,6 +25,26 @@ def wanted(ctx: BuiltinContext) -> str:
     return version_from_file(path)
 
 
+def write_npmrc(ctx: BuiltinContext, registry: str) -> None:
+    """As setup-node does: an .npmrc in the job's temp naming the registry (for a scope, if
+    one is given or the registry is GitHub's), authenticated by ${NODE_AUTH_TOKEN}."""
+    if not registry.startswith(("https://", "http://")):
+        raise ActionFailed(f"registry-url {registry!r} is not an http(s) URL")
+    url = registry if registry.endswith("/") else registry + "/"
+    scope = ctx.input("scope").strip()
+    if not scope and "npm.pkg.github.com" in url:
+        scope = ctx.repository.split("/")[0]
+    if scope and not scope.startswith("@"):
+        scope = f"@{scope}"
+    where = f"{scope.lower()}:registry" if scope else "registry"
+    npmrc = ctx.temp / ".npmrc"
+    npmrc.write_text(f"{where}={url}\n{url.split(':', 1)[1]}:_authToken=${{NODE_AUTH_TOKEN}}\n")
+    ctx.env["NPM_CONFIG_USERCONFIG"] = str(npmrc)
+    # npm refuses a config naming an unset variable: a placeholder, as setup-node exports
+    ctx.env["NODE_AUTH_TOKEN"] = ctx.step_env.get("NODE_AUTH_TOKEN") or "XXXXX-XXXXX-XXXXX-XXXXX"
+    ctx.log(f"npm registry {url}{' for ' + scope if scope else ''}: {npmrc}")
+
+
 def version_from_file(path: Path) -> str:
     text = path.read_text(errors="replace")
     if path.name == "package.json":
@@ -47,6 +67,9 @@ def version_from_file(path: Path) -> str:
 
 
 def setup_node(ctx: BuiltinContext) -> None:
+    registry = ctx.input("registry-url").strip()
+    if registry:
+        write_npmrc(ctx, registry)
     spec = wanted(ctx)
     if not spec:
         host = shutil.which("node")

@@ -13,7 +13,9 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import time
+import tomllib
 import urllib.parse
 import uuid
 import zipfile
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.userdirs import cache_dir
-from .builtin import ActionFailed, BuiltinContext
+from .builtin import ActionFailed, BuiltinContext, flag
 from .downloads import DownloadFailed, fetch, fetch_json
 from .versions import Spec, Version, best
 
@@ -116,13 +118,15 @@ def _unpack(url: str, sha256: str, target: Path) -> None:
 
 
 def setup_uv(ctx: BuiltinContext) -> None:
-    version, directory = install(ctx.input("version", "latest").strip(), ctx.offline)
+    workdir = ctx.workspace / ctx.input("working-directory", ".")
+    version, directory = install(wanted_version(ctx, workdir), ctx.offline)
     ctx.paths.append(str(directory))
     ctx.outputs.update(
         {
             "uv-version": version,
             "uv-path": str(directory / "uv"),
             "uvx-path": str(directory / "uvx"),
+            "python-cache-hit": "false",
         }
     )
     ctx.log(f"uv {version} from lockgate's tool cache ({directory})")
@@ -130,9 +134,60 @@ def setup_uv(ctx: BuiltinContext) -> None:
     if python:
         ctx.env["UV_PYTHON"] = python
         ctx.outputs["python-version"] = python
+    for name, variable in (("tool-dir", "UV_TOOL_DIR"), ("tool-bin-dir", "UV_TOOL_BIN_DIR")):
+        if ctx.input(name).strip():
+            ctx.env[variable] = str(ctx.workspace / ctx.input(name).strip())
+    if "UV_TOOL_BIN_DIR" in ctx.env:
+        ctx.paths.append(ctx.env["UV_TOOL_BIN_DIR"])
+    local = ctx.input("cache-local-path").strip()
+    store = ctx.workspace / local if local else cache_dir("uv-cache")
     if ctx.input("enable-cache").lower() in ("true", "auto"):
-        store = cache_dir("uv-cache")
+        store.mkdir(parents=True, exist_ok=True)
         ctx.outputs["cache-hit"] = "true" if any(store.iterdir()) else "false"
         ctx.env["UV_CACHE_DIR"] = str(store)
     else:
         ctx.outputs["cache-hit"] = "false"
+    if flag(ctx, "activate-environment"):
+        activate(ctx, directory / "uv", workdir)
+
+
+def wanted_version(ctx: BuiltinContext, workdir: Path) -> str:
+    """`version`, else the `required-version` of version-file, else of uv.toml or
+    pyproject.toml in the working directory (as setup-uv looks), else the latest."""
+    given = ctx.input("version").strip()
+    if given:
+        return given
+    named = ctx.input("version-file").strip()
+    for name in [named] if named else ["uv.toml", "pyproject.toml"]:
+        path = workdir / name
+        if not path.is_file():
+            if named:
+                raise ActionFailed(f"version-file {named!r} is not a file")
+            continue
+        try:
+            data = tomllib.loads(path.read_text(errors="replace"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ActionFailed(f"{name}: {exc}") from None
+        settings = data if path.name == "uv.toml" else data.get("tool", {}).get("uv", {})
+        required = settings.get("required-version") if isinstance(settings, dict) else None
+        if isinstance(required, str) and required.strip():
+            return required.strip()
+    return "latest"
+
+
+def activate(ctx: BuiltinContext, uv: Path, workdir: Path) -> None:
+    """`uv venv` (at venv-path, else .venv of the working directory), first on PATH."""
+    venv = workdir / (ctx.input("venv-path").strip() or ".venv")
+    command = [str(uv), "venv", str(venv)]
+    if flag(ctx, "no-project"):
+        command.append("--no-project")
+    if ctx.offline:
+        command.append("--offline")
+    env = {**os.environ, **ctx.step_env, **ctx.env}
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ActionFailed(f"uv venv failed: {done.stderr.strip() or done.stdout.strip()}")
+    ctx.paths.append(str(venv / "bin"))
+    ctx.env["VIRTUAL_ENV"] = str(venv)
+    ctx.outputs["venv"] = str(venv)
+    ctx.log(f"activated {venv}")

@@ -458,6 +458,18 @@ def cache_prune(
 
 
 @app.command()
+def actions() -> None:
+    """The built-in actions (checkout, setup-python, cache, ...): every input and output of
+    the release each stands in for, and what lockgate does with it, as markdown.
+
+    Example: lockgate actions > builtin-actions.md
+    """
+    from ..actions.contracts import markdown
+
+    print(markdown(), end="")
+
+
+@app.command()
 def version() -> None:
     """Print lockgate's version."""
     print(__version__)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Select,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -324,7 +325,12 @@ class Store:
             conn.execute(insert(t.annotations).values(job_row=job_row, step=step, **fields))
 
     def add_artifact(self, run_id: int, name: str, path: str, size: int) -> None:
+        """An artifact of the run; one of the same name (`overwrite: true`) is replaced."""
+        artifacts = t.artifacts.c
         with self._writing() as conn:
+            conn.execute(
+                delete(t.artifacts).where(artifacts.run_id == run_id, artifacts.name == name)
+            )
             conn.execute(insert(t.artifacts).values(run_id=run_id, name=name, path=path, size=size))
 
     @staticmethod

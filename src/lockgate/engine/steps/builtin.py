@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import Callable
 
 from ...actions.builtin import ActionFailed, BuiltinContext
+from ...actions.contracts import CONTRACTS, input_notes
 from ...actions.resolve import Builtin
+from ...workflow.expressions import to_string
 from ..state import Annotation, StepRun
 from .base import JobHost, PostStep, StepCall
 from .inputs import given_inputs
@@ -27,10 +29,15 @@ class BuiltinStep:
         def log_from_thread(line: str) -> None:
             loop.call_soon_threadsafe(job.log, record, line)
 
+        github, step_env = job.evaluator(call.scope), job.step_env(call.step.env, call.scope)
         ctx = BuiltinContext(
             workspace=job.workspace,
             snapshot=job.snapshot,
-            inputs=given_inputs(job, call, job.step_env(call.step.env, call.scope)),
+            inputs=given_inputs(job, call, step_env),
+            step_env=step_env,
+            repository=to_string(github("github.repository")),
+            sha=to_string(github("github.sha")),
+            ref=to_string(github("github.ref")),
             state_dir=job.run.state_dir,
             run_id=job.run_id,
             temp=job.temp,
@@ -39,6 +46,9 @@ class BuiltinStep:
             offline=job.run.options.offline,
             mask=job.run.masker,
         )
+        contract = CONTRACTS[self.action.name]
+        for said in input_notes(contract, ctx.inputs, lambda t: job.render_text(t, call.scope)):
+            job.log(record, said)
         try:
             await asyncio.to_thread(self.action.run, ctx)
         except ActionFailed as exc:
