@@ -442,3 +442,80 @@ jobs:
     assert done.returncode == 0, done.stdout
     for said in ("as uid 0", "env noninteractive", "as root: fine"):
         assert said in done.stdout, done.stdout
+
+
+FAILING_COMPOSITE = """
+outputs:
+  color:
+    value: ${{ steps.pick.outputs.color }}
+runs:
+  using: composite
+  steps:
+    - id: pick
+      shell: bash
+      run: echo "color=green" >> "$GITHUB_OUTPUT"
+    - shell: bash
+      run: exit 1
+    - shell: bash
+      run: echo "after the failure inside"
+    - if: failure()
+      shell: bash
+      run: echo "the action's own failure() is true"
+"""
+
+
+def test_a_failing_composite_answers_to_its_callers_continue_on_error(tmp_path: Path) -> None:
+    """act's composite-fail-with-output scenario: the action's failed step fails the action's
+    step, which continue-on-error excuses; the job goes on, with the action's outputs."""
+    wf = """
+on: push
+jobs:
+  c:
+    runs-on: ubuntu-latest
+    outputs:
+      color: ${{ steps.a.outputs.color }}
+      outcome: ${{ steps.a.outcome }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: a
+        uses: ./act
+        continue-on-error: true
+      - run: echo "went on"
+"""
+    repo = make_repo(
+        tmp_path / "repo", {".github/workflows/c.yml": wf, "act/action.yml": FAILING_COMPOSITE}
+    )
+    code, report = run_json(repo)
+    assert code == 0, report
+    assert jobs_by_key(report)["c"]["outputs"] == {"color": "green", "outcome": "failure"}
+    logs = lockgate("logs", "1", cwd=repo).stdout
+    assert "went on" in logs and "the action's own failure() is true" in logs
+    assert "after the failure inside" not in logs
+
+
+def test_insert_merges_a_mapping_into_env_matrix_and_with(tmp_path: Path) -> None:
+    """GitHub's `${{ insert }}` directive (its parser cases insert.yml; act's
+    evalmatrix-merge-map scenario)."""
+    wf = """
+on: push
+env:
+  ${{ insert }}: ${{ fromJSON('{"FROM_INSERT":"workflow"}') }}
+jobs:
+  i:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        a:
+          - env:
+              key1: val1
+              ${{ insert }}: ${{ fromJSON('{"key2":"val2"}') }}
+    steps:
+      - env:
+          OWN: step
+          ${{ insert }}: ${{ matrix.a.env }}
+        run: echo "got $FROM_INSERT $OWN $key1 $key2"
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/c.yml": wf})
+    code, report = run_json(repo)
+    assert code == 0, report
+    assert "got workflow step val1 val2" in lockgate("logs", "1", cwd=repo).stdout

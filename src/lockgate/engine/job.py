@@ -22,7 +22,7 @@ from ..common.errors import UserError
 from ..store.records import Conclusion, Status
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
-from ..workflow.template import render, render_condition
+from ..workflow.template import inserted, is_insert, render, render_condition
 from . import commands
 from .commands import CommandReader, Effect
 from .context import RunContext, hash_files, host_env
@@ -134,10 +134,11 @@ class JobExecutor:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- contexts and expressions --------------------------------------------------------
-    def status_functions(self) -> dict[str, tuple[int, int, Callable[..., Value]]]:
+    def status_functions(self, scope: Scope) -> dict[str, tuple[int, int, Callable[..., Value]]]:
+        # Inside a composite action a failed step of that action counts as the job's would.
         return {
-            "success": (0, 0, lambda: not self.failed and not self.cancel_requested),
-            "failure": (0, 0, lambda: self.failed),
+            "success": (0, 0, lambda: not self.failed_in(scope) and not self.cancel_requested),
+            "failure": (0, 0, lambda: self.failed_in(scope)),
             "cancelled": (0, 0, lambda: self.cancel_requested),
             "always": (0, 0, lambda: True),
             "hashfiles": (1, 255, lambda *p: hash_files(self.workspace, tuple(map(to_string, p)))),
@@ -161,6 +162,17 @@ class JobExecutor:
     def tool_cache(self) -> Path:
         return self.run.state_dir / "toolcache"
 
+    def failed_in(self, scope: Scope) -> bool:
+        return self.failed or scope.failed
+
+    def step_failed(self, scope: Scope) -> None:
+        """A step failed (continue-on-error aside): the job's, or its composite action's, which
+        the step calling that action then answers for (its own continue-on-error included)."""
+        if scope.depth:
+            scope.failed = True
+        else:
+            self.failed = True
+
     def job_status(self) -> Conclusion:
         if self.cancel_requested:
             return Conclusion.CANCELLED
@@ -170,7 +182,7 @@ class JobExecutor:
         self, scope: Scope, env: Mapping[str, str] | None = None
     ) -> Callable[[str], Value]:
         ctx = self.contexts(scope, env)
-        functions = self.status_functions()
+        functions = self.status_functions(scope)
         return lambda source: evaluate(source, ctx, functions)
 
     def render(self, value: Any, scope: Scope, env: Mapping[str, str] | None = None) -> Any:
@@ -195,9 +207,17 @@ class JobExecutor:
             if isinstance(source, str):
                 evaluated = self.render(source, Scope(), env)
                 source = evaluated if isinstance(evaluated, dict) else {}
-            for key, value in source.items():
-                env[key] = self.render_text(value, Scope(), env) if value is not None else ""
+            self.add_env(env, source, Scope())
         return env
+
+    def add_env(self, env: dict[str, str], source: Mapping[str, Any], scope: Scope) -> None:
+        """An `env:` mapping's values, in order, each seeing those before it."""
+        for key, value in source.items():
+            if is_insert(key):
+                merged = inserted(self.render(value, scope, env))
+                env.update({k: to_string(v) for k, v in merged.items()})
+            else:
+                env[key] = self.render_text(value, scope, env) if value is not None else ""
 
     def job_outputs(self) -> dict[str, str]:
         """As on GitHub, an output that holds a secret is not passed on (with a warning)."""
@@ -217,8 +237,7 @@ class JobExecutor:
         if isinstance(step_env, str):
             rendered = self.render(step_env, scope, env)
             step_env = rendered if isinstance(rendered, dict) else {}
-        for key, value in step_env.items():
-            env[key] = self.render_text(value, scope, env) if value is not None else ""
+        self.add_env(env, step_env, scope)
         return env
 
     def defaults(self) -> schema.RunDefaults:
@@ -241,7 +260,8 @@ class JobExecutor:
                 self.recorder.step_finished(
                     self.job, record, Conclusion.FAILURE, Conclusion.FAILURE
                 )
-                self.failed = failed_here = True
+                self.step_failed(scope)
+                failed_here = True
                 continue
             if not truthy(condition):
                 self.recorder.step_finished(
@@ -279,7 +299,8 @@ class JobExecutor:
             if tests.excused:
                 conclusion = Conclusion.SUCCESS  # only quarantined tests failed
             if conclusion == Conclusion.FAILURE:
-                self.failed = failed_here = True
+                self.step_failed(scope)
+                failed_here = True
             self.recorder.step_finished(self.job, record, outcome, conclusion)
             self.remember(scope, step, record)
         return not failed_here

@@ -15,7 +15,7 @@ from ..store.records import Conclusion, Status
 from ..workflow import schema
 from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, truthy
 from ..workflow.loader import LoadedWorkflow
-from ..workflow.template import render, render_condition
+from ..workflow.template import render, render_condition, render_tree
 from .calls import call_outputs, prepare_call
 from .concurrency import Slot, groups_dir
 from .context import RunContext, label_matches
@@ -138,14 +138,10 @@ class WorkflowRun:
         strategy: dict[str, Any] | None = None,
     ) -> Any:
         """Render a job-level value (strategy, runs-on, name, ...) with the job-level contexts."""
-        if not isinstance(value, str):
-            if isinstance(value, dict):
-                return {k: self.evaluate_in(job_id, v, matrix, strategy) for k, v in value.items()}
-            if isinstance(value, list):
-                return [self.evaluate_in(job_id, v, matrix, strategy) for v in value]
+        if not isinstance(value, (str, dict, list)):
             return value
         ctx = self.base_contexts(job_id, matrix, strategy)
-        return render(value, lambda source: evaluate(source, ctx))
+        return render_tree(value, lambda source: evaluate(source, ctx))
 
     # -- running ------------------------------------------------------------------------------
     async def run(self) -> dict[str, GroupResult]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from .expressions import Value, to_string
+from .expressions import ExpressionError, Value, to_string
 
 OPEN, CLOSE = "${{", "}}"
 
@@ -61,6 +63,37 @@ def render(text: Value, evaluate: Callable[[str], Value]) -> Value:
     return "".join(
         to_string(evaluate(part)) if is_expr else part for is_expr, part in _segments(text)
     )
+
+
+_INSERT = re.compile(r"\$\{\{\s*insert\s*\}\}")
+
+
+def is_insert(key: object) -> bool:
+    """GitHub's `${{ insert }}` directive as a mapping key: its value, a mapping once
+    evaluated, is merged into the mapping holding it."""
+    return isinstance(key, str) and bool(_INSERT.fullmatch(key.strip()))
+
+
+def inserted(value: Value) -> dict[str, Value]:
+    if not isinstance(value, dict):
+        raise ExpressionError("TypeError", "The value of `${{ insert }}` must be a mapping")
+    return value
+
+
+def render_tree(value: Any, evaluate: Callable[[str], Value]) -> Any:
+    """Every string of a YAML value interpolated, `${{ insert }}` keys merged in place."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            rendered = render_tree(item, evaluate)
+            if is_insert(key):
+                out.update(inserted(rendered))
+            else:
+                out[key] = rendered
+        return out
+    if isinstance(value, list):
+        return [render_tree(item, evaluate) for item in value]
+    return render(value, evaluate)
 
 
 def render_condition(text: str | bool | None, evaluate: Callable[[str], Value]) -> Value:

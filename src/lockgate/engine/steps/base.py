@@ -31,6 +31,7 @@ class Scope:
     # Inside a composite action: the `env:` of the steps that called it, seen by its steps.
     env: dict[str, str] = field(default_factory=dict)
     uses: str = ""  # the action running here, as written in `uses:`
+    failed: bool = False  # inside a composite action: one of its steps failed
 
 
 @dataclass(frozen=True)

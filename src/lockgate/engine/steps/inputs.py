@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from ...actions.manifest import Manifest
+from ...workflow.expressions import to_string
+from ...workflow.template import inserted, is_insert
 from .base import JobHost, Scope, StepCall
 
 
 def given_inputs(job: JobHost, call: StepCall, env: dict[str, str]) -> dict[str, str]:
-    """The step's `with:`, rendered."""
-    return {
-        k: job.render_text(v, call.scope, env) for k, v in call.step.with_.items() if v is not None
-    }
+    """The step's `with:`, rendered (`${{ insert }}` merged in)."""
+    given: dict[str, str] = {}
+    for key, value in call.step.with_.items():
+        if is_insert(key):
+            merged = inserted(job.render(value, call.scope, env))
+            given.update({k: to_string(v) for k, v in merged.items() if v is not None})
+        elif value is not None:
+            given[key] = job.render_text(value, call.scope, env)
+    return given
 
 
 def action_inputs(
