@@ -177,6 +177,109 @@ jobs:
     assert "fine, reason asked in the form" in logs
 
 
+READER_WORKFLOW = """on: push
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "lint is clean"
+  test:
+    needs: lint
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo alpha
+          echo "needle in the log"
+          echo omega
+      - run: |
+          while [ ! -e {gate} ]; do sleep 0.1; done
+          exit 1
+  deploy:
+    needs: test
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo deploying
+"""
+
+
+def _step_running(server: Server, job: str, number: int) -> bool:
+    runs = server.get("/api/v1/runs")
+    if not runs:
+        return False
+    found = next((j for j in server.get(f"/api/v1/runs/{runs[0]['id']}")["jobs"]
+                  if j["job_id"] == job), None)  # fmt: skip
+    return found is not None and any(
+        s["number"] == number and s["status"] == "running" for s in found["steps"]
+    )
+
+
+def test_the_run_page_as_a_reader_uses_it_on_a_phone(
+    browser: Any, servers: list[Server], tmp_path: Path
+) -> None:
+    """Where the run comes from; numbered, timed, linkable, searchable log lines; the needs
+    graph's edges; the steps the reader opened kept when the live run ends; the re-run
+    buttons: failed jobs and one job, each with what depends on it."""
+    gate = tmp_path / "gate"
+    server = start_server(tmp_path / "home", 1)
+    servers.append(server)
+    source = _pushed_repository(tmp_path, server, READER_WORKFLOW.format(gate=gate))
+    errors: list[str] = []
+    page = _page(browser, server, make_token(server.home, "ops", "operator"), 390, errors)
+    _push(source, "Add the needle")
+    eventually(lambda: _step_running(server, "test", 2), 120, "the test job's second step")
+    run = server.get("/api/v1/runs")[0]
+    page.goto(f"{server.url}/runs/{run['id']}")
+    assert page.inner_text(".origin .commit") == "Add the needle"
+    assert page.inner_text(".origin .ref") == "main" and "branch" in page.inner_text(".origin")
+    assert page.inner_text(".origin .repository").endswith("app.git")
+    assert page.inner_text(".run-head .author") == "t <t@example.com>"
+    assert page.inner_text(".run-head .actor") == run["actor"]
+    assert page.inner_text(".run-head .trigger") == "push from git"
+    test = page.locator("section.job[data-job=test]")
+    row = test.get_attribute("id").removeprefix("job-")  # type: ignore[union-attr]
+    # the reader opens the finished first step and closes the running second one
+    test.locator("details.step[data-step='1'] > summary").click()
+    test.locator("details.step[data-step='2'] > summary").click()
+    needle = page.locator(f"#L{row}-1-2")
+    assert needle.locator(".text").inner_text() == "needle in the log"
+    assert needle.locator("a.ln").inner_text() == "2"
+    assert not needle.locator("time").is_visible()
+    page.check("#show-times")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", needle.locator("time").inner_text())
+    test.locator("input.log-search").fill("NEEDLE")
+    assert test.locator(".found").inner_text() == "1 matching line"
+    assert not page.locator(f"#L{row}-1-1").is_visible() and needle.is_visible()
+    assert page.locator("svg.edges path[data-from=lint][data-to=test]").count() == 1
+    assert _fits(page)
+    gate.write_text("")
+    page.wait_for_selector("#outcome:text('failure')")
+    page.wait_for_selector(".run-head.o-failure")  # the final page, reloaded
+    test = page.locator("section.job[data-job=test]")
+    assert test.locator("details.step[data-step='1']").get_attribute("open") is not None
+    assert test.locator("details.step[data-step='2']").get_attribute("open") is None
+    assert page.locator("svg.edges path[data-from=test][data-to=deploy]").count() == 1
+    assert page.is_checked("#show-times")  # remembered
+    page.goto(f"{server.url}/runs/{run['id']}#L{row}-1-3")  # a link to a line
+    omega = page.locator(f"#L{row}-1-3")
+    assert "linked" in (omega.get_attribute("class") or "") and omega.is_visible()
+    with page.expect_navigation():
+        page.click("button:text('Re-run failed jobs')")
+    again = server.get("/api/v1/queue")[0]
+    assert again["trigger"]["jobs"] == ["deploy", "test"]
+    eventually(lambda: server.get(f"/api/v1/queue/{again['id']}")["status"] == "done", 120,
+               "the re-run")  # fmt: skip
+    rerun = server.get("/api/v1/runs")[0]
+    assert rerun["id"] != run["id"]
+    page.goto(f"{server.url}/runs/{rerun['id']}")
+    said = page.inner_text(".run-head .trigger")
+    assert said == f"re-run of #{run['id']} (deploy, test and what they need)"
+    page.goto(f"{server.url}/runs/{run['id']}")
+    with page.expect_navigation():
+        page.locator("section.job[data-job=lint] button:text('Re-run this job')").click()
+    assert server.get("/api/v1/queue")[0]["trigger"]["jobs"] == ["deploy", "lint", "test"]
+    assert _fits(page) and errors == []
+
+
 def test_forms_without_their_csrf_token_are_refused(servers: list[Server], tmp_path: Path) -> None:
     server = start_server(tmp_path / "home", 0)
     servers.append(server)

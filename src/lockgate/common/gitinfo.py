@@ -21,6 +21,8 @@ class RepoInfo:
     # The push's files: the last commit against its first parent (as GitHub's before..after of
     # a one-commit push, a merge commit included) plus uncommitted changes.
     changed_files: tuple[str, ...]
+    commit_message: str = ""  # the last commit's subject line
+    commit_author: str = ""  # "name <email>"
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -58,15 +60,16 @@ def repo_info(root: Path) -> RepoInfo:
 
 def ask_repo_info(root: Path) -> Callable[[], RepoInfo]:
     """Start the four git calls every `lockgate run` makes, side by side (the top level, the
-    status with its branch header, the origin remote, the last commit's files); the returned
-    function waits for them and reads their answers. A run parses its files meanwhile."""
+    status with its branch header, the origin remote, the last commit's author, subject and
+    files); the returned function waits for them and reads their answers. A run parses its
+    files meanwhile."""
     asked = _gits(
         root,
         ("rev-parse", "--show-toplevel"),
         ("status", "--porcelain=v2", "--branch", "--untracked-files=normal", "--", "."),
         ("config", "--get", "remote.origin.url"),
         # Against the first parent (a merge commit too); a root commit lists all its files.
-        ("log", "-1", "--format=", "--name-only", "-m", "--first-parent", "HEAD"),
+        ("log", "-1", "--format=%an <%ae>%x00%s", "--name-only", "-m", "--first-parent", "HEAD"),
     )
     return lambda: _read_repo_info(root, *asked())
 
@@ -80,7 +83,9 @@ def _read_repo_info(
     sha = headers.get("branch.oid", "(initial)")
     branch = headers.get("branch.head", "(detached)")
     repository = _repository_name(remote or "") or f"local/{Path(top).name}"
-    changed = tuple(sorted({*(last or "").splitlines(), *pending} - {""}))
+    said, _, names = (last or "").partition("\n")
+    author, _, subject = said.partition("\0")
+    changed = tuple(sorted({*names.splitlines(), *pending} - {""}))
     is_toplevel = Path(top).resolve() == root.resolve()
     return RepoInfo(
         root,
@@ -91,6 +96,8 @@ def _read_repo_info(
         bool(pending),
         repository,
         changed,
+        subject,
+        author,
     )
 
 

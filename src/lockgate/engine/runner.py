@@ -157,12 +157,14 @@ class Runner:
                     workflow_file=wf.display,
                     event=self.options.event_name,
                     sha=self.repo.sha,
-                    ref=f"refs/heads/{self.repo.branch}",
+                    ref=ctx.ref.ref,
                     branch=self.repo.branch,
                     dirty=self.repo.dirty,
                     actor=self.options.actor,
                     repo_dir=str(self.options.repo_dir),
                     trigger_id=self.options.trigger_id,
+                    commit_message=self.repo.commit_message or None,
+                    commit_author=self.repo.commit_author or None,
                 )
                 run_dir = work_root / f"run-{run_id}"
                 run = WorkflowRun(

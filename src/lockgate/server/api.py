@@ -53,6 +53,7 @@ from .environments import (
     UnknownEnvironment,
 )
 from .repositories import registration_of
+from .reruns import NothingToRerun, Rerun, jobs_to_rerun
 from .worker import REF, SOURCE
 
 LIVE_POLL = 0.1  # seconds between looks at a running run's new log lines
@@ -180,12 +181,22 @@ def jobs(run_id: int, request: Request, _: Viewer) -> list[dict[str, Any]]:
 
 
 @router.post("/runs/{run_id}/rerun")
-def rerun(run_id: int, request: Request, caller: Operator) -> JSONResponse:
-    """This run's workflow again, on the same commit and event (a new delivery)."""
+def rerun(
+    run_id: int, request: Request, caller: Operator, wanted: Rerun | None = None
+) -> JSONResponse:
+    """This run's workflow again, on the same commit and event (a new delivery): all its jobs,
+    or (`{"failed": true}`, `{"job": ID}`) the failed ones or one, with their dependents."""
     found = services(request)
     run, item = _item_of_run(found, run_id)
+    try:
+        jobs = jobs_to_rerun(run, wanted or Rerun())
+    except NothingToRerun as exc:
+        raise HTTPException(422, str(exc)) from None
     trigger = dataclasses.replace(
-        item.trigger, delivery=f"rerun:{run_id}:{uuid.uuid4()}", workflow=run.workflow_file
+        item.trigger,
+        delivery=f"rerun:{run_id}:{uuid.uuid4()}",
+        workflow=run.workflow_file,
+        jobs=jobs,
     )
     return found.enqueue(trigger, caller.name)
 

@@ -42,6 +42,7 @@ class RunRequest(BaseModel):
     trigger_id: int  # the queued run this run answers (kept as runs.trigger_id)
     actor: str = Field(min_length=1, max_length=255)
     workflow: str | None = None  # one workflow file (a schedule's, a rerun's), else all
+    jobs: list[str] = []  # only these jobs (and what they need), else all: a rerun of some
     secret_file: Path | None = None  # every run's secrets, read here, never passed on argv
     github_url: str = "https://github.com"  # where `uses: owner/repo@ref` is cloned from
     remote_cache: str | None = None  # a Bazel HTTP remote cache (else lockgate.yml's)
@@ -80,6 +81,7 @@ def execute(request: RunRequest) -> RunOutcome:
         github_url=request.github_url.rstrip("/"),
         remote_cache=request.remote_cache,
         trigger_id=request.trigger_id,
+        job_filter=tuple(request.jobs),
     )
     store = Store(request.store_url)
     clean_up(request.checkout, store.mark_interrupted())

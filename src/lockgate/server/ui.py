@@ -178,7 +178,8 @@ def runs_table(request: Request, filters: Filters) -> Response:
 
 def _run(request: Request, run_id: int, template: str, with_logs: bool = True) -> Response:
     holder = _viewer(request)
-    page = views.run_page(services(request).store, run_id, with_logs)
+    found = services(request)
+    page = views.run_page(found.store, found.queue, run_id, with_logs)
     if page is None:
         raise HTTPException(404, f"no run {run_id}")
     return _render(request, template, holder, page=page)

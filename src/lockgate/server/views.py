@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
+from ..common.gitinfo import without_credentials
 from ..store import Store
-from ..store.queue import QueuedRun, QueueStatus
+from ..store.queue import Queue, QueuedRun, QueueStatus
 from ..store.records import JobRecord, RunRecord, Status
 from . import ansi
 
@@ -92,7 +93,13 @@ def waiting(items: list[QueuedRun], store: Store) -> list[Waiting]:
 @dataclass(frozen=True)
 class LogLine:
     id: int
+    number: int  # within its step, from 1, as GitHub numbers them
+    time: str  # UTC, to the millisecond
     html: str
+
+
+def clock_time(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}"
 
 
 @dataclass
@@ -128,6 +135,14 @@ class JobView:
     summary_html: str | None
     cached_from: int | None
     truncated: bool = False
+    rerun_id: str | None = None  # the job id a rerun of this job names; None in a called one
+
+    @property
+    def node_id(self) -> str:
+        """The id its dependents' `needs` name it by: a called workflow's jobs keep the
+        prefix of the job that called them (`deploy / build`)."""
+        prefix, _, _ = self.key.rpartition(" / ")
+        return f"{prefix} / {self.job_id}" if prefix else self.job_id
 
 
 @dataclass(frozen=True)
@@ -138,14 +153,54 @@ class ArtifactView:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a run comes from, as a run page heads it."""
+
+    repository: str
+    ref_kind: str  # branch | tag | pull request | ref
+    ref_name: str
+    commit_message: str | None
+    commit_author: str | None
+    trigger: str  # what asked for it: a push, a manual run, a rerun of #N, ...
+
+
+def origin(run: RunRecord, item: QueuedRun | None) -> Origin:
+    kinds = {"refs/heads/": "branch", "refs/tags/": "tag", "refs/pull/": "pull request"}
+    kind, name = next(
+        ((k, run.ref.removeprefix(p)) for p, k in kinds.items() if run.ref.startswith(p)),
+        ("ref", run.ref),
+    )
+    if item is None:
+        return Origin(run.repo_dir, kind, name, run.commit_message, run.commit_author,
+                      f"{run.event} (lockgate run)")  # fmt: skip
+    trigger = item.trigger
+    if trigger.delivery.startswith("rerun:"):
+        said = f"re-run of #{trigger.delivery.split(':')[1]}"
+        if trigger.jobs:
+            said += f" ({', '.join(trigger.jobs)} and what they need)"
+    elif trigger.source == "manual":
+        said = f"{trigger.event}, asked for by hand"
+    else:
+        said = f"{trigger.event} from {trigger.source}"
+    shown = without_credentials(trigger.repository)
+    return Origin(shown, kind, name, run.commit_message, run.commit_author, said)
+
+
+@dataclass(frozen=True)
 class RunPage:
     run: RunRow
+    origin: Origin
     repo_dir: str
     jobs: list[JobView]
     columns: list[list[JobView]]  # the needs graph, a column per depth
     artifacts: list[ArtifactView]
     last_line: int  # the newest log line shown: the live tail starts after it
     running: bool
+
+    @property
+    def failed(self) -> bool:
+        """A job failed or was cancelled: "re-run failed jobs" has something to run."""
+        return any(job.outcome in ("failure", "cancelled") for job in self.jobs)
 
 
 def _columns(jobs: list[JobView]) -> list[list[JobView]]:
@@ -182,12 +237,13 @@ def _job(job: JobRecord, store: Store, with_logs: bool) -> tuple[JobView, int]:
     # Step 0 holds what a job logs before its first step (and a cache hit's note).
     lines = store.job_log_lines(job.id, MAX_LOG_LINES + 1) if with_logs else []
     last, truncated = 0, len(lines) > MAX_LOG_LINES
-    for line_id, step, text in lines[:MAX_LOG_LINES]:
+    for line_id, step, ts, text in lines[:MAX_LOG_LINES]:
         holder = steps.get(step)
         if holder is None:
             holder = steps[step] = StepView(step, "Set up job" if step == 0 else f"Step {step}",
                                             "success", "")  # fmt: skip
-        holder.lines.append(LogLine(line_id, ansi.to_html(text)))
+        number = len(holder.lines) + 1
+        holder.lines.append(LogLine(line_id, number, clock_time(ts), ansi.to_html(text)))
         last = max(last, line_id)
     notes = [
         AnnotationView(a.level, a.message, a.title, f"{a.file}:{a.line or 1}" if a.file else None)
@@ -199,11 +255,12 @@ def _job(job: JobRecord, store: Store, with_logs: bool) -> tuple[JobView, int]:
         outcome(job.status, job.conclusion), took(job.started_at, job.finished_at),
         list(job.needs or []), 0, job.message,
         [steps[n] for n in sorted(steps)], notes, summary, job.cached_from, truncated,
+        job.job_id if " / " not in job.key else None,
     )  # fmt: skip
     return view, last
 
 
-def run_page(store: Store, run_id: int, with_logs: bool = True) -> RunPage | None:
+def run_page(store: Store, queue: Queue, run_id: int, with_logs: bool = True) -> RunPage | None:
     """The run page's records; without the logs for what needs only the jobs (the graph
     the page refreshes every few seconds)."""
     found = store.get_run(run_id)
@@ -211,8 +268,10 @@ def run_page(store: Store, run_id: int, with_logs: bool = True) -> RunPage | Non
         return None
     built = [_job(job, store, with_logs) for job in found.jobs]
     jobs = [view for view, _ in built]
+    item = queue.get(found.trigger_id) if found.trigger_id else None
     return RunPage(
         run_row(found),
+        origin(found, item),
         found.repo_dir,
         jobs,
         _columns(jobs),

@@ -122,7 +122,8 @@ class Worker:
                 request = RunRequest(
                     checkout=checkout, event=trigger.event, payload=trigger.payload,
                     store_url=self.store_url, trigger_id=item.id, actor=trigger.actor,
-                    workflow=trigger.workflow, secret_file=self.secret_file,
+                    workflow=trigger.workflow, jobs=trigger.jobs or [],
+                    secret_file=self.secret_file,
                     # what the server was started with applies to its runs, as to `lockgate run`
                     github_url=os.environ.get("LOCKGATE_GITHUB_URL") or "https://github.com",
                     remote_cache=os.environ.get("LOCKGATE_REMOTE_CACHE") or None,

@@ -45,7 +45,7 @@ from .records import (
     conclusion_of,
 )
 
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 # The connection of the batch (Store.batch) the current task or thread writes in, if any.
 _BATCH: ContextVar[Connection | None] = ContextVar("lockgate_store_batch", default=None)
 LIVE = (Status.QUEUED, Status.RUNNING)
@@ -356,16 +356,16 @@ class Store:
             for row in conn.execute(query):
                 yield row.step, row.ts, row.line
 
-    def job_log_lines(self, job_row: int, limit: int) -> list[tuple[int, int, str]]:
-        """(line id, step, line) of one job's first `limit` lines."""
+    def job_log_lines(self, job_row: int, limit: int) -> list[tuple[int, int, float, str]]:
+        """(line id, step, time, line) of one job's first `limit` lines."""
         query = (
-            select(t.log_lines.c.id, t.log_lines.c.step, t.log_lines.c.line)
+            select(t.log_lines.c.id, t.log_lines.c.step, t.log_lines.c.ts, t.log_lines.c.line)
             .where(t.log_lines.c.job_row == job_row)
             .order_by(t.log_lines.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [(row.id, row.step, row.line) for row in conn.execute(query)]
+            return [(row.id, row.step, row.ts, row.line) for row in conn.execute(query)]
 
     def job_annotations(self, job_row: int) -> list[AnnotationRecord]:
         query = select(t.annotations).where(t.annotations.c.job_row == job_row)

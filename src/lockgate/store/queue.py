@@ -43,6 +43,7 @@ class Trigger:
     before: str | None = None
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
     workflow: str | None = None  # only this workflow file runs (a schedule's, a rerun's)
+    jobs: list[str] | None = None  # only these jobs (and what they need): a rerun of some
 
     @property
     def actor(self) -> str:

@@ -162,6 +162,8 @@ class RunRecord(_Outcome):
     pid: int | None
     host: str | None
     trigger_id: int | None  # the server's queued run that started it
+    commit_message: str | None = None
+    commit_author: str | None = None
     jobs: tuple[JobRecord, ...] = ()  # filled by Store.get_run, empty in lists of runs
     artifacts: tuple[ArtifactRecord, ...] = ()
 

@@ -37,6 +37,8 @@ runs = Table(
     Column("pid", Integer),
     Column("host", String(255)),
     Column("trigger_id", Integer),  # the server's queued run that started it
+    Column("commit_message", Text),  # the commit's subject line
+    Column("commit_author", Text),  # "name <email>"
     Index("ix_runs_trigger", "trigger_id"),
 )
 
@@ -266,6 +268,7 @@ queue = Table(
     Column("on_interrupt", JSON),  # an InterruptPolicy: the repository's lockgate.yml
     Column("workflow", Text),  # run only this workflow file (a schedule's, a rerun's)
     Column("plan", JSON),  # engine.plan.Plan.as_json() of its commit, once fetched
+    Column("jobs", JSON),  # run only these jobs (and what they need): a rerun of some
     Index("ix_queue_status", "status", "id"),
 )
 

@@ -48,7 +48,7 @@ async function call(element, form) {
       method: element.dataset.method || "POST",
       headers: {"X-CSRF-Token": csrf(), "Content-Type": "application/json"},
       credentials: "same-origin",
-      body: body(form),
+      body: form ? body(form) : element.dataset.body,
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -92,8 +92,28 @@ function stepLog(job, step) {
     details.append(summary, pre);
     section.querySelector(".steps").append(details);
   }
-  details.open = true;
+  if (!(openedByReader()[`${job}:${step}`] === false)) details.open = true;
   return details.querySelector("pre.log");
+}
+
+// A line as the server renders it: its number in the step (a link to it), its time, its text.
+function logLine(section, step, number, line) {
+  const id = `L${section.id.slice(4)}-${step}-${number}`;
+  const span = document.createElement("span");
+  span.className = "line";
+  span.id = id;
+  span.dataset.line = line.id;
+  const link = document.createElement("a");
+  link.className = "ln";
+  link.href = `#${id}`;
+  link.textContent = number;
+  const time = document.createElement("time");
+  time.textContent = new Date(line.ts * 1000).toISOString().slice(11, 23);
+  const text = document.createElement("span");
+  text.className = "text";
+  text.innerHTML = line.html;  // escaped by the server (ansi.to_html)
+  span.append(link, time, text);
+  return span;
 }
 
 function tail() {
@@ -104,20 +124,142 @@ function tail() {
     const line = JSON.parse(event.data);
     const log = stepLog(line.key, line.step);
     if (!log) return;  // a job that started after the page: the graph's refresh brings it
-    const span = document.createElement("span");
-    span.className = "line";
-    span.dataset.line = line.id;
-    span.innerHTML = line.html;  // escaped by the server (ansi.to_html)
-    log.append(span, "\n");
+    const section = log.closest("section.job");
+    log.append(logLine(section, line.step, log.querySelectorAll(".line").length + 1, line));
   });
   source.addEventListener("end", (event) => {
     source.close();
     const outcome = document.getElementById("outcome");
     if (outcome) outcome.textContent = JSON.parse(event.data).conclusion || "completed";
-    // The final page (conclusions, annotations, summaries) a moment after the last line.
+    // The final page (conclusions, annotations, summaries) a moment after the last line;
+    // the steps the reader opened or closed, and where they were, stay as they were.
+    sessionStorage.setItem(`lockgate-scroll-${run.dataset.run}`, String(window.scrollY));
     window.setTimeout(() => window.location.reload(), 1000);
   });
 }
+
+// The steps a reader opened or closed on this run's page, kept across its reloads.
+function openedByReader() {
+  const run = document.getElementById("run");
+  if (!run) return {};
+  return JSON.parse(sessionStorage.getItem(`lockgate-open-${run.dataset.run}`) || "{}");
+}
+
+function keepOpenedSteps() {
+  const run = document.getElementById("run");
+  if (!run) return;
+  const key = (details) => `${details.closest("section.job").dataset.job}:${details.dataset.step}`;
+  const chosen = openedByReader();
+  for (const details of document.querySelectorAll("details.step")) {
+    if (key(details) in chosen) details.open = chosen[key(details)];
+  }
+  // `toggle` does not bubble: caught on the way down, for steps the live tail adds too
+  document.addEventListener("toggle", (event) => {
+    const details = event.target;
+    if (!details.matches || !details.matches("details.step")) return;
+    const now = openedByReader();
+    now[key(details)] = details.open;
+    sessionStorage.setItem(`lockgate-open-${run.dataset.run}`, JSON.stringify(now));
+  }, true);
+  const scroll = sessionStorage.getItem(`lockgate-scroll-${run.dataset.run}`);
+  if (scroll !== null) {
+    sessionStorage.removeItem(`lockgate-scroll-${run.dataset.run}`);
+    window.scrollTo(0, Number(scroll));
+  }
+}
+
+// A link to a line (#L<job>-<step>-<n>) opens its step and shows it.
+function showLinkedLine() {
+  const id = window.location.hash.slice(1);
+  if (!id.startsWith("L")) return;
+  const line = document.getElementById(id);
+  if (!line) return;
+  const details = line.closest("details");
+  if (details) details.open = true;
+  for (const old of document.querySelectorAll(".line.linked")) old.classList.remove("linked");
+  line.classList.add("linked");
+  line.scrollIntoView({block: "center"});
+}
+
+// Timestamps on every log line, shown or not (remembered in this browser).
+function timestamps() {
+  const box = document.getElementById("show-times");
+  if (!box) return;
+  box.checked = localStorage.getItem("lockgate-times") === "yes";
+  document.body.classList.toggle("times", box.checked);
+  box.addEventListener("change", () => {
+    localStorage.setItem("lockgate-times", box.checked ? "yes" : "no");
+    document.body.classList.toggle("times", box.checked);
+  });
+}
+
+// Search in one job's log: only matching lines show, in the steps that hold them.
+function search(input) {
+  const section = input.closest("section.job");
+  const wanted = input.value.trim().toLowerCase();
+  let found = 0;
+  for (const details of section.querySelectorAll("details.step")) {
+    let here = 0;
+    for (const line of details.querySelectorAll(".line")) {
+      const text = line.querySelector(".text") || line;
+      const hit = !wanted || text.textContent.toLowerCase().includes(wanted);
+      line.classList.toggle("miss", !hit);
+      if (hit && wanted) here += 1;
+    }
+    if (here) details.open = true;
+    found += here;
+  }
+  section.querySelector(".found").textContent = wanted ? `${found} matching line${found === 1 ? "" : "s"}` : "";
+}
+
+document.addEventListener("input", (event) => {
+  if (event.target.matches("input.log-search")) search(event.target);
+});
+
+// The job graph's `needs` edges, drawn over it (again when it is refreshed or resized).
+const SVG = "http://www.w3.org/2000/svg";
+function edges() {
+  for (const graph of document.querySelectorAll(".graph")) {
+    graph.querySelector("svg.edges")?.remove();
+    const svg = document.createElementNS(SVG, "svg");
+    svg.classList.add("edges");
+    svg.setAttribute("width", graph.scrollWidth);
+    svg.setAttribute("height", graph.scrollHeight);
+    const origin = graph.getBoundingClientRect();
+    const at = (box) => ({
+      left: box.left - origin.left + graph.scrollLeft, right: box.right - origin.left + graph.scrollLeft,
+      top: box.top - origin.top + graph.scrollTop, bottom: box.bottom - origin.top + graph.scrollTop,
+    });
+    for (const node of graph.querySelectorAll(".node[data-needs]")) {
+      const to = at(node.getBoundingClientRect());
+      for (const need of JSON.parse(node.dataset.needs)) {
+        for (const source of graph.querySelectorAll(`.node[data-node="${CSS.escape(need)}"]`)) {
+          const from = at(source.getBoundingClientRect());
+          const path = document.createElementNS(SVG, "path");
+          let d;
+          if (to.left >= from.right) {  // side by side: right edge to left edge
+            const y1 = (from.top + from.bottom) / 2, y2 = (to.top + to.bottom) / 2;
+            const mid = (from.right + to.left) / 2;
+            d = `M${from.right},${y1} C${mid},${y1} ${mid},${y2} ${to.left},${y2}`;
+          } else {  // stacked (a phone): bottom to top
+            const x1 = (from.left + from.right) / 2, x2 = (to.left + to.right) / 2;
+            const mid = (from.bottom + to.top) / 2;
+            d = `M${x1},${from.bottom} C${x1},${mid} ${x2},${mid} ${x2},${to.top}`;
+          }
+          path.setAttribute("d", d);
+          path.dataset.from = need;
+          path.dataset.to = node.dataset.node;
+          svg.append(path);
+        }
+      }
+    }
+    graph.prepend(svg);
+  }
+}
+
+document.addEventListener("htmx:afterSwap", edges);
+window.addEventListener("resize", edges);
+window.addEventListener("hashchange", showLinkedLine);
 
 // Charts: a canary's samples (canary against baseline; a flag's on against off), or a series
 // over runs.
@@ -150,6 +292,10 @@ function charts() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  timestamps();
+  keepOpenedSteps();
+  showLinkedLine();
+  edges();
   tail();
   charts();
 });
