@@ -493,9 +493,9 @@ jobs:
     assert "after the failure inside" not in logs
 
 
-def test_insert_merges_a_mapping_into_env_matrix_and_with(tmp_path: Path) -> None:
+def test_insert_and_expression_keys_in_env_and_matrix(tmp_path: Path) -> None:
     """GitHub's `${{ insert }}` directive (its parser cases insert.yml; act's
-    evalmatrix-merge-map scenario)."""
+    evalmatrix-merge-map scenario), and a matrix key that is an expression (evalmatrixneeds2)."""
     wf = """
 on: push
 env:
@@ -509,13 +509,14 @@ jobs:
           - env:
               key1: val1
               ${{ insert }}: ${{ fromJSON('{"key2":"val2"}') }}
+        ${{ format('{0}xis', 'a') }}: [computed]
     steps:
       - env:
           OWN: step
           ${{ insert }}: ${{ matrix.a.env }}
-        run: echo "got $FROM_INSERT $OWN $key1 $key2"
+        run: echo "got $FROM_INSERT $OWN $key1 $key2 ${{ matrix.axis }}"
 """
     repo = make_repo(tmp_path / "repo", {".github/workflows/c.yml": wf})
     code, report = run_json(repo)
     assert code == 0, report
-    assert "got workflow step val1 val2" in lockgate("logs", "1", cwd=repo).stdout
+    assert "got workflow step val1 val2 computed" in lockgate("logs", "1", cwd=repo).stdout

@@ -81,13 +81,17 @@ def inserted(value: Value) -> dict[str, Value]:
 
 
 def render_tree(value: Any, evaluate: Callable[[str], Value]) -> Any:
-    """Every string of a YAML value interpolated, `${{ insert }}` keys merged in place."""
+    """Every string of a YAML value interpolated, keys too (GitHub evaluates an expression
+    key such as a matrix's `${{ needs.setup.outputs.axis }}`), `${{ insert }}` keys merged
+    in place."""
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         for key, item in value.items():
             rendered = render_tree(item, evaluate)
             if is_insert(key):
                 out.update(inserted(rendered))
+            elif isinstance(key, str) and OPEN in key:
+                out[to_string(render(key, evaluate))] = rendered
             else:
                 out[key] = rendered
         return out
