@@ -149,10 +149,12 @@ def api_token(home: Path, name: str, role: str = "viewer", *extra: str) -> str:
 
 
 @contextlib.contextmanager
-def serving(home: Path, workers: int, *extra: str, env: dict[str, str]) -> Iterator[str]:
-    """`lockgate serve` on a free port until the block ends (killed); yields its URL once it
-    answers."""
-    port = free_port()
+def serving(
+    home: Path, workers: int, *extra: str, env: dict[str, str], port: int | None = None
+) -> Iterator[str]:
+    """`lockgate serve` on `port` (else a free one) until the block ends (killed with -9);
+    yields its URL once it answers."""
+    port = port or free_port()
     server = subprocess.Popen(
         [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
          "--workers", str(workers), *extra],

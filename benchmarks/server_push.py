@@ -5,6 +5,10 @@ hook, one worker. The baseline, in the same run: `lockgate run push` in the work
 (without the warm server, as the server's worker runs it) until its first log line, median
 of 10.
 
+Then a push while the server is down (killed with -9): the hook spools it; from the server's
+start to that push's run finished, against the server's start alone (to /healthz answering),
+median of 5.
+
 Usage: python benchmarks/server_push.py
 """
 
@@ -81,6 +85,28 @@ def cli_once(source: Path) -> float:
     return spent
 
 
+DOWN = 5
+
+
+def push_while_down(source: Path, home: Path, port: int, token: str) -> tuple[float, float]:
+    """(start to /healthz, start to the spooled push's run completed)."""
+    git(source, "commit", "-q", "--allow-empty", "-m", "pushed while down")
+    sha = git(source, "rev-parse", "HEAD")
+    said = subprocess.run(["git", "-C", str(source), "push", "origin", "main"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert "spool" in said.stderr, said.stderr  # the hook kept it
+    began = time.perf_counter()
+    bearer = {"Authorization": f"Bearer {token}"}
+    with serving(home, 1, env={}, port=port) as url, httpx.Client(base_url=url) as client:
+        up = time.perf_counter() - began
+        while True:
+            runs = client.get("/api/v1/runs?limit=5", headers=bearer).json()
+            done = [r for r in runs if r["sha"] == sha and r["status"] == "completed"]
+            if done:
+                return up, time.perf_counter() - began
+            time.sleep(0.05)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-push-") as tmp:
         root = Path(tmp)
@@ -99,6 +125,8 @@ def main() -> None:
             client.post("/login", data={"token": token, "csrf": csrf.group(1)})
             push_once(source, client)  # warm-up: the first fetch and run
             served = [push_once(source, client) for _ in range(PUSHES)]
+        port = int(url.rsplit(":", 1)[1])
+        down = [push_while_down(source, home, port, token) for _ in range(DOWN)]
         cli_once(source)  # warm-up
         local = [cli_once(source) for _ in range(PUSHES)]
     visible = statistics.median(v for v, _ in served)
@@ -111,6 +139,12 @@ def main() -> None:
     print(f"git push -> first log line on the live stream: median {logged:.2f}s")
     print(f"lockgate run -> first log line (baseline): median {baseline:.2f}s; "
           f"ratio {logged / baseline:.2f}")  # fmt: skip
+    up = statistics.median(u for u, _ in down)
+    finished = statistics.median(f for _, f in down)
+    print(
+        f"a push while the server was down -> its run finished, from the server's start: "
+        f"median {finished:.2f}s; the start alone {up:.2f}s; ratio {finished / up:.2f}"
+    )
 
 
 if __name__ == "__main__":
