@@ -10,6 +10,7 @@ for that matrix entry.
 
 Usage: python benchmarks/real_repos.py --root DIR [--only NAME ...]
 Clone them first, e.g.: git clone https://github.com/pallets/markupsafe DIR/pallets+markupsafe
+(and pypa/packaging.python.org, whose publishing workflow runs on pypa/sampleproject).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Trial:
     direct: str  # the job's commands for that matrix entry, run by bash
     python: str = "3.12"  # put first on PATH for the direct run (what setup-python gives)
     node: str = ""  # likewise a Node.js major (what setup-node gives), from lockgate's tool cache
+    workflow: str = ""  # a workflow of another clone under --root, run on this one (-W)
 
 
 UV_TOX = "uv run --locked tox run -e py3.12"
@@ -52,6 +54,16 @@ TRIALS = [
         "more-itertools+more-itertools",
         ("-j", "build", "--matrix", "python-version:3.12"),
         "make coverage",
+    ),
+    # The packaging guide's publishing workflow (`pip install build --user` after setup-python),
+    # unchanged, on the guide's sample project.
+    Trial(
+        "pypa+sampleproject",
+        ("-j", "build"),
+        "python3 -m pip install build && python3 -m build",
+        python="3.13",
+        workflow="pypa+packaging.python.org/source/guides/github-actions-ci-cd-sample/"
+        "publish-to-pypi.yml",
     ),
     Trial(
         "jshttp+mime-types",
@@ -125,9 +137,10 @@ def main() -> None:
             print(f"{trial.name}: not cloned under {args.root}, skipped")
             continue
         with tempfile.TemporaryDirectory() as scratch:
-            runs = [
-                run_lockgate(_copy(source, Path(scratch) / f"l{i}"), trial.select) for i in (1, 2)
-            ]
+            select = trial.select
+            if trial.workflow:
+                select = ("-W", str(args.root / trial.workflow), *select)
+            runs = [run_lockgate(_copy(source, Path(scratch) / f"l{i}"), select) for i in (1, 2)]
             direct_ok, direct = run_direct(_copy(source, Path(scratch) / "d"), trial)
         green = all(ok for ok, _ in runs)
         best = min(t for _, t in runs)
