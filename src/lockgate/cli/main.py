@@ -33,6 +33,7 @@ from . import flags as flags_cli
 from . import gitops as gitops_cli
 from . import insights as insights_cli
 from . import override as override_cli
+from . import protect as protect_cli
 from . import regions as regions_cli
 from . import repos as repos_cli
 from . import serve as serve_cli
@@ -381,6 +382,9 @@ def logs(
 app.add_typer(artifact_cli.app, name="artifact")
 app.add_typer(flags_cli.app, name="flags")
 app.add_typer(repos_cli.app, name="repo")
+app.command("protect")(protect_cli.protect)
+app.command("protections")(protect_cli.protections)
+app.command("approve")(protect_cli.approve)
 deploy_cli.register(app)
 gitops_cli.register(app)
 override_cli.register(app)

@@ -55,6 +55,9 @@ class RunContext:
     def __post_init__(self) -> None:
         for value in self.options.secrets.values():
             self.masker.add(value)
+        for protection in self.options.protections.values():
+            for value in protection.secrets.values():
+                self.masker.add(value)
         self.slots = Slots(max(1, self.options.max_jobs))
         self.recorder = Recorder(self.store, self.observer, self.masker)
 

@@ -24,8 +24,9 @@ from .job import JobExecutor
 from .matrix import MatrixError, expand, shown, value_at
 from .matrix import label as matrix_label
 from .plan import closure, job_needs, topological_order
+from .protections import Hold, Refuse, verdict
 from .scheduling import job_stats
-from .state import FinishedJob, JobRun
+from .state import FinishedJob, JobRun, Reused
 from .workspace import RunSnapshot
 
 
@@ -35,14 +36,15 @@ class GroupResult:
 
     result: Conclusion
     outputs: dict[str, str] = field(default_factory=dict)
+    waiting: bool = False  # held by its environment's protection: what needs it waits too
 
 
 def combine(conclusions: list[Conclusion]) -> Conclusion:
     if not conclusions:
         return Conclusion.SKIPPED
-    for verdict in (Conclusion.FAILURE, Conclusion.CANCELLED):
-        if verdict in conclusions:
-            return verdict
+    for worst in (Conclusion.FAILURE, Conclusion.CANCELLED):
+        if worst in conclusions:
+            return worst
     return Conclusion.SUCCESS if Conclusion.SUCCESS in conclusions else Conclusion.SKIPPED
 
 
@@ -81,6 +83,7 @@ class WorkflowRun:
         self.stats = job_stats(ctx.store.job_history(wf.display))
         self.needs = needs
         self.selected = closure(needs, only) if only else set(needs)
+        self.only = set(only)  # the jobs asked for; the others selected are what they need
         unknown = [j for j in only if j not in needs]
         if unknown:
             raise UserError(
@@ -231,6 +234,12 @@ class WorkflowRun:
             self.done[job_id].set()
 
     async def start_group(self, job_id: str, spec: schema.Job | schema.CallJob) -> GroupResult:
+        held = next((n for n in self.needs[job_id] if self.results[n].waiting), None)
+        if held is not None:
+            return self.without_running(job_id, None, f"waiting for {held!r}", Status.WAITING)
+        reused = self.ctx.options.reuse.get(job_id) if self.only else None
+        if reused is not None and job_id not in self.only:
+            return self.reused(job_id, reused)
         try:
             condition = self.condition(job_id)
         except ExpressionError as exc:
@@ -315,6 +324,18 @@ class WorkflowRun:
     def finished_without_running(
         self, job_id: str, conclusion: Conclusion, message: str
     ) -> GroupResult:
+        return self.without_running(job_id, conclusion, message)
+
+    def without_running(
+        self,
+        job_id: str,
+        conclusion: Conclusion | None,
+        message: str,
+        status: Status = Status.COMPLETED,
+        outputs: dict[str, str] | None = None,
+        cached_from: int | None = None,
+    ) -> GroupResult:
+        """A job recorded as it ended (or waits) without running here."""
         message = self.ctx.masker(message)  # an expression's error may quote a secret
         spec = self.model.jobs[job_id]
         job = JobRun(
@@ -322,21 +343,36 @@ class WorkflowRun:
             job_id,
             self.prefix + (spec.name or job_id),
             {},
-            status=Status.COMPLETED,
+            status=status,
             conclusion=conclusion,
             message=message,
+            outputs=dict(outputs or {}),
+            cached_from=cached_from,
         )
         self.ctx.recorder.job_created(
             job,
             self.run_id,
-            status=Status.COMPLETED,
+            status=status,
             conclusion=conclusion,
             message=message,
-            finished_at=time.time(),
+            finished_at=time.time() if status == Status.COMPLETED else None,
             needs=[self.prefix + need for need in spec.needs],
+            outputs=job.outputs or None,
+            cached_from=cached_from,
         )
         self.jobs.append(job)
-        return GroupResult(conclusion)
+        waiting = status == Status.WAITING
+        return GroupResult(conclusion or Conclusion.SKIPPED, job.outputs, waiting)
+
+    def reused(self, job_id: str, earlier: Reused) -> GroupResult:
+        """A job an earlier run finished, taken as it ended: what needs it sees its outputs."""
+        return self.without_running(
+            job_id,
+            earlier.conclusion,
+            f"taken from run {earlier.run_id}, where it ended",
+            outputs=earlier.outputs,
+            cached_from=earlier.run_id,
+        )
 
     def new_job(
         self, job_id: str, spec: schema.Job, matrix: dict[str, Any], strategy: dict[str, Any]
@@ -349,14 +385,17 @@ class WorkflowRun:
             if matrix and "${{" not in spec.name:
                 name = f"{name} ({matrix_label(matrix)})"
         environment = spec.environment
-        env_name = (
-            environment
-            if isinstance(environment, str)
-            else (environment.name if environment else None)
-        )
+        written = environment.name if isinstance(environment, schema.Environment) else environment
+        env_name = None
+        if written:
+            try:
+                env_name = to_string(self.evaluate_in(job_id, written, matrix, strategy)) or None
+            except ExpressionError:
+                env_name = written
         # A name (or a matrix value shown in it) may hold a secret: only the masked one is kept.
         key, name = self.ctx.masker(key), self.ctx.masker(name)
         job = JobRun(self.prefix + key, job_id, self.prefix + name, matrix)
+        job.environment = env_name
         job.continue_on_error = truthy(
             self.evaluate_in(job_id, spec.continue_on_error, matrix, strategy)
         )
@@ -431,7 +470,8 @@ class WorkflowRun:
         outputs: dict[str, str] = {}
         for job in jobs:
             outputs.update(job.outputs)
-        return GroupResult(combine([j.verdict for j in jobs if j.verdict]), outputs)
+        waiting = any(job.status == Status.WAITING for job in jobs)
+        return GroupResult(combine([j.verdict for j in jobs if j.verdict]), outputs, waiting)
 
     def rank(self, job_id: str) -> tuple[float, int]:
         """Fastest-first: likeliest to fail soonest, then file order."""
@@ -450,6 +490,12 @@ class WorkflowRun:
             finished_at=job.finished,
         )
 
+    def hold(self, job: JobRun, held: Hold) -> None:
+        """The job waits for its environment's review or timer; the run ends without it, and
+        a run that goes on after the review runs it."""
+        job.status, job.held, job.message = Status.WAITING, held, held.reason
+        self.ctx.recorder.job_changed(job, status=Status.WAITING, message=held.reason)
+
     def container_image(self, job: JobRun, spec: schema.Job, strategy: dict[str, Any]) -> str:
         """The job's container image; empty, as on GitHub, means no container (a matrix whose
         `container: ${{ matrix.image }}` is '' on some legs)."""
@@ -462,6 +508,19 @@ class WorkflowRun:
         return to_string(image).strip() if image is not None else ""
 
     async def run_job(self, job: JobRun, spec: schema.Job, strategy: dict[str, Any]) -> None:
+        if job.environment is not None:
+            options = self.ctx.options
+            decided = verdict(
+                options.protections.get(job.environment),
+                self.ctx.ref,
+                options.clearances.get(job.environment),
+            )
+            if isinstance(decided, Refuse):
+                self.mark(job, Conclusion.FAILURE, decided.reason)
+                return
+            if isinstance(decided, Hold):
+                self.hold(job, decided)
+                return
         try:
             labels = self.evaluate_in(job.job_id, spec.runs_on, job.matrix, strategy)
         except ExpressionError as exc:
@@ -498,6 +557,10 @@ class WorkflowRun:
                 "warning",
             )
         contexts = self.base_contexts(job.job_id, job.matrix, strategy)
+        protection = self.ctx.options.protections.get(job.environment or "")
+        if protection is not None:  # its environment's secrets and variables: its jobs' alone
+            contexts["secrets"] = {**self.secrets, **protection.secrets}
+            contexts["vars"] = {**self.ctx.options.vars, **protection.vars}
         # After Ctrl-C every job is cancelled; after a run-wide stop (--fail-fast, a newer run's
         # cancel-in-progress) a job that still starts was asked for by always() and runs.
         cancelled = self.ctx.cancelled or job.key in self.stopped_jobs

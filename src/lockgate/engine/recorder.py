@@ -43,6 +43,11 @@ class Recorder:
         self.flush()
         self.store.finish_run(run_id, conclusion)
 
+    def run_waiting(self, run_id: int) -> None:
+        """The run's process is done, but jobs wait for their environment's review."""
+        self.flush()
+        self.store.run_waiting(run_id)
+
     # -- jobs ------------------------------------------------------------------------------
     def job_created(self, job: JobRun, run_id: int, **fields: Any) -> None:
         """A new job row (`fields`: its columns beyond key, id, name and matrix)."""

@@ -15,7 +15,7 @@ from ..common.gitinfo import RepoInfo, ask_repo_info, changed_between, repo_info
 from ..common.processes import become_subreaper, kill_children
 from ..common.statedir import state_dir
 from ..store import Store
-from ..store.records import Conclusion
+from ..store.records import Conclusion, Status
 from ..workflow.expressions import Value
 from ..workflow.loader import LoadedWorkflow
 from ..workflow.project import load_project
@@ -36,8 +36,14 @@ class WorkflowResult:
     run_id: int
     workflow: str
     file: str
-    conclusion: Conclusion
+    conclusion: Conclusion  # of the jobs that ended, while some wait
     jobs: list[JobRun]
+
+    @property
+    def held(self) -> list[JobRun]:
+        """The jobs waiting for their environment's review or timer (not those that only
+        wait for them)."""
+        return [job for job in self.jobs if job.held is not None]
 
 
 def event_for(options: RunOptions, repo: RepoInfo) -> Event:
@@ -190,14 +196,19 @@ class Runner:
         self.interrupted = ctx.cancelled
         results = []
         for run, _ in runs:
+            waiting = not ctx.cancelled and any(j.status == Status.WAITING for j in run.jobs)
+            ended = [j for j in run.jobs if j.status != Status.WAITING]
             conclusion = (
                 Conclusion.CANCELLED
                 if ctx.cancelled
-                else combine([j.verdict or Conclusion.CANCELLED for j in run.jobs])
+                else combine([j.verdict or Conclusion.CANCELLED for j in ended])
             )
             if conclusion == Conclusion.SKIPPED:
                 conclusion = Conclusion.SUCCESS
-            ctx.recorder.run_finished(run.run_id, conclusion)
+            if waiting:
+                ctx.recorder.run_waiting(run.run_id)
+            else:
+                ctx.recorder.run_finished(run.run_id, conclusion)
             results.append(
                 WorkflowResult(
                     run.run_id,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..store.records import Conclusion, Status
+from .protections import Clearance, Hold, Protection
 
 
 @dataclass
@@ -46,6 +47,8 @@ class JobRun:
     continue_on_error: bool = False
     cache_key: str | None = None
     cached_from: int | None = None  # the run whose results a cache hit restored
+    environment: str | None = None  # the environment it deploys to (`environment:`)
+    held: Hold | None = None  # waiting for its environment's review or timer
 
     @property
     def verdict(self) -> Conclusion | None:
@@ -109,6 +112,15 @@ class Silent:
         pass
 
 
+@dataclass(frozen=True)
+class Reused:
+    """A job of an earlier run, as the jobs that need it see it."""
+
+    run_id: int
+    conclusion: Conclusion
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class RunOptions:
     """Everything `lockgate run` was asked to do."""
@@ -133,5 +145,11 @@ class RunOptions:
     kill_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
     use_cache: bool = True
     remote_cache: str | None = None  # Bazel HTTP remote cache URL (else lockgate.yml's)
+    # Protected environments (the server's rules) and what this run was cleared for.
+    protections: dict[str, Protection] = field(default_factory=dict)
+    clearances: dict[str, Clearance] = field(default_factory=dict)
+    # Jobs an earlier run finished, taken as they ended instead of run again: a re-run of
+    # some jobs, or a run going on after a review (job id -> result).
+    reuse: dict[str, Reused] = field(default_factory=dict)
     fail_fast: bool = False  # at the first failure, cancel what can no longer change the verdict
     trigger_id: int | None = None  # the server's queued run this run answers

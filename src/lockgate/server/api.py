@@ -140,7 +140,7 @@ def _run_or_404(found: Services, run_id: int) -> RunRecord:
     return run
 
 
-def _item_of_run(found: Services, run_id: int) -> tuple[RunRecord, QueuedRun]:
+def item_of_run(found: Services, run_id: int) -> tuple[RunRecord, QueuedRun]:
     """The run and the queued run that started it (409 for a run the server did not start)."""
     run = _run_or_404(found, run_id)
     item = found.queue.get(run.trigger_id) if run.trigger_id else None
@@ -187,7 +187,7 @@ def rerun(
     """This run's workflow again, on the same commit and event (a new delivery): all its jobs,
     or (`{"failed": true}`, `{"job": ID}`) the failed ones or one, with their dependents."""
     found = services(request)
-    run, item = _item_of_run(found, run_id)
+    run, item = item_of_run(found, run_id)
     try:
         jobs = jobs_to_rerun(run, wanted or Rerun())
     except NothingToRerun as exc:
@@ -204,7 +204,7 @@ def rerun(
 @router.post("/runs/{run_id}/cancel")
 def cancel_run(run_id: int, request: Request, caller: Operator) -> dict[str, Any]:
     found = services(request)
-    return _cancel(found, _item_of_run(found, run_id)[1].id, caller.name)
+    return _cancel(found, item_of_run(found, run_id)[1].id, caller.name)
 
 
 @router.get("/runs/{run_id}/logs")

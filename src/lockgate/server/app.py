@@ -25,7 +25,18 @@ from ..store.flags import FlagRecords
 from ..store.queue import Queue
 from ..store.repositories import ForgeKind, RepositoryRecords
 from ..store.schedules import Schedules
-from . import api, flagguard, flags, flagsegments, flagsync, repositories, reviews, ui, webhooks
+from . import (
+    api,
+    flagguard,
+    flags,
+    flagsegments,
+    flagsync,
+    protections,
+    repositories,
+    reviews,
+    ui,
+    webhooks,
+)
 from .auth import Keys
 from .doorbell import Doorbell
 from .environments import Environments, NoGitops
@@ -161,6 +172,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
 
     app.include_router(api.router)
     app.include_router(repositories.router)
+    app.include_router(protections.router)
     app.include_router(flags.router)
     app.include_router(flags.ofrep_router)
     app.include_router(flagsegments.router)  # before flags' /{name}/... routes

@@ -21,13 +21,52 @@ from ..common import crash
 from ..common.errors import UserError
 from ..engine.envfiles import read_secret_file
 from ..engine.leftovers import clean_up
+from ..engine.orchestrator import combine
+from ..engine.protections import Clearance, Protection
 from ..engine.runner import Runner, dispatched_inputs, overall
-from ..engine.state import RunOptions, Silent
+from ..engine.state import Reused, RunOptions, Silent
 from ..store import Store
-from ..store.records import Conclusion
+from ..store.records import Conclusion, JobRecord, Status
 
 EXIT_CODES = {Conclusion.SUCCESS: 0, Conclusion.FAILURE: 1, Conclusion.CANCELLED: 130}
 COULD_NOT_RUN = 2
+
+
+class ProtectionSpec(BaseModel):
+    """An environment's rules as a run is given them; its secrets stay in their 0600 file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    environment: str
+    reviewers: list[str] = []
+    wait_seconds: int = 0
+    branches: list[str] = []
+    vars: dict[str, str] = {}
+    secret_file: Path | None = None
+
+    def protection(self) -> Protection:
+        secrets = read_secret_file(self.secret_file)
+        return Protection(self.environment, tuple(self.reviewers), self.wait_seconds,
+                          tuple(self.branches), secrets, dict(self.vars))  # fmt: skip
+
+
+class ClearanceSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approved_by: str | None = None
+    waited: bool = False
+
+
+class HeldJob(BaseModel):
+    """A job its environment holds: the review (or timer) the server opens for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: int
+    job_id: str
+    environment: str
+    reviewers: list[str]
+    wait_seconds: int
 
 
 class RunRequest(BaseModel):
@@ -43,6 +82,9 @@ class RunRequest(BaseModel):
     actor: str = Field(min_length=1, max_length=255)
     workflow: str | None = None  # one workflow file (a schedule's, a rerun's), else all
     jobs: list[str] = []  # only these jobs (and what they need), else all: a rerun of some
+    protections: list[ProtectionSpec] = []  # the server's protected environments
+    clearances: dict[str, ClearanceSpec] = {}  # what this run was cleared for, by environment
+    reuse_from: int | None = None  # the run whose jobs outside `jobs` are taken as they ended
     secret_file: Path | None = None  # every run's secrets, read here, never passed on argv
     github_url: str = "https://github.com"  # where `uses: owner/repo@ref` is cloned from
     remote_cache: str | None = None  # a Bazel HTTP remote cache (else lockgate.yml's)
@@ -57,6 +99,7 @@ class RunOutcome(BaseModel):
     conclusion: Conclusion | None = None  # None: it could not run
     runs: list[int] = []
     error: str | None = None  # what stopped it, in a line, with what to do
+    held: list[HeldJob] = []  # jobs waiting for their environment's review or timer
 
     @classmethod
     def read(cls, path: Path) -> RunOutcome | None:
@@ -82,8 +125,15 @@ def execute(request: RunRequest) -> RunOutcome:
         remote_cache=request.remote_cache,
         trigger_id=request.trigger_id,
         job_filter=tuple(request.jobs),
+        protections={p.environment: p.protection() for p in request.protections},
+        clearances={
+            name: Clearance(given.approved_by, given.waited)
+            for name, given in request.clearances.items()
+        },
     )
     store = Store(request.store_url)
+    if request.reuse_from is not None:
+        options.reuse = ended_jobs(store, request.reuse_from)
     clean_up(request.checkout, store.mark_interrupted())
     runner = Runner(options, store, Silent())
     chosen, _ = runner.selection()
@@ -95,9 +145,36 @@ def execute(request: RunRequest) -> RunOutcome:
         conclusion = Conclusion.CANCELLED
     elif conclusion != Conclusion.SUCCESS:
         conclusion = Conclusion.FAILURE
+    held = [
+        HeldJob(run_id=r.run_id, job_id=job.job_id, environment=job.environment or "",
+                reviewers=list(job.held.reviewers), wait_seconds=job.held.wait_seconds)
+        for r in results for job in r.held if job.held is not None
+    ]  # fmt: skip
     return RunOutcome(
-        exit_code=EXIT_CODES[conclusion], conclusion=conclusion, runs=[r.run_id for r in results]
+        exit_code=EXIT_CODES[conclusion],
+        conclusion=conclusion,
+        runs=[r.run_id for r in results],
+        held=held,
     )
+
+
+def ended_jobs(store: Store, run_id: int) -> dict[str, Reused]:
+    """The jobs of run `run_id` that ended, by job id (a matrix's legs as one result)."""
+    run = store.get_run(run_id)
+    if run is None:
+        return {}
+    ended: dict[str, list[JobRecord]] = {}
+    for job in run.jobs:
+        if job.status == Status.COMPLETED and job.conclusion and " / " not in job.key:
+            ended.setdefault(job.job_id, []).append(job)
+    reused = {}
+    for job_id, legs in ended.items():
+        outputs: dict[str, str] = {}
+        for leg in legs:
+            outputs.update(leg.outputs or {})
+        conclusion = combine([leg.conclusion for leg in legs if leg.conclusion])
+        reused[job_id] = Reused(run_id, conclusion, outputs)
+    return reused
 
 
 def write(outcome: RunOutcome, path: Path) -> None:

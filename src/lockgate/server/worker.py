@@ -24,11 +24,14 @@ from ..engine.plan import Plan, describe
 from ..engine.runner import selection
 from ..engine.state import RunOptions
 from ..store import Store
+from ..store.protections import ProtectionRecords, ReviewRecords
 from ..store.queue import InterruptPolicy, Queue, QueuedRun, Trigger, worker_name
+from ..store.records import Conclusion
 from ..workflow.project import load_project
 from . import scheduler
 from .doorbell import Doorbell
-from .runjob import RunOutcome, RunRequest
+from .holds import going_on, open_reviews, specs
+from .runjob import HeldJob, RunOutcome, RunRequest
 from .statuses import Forge, Status, report, state_of
 
 IDLE = 0.5  # seconds between looks at an empty queue
@@ -123,6 +126,8 @@ class Worker:
                     checkout=checkout, event=trigger.event, payload=trigger.payload,
                     store_url=self.store_url, trigger_id=item.id, actor=trigger.actor,
                     workflow=trigger.workflow, jobs=trigger.jobs or [],
+                    protections=specs(ProtectionRecords(self.store), self.home),
+                    clearances=trigger.clearances or {}, reuse_from=trigger.continues,
                     secret_file=self.secret_file,
                     # what the server was started with applies to its runs, as to `lockgate run`
                     github_url=os.environ.get("LOCKGATE_GITHUB_URL") or "https://github.com",
@@ -185,7 +190,24 @@ class Worker:
             return outcome.exit_code if outcome else 130, "cancelled by an operator"
         if outcome is None:
             return _exit_code(process.returncode), _died(process.returncode)
+        if outcome.held:
+            self.hold(item, outcome.held)
         return outcome.exit_code, outcome.error
+
+    def hold(self, item: QueuedRun, held: list[HeldJob]) -> None:
+        """Reviews for the jobs the run left held; one held by its wait timer alone goes on
+        by itself, queued to start when the timer runs out."""
+        reviews = ReviewRecords(self.store)
+        for review in open_reviews(reviews, held):
+            if review.reviewers:
+                continue
+            run = self.store.get_run(review.run_id)
+            assert run is not None
+            trigger = going_on(item.trigger, run, review, None)
+            queued, _ = self.queue.enqueue(trigger)
+            reviews.continued(review.id, queued.id)
+            said = f"after its wait: goes on in queued run {queued.id}"
+            self.store.settle_waiting(run.id, trigger.jobs or [], Conclusion.SKIPPED, said)
 
 
 def _exit_code(returncode: int) -> int:

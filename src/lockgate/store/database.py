@@ -45,7 +45,7 @@ from .records import (
     conclusion_of,
 )
 
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 # The connection of the batch (Store.batch) the current task or thread writes in, if any.
 _BATCH: ContextVar[Connection | None] = ContextVar("lockgate_store_batch", default=None)
 LIVE = (Status.QUEUED, Status.RUNNING)
@@ -238,6 +238,42 @@ class Store:
                 .where(t.runs.c.id == run_id)
                 .values(status=Status.COMPLETED, conclusion=conclusion, finished_at=now)
             )
+
+    def run_waiting(self, run_id: int) -> None:
+        """Its jobs that could run have ended; others wait for a review (another run goes on
+        with them): no process is behind it any more."""
+        with self._writing() as conn:
+            conn.execute(_by_row(t.runs), {"row": run_id, "status": Status.WAITING})
+
+    def settle_waiting(
+        self, run_id: int, job_ids: Sequence[str], conclusion: Conclusion, message: str
+    ) -> None:
+        """A review of a waiting run was decided: those of its waiting jobs end with
+        `conclusion` and `message` (rejected, or going on in another run). Once none waits,
+        the run ends too: failed if a job failed, else a success."""
+        now = time.time()
+        jobs = t.jobs.c
+        waiting = (jobs.run_id == run_id, jobs.status == Status.WAITING)
+        with self._writing() as conn:
+            conn.execute(
+                update(t.jobs)
+                .where(*waiting, jobs.job_id.in_(list(job_ids)))
+                .values(
+                    status=Status.COMPLETED, conclusion=conclusion, message=message, finished_at=now
+                )
+            )
+            if conn.execute(select(jobs.id).where(*waiting).limit(1)).first() is not None:
+                return  # held for another environment still
+            found = set(
+                conn.execute(select(jobs.conclusion).where(jobs.run_id == run_id)).scalars()
+            )
+            overall = next(
+                (c for c in (Conclusion.FAILURE, Conclusion.CANCELLED) if c in found),
+                Conclusion.SUCCESS,
+            )
+            ended = {"row": run_id, "status": Status.COMPLETED, "conclusion": overall,
+                     "finished_at": now}  # fmt: skip
+            conn.execute(_by_row(t.runs), ended)
 
     def mark_interrupted(self) -> list[tuple[int, int]]:
         """Runs left 'running' by a process that no longer exists on this host: each is marked

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -44,6 +44,9 @@ class Trigger:
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
     workflow: str | None = None  # only this workflow file runs (a schedule's, a rerun's)
     jobs: list[str] | None = None  # only these jobs (and what they need): a rerun of some
+    continues: int | None = None  # the run whose held or other jobs this one takes as ended
+    clearances: dict[str, dict[str, Any]] | None = None  # environment -> what was cleared
+    not_before: float | None = None  # it may not start before (an environment's wait timer)
 
     @property
     def actor(self) -> str:
@@ -141,9 +144,10 @@ class Queue:
         workers never get one row: the UPDATE only takes a row still queued."""
         while True:
             with self.engine.begin() as conn:
+                due = or_(t.queue.c.not_before.is_(None), t.queue.c.not_before <= time.time())
                 oldest = conn.execute(
                     select(t.queue.c.id)
-                    .where(t.queue.c.status == QueueStatus.QUEUED.value)
+                    .where(t.queue.c.status == QueueStatus.QUEUED.value, due)
                     .order_by(t.queue.c.id)
                     .limit(1)
                 ).scalar()

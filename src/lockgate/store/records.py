@@ -21,6 +21,7 @@ class Status(enum.StrEnum):
     COMPLETED = "completed"
     INTERRUPTED = "interrupted"  # its process died; nothing will finish it
     SKIPPED = "skipped"  # a step that never ran (its `if:` was false, or an earlier one failed)
+    WAITING = "waiting"  # a job held by its environment's protection (a review, a timer)
 
 
 class Conclusion(enum.StrEnum):

@@ -62,6 +62,7 @@ jobs = Table(
     Column("cache_key", String(64)),
     Column("cached_from", Integer),  # the run a cache hit restored this job from
     Column("needs", JSON),  # the keys of the jobs it waited for (the run page's graph)
+    Column("environment_url", Text),  # `environment: {url}`, evaluated when the job ended
     Index("ix_jobs_run", "run_id"),
 )
 
@@ -269,6 +270,9 @@ queue = Table(
     Column("workflow", Text),  # run only this workflow file (a schedule's, a rerun's)
     Column("plan", JSON),  # engine.plan.Plan.as_json() of its commit, once fetched
     Column("jobs", JSON),  # run only these jobs (and what they need): a rerun of some
+    Column("continues", Integer),  # the run whose held jobs this one goes on with
+    Column("clearances", JSON),  # environment -> {approved_by, waited}: what it was cleared for
+    Column("not_before", Float),  # it may not start before (an environment's wait timer)
     Index("ix_queue_status", "status", "id"),
 )
 
@@ -480,4 +484,35 @@ repositories = Table(
     Column("has_secret", Boolean, nullable=False),  # a webhook secret of its own (a 0600 file)
     Column("created_at", Float, nullable=False),
     Column("created_by", String(255), nullable=False),
+)
+
+protections = Table(
+    "protections",
+    metadata,
+    Column("environment", String(255), primary_key=True),
+    Column("reviewers", JSON, nullable=False),  # any one of them approves
+    Column("wait_seconds", Integer, nullable=False),
+    Column("branches", JSON, nullable=False),  # patterns of the refs that may deploy; [] all
+    Column("vars", JSON, nullable=False),  # its jobs' `vars`; its secrets are a 0600 file
+    Column("has_secrets", Boolean, nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("changed_at", Float, nullable=False),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("environment", String(255), nullable=False),
+    Column("jobs", JSON, nullable=False),  # the job ids held for it
+    Column("reviewers", JSON, nullable=False),  # who may approve ([] : its timer alone)
+    Column("wait_seconds", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # waiting | approved | rejected
+    Column("requested_at", Float, nullable=False),
+    Column("decided_by", String(255)),
+    Column("decided_at", Float),
+    Column("comment", Text),
+    Column("continued_as", Integer),  # the queued run that goes on with its jobs
+    Index("ix_reviews_run", "run_id"),
 )
