@@ -280,6 +280,59 @@ def test_the_run_page_as_a_reader_uses_it_on_a_phone(
     assert _fits(page) and errors == []
 
 
+DEPLOY_WORKFLOW = """on: workflow_dispatch
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo built
+  deploy:
+    needs: build
+    runs-on: ubuntu-latest
+    environment:
+      name: production
+      url: https://shop.example.com/${{ steps.go.outputs.release }}
+    steps:
+      - id: go
+        run: echo "release=r-${{ github.run_id }}" >> "$GITHUB_OUTPUT"
+"""
+
+
+def test_a_reviewer_approves_a_held_deployment_on_the_run_page(
+    browser: Any, servers: list[Server], tmp_path: Path
+) -> None:
+    server = start_server(tmp_path / "home", 1)
+    servers.append(server)
+    _, bare = bare_repository(tmp_path, {".github/workflows/ci.yml": DEPLOY_WORKFLOW})
+    register(server, bare)
+    said = lockgate("protect", "production", "--reviewer", "alice", "--home", str(server.home),
+                    cwd=tmp_path)  # fmt: skip
+    assert said.returncode == 0, said.stderr
+    carol = make_token(server.home, "carol", "operator")
+    assert dispatch(server, bare, carol).status_code == 201
+    eventually(lambda: server.get("/api/v1/runs") and server.get("/api/v1/runs")[0]["status"]
+               == "waiting", 120, "the held run")  # fmt: skip
+    run = server.get("/api/v1/runs")[0]
+    errors: list[str] = []
+    page = _page(browser, server, make_token(server.home, "alice", "operator"), 390, errors)
+    page.goto(f"{server.url}/runs/{run['id']}")
+    review = page.locator(".review[data-environment=production]")
+    assert "waiting" in review.inner_text() and "reviewers: alice" in review.inner_text()
+    assert "deploys to production" in page.inner_text("section.job[data-job=deploy]")
+    assert _fits(page)
+    with page.expect_navigation():
+        review.locator("form.decide:has(input[value=true]) button").click()
+    assert "approved by alice" in page.inner_text(".review[data-environment=production]")
+    eventually(lambda: all(q["status"] == "done" for q in server.get("/api/v1/queue")), 120,
+               "the run that goes on")  # fmt: skip
+    went_on = server.get("/api/v1/runs")[0]
+    assert went_on["id"] != run["id"] and went_on["conclusion"] == "success"
+    page.goto(f"{server.url}/runs/{went_on['id']}")
+    link = page.locator("section.job[data-job=deploy] a.environment-url")
+    assert link.get_attribute("href") == f"https://shop.example.com/r-{went_on['id']}"
+    assert _fits(page) and errors == []
+
+
 def test_forms_without_their_csrf_token_are_refused(servers: list[Server], tmp_path: Path) -> None:
     server = start_server(tmp_path / "home", 0)
     servers.append(server)

@@ -123,7 +123,7 @@ class JobExecutor:
             job.conclusion = Conclusion.FAILURE if self.failed else Conclusion.SUCCESS
         with contextlib.suppress(ExpressionError, StepFailed):
             job.outputs = self.job_outputs()
-        self.recorder.job_finished(job)
+        self.recorder.job_finished(job, environment_url=self.environment_url())
         if (
             on_success is not None
             and job.conclusion == Conclusion.SUCCESS
@@ -218,6 +218,17 @@ class JobExecutor:
                 env.update({k: to_string(v) for k, v in merged.items()})
             else:
                 env[key] = self.render_text(value, scope, env) if value is not None else ""
+
+    def environment_url(self) -> str | None:
+        """`environment: {url}`, evaluated once the steps ran (it may name their outputs), as
+        GitHub shows it on the run; None without one, or when it does not evaluate."""
+        environment = self.spec.environment
+        if not isinstance(environment, schema.Environment) or not environment.url:
+            return None
+        try:
+            return self.run.masker(self.render_text(environment.url, self.scope)) or None
+        except ExpressionError:
+            return None
 
     def job_outputs(self) -> dict[str, str]:
         """As on GitHub, an output that holds a secret is not passed on (with a warning)."""

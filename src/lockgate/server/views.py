@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 
 from ..common.gitinfo import without_credentials
 from ..store import Store
+from ..store.protections import Review, ReviewRecords
 from ..store.queue import Queue, QueuedRun, QueueStatus
 from ..store.records import JobRecord, RunRecord, Status
 from . import ansi
@@ -136,6 +137,8 @@ class JobView:
     cached_from: int | None
     truncated: bool = False
     rerun_id: str | None = None  # the job id a rerun of this job names; None in a called one
+    environment: str | None = None  # the environment it deploys to
+    environment_url: str | None = None  # what `environment: {url}` gave
 
     @property
     def node_id(self) -> str:
@@ -190,6 +193,7 @@ def origin(run: RunRecord, item: QueuedRun | None) -> Origin:
 class RunPage:
     run: RunRow
     origin: Origin
+    reviews: list[Review]  # the reviews its jobs held by protected environments wait for
     repo_dir: str
     jobs: list[JobView]
     columns: list[list[JobView]]  # the needs graph, a column per depth
@@ -227,6 +231,11 @@ def _columns(jobs: list[JobView]) -> list[list[JobView]]:
     return columns
 
 
+def _web(url: str | None) -> str | None:
+    """A link the page may show: http(s) only (a workflow could give `javascript:`)."""
+    return url if url and url.startswith(("https://", "http://")) else None
+
+
 def _job(job: JobRecord, store: Store, with_logs: bool) -> tuple[JobView, int]:
     steps = {
         s.number: StepView(
@@ -255,7 +264,7 @@ def _job(job: JobRecord, store: Store, with_logs: bool) -> tuple[JobView, int]:
         outcome(job.status, job.conclusion), took(job.started_at, job.finished_at),
         list(job.needs or []), 0, job.message,
         [steps[n] for n in sorted(steps)], notes, summary, job.cached_from, truncated,
-        job.job_id if " / " not in job.key else None,
+        job.job_id if " / " not in job.key else None, job.environment, _web(job.environment_url),
     )  # fmt: skip
     return view, last
 
@@ -272,6 +281,7 @@ def run_page(store: Store, queue: Queue, run_id: int, with_logs: bool = True) ->
     return RunPage(
         run_row(found),
         origin(found, item),
+        ReviewRecords(store).of_run(run_id),
         found.repo_dir,
         jobs,
         _columns(jobs),

@@ -128,6 +128,7 @@ class JobRecord(_Outcome):
     cache_key: str | None
     cached_from: int | None  # the run a cache hit restored it from
     needs: list[str] | None
+    environment_url: str | None = None
     steps: tuple[StepRecord, ...] = ()
     annotations: tuple[AnnotationRecord, ...] = ()
 
