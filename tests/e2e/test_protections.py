@@ -200,3 +200,46 @@ def test_a_wait_timer_alone_goes_on_by_itself_after_the_wait(
     ]
     ran = [job for job in stage if job.get("conclusion") == "success"]
     assert len(ran) == 1 and ran[0]["started_at"] >= queued["trigger"]["not_before"]
+
+
+def test_a_protected_job_in_a_called_workflow_holds_what_needs_its_caller(tmp_path: Path) -> None:
+    """The engine alone (as a worker's run process runs it): the called workflow's job is
+    held, and the job needing the calling job waits with it."""
+    from lockgate.server.runjob import ProtectionSpec, RunRequest, execute
+    from lockgate.store import Store
+
+    from ..conftest import make_repo
+
+    called = """on: workflow_call
+jobs:
+  ship:
+    runs-on: ubuntu-latest
+    environment: production
+    steps:
+      - run: echo shipped
+"""
+    caller = """on: push
+jobs:
+  release:
+    uses: ./.github/workflows/ship.yml
+  announce:
+    needs: release
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo announced
+"""
+    repo = make_repo(tmp_path / "repo", {".github/workflows/ci.yml": caller,
+                                        ".github/workflows/ship.yml": called})  # fmt: skip
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    outcome = execute(RunRequest(
+        checkout=repo, event="push", payload={}, store_url=store, trigger_id=1, actor="carol",
+        workflow=".github/workflows/ci.yml",
+        protections=[ProtectionSpec(environment="production", reviewers=["alice"])],
+    ))  # fmt: skip
+    assert [(h.job_id, h.environment, h.reviewers) for h in outcome.held] == [
+        ("release", "production", ["alice"])  # the job calling it: what a new run runs again
+    ]
+    run = Store(store).get_run(outcome.runs[0])
+    assert run is not None and run.status == "waiting"
+    statuses = {job.key: (job.status, job.message) for job in run.jobs}
+    assert statuses["announce"] == ("waiting", "waiting for 'release'")

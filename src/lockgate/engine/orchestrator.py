@@ -638,4 +638,5 @@ class WorkflowRun:
             "vars": dict(self.ctx.options.vars),
         }
         outputs = call_outputs(call.workflow, contexts)
-        return GroupResult(combine([r.result for r in results.values()]), outputs)
+        waiting = any(r.waiting for r in results.values())  # a protected job in it is held
+        return GroupResult(combine([r.result for r in results.values()]), outputs, waiting)

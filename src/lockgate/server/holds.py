@@ -91,7 +91,7 @@ def held_with(run: RunRecord, review: Review) -> list[str]:
         for j in run.jobs
         if j.status == Status.WAITING and " / " not in j.key
     }
-    chosen = set(review.jobs) & set(waiting)
+    chosen = set(review.jobs)
     grew = True
     while grew:
         more = {job for job, needs in waiting.items() if needs & chosen} - chosen

@@ -18,6 +18,7 @@ from ..store.records import Conclusion
 from .api import item_of_run, services
 from .auth import Admin, Operator, Viewer
 from .holds import checked, going_on, held_with
+from .repositories import registration_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -101,6 +102,9 @@ def decide(
     if caller.name == run.actor:
         raise HTTPException(403, f"{caller.name} triggered run {run_id}: another reviewer of "
                                  f"{review.environment} must approve it")  # fmt: skip
+    if decision.approve and registration_of(found.repositories, item.trigger) is None:
+        gone = f"{item.trigger.repository} is no longer registered: nothing can go on with its "
+        raise HTTPException(409, gone + "jobs (an admin registers it again)")
     state = ReviewState.APPROVED if decision.approve else ReviewState.REJECTED
     decided = reviews.decide(review_id, state, caller.name, decision.comment or None)
     if decided is None:

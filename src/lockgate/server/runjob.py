@@ -27,6 +27,7 @@ from ..engine.runner import Runner, dispatched_inputs, overall
 from ..engine.state import Reused, RunOptions, Silent
 from ..store import Store
 from ..store.records import Conclusion, JobRecord, Status
+from .reruns import top_level
 
 EXIT_CODES = {Conclusion.SUCCESS: 0, Conclusion.FAILURE: 1, Conclusion.CANCELLED: 130}
 COULD_NOT_RUN = 2
@@ -63,7 +64,7 @@ class HeldJob(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     run_id: int
-    job_id: str
+    job_id: str  # the workflow's own job: a called workflow's job counts as the job calling it
     environment: str
     reviewers: list[str]
     wait_seconds: int
@@ -146,7 +147,8 @@ def execute(request: RunRequest) -> RunOutcome:
     elif conclusion != Conclusion.SUCCESS:
         conclusion = Conclusion.FAILURE
     held = [
-        HeldJob(run_id=r.run_id, job_id=job.job_id, environment=job.environment or "",
+        HeldJob(run_id=r.run_id, job_id=top_level(job.key, job.job_id),
+                environment=job.environment or "",
                 reviewers=list(job.held.reviewers), wait_seconds=job.held.wait_seconds)
         for r in results for job in r.held if job.held is not None
     ]  # fmt: skip
