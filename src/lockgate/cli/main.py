@@ -32,6 +32,7 @@ from . import deploy as deploy_cli
 from . import flags as flags_cli
 from . import gitops as gitops_cli
 from . import insights as insights_cli
+from . import mergequeue as mergequeue_cli
 from . import override as override_cli
 from . import protect as protect_cli
 from . import regions as regions_cli
@@ -382,6 +383,7 @@ def logs(
 app.add_typer(artifact_cli.app, name="artifact")
 app.add_typer(flags_cli.app, name="flags")
 app.add_typer(repos_cli.app, name="repo")
+app.add_typer(mergequeue_cli.app, name="queue")
 app.command("protect")(protect_cli.protect)
 app.command("protections")(protect_cli.protections)
 app.command("approve")(protect_cli.approve)

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from ..common.errors import UserError
 from ..common.files import private_directory
+from ..common.names import checked_name
 from ..engine.envfiles import read_secret_file
 from ..store.access import Access, Role
 from ..store.database import default_url
@@ -71,6 +72,15 @@ def register(app: typer.Typer) -> None:
                 "and the API)",
             ),
         ] = None,
+        merge_depth: Annotated[
+            int,
+            typer.Option(
+                "--merge-depth",
+                min=1,
+                max=20,
+                help="changes of a merge queue tested at once, each on the one ahead",
+            ),
+        ] = 2,
         db: DbOpt = None,
     ) -> None:
         """Receive webhooks and git hooks, queue runs durably, run them, and report each
@@ -93,7 +103,7 @@ def register(app: typer.Typer) -> None:
             secret_file = secret_file.resolve()
             read_secret_file(secret_file)  # refused now rather than by every run
         start(home, url, host, port, workers, interrupted == "requeue", reporting, public_url,
-              deployments.resolve() if deployments else None, secret_file)  # fmt: skip
+              deployments.resolve() if deployments else None, secret_file, merge_depth)  # fmt: skip
 
     app.add_typer(hook_app, name="hook")
     app.add_typer(token_app, name="token")
@@ -141,6 +151,24 @@ def revoke(
     print(f"revoked {name}")
 
 
+def guard_branches(bare: Path, branches: list[str]) -> None:
+    """A pre-receive hook refusing pushes that update `branches` (the merge queue moves them
+    with update-ref, which runs no hook)."""
+    hook = bare / "hooks" / "pre-receive"
+    if hook.exists() and HOOK_MARK not in hook.read_text(errors="replace"):
+        raise UserError(f"{hook} exists and is not lockgate's", hint="merge it by hand")
+    for branch in branches:
+        checked_name(branch.replace("/", "-"), "branch", "--protect")
+    cases = "".join(
+        f'    refs/heads/{branch})\n      echo "lockgate: {branch} is protected: add your branch '
+        f'to the merge queue (lockgate queue add BRANCH)" >&2\n      exit 1 ;;\n'
+        for branch in branches
+    )
+    loop = f'while read old new ref; do\n  case "$ref" in\n{cases}  esac\ndone\n'
+    hook.write_text(f"#!/bin/sh\n{HOOK_MARK} (lockgate hook install --protect)\n{loop}")
+    hook.chmod(0o755)
+
+
 @hook_app.command("install")
 def install(
     repository: Annotated[Path, typer.Argument(help="a bare git repository")],
@@ -151,12 +179,17 @@ def install(
     url: Annotated[
         str | None, typer.Option("--url", help="where the server fetches from (default: path)")
     ] = None,
+    protect: Annotated[
+        list[str],
+        typer.Option("--protect", help="a branch only the merge queue moves: pushes refused"),
+    ] = [],  # noqa: B006
     db: DbOpt = None,
 ) -> None:
     """Install a post-receive hook that queues a run for every pushed ref, and register the
-    repository with the server whose --home holds the token file.
+    repository with the server whose --home holds the token file. With --protect, a
+    pre-receive hook refuses pushes to those branches: only the merge queue moves them.
 
-    Example: lockgate hook install /srv/git/app.git --server http://127.0.0.1:8000
+    Example: lockgate hook install /srv/git/app.git --server http://127.0.0.1:8000 --protect main
     """
     bare = repository.resolve()
     if not (bare / "HEAD").is_file() or not (bare / "objects").is_dir():
@@ -180,6 +213,8 @@ def install(
     script = f"#!/bin/sh\n{HOOK_MARK} (lockgate hook install)\nexec {shlex.join(command)}\n"
     hook.write_text(script)
     hook.chmod(0o755)
+    if protect:
+        guard_branches(bare, protect)
     from ..server.gitpush import remember_hooked  # the server's modules load only here
     from ..server.repositories import register
 

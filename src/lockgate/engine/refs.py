@@ -46,6 +46,11 @@ def ref_of(event: str, payload: Mapping[str, Any], branch: str) -> GitRef:
         if event == "pull_request_target":
             return GitRef(f"refs/heads/{base}", head, base)
         return GitRef(f"refs/pull/{number}/merge", head, base)
+    group = payload.get("merge_group")
+    if event == "merge_group" and isinstance(group, Mapping):
+        # GitHub's: the queue's branch, filtered by the branch it goes into
+        base = str(group.get("base_ref", "")).removeprefix("refs/heads/")
+        return GitRef(str(group.get("head_ref", "")), base_ref=base)
     given = payload.get("ref")
     if isinstance(given, str) and given:
         return GitRef(given if given.startswith("refs/") else f"refs/heads/{given}")

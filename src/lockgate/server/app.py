@@ -31,6 +31,7 @@ from . import (
     flags,
     flagsegments,
     flagsync,
+    merges,
     protections,
     repositories,
     reviews,
@@ -173,6 +174,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.include_router(api.router)
     app.include_router(repositories.router)
     app.include_router(protections.router)
+    app.include_router(merges.router)
     app.include_router(flags.router)
     app.include_router(flags.ofrep_router)
     app.include_router(flagsegments.router)  # before flags' /{name}/... routes

@@ -28,6 +28,7 @@ from .api import Services
 from .app import ServerConfig, create_app
 from .doorbell import Doorbell
 from .gitpush import spooled
+from .mergequeue import MergeQueue
 from .scheduler import Scheduler
 from .statuses import Forge
 from .worker import Worker
@@ -105,6 +106,7 @@ def serve(
     public_url: str | None = None,
     deployments: Path | None = None,
     secret_file: Path | None = None,
+    merge_depth: int = 2,
 ) -> None:
     home.mkdir(parents=True, exist_ok=True)
     _can_listen(host, port)  # before any worker takes a run
@@ -134,6 +136,8 @@ def serve(
     ]
     threads.append(threading.Thread(target=Scheduler(store, stop, doorbell).loop, name="scheduler"))
     threads.append(threading.Thread(target=_reap, args=(store, stop), name="reaper"))
+    merging = MergeQueue(store, stop, doorbell, merge_depth)
+    threads.append(threading.Thread(target=merging.loop, name="merge-queue"))
     for thread in threads:
         thread.start()
     print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "

@@ -516,3 +516,22 @@ reviews = Table(
     Column("continued_as", Integer),  # the queued run that goes on with its jobs
     Index("ix_reviews_run", "run_id"),
 )
+
+merge_queue = Table(
+    "merge_queue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository", Text, nullable=False),  # a registered bare repository's path
+    Column("branch", String(255), nullable=False),  # the change: a branch of that repository
+    Column("target", String(255), nullable=False),  # the protected branch it goes into
+    Column("head", String(64), nullable=False),  # the branch's commit when it was added
+    Column("state", String(16), nullable=False),  # queued | testing | passed | merged | failed
+    Column("base", String(64)),  # what it was merged onto: the target, or the one ahead
+    Column("candidate", String(64)),  # that merge commit, the one tested
+    Column("queued_run", Integer),  # the queued run testing it
+    Column("reason", Text),  # why it left the queue unmerged
+    Column("added_by", String(255), nullable=False),
+    Column("added_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Index("ix_merge_queue_lane", "repository", "target", "state"),
+)
