@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -12,6 +13,25 @@ from ..workflow.yamlmodel import load_model
 
 FILE_NAME = "lockgate-app.yaml"
 HINT = "see `lockgate-app.yaml` in examples/app and the README's Deploying section"
+
+
+class Migrations(BaseModel):
+    """How the app's schema migrations are written and applied (see deploy/migrations.py)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    kind: Literal["sql", "alembic", "django"]
+    path: str = Field(min_length=1)  # in the bundle: SQL files, alembic's versions, django apps
+    run: str = Field(min_length=1)  # applies them, in the release, with the deployer's env
+    # the release was tested with the old version running on the new schema
+    tested_against_old_schema: bool = Field(False, alias="tested-against-old-schema")
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"path must be inside the bundle, got {value!r}")
+        return value
 
 
 class AppManifest(BaseModel):
@@ -25,6 +45,7 @@ class AppManifest(BaseModel):
     # what policies know of the release (data-classification: eu-personal): they travel with
     # the bundle, so its digest and signature cover them
     labels: dict[str, str] = {}
+    migrations: Migrations | None = None
 
     @field_validator("readiness")
     @classmethod

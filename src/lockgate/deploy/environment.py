@@ -13,6 +13,7 @@ from pathlib import Path
 from ..artifacts import bundles, signed
 from ..common.errors import UserError
 from ..store.deployments import DeploymentRecords, InstanceState, Rollout, RolloutStatus
+from . import migrations
 from .breakglass import unless_bypassed
 from .policy import gate
 from .policy.facts import Action, Provenance
@@ -91,11 +92,20 @@ class Environment:
         """`config_commit` and its author: the GitOps commit that asked for it."""
         digest = bundles.find(signed.store_dir(self.state_dir), reference).name[:64]
         found = self.provenance(digest)
-        self.reconciler.releases.app_for(digest)  # a bundle without a manifest fails here
+        bundle, app = self.reconciler.releases.app_for(digest)  # no manifest fails here
         self.check_policies(digest, "deploy", triggered_by, found)
+        serving = self.serving_digest()
+        if app.migrations is not None:  # the old version must live with the new schema
+            old = self.reconciler.releases.bundle(serving) if serving else None
+            unsafe = migrations.check(bundle, old, app.migrations)
+            if unsafe:
+                raise migrations.refusal(unsafe)
         self.reconciler.router.ensure()  # a port in use fails here, before anything changes
-        prepared = self.reconciler.target.prepare(self.reconciler.releases.bundle(digest), digest)
+        prepared = self.reconciler.target.prepare(bundle, digest)
         with self.reconciler.locked():
+            if app.migrations is not None:  # once, before the first new instance
+                said = migrations.run(bundle, app.migrations, digest)
+                prepared = [*prepared, "migrations applied" + (f": {said}" if said else "")]
             self._supersede(f"superseded by a deployment of {digest[:12]}")
             rollout = self.records.begin(
                 app=self.spec.app,
