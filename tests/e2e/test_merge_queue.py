@@ -5,9 +5,11 @@ direct push to main is refused; a branch that does not exist is refused when que
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ..conftest import git, lockgate
@@ -90,3 +92,9 @@ def test_main_only_moves_to_merge_commits_that_passed(
     assert leftover == ""  # the queue's branches go with their changes
     listed = _queue(server, "list").stdout
     assert "failed\tchange-b -> main\tits merge commit failed" in listed
+    with httpx.Client(base_url=server.url) as browser:  # the page, as a logged-in reader sees it
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/login").text)
+        assert csrf is not None
+        browser.post("/login", data={"token": server.token, "csrf": csrf.group(1)})
+        page = browser.get("/merge-queue").text
+    assert f'data-entry="{entries["change-b"]["id"]}"' in page and "its merge commit failed" in page

@@ -19,6 +19,8 @@ from ..deploy.environment import DeployRefused
 from ..flags.service import FlagService
 from ..store.access import Role, Token
 from ..store.database import RunFilter
+from ..store.mergequeue import MergeQueueRecords
+from ..store.repositories import ForgeKind
 from . import auth, views
 from .api import Filters, Services, services
 from .environments import UnknownEnvironment
@@ -270,6 +272,16 @@ def api_docs(request: Request) -> Response:
 
 
 # -- insights --------------------------------------------------------------------------------------
+@router.get("/merge-queue", response_class=HTMLResponse)
+def merge_queue_page(request: Request) -> Response:
+    """The merge queue: changes waiting, under test, merged or failed; operators add one."""
+    holder = _viewer(request)
+    found = services(request)
+    bare = [r for r in found.repositories.all() if r.forge == ForgeKind.GIT]
+    entries = MergeQueueRecords(found.store).listed()
+    return _render(request, "merge_queue.html", holder, entries=entries, repositories=bare)
+
+
 @router.get("/insights", response_class=HTMLResponse)
 def insights_page(request: Request, days: float = 30) -> Response:
     holder = _viewer(request)
