@@ -272,7 +272,9 @@ def test_the_run_page_as_a_reader_uses_it_on_a_phone(
     assert rerun["id"] != run["id"]
     page.goto(f"{server.url}/runs/{rerun['id']}")
     said = page.inner_text(".run-head .trigger")
-    assert said == f"re-run of #{run['id']} (deploy, test and what they need)"
+    assert said == f"re-run of #{run['id']} (deploy, test; the rest taken from it)"
+    lint = page.locator("section.job[data-job=lint] .message")
+    assert lint.inner_text() == f"taken from run {run['id']}, where it ended"
     page.goto(f"{server.url}/runs/{run['id']}")
     with page.expect_navigation():
         page.locator("section.job[data-job=lint] button:text('Re-run this job')").click()

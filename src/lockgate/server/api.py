@@ -197,6 +197,8 @@ def rerun(
         delivery=f"rerun:{run_id}:{uuid.uuid4()}",
         workflow=run.workflow_file,
         jobs=jobs,
+        # as GitHub's: what the chosen jobs need is taken from this run as it ended
+        continues=run_id if jobs is not None else None,
     )
     return found.enqueue(trigger, caller.name)
 

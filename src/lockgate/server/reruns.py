@@ -1,6 +1,6 @@
 """Which jobs a rerun runs, as GitHub's three re-run buttons choose them: all of them, the
-failed ones, or one; the last two with every job that depends on them. The runner then runs
-those and what they need (restored from the job cache when nothing changed)."""
+failed ones, or one; the last two with every job that depends on them. What those need is
+taken from the run being re-run, as it ended (RunOptions.reuse), as GitHub does."""
 
 from __future__ import annotations
 

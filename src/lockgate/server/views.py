@@ -180,7 +180,7 @@ def origin(run: RunRecord, item: QueuedRun | None) -> Origin:
     if trigger.delivery.startswith("rerun:"):
         said = f"re-run of #{trigger.delivery.split(':')[1]}"
         if trigger.jobs:
-            said += f" ({', '.join(trigger.jobs)} and what they need)"
+            said += f" ({', '.join(trigger.jobs)}; the rest taken from it)"
     elif trigger.source == "manual":
         said = f"{trigger.event}, asked for by hand"
     else:
