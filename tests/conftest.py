@@ -44,8 +44,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 @pytest.fixture(scope="session", autouse=True)
 def tool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tool cache (actions, toolchains, crash reports) per test process, never the user's."""
-    path = tmp_path_factory.mktemp("tool-cache")
+    """One tool cache (actions, toolchains, setup-python's pip templates, crash reports) for
+    the session's parallel workers, never the user's. Shared as several `lockgate` processes
+    on one machine share it (its writers lock and rename): each worker made its own templates
+    and downloads again before."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' common temporary root
+    path = root / "tool-cache"
+    path.mkdir(exist_ok=True)
     os.environ["LOCKGATE_CACHE_DIR"] = str(path)
     return path
 
