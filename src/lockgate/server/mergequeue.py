@@ -111,6 +111,10 @@ class MergeQueue:
                 return
         entries = self.records.active(repository, target)
         current = tip(bare, target)
+        if entries and entries[0].candidate == current:  # moved, then the server died
+            self.records.change(entries[0].id, state=EntryState.MERGED)
+            git(bare, "update-ref", "-d", f"refs/heads/{queue_branch(entries[0])}", check=False)
+            entries = entries[1:]
         expected = current  # each candidate must stand on the one ahead: else built again
         for index, entry in enumerate(entries):
             if entry.candidate is None:

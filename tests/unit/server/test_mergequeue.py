@@ -1,0 +1,45 @@
+"""The merge queue's pass over a lane, on a real store and bare repository: a server killed
+between moving the target and recording it finds the move done on its next pass."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+
+from lockgate.server.doorbell import Doorbell
+from lockgate.server.mergequeue import MergeQueue, add_change, queue_branch, tip
+from lockgate.store import Store
+from lockgate.store.mergequeue import EntryState, MergeQueueRecords
+from lockgate.store.repositories import ForgeKind, RepositoryRecords
+
+
+def git(where: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(where), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+
+
+def test_a_target_moved_before_the_server_died_is_recorded_merged(tmp_path: Path) -> None:
+    work, bare = tmp_path / "work", tmp_path / "repo.git"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    git(work, *identity, "commit", "-q", "--allow-empty", "-m", "start")
+    git(work, "checkout", "-q", "-b", "change")
+    (work / "a.txt").write_text("a\n")
+    git(work, "add", "a.txt")
+    git(work, *identity, "commit", "-q", "-m", "a")
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    RepositoryRecords(store).add("repo", str(bare), ForgeKind.GIT, "admin")
+    entry = add_change(store, str(bare), "change", "main", "alice")
+    lane = MergeQueue(store, threading.Event(), Doorbell(), depth=1)
+    lane.advance(entry.repository, "main")  # merged and queued for its test
+    testing = MergeQueueRecords(store).get(entry.id)
+    assert testing is not None and testing.state == EntryState.TESTING and testing.candidate
+    # it passed, the target moved to it, and the server died before recording either
+    git(bare, "update-ref", "refs/heads/main", testing.candidate)
+    lane.advance(entry.repository, "main")
+    done = MergeQueueRecords(store).get(entry.id)
+    assert done is not None and done.state == EntryState.MERGED
+    assert tip(bare, "main") == testing.candidate
+    assert tip(bare, queue_branch(testing)) == ""
