@@ -90,7 +90,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lockgate.workflow", "lockgate.store"),
     ("lockgate.testresults", "lockgate.actions", "lockgate.artifacts", "lockgate.host"),
     ("lockgate.engine", "lockgate.deploy"),
-    ("lockgate.insights", "lockgate.flags"),
+    ("lockgate.insights", "lockgate.flags", "lockgate.runners"),
     ("lockgate.server",),
     ("lockgate.cli",),
 )

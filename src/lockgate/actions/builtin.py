@@ -211,6 +211,10 @@ _ARTIFACT_NAME = re.compile(r'[^"<>:|*?\\/\r\n]+')
 INVALID_NAME = 'it may not be "." or "..", nor contain " < > : | * ? \\ /'
 
 
+def valid_artifact_name(name: str) -> bool:
+    return bool(_ARTIFACT_NAME.fullmatch(name)) and name not in (".", "..")
+
+
 def artifact_root(state_dir: Path, run_id: int) -> Path:
     return state_dir / "artifacts" / str(run_id)
 
@@ -219,7 +223,7 @@ def upload_artifact(ctx: BuiltinContext) -> None:
     name = ctx.input("name", "artifact")
     if ctx.mask(name) != name:
         raise ActionFailed("an artifact name may not hold a secret (it is stored as a name)")
-    if not _ARTIFACT_NAME.fullmatch(name) or name in (".", ".."):
+    if not valid_artifact_name(name):
         raise ActionFailed(f"invalid artifact name {name!r}: {INVALID_NAME}")
     files: list[Path] = []
     for pattern in ctx.lines("path"):
@@ -268,7 +272,7 @@ def download_artifact(ctx: BuiltinContext) -> None:
     destination = ctx.workspace / os.path.expanduser(ctx.input("path", "."))
     if name:
         source = root / name
-        if not _ARTIFACT_NAME.fullmatch(name) or name in (".", "..") or source.parent != root:
+        if not valid_artifact_name(name) or source.parent != root:
             raise ActionFailed(f"invalid artifact name {name!r}: {INVALID_NAME}")
         if not source.is_dir():
             raise ActionFailed(

@@ -38,6 +38,7 @@ from . import protect as protect_cli
 from . import regions as regions_cli
 from . import repos as repos_cli
 from . import serve as serve_cli
+from . import worker as worker_cli
 from .options import DbOpt, OutputOpt, RepoOpt
 from .views import LiveView, PlainView, SilentView
 
@@ -385,6 +386,7 @@ app.add_typer(flags_cli.app, name="flags")
 app.add_typer(repos_cli.app, name="repo")
 app.add_typer(mergequeue_cli.app, name="queue")
 app.command("protect")(protect_cli.protect)
+app.command("worker")(worker_cli.worker)
 app.command("protections")(protect_cli.protections)
 app.command("approve")(protect_cli.approve)
 deploy_cli.register(app)

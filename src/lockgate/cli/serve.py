@@ -81,6 +81,24 @@ def register(app: typer.Typer) -> None:
                 help="changes of a merge queue tested at once, each on the one ahead",
             ),
         ] = 2,
+        broker: Annotated[
+            str | None,
+            typer.Option(
+                "--broker",
+                help="send jobs to `lockgate worker`s through this Celery broker (e.g. "
+                "redis://host:6379/0); without it every job runs on this machine",
+            ),
+        ] = None,
+        lost_after: Annotated[
+            float,
+            typer.Option(
+                "--lost-after",
+                min=2.0,
+                max=3600.0,
+                help="seconds without a word from a worker running a job before the job is "
+                "sent to another worker (or reported, as --interrupted says)",
+            ),
+        ] = 15.0,
         db: DbOpt = None,
     ) -> None:
         """Receive webhooks and git hooks, queue runs durably, run them, and report each
@@ -99,11 +117,16 @@ def register(app: typer.Typer) -> None:
         reporting = forges(github_api, gitea_api)
         if deployments is not None and not deployments.is_dir():
             raise UserError(f"{deployments} is not a directory", where="--deployments")
+        if broker is not None:
+            from ..runners.celeryapp import checked_broker
+
+            checked_broker(broker, "--broker")
         if secret_file is not None:
             secret_file = secret_file.resolve()
             read_secret_file(secret_file)  # refused now rather than by every run
         start(home, url, host, port, workers, interrupted == "requeue", reporting, public_url,
-              deployments.resolve() if deployments else None, secret_file, merge_depth)  # fmt: skip
+              deployments.resolve() if deployments else None, secret_file, merge_depth,
+              broker, lost_after)  # fmt: skip
 
     app.add_typer(hook_app, name="hook")
     app.add_typer(token_app, name="token")
@@ -116,7 +139,9 @@ def _access(home: Path, db: str | None) -> Access:
 @token_app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="who or what uses it")],
-    role: Annotated[str, typer.Option("--role", help="viewer | operator | admin")] = "viewer",
+    role: Annotated[
+        str, typer.Option("--role", help="viewer | operator | admin | worker")
+    ] = "viewer",
     home: HomeOpt = Path("lockgate-server"),
     db: DbOpt = None,
 ) -> None:

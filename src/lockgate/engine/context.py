@@ -15,6 +15,7 @@ from ..workflow.project import Project
 from .cache.jobcache import JobCache
 from .github import ARCH, GitHubContext
 from .masking import Masker
+from .placement import JobPlacement
 from .recorder import Recorder
 from .refs import GitRef, ref_of
 from .scheduling import Slots
@@ -44,6 +45,7 @@ class RunContext:
     slots: Slots = field(default_factory=lambda: Slots(2))
     cancelled: bool = False  # Ctrl-C or SIGTERM
     job_cache: JobCache | None = None
+    placement: JobPlacement | None = None  # jobs run on other machines' workers; else here
     # Called when a job fails; with --fail-fast the runner cancels what is left.
     job_failed: Callable[[], None] = lambda: None
     recorder: Recorder = field(init=False)  # the one writer of job, step and log records

@@ -23,6 +23,7 @@ from .github import GitHubContext
 from .job import JobExecutor
 from .matrix import MatrixError, expand, shown, value_at
 from .matrix import label as matrix_label
+from .placement import Execution, PlacedJob
 from .plan import closure, job_needs, topological_order
 from .protections import Hold, Refuse, verdict
 from .scheduling import job_stats
@@ -73,7 +74,7 @@ class WorkflowRun:
         self.results: dict[str, GroupResult] = {}
         self.done: dict[str, asyncio.Event] = {}
         self.jobs: list[JobRun] = []
-        self.executors: dict[str, JobExecutor] = {}
+        self.executors: dict[str, Execution] = {}
         self.children: list[WorkflowRun] = []  # runs of called reusable workflows
         self.stopped = False  # cancelled as a whole (Ctrl-C or a newer run's cancel-in-progress)
         self.stopped_jobs: set[str] = set()  # keys of jobs a newer job cancelled
@@ -531,7 +532,7 @@ class WorkflowRun:
         label_list = [labels] if isinstance(labels, str) else [to_string(x) for x in labels]
         platforms = self.ctx.options.platforms
         missing = [label for label in label_list if not label_matches(label, platforms)]
-        if missing:
+        if missing and self.ctx.placement is None:  # (a placement finds a worker that has them)
             self.mark(
                 job,
                 Conclusion.SKIPPED,
@@ -577,6 +578,16 @@ class WorkflowRun:
                 return
             job.cache_key = key
             self.ctx.recorder.job_changed(job, cache_key=key)
+        executor: Execution
+        if self.ctx.placement is not None:  # on a worker of another machine
+            executor = self.ctx.placement.place(PlacedJob(
+                job, self.wf, tuple(label_list), self.github(job.job_id), contexts,
+                self.run_id, self.run_dir, self.ctx.recorder))  # fmt: skip
+            self.executors[job.key] = executor
+            executor.cancel_requested = cancelled or self.ctx.cancelled or (
+                job.key in self.stopped_jobs)  # fmt: skip
+            await executor.execute()
+            return
         self.ctx.job_runs()
         snapshot = await self.snapshot.path() if self.snapshot is not None else None
         executor = JobExecutor(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
-from ..store import Store
 from ..store.records import Conclusion, Status
 from .masking import Masker
 from .state import Annotation, JobRun, Observer, StepRun
@@ -23,8 +23,26 @@ LOG_FLUSH_LINES, LOG_FLUSH_SECONDS = 500, 0.25
 LogLine = tuple[int, int, float, str]  # job row, step number, time, masked text
 
 
+class RecordSink(Protocol):
+    """Where records go: the store (`store.Store`), or the server a remote worker reports to
+    (`runners.remotesink.RemoteSink`)."""
+
+    def batch(self) -> AbstractContextManager[None]: ...
+    def create_run(self, **fields: Any) -> int: ...
+    def finish_run(self, run_id: int, conclusion: Conclusion) -> None: ...
+    def run_waiting(self, run_id: int) -> None: ...
+    def create_job(self, run_id: int, **fields: Any) -> int: ...
+    def update_job(self, job_row: int, **fields: Any) -> None: ...
+    def create_step(self, job_row: int, number: int, name: str) -> int: ...
+    def finish_step(self, step_row: int, logs: Sequence[LogLine], **fields: Any) -> None: ...
+    def add_finished_step(self, job_row: int, logs: Sequence[LogLine], **fields: Any) -> int: ...
+    def add_logs(self, logs: Sequence[LogLine]) -> None: ...
+    def add_annotation(self, job_row: int, step: int, **fields: Any) -> None: ...
+    def add_artifact(self, run_id: int, name: str, path: str, size: int) -> None: ...
+
+
 class Recorder:
-    def __init__(self, store: Store, observer: Observer, masker: Masker) -> None:
+    def __init__(self, store: RecordSink, observer: Observer, masker: Masker) -> None:
         self.store, self.observer, self.mask = store, observer, masker
         self.step_rows: dict[tuple[int, int], int] = {}  # (job row, step number) -> store row
         self.pending: list[LogLine] = []

@@ -24,6 +24,7 @@ from .calls import typed_inputs
 from .context import RunContext
 from .leftovers import work_root as make_work_root
 from .orchestrator import WorkflowRun, combine
+from .placement import JobPlacement
 from .plan import select
 from .refs import ref_of
 from .state import JobRun, Observer, RunOptions
@@ -105,8 +106,15 @@ def selection(
 
 
 class Runner:
-    def __init__(self, options: RunOptions, store: Store, observer: Observer) -> None:
+    def __init__(
+        self,
+        options: RunOptions,
+        store: Store,
+        observer: Observer,
+        placement: JobPlacement | None = None,
+    ) -> None:
         self.options = options
+        self.placement = placement  # None: every job runs here
         self.store = store
         self.observer = observer
         asked = ask_repo_info(options.repo_dir)  # git answers while lockgate.yml is read
@@ -124,6 +132,7 @@ class Runner:
         ctx = RunContext(
             self.options, self.store, self.repo, self.observer, self.state_dir, self.project
         )
+        ctx.placement = self.placement
         runs: list[tuple[WorkflowRun, Path]] = []
         state_dir(self.options.repo_dir)
         # With --no-cache it still keys jobs: the key is the job's input tree, which its test

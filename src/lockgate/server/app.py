@@ -37,6 +37,7 @@ from . import (
     reviews,
     ui,
     webhooks,
+    workers,
 )
 from .auth import Keys
 from .doorbell import Doorbell
@@ -175,6 +176,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     app.include_router(repositories.router)
     app.include_router(protections.router)
     app.include_router(merges.router)
+    app.include_router(workers.router)
     app.include_router(flags.router)
     app.include_router(flags.ofrep_router)
     app.include_router(flagsegments.router)  # before flags' /{name}/... routes

@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,10 +25,14 @@ from ..engine.orchestrator import combine
 from ..engine.protections import Clearance, Protection
 from ..engine.runner import Runner, dispatched_inputs, overall
 from ..engine.state import Reused, RunOptions, Silent
+from ..runners.celeryapp import Publisher
+from ..runners.dispatch import RemotePlacement, RemoteSettings
 from ..store import Store
+from ..store.queue import InterruptPolicy
 from ..store.records import Conclusion, JobRecord, Status
 from .reruns import top_level
 
+REMOTE_JOBS = 256  # jobs of a run at once when workers run them (they limit themselves)
 EXIT_CODES = {Conclusion.SUCCESS: 0, Conclusion.FAILURE: 1, Conclusion.CANCELLED: 130}
 COULD_NOT_RUN = 2
 
@@ -89,6 +93,10 @@ class RunRequest(BaseModel):
     secret_file: Path | None = None  # every run's secrets, read here, never passed on argv
     github_url: str = "https://github.com"  # where `uses: owner/repo@ref` is cloned from
     remote_cache: str | None = None  # a Bazel HTTP remote cache (else lockgate.yml's)
+    broker: str | None = None  # jobs go to `lockgate worker`s through it; else all run here
+    seal_key: Path | None = None  # what seals the secrets of jobs sent to workers
+    interrupted: Literal["requeue", "report"] = "requeue"  # the server's --interrupted
+    lost_after: float = Field(15.0, gt=0)  # seconds without a beat: a worker is taken as lost
 
 
 class RunOutcome(BaseModel):
@@ -121,7 +129,7 @@ def execute(request: RunRequest) -> RunOutcome:
         inputs=dispatched_inputs(request.event, request.payload),
         actor=request.actor,
         event_payload=request.payload,
-        max_jobs=os.cpu_count() or 2,
+        max_jobs=REMOTE_JOBS if request.broker else os.cpu_count() or 2,
         github_url=request.github_url.rstrip("/"),
         remote_cache=request.remote_cache,
         trigger_id=request.trigger_id,
@@ -137,6 +145,8 @@ def execute(request: RunRequest) -> RunOutcome:
         options.reuse = ended_jobs(store, request.reuse_from)
     clean_up(request.checkout, store.mark_interrupted())
     runner = Runner(options, store, Silent())
+    if request.broker is not None and request.seal_key is not None:
+        runner.placement = remote_placement(request, runner, store)
     chosen, _ = runner.selection()
     if not chosen:
         return RunOutcome(exit_code=0, conclusion=Conclusion.SUCCESS)
@@ -158,6 +168,20 @@ def execute(request: RunRequest) -> RunOutcome:
         runs=[r.run_id for r in results],
         held=held,
     )
+
+
+def remote_placement(request: RunRequest, runner: Runner, store: Store) -> RemotePlacement:
+    """Jobs sent to workers through the broker; a lost worker's job sent again or reported
+    as the repository chose for cut-off runs."""
+    assert request.broker is not None and request.seal_key is not None
+    server = runner.project.server
+    policy = InterruptPolicy(server.interrupted, server.interrupted_choices())
+    settings = RemoteSettings(
+        store, Publisher(request.broker), request.seal_key, runner.state_dir,
+        lambda workflow: policy.choice(workflow, request.interrupted) == "requeue",
+        request.github_url.rstrip("/"), runner.options.kill_grace, request.lost_after,
+    )  # fmt: skip
+    return RemotePlacement(settings)
 
 
 def ended_jobs(store: Store, run_id: int) -> dict[str, Reused]:

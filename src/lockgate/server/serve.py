@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import HTTPException
 
 from ..common.errors import UserError
+from ..runners.celeryapp import redacted
 from ..store import Store
 from ..store.queue import Queue
 from . import flagguard
@@ -107,6 +108,8 @@ def serve(
     deployments: Path | None = None,
     secret_file: Path | None = None,
     merge_depth: int = 2,
+    broker: str | None = None,
+    lost_after: float = 15.0,
 ) -> None:
     home.mkdir(parents=True, exist_ok=True)
     _can_listen(host, port)  # before any worker takes a run
@@ -129,7 +132,9 @@ def serve(
     link = config.public_url
     threads = [
         threading.Thread(
-            target=Worker(store_url, home, n, stop, reporting, link, doorbell, secret_file).loop,
+            target=Worker(
+                store_url, home, n, stop, reporting, link, doorbell, secret_file, broker, requeue
+            ).loop,
             name=f"worker-{n}",
         )
         for n in range(workers)
@@ -140,7 +145,8 @@ def serve(
     threads.append(threading.Thread(target=merging.loop, name="merge-queue"))
     for thread in threads:
         thread.start()
-    print(f"lockgate serve on http://{host}:{port} ({workers} workers; webhooks at "
+    where = f"jobs to workers through {redacted(broker)}" if broker else "jobs run here"
+    print(f"lockgate serve on http://{host}:{port} ({workers} workers, {where}; webhooks at "
           f"/webhooks/github|gitea|gitlab, secrets in {home})", flush=True)  # fmt: skip
     app = create_app(config, store, doorbell)
     guarding = threading.Thread(target=flagguard.loop, args=(app.state.flag_guard, stop),

@@ -26,6 +26,7 @@ from .api import Filters, Services, services
 from .environments import UnknownEnvironment
 from .flagguard import rollout_and_analyses
 from .snapshots import InsightsSnapshots
+from .workers import workers_json
 
 PAGE = 50  # runs per page
 # Pages load only their own files: an injected script or style would not run, and no other
@@ -280,6 +281,13 @@ def merge_queue_page(request: Request) -> Response:
     bare = [r for r in found.repositories.all() if r.forge == ForgeKind.GIT]
     entries = MergeQueueRecords(found.store).listed()
     return _render(request, "merge_queue.html", holder, entries=entries, repositories=bare)
+
+
+@router.get("/workers", response_class=HTMLResponse)
+def workers_page(request: Request) -> Response:
+    """The runners on other machines: state, labels, current jobs, last heartbeat."""
+    holder = _viewer(request)
+    return _render(request, "workers.html", holder, workers=workers_json(services(request)))
 
 
 @router.get("/insights", response_class=HTMLResponse)

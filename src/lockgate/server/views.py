@@ -139,6 +139,7 @@ class JobView:
     rerun_id: str | None = None  # the job id a rerun of this job names; None in a called one
     environment: str | None = None  # the environment it deploys to
     environment_url: str | None = None  # what `environment: {url}` gave
+    runner: str | None = None  # the worker that ran it; None: the server's machine
 
     @property
     def node_id(self) -> str:
@@ -265,6 +266,7 @@ def _job(job: JobRecord, store: Store, with_logs: bool) -> tuple[JobView, int]:
         list(job.needs or []), 0, job.message,
         [steps[n] for n in sorted(steps)], notes, summary, job.cached_from, truncated,
         job.job_id if " / " not in job.key else None, job.environment, _web(job.environment_url),
+        job.runner,
     )  # fmt: skip
     return view, last
 

@@ -23,6 +23,7 @@ from ..common.gitinfo import git_said
 from ..engine.plan import Plan, describe
 from ..engine.runner import selection
 from ..engine.state import RunOptions
+from ..runners.sealing import key_file
 from ..store import Store
 from ..store.protections import ProtectionRecords, ReviewRecords
 from ..store.queue import InterruptPolicy, Queue, QueuedRun, Trigger, worker_name
@@ -74,9 +75,13 @@ class Worker:
         public_url: str,
         doorbell: Doorbell,
         secret_file: Path | None = None,  # every run's secrets (read by the run, never argv)
+        broker: str | None = None,  # jobs go to `lockgate worker`s through it
+        requeue: bool = True,  # the server's --interrupted (a lost worker's job, too)
+        lost_after: float = 15.0,  # seconds without a beat: a worker is taken as lost
     ) -> None:
         self.store_url, self.home, self.stop, self.doorbell = store_url, home, stop, doorbell
-        self.secret_file = secret_file
+        self.secret_file, self.broker, self.requeue = secret_file, broker, requeue
+        self.lost_after = lost_after
         self.forges, self.public_url = forges, public_url.rstrip("/")
         self.name = worker_name(number)
         self.store = Store(store_url)
@@ -132,6 +137,10 @@ class Worker:
                     # what the server was started with applies to its runs, as to `lockgate run`
                     github_url=os.environ.get("LOCKGATE_GITHUB_URL") or "https://github.com",
                     remote_cache=os.environ.get("LOCKGATE_REMOTE_CACHE") or None,
+                    broker=self.broker,
+                    seal_key=key_file(self.home) if self.broker else None,
+                    interrupted="requeue" if self.requeue else "report",
+                    lost_after=self.lost_after,
                 )  # fmt: skip
             except ValidationError as exc:
                 wrong = exc.errors()[0]

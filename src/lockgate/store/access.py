@@ -18,6 +18,7 @@ from .database import Store
 
 
 class Role(enum.IntEnum):
+    WORKER = 0  # a runner on another machine (`lockgate worker`): the worker API only
     VIEWER = 1  # reads
     OPERATOR = 2  # runs, reruns, cancels, deploys, promotes, aborts
     ADMIN = 3  # and the audit trail, tokens

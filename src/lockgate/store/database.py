@@ -45,7 +45,7 @@ from .records import (
     conclusion_of,
 )
 
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 # The connection of the batch (Store.batch) the current task or thread writes in, if any.
 _BATCH: ContextVar[Connection | None] = ContextVar("lockgate_store_batch", default=None)
 LIVE = (Status.QUEUED, Status.RUNNING)
@@ -355,6 +355,28 @@ class Store:
                 insert(t.log_lines),
                 [{"job_row": j, "step": s, "ts": ts, "line": line} for j, s, ts, line in logs],
             )
+
+    def get_job(self, job_row: int) -> JobRecord | None:
+        """One job's row, without its steps (what a job on another machine ended with)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_row)).first()
+        return JobRecord.of(row._mapping) if row is not None else None
+
+    def step_of(self, step_row: int) -> int | None:
+        """The job row a step row belongs to."""
+        with self.engine.connect() as conn:
+            query = select(t.steps.c.job_row).where(t.steps.c.id == step_row)
+            return conn.execute(query).scalar()
+
+    def clear_job(self, job_row: int, message: str) -> None:
+        """The job starts again from nothing (its worker was lost): its steps, log lines and
+        annotations go, and it is queued with `message` saying why."""
+        with self._writing() as conn:
+            for table in (t.log_lines, t.annotations, t.steps):
+                conn.execute(delete(table).where(table.c.job_row == job_row))
+            conn.execute(update(t.jobs).where(t.jobs.c.id == job_row).values(
+                status=Status.QUEUED, conclusion=None, started_at=None, finished_at=None,
+                runner=None, message=message))  # fmt: skip
 
     def add_annotation(self, job_row: int, step: int, **fields: Any) -> None:
         with self._writing() as conn:

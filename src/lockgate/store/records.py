@@ -129,6 +129,7 @@ class JobRecord(_Outcome):
     cached_from: int | None  # the run a cache hit restored it from
     needs: list[str] | None
     environment_url: str | None = None
+    runner: str | None = None  # the worker that ran it; None: the server's machine
     steps: tuple[StepRecord, ...] = ()
     annotations: tuple[AnnotationRecord, ...] = ()
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -63,6 +64,7 @@ jobs = Table(
     Column("cached_from", Integer),  # the run a cache hit restored this job from
     Column("needs", JSON),  # the keys of the jobs it waited for (the run page's graph)
     Column("environment_url", Text),  # `environment: {url}`, evaluated when the job ended
+    Column("runner", String(255)),  # the worker that ran it (None: the server's machine)
     Index("ix_jobs_run", "run_id"),
 )
 
@@ -534,4 +536,45 @@ merge_queue = Table(
     Column("added_at", Float, nullable=False),
     Column("finished_at", Float),
     Index("ix_merge_queue_lane", "repository", "target", "state"),
+)
+
+# Runners on other machines (`lockgate worker`): each connects out with a worker token (its
+# name is the token's) and says it is alive; an assignment is one job handed to one of them.
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("labels", JSON, nullable=False),  # what its jobs' runs-on may ask for
+    Column("concurrency", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("state", String(16), nullable=False),  # idle | busy | draining | stopped
+    Column("drain", Boolean, nullable=False),  # asked to finish its jobs and take no more
+    Column("started_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
+job_assignments = Table(
+    "job_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("job_row", Integer, nullable=False),
+    Column("labels", JSON, nullable=False),  # the job's runs-on, as a worker must have them
+    Column("queue", String(255), nullable=False),  # the broker queue it was sent to
+    Column("payload", Text, nullable=False),  # runners.payload.JobPayload, without secrets
+    Column("sealed_secrets", LargeBinary),  # the secrets it uses, encrypted; None once it ends
+    Column("server_dir", Text, nullable=False),  # the run's state directory on the server
+    Column("state", String(16), nullable=False),  # queued | running | done | cancelled | lost
+    Column(
+        "attempt", Integer, nullable=False
+    ),  # 1, then 2... when a lost worker's job is sent again
+    Column("worker", String(255)),
+    Column("cancel", Boolean, nullable=False),  # asked to stop: the worker's next beat sees it
+    Column("created_at", Float, nullable=False),
+    Column("claimed_at", Float),
+    Column("beat_at", Float),  # the worker's last word on it
+    Column("finished_at", Float),
+    Column("message", Text),
+    Index("ix_job_assignments_state", "state"),
+    Index("ix_job_assignments_job", "job_row"),
 )

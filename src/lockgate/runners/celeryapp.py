@@ -1,0 +1,81 @@
+"""The Celery application both sides share: the run's process sends `lockgate.job` (an
+assignment id and its attempt, nothing else: no secrets in the broker) to the queue of the
+job's labels; a worker's task claims it from the server and runs it.
+
+Acknowledged late and rejected when the worker's process dies, one message prefetched at a
+time: a job a worker holds but never finished goes back to the queue. A second delivery of a
+job someone runs is harmless: the claim is a compare-and-set on the server."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from celery import Celery
+
+from ..common.errors import UserError
+from .settings import SETTINGS
+
+TASK = "lockgate.job"
+# a publish waits out a broker restart of up to about two minutes
+RETRY = {"max_retries": 60, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+
+
+def celery_app(broker: str) -> Celery:
+    app = Celery("lockgate", broker=broker, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        worker_enable_remote_control=False,  # no pidbox queues: a worker is driven by the server
+        broker_transport_options={"visibility_timeout": 6 * 3600},
+    )
+
+    @app.task(name=TASK, bind=True)  # type: ignore[untyped-decorator]
+    def job(self: Any, assignment_id: int, attempt: int) -> None:
+        from .jobhost import run_assignment  # the engine loads in the pool's process only
+
+        run_assignment(SETTINGS[0], assignment_id, attempt)
+
+    return app
+
+
+class Publisher:
+    """Sends jobs' messages over one connection, retried while the broker is briefly away."""
+
+    def __init__(self, broker: str) -> None:
+        self.app = celery_app(broker)
+        self.lock = threading.Lock()  # one producer, used from the run's worker threads
+
+    def send(self, queue: str, assignment_id: int, attempt: int) -> None:
+        with self.lock:
+            self.app.send_task(
+                TASK, args=[assignment_id, attempt], queue=queue, retry=True, retry_policy=RETRY
+            )
+
+
+def checked_broker(url: str, where: str) -> str:
+    """A broker URL lockgate can use (Redis; RabbitMQ's amqp works too), else a UserError."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "amqp", "amqps") or not urlsplit(url).hostname:
+        raise UserError(f"{redacted(url)!r} is not a broker URL", where=where,
+                        hint="e.g. redis://localhost:6379/0 (redis-server) or "
+                        "amqp://guest@localhost// (RabbitMQ)")  # fmt: skip
+    return url
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, to show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
