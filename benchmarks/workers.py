@@ -14,6 +14,7 @@ Usage: python benchmarks/workers.py [--jobs 1000]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -85,7 +86,10 @@ def wait(check: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.05)
 
 
-def start_workers(root: Path, home: Path, url: str, broker: str, count: int) -> list[subprocess.Popen[bytes]]:  # fmt: skip
+Processes = list[subprocess.Popen[bytes]]
+
+
+def start_workers(root: Path, home: Path, url: str, broker: str, count: int) -> Processes:
     started = []
     for n in range(count):
         token = root / f"w{n}.token"
@@ -115,7 +119,9 @@ def assignments(home: Path) -> list[tuple[float, float | None, float | None, str
 
 
 @contextmanager
-def setup(root: Path, broker: str, workers: int, *extra: str) -> Iterator[tuple[Path, str, str, list[subprocess.Popen[bytes]]]]:  # fmt: skip
+def setup(
+    root: Path, broker: str, workers: int, *extra: str
+) -> Iterator[tuple[Path, str, str, Processes]]:
     home = root / "home"
     home.mkdir(mode=0o700)
     token = api_token(home, "bench", "admin")
@@ -126,11 +132,8 @@ def setup(root: Path, broker: str, workers: int, *extra: str) -> Iterator[tuple[
             yield home, url, token, started
         finally:
             for process in started:
-                with_group = process.pid
-                try:
-                    os.killpg(with_group, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 
@@ -212,21 +215,31 @@ def main() -> None:
         with redis(root) as broker:
             one, lat1 = matrix(root, broker, 1)
             three, lat3 = matrix(root, broker, 3)
-            print(f"24-job matrix (sleep 2, 4 at once per worker): 1 worker {one:.1f} s, "
-                  f"3 workers {three:.1f} s, ratio {one / three:.2f} (target near 3)")
+            print(
+                f"24-job matrix (sleep 2, 4 at once per worker): 1 worker {one:.1f} s, "
+                f"3 workers {three:.1f} s, ratio {one / three:.2f} (target near 3)"
+            )
             latencies = lat1 + lat3
-            print(f"queue-to-start latency over {len(latencies)} jobs: p50 "
-                  f"{statistics.median(latencies) * 1000:.0f} ms, p95 "
-                  f"{percentile(latencies, 0.95) * 1000:.0f} ms "
-                  "(the 1-worker trial's include waiting for a free slot)")
+            print(
+                f"queue-to-start latency over {len(latencies)} jobs: p50 "
+                f"{statistics.median(latencies) * 1000:.0f} ms, p95 "
+                f"{percentile(latencies, 0.95) * 1000:.0f} ms "
+                "(the 1-worker trial's include waiting for a free slot)"
+            )
             three_only = lat3
-            print(f"  with 3 workers: p50 {statistics.median(three_only) * 1000:.0f} ms, "
-                  f"p95 {percentile(three_only, 0.95) * 1000:.0f} ms")
-            print(f"worker killed -9 mid-job: finished on another worker "
-                  f"{killed(root, broker):.1f} s after the kill (--lost-after 5)")
+            print(
+                f"  with 3 workers: p50 {statistics.median(three_only) * 1000:.0f} ms, "
+                f"p95 {percentile(three_only, 0.95) * 1000:.0f} ms"
+            )
+            print(
+                f"worker killed -9 mid-job: finished on another worker "
+                f"{killed(root, broker):.1f} s after the kill (--lost-after 5)"
+            )
             took, count = drained(root, broker, args.jobs)
-            print(f"{count} queued jobs drained by 3 workers (4 at once each) in {took:.1f} s: "
-                  f"{count / took:.1f} jobs/s")
+            print(
+                f"{count} queued jobs drained by 3 workers (4 at once each) in {took:.1f} s: "
+                f"{count / took:.1f} jobs/s"
+            )
 
 
 if __name__ == "__main__":
