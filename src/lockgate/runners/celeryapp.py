@@ -40,7 +40,7 @@ def celery_app(broker: str) -> Celery:
 
     @app.task(name=TASK, bind=True)  # type: ignore[untyped-decorator]
     def job(self: Any, assignment_id: int, attempt: int) -> None:
-        from .jobhost import run_assignment  # the engine loads in the pool's process only
+        from .jobhost import run_assignment  # (a run's process sending jobs never needs it)
 
         run_assignment(SETTINGS[0], assignment_id, attempt)
 

@@ -32,6 +32,12 @@ from .settings import WorkerSettings
 BEAT_EVERY = 1.0  # seconds between a running job's beats (and cancel checks)
 
 
+def local_store(home: Path) -> str:
+    """The worker's own store (test results and quarantines of the jobs it ran), made when
+    the worker starts: its pool's processes only open it."""
+    return f"sqlite:///{home / 'worker.db'}"
+
+
 def run_assignment(settings: WorkerSettings, assignment: int, attempt: int) -> None:
     client = WorkerClient(settings.server, settings.token)
     workdir = settings.home / "jobs" / f"{assignment}-{attempt}"
@@ -43,7 +49,8 @@ def run_assignment(settings: WorkerSettings, assignment: int, attempt: int) -> N
             asyncio.run(_run(client, settings, assignment, claimed, workdir))
         except NotOurs:
             return  # taken for lost and sent again: the other attempt reports it
-        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # its checkout, workflow
+        except Exception as exc:  # its checkout, its workflow, a bug: the job says so at once
+            # rather than wait to be taken for lost
             said = f"worker {settings.name} could not run it: {exc}"
             ended = JobFields(status=Status.COMPLETED, conclusion=Conclusion.FAILURE,
                               finished_at=time.time(), message=said)  # fmt: skip
@@ -82,7 +89,7 @@ async def _run(client: WorkerClient, settings: WorkerSettings, assignment: int,
         actor=job_spec.actor, event_payload=github.event, github_url=job_spec.github_url,
         kill_grace=job_spec.kill_grace, max_jobs=1,
     )  # fmt: skip
-    store = Store(f"sqlite:///{settings.home / 'worker.db'}")  # this machine's test results
+    store = Store(local_store(settings.home))  # this machine's test results
     ctx = RunContext(options, store, repo_info(repo), Silent(), state_dir, load_project(repo))
     ctx.recorder = Recorder(RemoteSink(client, assignment), Silent(), ctx.masker)
     model = schema.Workflow.model_validate(job_spec.workflow)

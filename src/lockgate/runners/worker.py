@@ -13,8 +13,10 @@ import threading
 from pathlib import Path
 
 from ..common.errors import UserError
+from ..store import Store
 from .celeryapp import celery_app
 from .client import WorkerClient
+from .jobhost import local_store
 from .labels import queues_for
 from .payload import Heartbeat, Said
 from .settings import SETTINGS, WorkerSettings
@@ -61,6 +63,7 @@ def run_worker(server: str, token: str, broker: str, labels: tuple[str, ...],
         raise UserError(f"worker {reply.name} was asked to drain",
                         hint="start it again after the drain: a new start clears it")  # fmt: skip
     SETTINGS.append(WorkerSettings(server, token, home, reply.name))
+    Store(local_store(home))  # made (migrated) once, before the pool's processes open it
     queues = queues_for(labels)
     print(f"lockgate worker {reply.name}: labels {', '.join(labels)}; {concurrency} at once; "
           f"{len(queues)} queues", flush=True)  # fmt: skip

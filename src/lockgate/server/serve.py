@@ -133,7 +133,17 @@ def serve(
     threads = [
         threading.Thread(
             target=Worker(
-                store_url, home, n, stop, reporting, link, doorbell, secret_file, broker, requeue
+                store_url,
+                home,
+                n,
+                stop,
+                reporting,
+                link,
+                doorbell,
+                secret_file,
+                broker,
+                requeue,
+                lost_after,
             ).loop,
             name=f"worker-{n}",
         )
