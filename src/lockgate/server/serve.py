@@ -24,6 +24,7 @@ from ..common.errors import UserError
 from ..runners.celeryapp import redacted
 from ..store import Store
 from ..store.queue import Queue
+from ..store.workers import AssignmentRecords
 from . import flagguard
 from .api import Services
 from .app import ServerConfig, create_app
@@ -68,6 +69,7 @@ def _reap(store: Store, stop: threading.Event) -> None:
     pages never show them running on."""
     while not stop.wait(REAP_SECONDS):
         store.mark_interrupted()
+        AssignmentRecords(store).abandon_orphans()  # their workers stop them
 
 
 def _deliver_spooled(home: Path, services: Services) -> int:
@@ -125,6 +127,7 @@ def serve(
     store = Store(store_url)
     recovered = Queue(store).recover(requeue)
     store.mark_interrupted()  # the runs of workers that died with it show as interrupted
+    AssignmentRecords(store).abandon_orphans()  # jobs of those runs on remote workers stop
     if recovered:
         print(f"{len(recovered)} runs left running by a stopped server: queued again or "
               "marked interrupted, as their repositories chose", flush=True)  # fmt: skip

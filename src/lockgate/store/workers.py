@@ -205,6 +205,27 @@ class AssignmentRecords:
                           state=AssignmentState.LOST.value, finished_at=time.time(),
                           sealed_secrets=None, message=message)  # fmt: skip
 
+    def abandon_orphans(self) -> int:
+        """Assignments whose run's process is gone (the run no longer running: a server killed
+        with its runs, a run's process killed): a queued one is cancelled, a running one told
+        to stop at its worker's next beat. How many."""
+        column = t.job_assignments.c
+        orphans = (
+            select(column.id)
+            .join(t.runs, t.runs.c.id == column.run_id)
+            .where(t.runs.c.status != "running")
+        )
+        now, active = time.time(), column.id.in_(orphans)
+        with self.engine.begin() as conn:
+            queued = conn.execute(update(t.job_assignments).where(
+                active, column.state == AssignmentState.QUEUED.value).values(
+                state=AssignmentState.CANCELLED.value, finished_at=now, sealed_secrets=None,
+                message="its run ended without it")).rowcount  # fmt: skip
+            running = conn.execute(update(t.job_assignments).where(
+                active, column.state == AssignmentState.RUNNING.value,
+                column.cancel.is_(False)).values(cancel=True)).rowcount  # fmt: skip
+        return int(queued) + int(running)
+
     def running_on(self) -> dict[str, list[Assignment]]:
         """The running assignments, by worker."""
         column = t.job_assignments.c

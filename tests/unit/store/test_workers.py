@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from lockgate.store import Store
+from lockgate.store.records import Conclusion
 from lockgate.store.workers import AssignmentRecords, AssignmentState, WorkerRecords, WorkerState
 
 
@@ -68,3 +69,23 @@ def test_a_silent_worker_shows_offline_and_a_new_start_clears_a_drain(tmp_path: 
     workers.heartbeat("w1", ("gpu",), 2, "host", WorkerState.STOPPED)
     restarted = workers.heartbeat("w1", ("gpu",), 2, "host", WorkerState.IDLE)
     assert not restarted.drain
+
+
+def test_a_runs_jobs_on_workers_stop_when_its_process_is_gone(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    fields = {"workflow": "ci", "workflow_file": "ci.yml", "event": "push", "sha": "a" * 40,
+              "ref": "refs/heads/main", "branch": "main", "dirty": False, "actor": "t",
+              "repo_dir": "/srv"}  # fmt: skip
+    alive, dead = store.create_run(**fields), store.create_run(**fields)
+    store.finish_run(dead, Conclusion.CANCELLED)
+    assignments = AssignmentRecords(store)
+    made = {name: assignments.create(run, 1, (), "lockgate.jobs", "{}", b"x", "/srv")
+            for name, run in (("alive", alive), ("queued", dead), ("running", dead))}  # fmt: skip
+    for name in ("alive", "running"):
+        assert assignments.claim(made[name].id, "w1", 1)
+    assert assignments.abandon_orphans() == 2
+    found = {name: assignments.get(one.id) for name, one in made.items()}
+    assert found["alive"] is not None and not found["alive"].cancel
+    assert found["queued"] is not None and found["queued"].state == AssignmentState.CANCELLED
+    assert found["running"] is not None and found["running"].cancel
+    assert assignments.abandon_orphans() == 0
