@@ -3,7 +3,7 @@ worker` processes with homes of their own and no shared workspace. Jobs (a matri
 go to workers that have their labels; needs' outputs, artifacts and secrets cross machines; a
 worker killed with -9 mid-job loses nothing (the job runs again elsewhere); a job waits, saying
 why, for labels no worker has, through a broker restart; cancel reaches the worker's process;
-a drained worker finishes and stops; a wrong token is refused."""
+a drained worker finishes and stops; a wrong token is refused, a revoked one stops its worker."""
 
 from __future__ import annotations
 
@@ -247,8 +247,8 @@ def test_jobs_run_on_workers_with_their_labels_and_a_killed_worker_loses_nothing
     for worker in workers:  # the secret never reached a worker's disk
         for path in worker.home.rglob("*"):
             assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+    eventually(lambda: _state(server, first) == "offline", 30, "the killed worker offline")
     shown = {w["name"]: w for w in server.get("/api/v1/workers")}
-    assert shown[first]["state"] == "offline"
     assert shown["gpu-1"]["jobs_run"] >= 3
 
 
@@ -290,6 +290,10 @@ def test_a_job_waits_for_its_labels_through_a_broker_restart_and_cancel_reaches_
     eventually(lambda: workers[0].process.poll() is not None, 60, "the drained worker to stop")
     assert workers[0].process.returncode == 0
     assert _state(server, "plain-1") == "stopped"
+    revoked = lockgate("token", "revoke", "arm-1", "--home", str(server.home), cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    eventually(lambda: workers[1].process.poll() is not None, 60, "the revoked worker to stop")
+    assert "this worker's token (401)" in (tmp_path / "arm-1.log").read_text()
     with httpx.Client(base_url=server.url) as browser:  # the page, as a logged-in reader sees it
         csrf = browser.get("/login").text.split('name="csrf" value="')[1].split('"')[0]
         browser.post("/login", data={"token": server.token, "csrf": csrf})

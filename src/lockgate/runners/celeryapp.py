@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
+from celery.exceptions import Reject
 
 from ..common.errors import UserError
 from .settings import SETTINGS
@@ -42,7 +43,10 @@ def celery_app(broker: str) -> Celery:
     def job(self: Any, assignment_id: int, attempt: int) -> None:
         from .jobhost import run_assignment  # (a run's process sending jobs never needs it)
 
-        run_assignment(SETTINGS[0], assignment_id, attempt)
+        try:
+            run_assignment(SETTINGS[0], assignment_id, attempt)
+        except UserError as exc:  # this worker's token was refused (revoked): another takes it
+            raise Reject(str(exc), requeue=True) from None
 
     return app
 

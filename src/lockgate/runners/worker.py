@@ -43,6 +43,10 @@ class Heartbeats:
         while not self.stop.wait(HEARTBEAT_EVERY):
             try:
                 drain = self.say("draining" if self.draining else "idle")
+            except UserError as exc:  # the token was revoked: take no job, finish what runs
+                print(f"lockgate worker: {exc}; stopping", flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
             except Exception as exc:  # the server away: say so, and keep going
                 print(f"lockgate worker: heartbeat failed: {exc}", flush=True)
                 continue
