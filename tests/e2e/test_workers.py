@@ -1,6 +1,7 @@
 """Runners on other machines: a real Redis, a real `lockgate serve --broker`, and `lockgate
 worker` processes with homes of their own and no shared workspace. Jobs (a matrix's legs too)
-go to workers that have their labels; needs' outputs, artifacts and secrets cross machines; a
+go to workers that have their labels; needs' outputs, artifacts, secrets and test results
+cross machines; a
 worker killed with -9 mid-job loses nothing (the job runs again elsewhere); a job waits, saying
 why, for labels no worker has, through a broker restart; cancel reaches the worker's process;
 a drained worker finishes and stops; a wrong token is refused, a revoked one stops its worker."""
@@ -54,6 +55,7 @@ jobs:
       - uses: actions/download-artifact@v4
         with: {name: app}
       - run: test "$(cat app.txt)" = "built ${{ needs.build.outputs.version }}" && echo "leg ${{ matrix.leg }} ok"
+      - run: echo '<testsuite name="legs"><testcase classname="legs" name="leg${{ matrix.leg }}" time="0.2"/></testsuite>' > junit.xml
   slow:
     runs-on: [self-hosted, plain]
     steps:
@@ -247,6 +249,18 @@ def test_jobs_run_on_workers_with_their_labels_and_a_killed_worker_loses_nothing
     for worker in workers:  # the secret never reached a worker's disk
         for path in worker.home.rglob("*"):
             assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+    # a worker writes only to the job it runs now: not to another's, not to one that ended
+    gpu = bearer((tmp_path / "gpu-1.token").read_text())
+    for path, body in (("records", {"records": [{"op": "add_logs", "logs": [[1, 1.0, "x"]]}]}),
+                       ("tests/results", []), ("beat", None)):  # fmt: skip
+        forged = httpx.post(f"{server.url}/api/v1/worker/assignments/1/{path}", headers=gpu,
+                            json=body)  # fmt: skip
+        assert forged.status_code == 409, (path, forged.text)
+    again = httpx.post(f"{server.url}/api/v1/worker/assignments/1/claim", headers=gpu,
+                       json={"attempt": 1})  # fmt: skip
+    assert again.status_code == 409  # a late redelivery of a job that ran
+    tested = {t["test"] for t in server.get("/api/v1/insights/tests")}  # in the server's store
+    assert {"legs::leg1", "legs::leg2", "legs::leg3"} <= tested, tested
     eventually(lambda: _state(server, first) == "offline", 30, "the killed worker offline")
     shown = {w["name"]: w for w in server.get("/api/v1/workers")}
     assert shown["gpu-1"]["jobs_run"] >= 3

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ..common.gitinfo import RepoInfo
 from ..common.processes import children
 from ..store import Store
+from ..store.testresults import Quarantine, TestRecords, TestResult
 from ..workflow.project import Project
 from .cache.jobcache import JobCache
 from .github import ARCH, GitHubContext
@@ -20,6 +22,16 @@ from .recorder import Recorder
 from .refs import GitRef, ref_of
 from .scheduling import Slots
 from .state import Observer, RunOptions
+
+
+class TestLedger(Protocol):
+    """Test results and quarantines: the store's (`store.testresults.TestRecords`), or the
+    server's for a job on a worker (`runners.remotetests.RemoteTests`)."""
+
+    def add(self, results: Sequence[TestResult]) -> None: ...
+    def of_tests(self, tests: Sequence[str], since: float) -> list[TestResult]: ...
+    def quarantine(self, entry: Quarantine) -> None: ...
+    def quarantines(self) -> list[Quarantine]: ...
 
 
 def runner_labels(platforms: dict[str, str]) -> set[str]:
@@ -49,6 +61,7 @@ class RunContext:
     # Called when a job fails; with --fail-fast the runner cancels what is left.
     job_failed: Callable[[], None] = lambda: None
     recorder: Recorder = field(init=False)  # the one writer of job, step and log records
+    tests: TestLedger = field(init=False)  # where test results and quarantines are kept
     # This process's children before the run's first job ran; None while no job has run. The
     # orphans steps leave become this process's children (a subreaper): the others are
     # stopped when the run ends. A run whose jobs all come from the cache never lists them.
@@ -62,6 +75,7 @@ class RunContext:
                 self.masker.add(value)
         self.slots = Slots(max(1, self.options.max_jobs))
         self.recorder = Recorder(self.store, self.observer, self.masker)
+        self.tests = TestRecords(self.store)
 
     def job_runs(self) -> None:
         """A job is about to run processes."""

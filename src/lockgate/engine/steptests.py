@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..store.testresults import TestRecords, TestResult
+from ..store.testresults import TestResult
 from . import testreports
 from .context import RunContext
 from .state import Annotation, JobRun, StepRun
@@ -35,7 +35,7 @@ def record_tests(
     if not cases:
         return testreports.StepTests((), False)
     now = time.time()
-    records = TestRecords(run.store)
+    records = run.tests
     failing = {c.id for c in testreports.failed(cases)}
     found = [
         TestResult(

@@ -84,6 +84,12 @@ class WorkerClient:
         made: list[int | None] = answer.json()["made"]
         return made
 
+    def tests(self, assignment: int, path: str, body: str) -> bytes:
+        """A call about the job's test results (`path` under the assignment); its answer."""
+        answer = self._call("POST", f"/api/v1/worker/assignments/{assignment}/tests/{path}",
+                            content=body, headers={"content-type": "application/json"})  # fmt: skip
+        return answer.content
+
     def finish(self, assignment: int) -> None:
         self._call("POST", f"/api/v1/worker/assignments/{assignment}/finish")
 

@@ -123,7 +123,7 @@ class RemoteJob:
             workflow_display=placed.workflow.display, github=github, contexts=contexts,
             event_name=placed.github.event_name, actor=placed.github.actor,
             sha=placed.github.sha, github_url=self.settings.github_url,
-            kill_grace=self.settings.kill_grace,
+            kill_grace=self.settings.kill_grace, cache_key=job.cache_key,
         )  # fmt: skip
 
     async def execute(

@@ -27,14 +27,15 @@ from ..workflow.project import load_project
 from .client import NotOurs, WorkerClient
 from .payload import Claimed, JobFields, UpdateJob
 from .remotesink import RemoteSink
+from .remotetests import RemoteTests
 from .settings import WorkerSettings
 
 BEAT_EVERY = 1.0  # seconds between a running job's beats (and cancel checks)
 
 
 def local_store(home: Path) -> str:
-    """The worker's own store (test results and quarantines of the jobs it ran), made when
-    the worker starts: its pool's processes only open it."""
+    """The worker's own store, which a job's context holds (its records and test results go
+    to the server); made when the worker starts: its pool's processes only open it."""
     return f"sqlite:///{home / 'worker.db'}"
 
 
@@ -89,16 +90,17 @@ async def _run(client: WorkerClient, settings: WorkerSettings, assignment: int,
         actor=job_spec.actor, event_payload=github.event, github_url=job_spec.github_url,
         kill_grace=job_spec.kill_grace, max_jobs=1,
     )  # fmt: skip
-    store = Store(local_store(settings.home))  # this machine's test results
+    store = Store(local_store(settings.home))  # what the engine's context holds: unwritten
     ctx = RunContext(options, store, repo_info(repo), Silent(), state_dir, load_project(repo))
     ctx.recorder = Recorder(RemoteSink(client, assignment), Silent(), ctx.masker)
+    ctx.tests = RemoteTests(client, assignment)
     model = schema.Workflow.model_validate(job_spec.workflow)
     spec = model.jobs[job_spec.job_id]
     if not isinstance(spec, schema.Job):
         raise RuntimeError(f"{job_spec.job_id} calls a workflow: the server runs calls")
     job = JobRun(job_spec.job_key, job_spec.job_id, job_spec.job_name, job_spec.matrix,
                  row=job_spec.job_row, continue_on_error=job_spec.continue_on_error,
-                 environment=job_spec.environment)  # fmt: skip
+                 environment=job_spec.environment, cache_key=job_spec.cache_key)  # fmt: skip
     contexts = {**job_spec.contexts, "secrets": claimed.secrets, "github": github.as_context()}
     # The checkout is the job's snapshot: actions/checkout copies it into the job's workspace,
     # as on the server (a job without it starts in an empty workspace, as on GitHub).

@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..store.records import Conclusion, Status
+from ..store.testresults import Quarantine, TestResult
+
+Quarantines = TypeAdapter(list[Quarantine])
 
 
 class _Strict(BaseModel):
@@ -36,6 +39,16 @@ class JobPayload(_Strict):
     sha: str
     github_url: str
     kill_grace: float
+    cache_key: str | None = None  # the job's input digest: its test results' tree
+
+
+class TestsAsked(_Strict):
+    __test__ = False
+    tests: list[str] = Field(max_length=100000)
+    since: float
+
+
+TestResults = TypeAdapter(list[TestResult])
 
 
 class Claimed(_Strict):

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..actions.builtin import artifact_root, valid_artifact_name
 from ..runners.payload import (
@@ -32,11 +32,15 @@ from ..runners.payload import (
     Heartbeat,
     HeartbeatReply,
     JobPayload,
+    Quarantines,
     Records,
+    TestResults,
+    TestsAsked,
     UpdateJob,
 )
 from ..runners.sealing import key_file, unseal
 from ..store.access import Role, Token
+from ..store.testresults import TestRecords
 from ..store.workers import (
     Assignment,
     AssignmentRecords,
@@ -146,6 +150,38 @@ def record(assignment_id: int, sent: Records, request: Request, worker: Worker) 
                 values = item.model_dump(exclude={"op", "step"})
                 store.add_annotation(row, item.step, **values)
     return {"made": made}
+
+
+@router.post("/api/v1/worker/assignments/{assignment_id}/tests/{what}")
+async def tests(assignment_id: int, what: str, request: Request, worker: Worker) -> Response:
+    """The job's test results (only its own rows), the history of some tests, and the
+    quarantines it honours or its project's policy sets."""
+    found = services(request)
+    assignment = _mine(found, assignment_id, worker)
+    records, body = TestRecords(found.store), await request.body()
+    try:
+        match what:
+            case "results":
+                results = TestResults.validate_json(body)
+                if any((r.run_id, r.job_row) != (assignment.run_id, assignment.job_row)
+                       for r in results):  # fmt: skip
+                    raise HTTPException(409, "test results of another job")
+                records.add(results)
+                answer = b"[]"
+            case "history":
+                asked = TestsAsked.model_validate_json(body)
+                answer = TestResults.dump_json(records.of_tests(asked.tests, asked.since))
+            case "quarantine":
+                for entry in Quarantines.validate_json(body):
+                    records.quarantine(entry)
+                answer = b"[]"
+            case "quarantines":
+                answer = Quarantines.dump_json(records.quarantines())
+            case _:
+                raise HTTPException(404, f"no test call {what!r}")
+    except ValidationError as exc:
+        raise HTTPException(422, f"unreadable {what}: {exc.errors()[0]['msg']}") from None
+    return Response(answer, media_type="application/json")
 
 
 @router.post("/api/v1/worker/assignments/{assignment_id}/finish")
