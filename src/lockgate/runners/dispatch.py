@@ -23,6 +23,7 @@ from ..store.workers import (
     AssignmentState,
     WorkerRecord,
     WorkerRecords,
+    offline_after,
 )
 from .celeryapp import Publisher
 from .labels import can_run, queue_of, wanted
@@ -51,8 +52,9 @@ class Watch:
     at the workers online at most every EXPLAIN_EVERY: a 1,000-job matrix costs what one job
     does."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, silent_for: float) -> None:
         self.records, self.workers = AssignmentRecords(store), WorkerRecords(store)
+        self.silent_for = silent_for  # a worker silent this long is offline
         self.waiting: dict[int, list[asyncio.Future[Assignment]]] = {}
         self.task: asyncio.Task[None] | None = None
         self.seen: tuple[float, list[WorkerRecord]] = (0.0, [])
@@ -79,14 +81,15 @@ class Watch:
         at, workers = self.seen
         now = time.time()
         if now - at > EXPLAIN_EVERY:
-            workers = [w for w in self.workers.all() if w.online(now)]
+            workers = [w for w in self.workers.all() if w.online(now, self.silent_for)]
             self.seen = (now, workers)
         return workers
 
 
 class RemotePlacement:
     def __init__(self, settings: RemoteSettings) -> None:
-        self.settings, self.watch = settings, Watch(settings.store)
+        self.settings = settings
+        self.watch = Watch(settings.store, offline_after(settings.lost_after))
 
     def place(self, placed: PlacedJob) -> RemoteJob:
         return RemoteJob(self.settings, self.watch, placed)

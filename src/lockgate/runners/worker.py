@@ -14,14 +14,13 @@ from pathlib import Path
 
 from ..common.errors import UserError
 from ..store import Store
+from ..store.workers import HEARTBEAT_EVERY
 from .celeryapp import celery_app
 from .client import WorkerClient
 from .jobhost import local_store
 from .labels import queues_for
 from .payload import Heartbeat, Said
 from .settings import SETTINGS, WorkerSettings
-
-HEARTBEAT_EVERY = 2.0  # seconds
 
 
 class Heartbeats:

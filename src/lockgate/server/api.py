@@ -72,6 +72,7 @@ class Services:
     home: Path  # the server's home: kept artifacts live under home/artifacts
     doorbell: Doorbell  # wakes idle workers
     repositories: RepositoryRecords  # what it runs: nothing else
+    worker_silence: float = 15.0  # seconds without a heartbeat before a worker shows offline
 
     def enqueue(self, trigger: Trigger, actor: str) -> JSONResponse:
         """Queue `trigger` if its repository is registered; else 404, and audited."""

@@ -25,6 +25,7 @@ from ..store.flags import FlagRecords
 from ..store.queue import Queue
 from ..store.repositories import ForgeKind, RepositoryRecords
 from ..store.schedules import Schedules
+from ..store.workers import offline_after
 from . import (
     api,
     flagguard,
@@ -63,6 +64,7 @@ class ServerConfig:
     deployments: Path | None  # the directory whose deployed environments the server drives
     forges: dict[str, Forge] = field(default_factory=dict)  # where statuses and plans go
     public_url: str = ""  # how forges link back
+    lost_after: float = 15.0  # --lost-after: a silent worker's jobs go elsewhere, it shows offline
 
 
 def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAPI:
@@ -71,7 +73,8 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     access = Access(store)
     environments = Environments(config.deployments, store)
     services = api.Services(store, Queue(store), access, Schedules(store), environments,
-                            config.home, doorbell, RepositoryRecords(store))  # fmt: skip
+                            config.home, doorbell, RepositoryRecords(store),
+                            offline_after(config.lost_after))  # fmt: skip
     app.state.services = services
     app.state.keys = Keys(config.session_key, access)
     app.state.snapshots = InsightsSnapshots(store)

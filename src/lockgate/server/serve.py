@@ -123,6 +123,7 @@ def serve(
         deployments,
         reporting,
         public_url or f"http://{host}:{port}",
+        lost_after,
     )
     store = Store(store_url)
     recovered = Queue(store).recover(requeue)

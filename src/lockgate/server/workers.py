@@ -259,7 +259,7 @@ def workers_json(found: Services) -> list[dict[str, Any]]:
     running, counts = assignments.running_on(), assignments.jobs_run()
     shown = []
     for record in WorkerRecords(found.store).all():
-        state = record.shown_state(now)
+        state = record.shown_state(now, found.worker_silence)
         jobs = running.get(record.name, [])
         if state == WorkerState.IDLE and jobs:
             state = WorkerState.BUSY

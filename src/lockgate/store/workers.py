@@ -15,7 +15,13 @@ from sqlalchemy import delete, insert, select, update
 from . import tables as t
 from .database import Store
 
-OFFLINE_AFTER = 15.0  # seconds without a heartbeat: the worker is shown offline
+HEARTBEAT_EVERY = 2.0  # seconds between a worker's heartbeats
+
+
+def offline_after(lost_after: float) -> float:
+    """Seconds without a heartbeat before a worker shows offline: the server's --lost-after,
+    and never under three heartbeats."""
+    return max(lost_after, 3 * HEARTBEAT_EVERY)
 
 
 class WorkerState(enum.StrEnum):
@@ -23,7 +29,7 @@ class WorkerState(enum.StrEnum):
     BUSY = "busy"
     DRAINING = "draining"  # finishing its jobs, taking no new ones
     STOPPED = "stopped"  # said goodbye
-    OFFLINE = "offline"  # shown, never stored: no heartbeat for OFFLINE_AFTER
+    OFFLINE = "offline"  # shown, never stored: no heartbeat for offline_after()
 
 
 @dataclass(frozen=True)
@@ -37,13 +43,14 @@ class WorkerRecord:
     started_at: float
     last_seen: float
 
-    def shown_state(self, now: float) -> WorkerState:
-        if self.state != WorkerState.STOPPED and now - self.last_seen > OFFLINE_AFTER:
+    def shown_state(self, now: float, silent_for: float) -> WorkerState:
+        """Its state, OFFLINE when it said nothing for `silent_for` seconds."""
+        if self.state != WorkerState.STOPPED and now - self.last_seen > silent_for:
             return WorkerState.OFFLINE
         return self.state
 
-    def online(self, now: float) -> bool:
-        return self.shown_state(now) in (WorkerState.IDLE, WorkerState.BUSY)
+    def online(self, now: float, silent_for: float) -> bool:
+        return self.shown_state(now, silent_for) in (WorkerState.IDLE, WorkerState.BUSY)
 
 
 class AssignmentState(enum.StrEnum):

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from lockgate.store import Store
 from lockgate.store.records import Conclusion
-from lockgate.store.workers import AssignmentRecords, AssignmentState, WorkerRecords, WorkerState
+from lockgate.store.workers import (
+    AssignmentRecords,
+    AssignmentState,
+    WorkerRecords,
+    WorkerState,
+    offline_after,
+)
 
 
 def records(tmp_path: Path) -> tuple[AssignmentRecords, WorkerRecords]:
@@ -61,8 +67,9 @@ def test_a_cancel_ends_a_queued_job_and_flags_a_running_one(tmp_path: Path) -> N
 def test_a_silent_worker_shows_offline_and_a_new_start_clears_a_drain(tmp_path: Path) -> None:
     _, workers = records(tmp_path)
     seen = workers.heartbeat("w1", ("gpu",), 2, "host", WorkerState.IDLE)
-    assert seen.online(time.time()) and not seen.online(time.time() + 60)
-    assert seen.shown_state(time.time() + 60) == WorkerState.OFFLINE
+    assert seen.online(time.time(), 15) and not seen.online(time.time() + 60, 15)
+    assert seen.shown_state(time.time() + 60, 15) == WorkerState.OFFLINE
+    assert offline_after(3) == 6 and offline_after(30) == 30  # never under 3 heartbeats
     assert workers.drain("w1") and not workers.drain("nobody")
     drained = workers.heartbeat("w1", ("gpu",), 2, "host", WorkerState.DRAINING)
     assert drained.drain
