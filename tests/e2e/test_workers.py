@@ -24,6 +24,7 @@ from lockgate.common.ports import free_port
 
 from ..conftest import LOCKGATE, git, lockgate, need
 from .fleet import eventually
+from .nginx import running_nginx
 from .serving import Server, bare_repository, bearer, make_token, servers, start_server
 
 __all__ = ["servers"]  # the fixture
@@ -60,6 +61,23 @@ jobs:
     runs-on: [self-hosted, plain]
     steps:
       - run: echo started; sleep 4; echo finished
+"""
+
+CACHED = """on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      size: ${{ steps.b.outputs.size }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: b
+        run: |
+          echo "building $(cat app.txt)"
+          echo "size=$(wc -c < app.txt)" >> "$GITHUB_OUTPUT"
+          mkdir out && cp app.txt out/
+      - uses: actions/upload-artifact@v4
+        with: {name: app, path: out}
 """
 
 WAITING = """on: push
@@ -319,3 +337,38 @@ def test_a_job_waits_for_its_labels_through_a_broker_restart_and_cancel_reaches_
 
 def _sleeping() -> bool:
     return bool(subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True).stdout.strip())
+
+
+def test_a_job_run_on_a_worker_is_kept_in_the_remote_cache_and_restored_without_one(
+    tmp_path: Path, redis: Redis, servers: list[Server], workers: list[Worker]
+) -> None:
+    data = tmp_path / "webdav"
+    data.mkdir()
+    (tmp_path / "nginx").mkdir()
+    location = f"""    location / {{
+      root {data};
+      dav_methods PUT DELETE;
+      create_full_put_path on;
+      client_max_body_size 0;
+    }}"""
+    with running_nginx(tmp_path / "nginx", location) as port:
+        server = start_server(tmp_path / "home", 2, "--broker", redis.url,
+                              LOCKGATE_REMOTE_CACHE=f"http://127.0.0.1:{port}/cache")  # fmt: skip
+        servers.append(server)
+        workers.append(start_worker(server, redis, tmp_path, "plain-1"))
+        source = _hooked(tmp_path, server, {"app.txt": "hello\n"})
+        _push(source, {".github/workflows/ci.yml": CACHED}, "first")
+        eventually(lambda: (_run(server, "first") or {}).get("status") == "completed", 120,
+                   "the first run")  # fmt: skip
+        git(source, "commit", "-q", "--allow-empty", "-m", "second")  # the same tree
+        git(source, "push", "-q", "origin", "HEAD:main")
+        eventually(lambda: (_run(server, "second") or {}).get("status") == "completed", 120,
+                   "the second run")  # fmt: skip
+    first, second = _run(server, "first"), _run(server, "second")
+    assert first is not None and second is not None
+    built, restored = first["jobs"][0], second["jobs"][0]
+    assert built["conclusion"] == "success" and built["runner"] == "plain-1"
+    assert restored["cached_from"] == first["id"] and restored["runner"] is None
+    assert restored["outputs"] == {"size": "6"}
+    assert [a["name"] for a in second["artifacts"]] == ["app"]
+    assert "building hello" in _log(server, second["id"])  # the worker's log, kept

@@ -578,6 +578,11 @@ class WorkflowRun:
                 return
             job.cache_key = key
             self.ctx.recorder.job_changed(job, cache_key=key)
+
+        async def save(done: FinishedJob) -> None:
+            assert cache is not None and key is not None
+            await cache.save(key, done, self.wf.display)
+
         executor: Execution
         if self.ctx.placement is not None:  # on a worker of another machine
             executor = self.ctx.placement.place(PlacedJob(
@@ -586,7 +591,7 @@ class WorkflowRun:
             self.executors[job.key] = executor
             executor.cancel_requested = cancelled or self.ctx.cancelled or (
                 job.key in self.stopped_jobs)  # fmt: skip
-            await executor.execute()
+            await executor.execute(save if cacheable else None)
             return
         self.ctx.job_runs()
         snapshot = await self.snapshot.path() if self.snapshot is not None else None
@@ -605,11 +610,6 @@ class WorkflowRun:
         # Read again: a Ctrl-C or SIGTERM while the job was keyed and its workspace copied
         # (cancel() did not know this executor yet) still cancels it.
         executor.cancel_requested = cancelled or self.ctx.cancelled or job.key in self.stopped_jobs
-
-        async def save(done: FinishedJob) -> None:
-            assert cache is not None and key is not None
-            await cache.save(key, done, self.wf.display)
-
         await executor.execute(save if cacheable else None)
 
     # -- reusable workflows ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ..engine.placement import PlacedJob
-from ..engine.state import FinishedJob
+from ..engine.state import FinishedJob, StepRun
 from ..store import Store
 from ..store.records import Conclusion, Status
 from ..store.workers import (
@@ -45,6 +45,8 @@ class RemoteSettings:
     github_url: str
     kill_grace: float
     lost_after: float  # seconds without a beat from its worker: the job is taken as lost
+    # lockgate.yml names files the job leaves in its workspace (on the worker: not cached here)
+    declares_outputs: Callable[[str], bool]
 
 
 class Watch:
@@ -154,7 +156,10 @@ class RemoteJob:
                 case AssignmentState.CANCELLED:
                     return self.end(Conclusion.CANCELLED, "cancelled before a worker took it")
                 case AssignmentState.DONE:
-                    return self.ended()
+                    self.ended()
+                    if on_success is not None and job.conclusion == Conclusion.SUCCESS:
+                        await self.keep(on_success, current)
+                    return None
                 case AssignmentState.QUEUED if time.monotonic() - explained > EXPLAIN_EVERY:
                     explained = time.monotonic()
                     reason = waiting_reason(labels, self.watch.online())
@@ -179,6 +184,26 @@ class RemoteJob:
                         self.records.give_up(assignment.id, lost)
                         return self.end(Conclusion.FAILURE, f"{lost} mid-job")
             current = await self.watch.next(assignment.id)
+
+    async def keep(
+        self, on_success: Callable[[FinishedJob], Awaitable[None]], done: Assignment
+    ) -> None:
+        """The job cache keeps what the worker recorded (steps, log, annotations, outputs,
+        the artifacts it uploaded), unless the job leaves files its cache entry would need."""
+        job, settings = self.placed.job, self.settings
+        if settings.declares_outputs(job.job_id):
+            return
+        run = settings.store.get_run(self.placed.run_id)
+        record = next((j for j in run.jobs if j.id == job.row), None) if run else None
+        if run is None or record is None:
+            return
+        job.steps = [
+            StepRun(s.number, s.name, s.status, s.outcome, s.conclusion, s.started_at,
+                    s.finished_at, dict(s.outputs or {}))
+            for s in record.steps
+        ]  # fmt: skip
+        uploaded = [(a.name, a.path, a.size) for a in run.artifacts if a.name in done.artifacts]
+        await on_success(FinishedJob(job, self.placed.run_id, settings.state_dir, uploaded))
 
     def end(self, conclusion: Conclusion, message: str) -> None:
         job = self.placed.job

@@ -180,6 +180,7 @@ def remote_placement(request: RunRequest, runner: Runner, store: Store) -> Remot
         store, Publisher(request.broker), request.seal_key, runner.state_dir,
         lambda workflow: policy.choice(workflow, request.interrupted) == "requeue",
         request.github_url.rstrip("/"), runner.options.kill_grace, request.lost_after,
+        lambda job_id: bool(runner.project.rules(job_id).outputs),
     )  # fmt: skip
     return RemotePlacement(settings)
 

@@ -249,6 +249,7 @@ async def upload(assignment_id: int, name: str, request: Request, worker: Worker
     os.replace(staging, target)
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     found.store.add_artifact(assignment.run_id, name, str(target), size)
+    AssignmentRecords(found.store).uploaded(assignment, name)
     return {"name": name, "size": size}
 
 

@@ -575,6 +575,7 @@ job_assignments = Table(
     Column("beat_at", Float),  # the worker's last word on it
     Column("finished_at", Float),
     Column("message", Text),
+    Column("artifacts", JSON, nullable=False),  # names of the artifacts the job uploaded
     Index("ix_job_assignments_state", "state"),
     Index("ix_job_assignments_job", "job_row"),
 )

@@ -80,11 +80,12 @@ class Assignment:
     beat_at: float | None
     finished_at: float | None
     message: str | None
+    artifacts: tuple[str, ...]  # what the job uploaded, by name
 
 
 def _assignment(row: Any) -> Assignment:
     values = dict(row._mapping)
-    values["labels"] = tuple(values["labels"])
+    values["labels"], values["artifacts"] = tuple(values["labels"]), tuple(values["artifacts"])
     return Assignment(**{**values, "state": AssignmentState(values["state"])})
 
 
@@ -141,7 +142,7 @@ class AssignmentRecords:
             "run_id": run_id, "job_row": job_row, "labels": list(labels), "queue": queue,
             "payload": payload, "sealed_secrets": sealed, "server_dir": server_dir,
             "state": AssignmentState.QUEUED.value, "attempt": 1, "cancel": False,
-            "created_at": time.time(),
+            "created_at": time.time(), "artifacts": [],
         }  # fmt: skip
         with self.engine.begin() as conn:
             key = conn.execute(insert(t.job_assignments).values(**values)).inserted_primary_key
@@ -189,6 +190,12 @@ class AssignmentRecords:
         ended = {"finished_at": time.time(), "sealed_secrets": None, "message": message}
         return self._move(assignment_id, when, state=AssignmentState.DONE.value, **ended)
 
+    def uploaded(self, assignment: Assignment, name: str) -> None:
+        """The job (running) uploaded artifact `name`."""
+        names = sorted({*assignment.artifacts, name})
+        self._move(assignment.id, t.job_assignments.c.state == AssignmentState.RUNNING.value,
+                   artifacts=names)  # fmt: skip
+
     def request_cancel(self, assignment_id: int) -> None:
         """Asked to stop: a queued one is cancelled at once, a running one at its next beat."""
         column = t.job_assignments.c
@@ -204,6 +211,7 @@ class AssignmentRecords:
             column.attempt == attempt)  # fmt: skip
         return self._move(assignment_id, when, state=AssignmentState.QUEUED.value,
                           attempt=attempt + 1, worker=None, claimed_at=None, beat_at=None,
+                          artifacts=[],
                           message=f"worker {worker} was lost on attempt {attempt}")  # fmt: skip
 
     def give_up(self, assignment_id: int, message: str) -> bool:

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("beat_at", sa.Float),
         sa.Column("finished_at", sa.Float),
         sa.Column("message", sa.Text),
+        sa.Column("artifacts", sa.JSON, nullable=False),
         sa.Index("ix_job_assignments_state", "state"),
         sa.Index("ix_job_assignments_job", "job_row"),
     )
