@@ -17,7 +17,7 @@ from ..workflow.expressions import ExpressionError, Value, evaluate, to_string, 
 from ..workflow.loader import LoadedWorkflow
 from ..workflow.template import render, render_condition, render_tree
 from .calls import call_outputs, prepare_call
-from .concurrency import Slot, groups_dir
+from .concurrency import Slot
 from .context import RunContext, label_matches
 from .github import GitHubContext
 from .job import JobExecutor
@@ -207,7 +207,7 @@ class WorkflowRun:
         concurrency = schema.Concurrency(group=spec) if isinstance(spec, str) else spec
         group = to_string(rendered(concurrency.group))
         cancel_in_progress = truthy(rendered(concurrency.cancel_in_progress))
-        slot = Slot(groups_dir(self.ctx.store.url), group)
+        slot = Slot(self.ctx.store, group)
         waiting = f"{label}: waiting for concurrency group {group!r}"
         if not await slot.wait(cancel_in_progress, lambda: self.ctx.observer.message(waiting)):
             yield False

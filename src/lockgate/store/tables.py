@@ -579,3 +579,17 @@ job_assignments = Table(
     Index("ix_job_assignments_state", "state"),
     Index("ix_job_assignments_job", "job_row"),
 )
+
+# `concurrency:` groups (store/concurrency.py): shared by every run writing to the store
+concurrency_groups = Table(
+    "concurrency_groups",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of the group's name
+    Column("name", Text, nullable=False),
+    Column("holder", String(64)),  # the entry in progress (a token)
+    Column("holder_host", String(255)),
+    Column("holder_pid", Integer),
+    Column("holder_until", Float),  # its lease
+    Column("pending", String(64)),  # the entry waiting
+    Column("cancel", String(64)),  # the holder asked to stop (cancel-in-progress)
+)

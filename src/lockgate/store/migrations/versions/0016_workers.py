@@ -1,5 +1,6 @@
 """Runners on other machines: the workers that connect to the server, each job handed to one
-(an assignment), and which worker ran a job.
+(an assignment), which worker ran a job; and `concurrency:` groups, moved from files beside
+the store into it, so runs on any machine share them.
 
 Revision ID: 0016
 Revises: 0015
@@ -52,9 +53,21 @@ def upgrade() -> None:
 
     with op.batch_alter_table("jobs") as jobs:
         jobs.add_column(sa.Column("runner", sa.String(255)))
+    op.create_table(
+        "concurrency_groups",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("holder", sa.String(64)),
+        sa.Column("holder_host", sa.String(255)),
+        sa.Column("holder_pid", sa.Integer),
+        sa.Column("holder_until", sa.Float),
+        sa.Column("pending", sa.String(64)),
+        sa.Column("cancel", sa.String(64)),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("concurrency_groups")
     with op.batch_alter_table("jobs") as jobs:
         jobs.drop_column("runner")
     op.drop_table("job_assignments")
