@@ -32,6 +32,7 @@ from lockgate.engine.refs import ref_of
 from lockgate.server import webhooks
 from lockgate.server.statuses import Forge, Status, request_for
 from lockgate.store import Store, tables
+from lockgate.store.concurrency import ConcurrencyGroups
 from lockgate.store.queue import Trigger
 
 from ..conftest import LOCKGATE, git, lockgate, need
@@ -627,9 +628,9 @@ def test_a_concurrency_group_holds_across_the_cli_and_the_server(
         served = next(r for r in server.get("/api/v1/runs") if r["trigger_id"])
         # The server's run waits outside the group (its entry is the group's pending one)
         # while the CLI's holds it.
-        groups = server.home / ".lockgate" / "lockgate.db.concurrency"
-        waiting = lambda: any(p.read_text() for p in groups.glob("*.pending"))  # noqa: E731
-        eventually(waiting, 60, "the server's run waiting for the group")
+        groups = ConcurrencyGroups(Store(store))
+        waiting = lambda: getattr(groups.state("release"), "pending", None)  # noqa: E731
+        eventually(lambda: bool(waiting()), 60, "the server's run waiting for the group")
         assert server.get(f"/api/v1/runs/{served['id']}/jobs") == []
         gate.write_text("")
         assert cli.wait(timeout=60) == 0
