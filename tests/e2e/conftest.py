@@ -19,7 +19,8 @@ import pytest
 
 from ..conftest import need
 from .fleet import fleet_repo, teardown
-from .serving import COMMENTS, EXAMPLES, STATUSES, FakeForge
+from .forgedouble import typescript_schema
+from .serving import COMMENTS, EXAMPLES, PULLS, REFS, STATUSES, FakeForge
 
 
 @pytest.fixture
@@ -87,14 +88,47 @@ def _request_schemas(where: Path) -> dict[str, Any]:
         assert member is not None
         description = json.load(member)
     schemas = {}
-    for path, parameters in (
-        (STATUSES, ["owner", "repo", "sha"]),
-        (COMMENTS, ["owner", "repo", "issue_number"]),
+    for path, method, parameters in (
+        (STATUSES, "post", ["owner", "repo", "sha"]),
+        (COMMENTS, "post", ["owner", "repo", "issue_number"]),
+        (REFS, "patch", ["owner", "repo", "ref"]),
+        (PULLS, "get", ["owner", "repo", "pull_number"]),
     ):
-        operation = description["paths"][path]["post"]
+        operation = description["paths"][path][method]
         assert [p["name"] for p in operation["parameters"]] == parameters
-        schemas[path] = operation["requestBody"]["content"]["application/json"]["schema"]
+        if "requestBody" in operation:
+            schemas[path] = operation["requestBody"]["content"]["application/json"]["schema"]
     return schemas
+
+
+def _gitea_schemas(where: Path) -> dict[str, Any]:
+    """Gitea's request bodies, from its swagger as the npm package gitea-js (generated from it)
+    declares them, with the routes the merge queue calls checked to be there."""
+    done = subprocess.run(["npm", "pack", "--silent", "gitea-js@1.23.0"], cwd=where,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    need(done.returncode == 0, f"npm could not fetch gitea-js: {done.stderr[-300:]}")
+    (tarball,) = where.glob("*.tgz")
+    with tarfile.open(tarball) as archive:
+        member = archive.extractfile("package/dist/index.d.ts")
+        assert member is not None
+        declarations = member.read().decode()
+    for route in ("POST:/repos/{owner}/{repo}/statuses/{sha}",
+                  "POST:/repos/{owner}/{repo}/issues/{index}/comments",
+                  "GET:/repos/{owner}/{repo}/pulls/{index}",
+                  "POST:/repos/{owner}/{repo}/pulls/{index}/merge"):  # fmt: skip
+        assert f"@request {route}\n" in declarations, route
+    aliases = {"CommitStatusState": "string"}  # the swagger says only "string"
+    return {
+        "statuses": typescript_schema(declarations, "CreateStatusOption", aliases),
+        "comments": typescript_schema(declarations, "CreateIssueCommentOption", aliases),
+        "merge": typescript_schema(declarations, "MergePullRequestOption", aliases),
+    }
+
+
+@pytest.fixture(scope="session")
+def gitea_request_schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    need(shutil.which("npm") is not None, "npm is not installed")
+    return dict(_once_for_all_workers(tmp_path_factory, "gitea-requests", _gitea_schemas))
 
 
 @pytest.fixture(scope="session")

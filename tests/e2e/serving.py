@@ -142,6 +142,8 @@ def dispatch(server: Server, bare: Path, token: str) -> httpx.Response:
 EXAMPLES = "@octokit/webhooks-examples"
 STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
 COMMENTS = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+REFS = "/repos/{owner}/{repo}/git/refs/{ref}"
+PULLS = "/repos/{owner}/{repo}/pulls/{pull_number}"
 
 
 @dataclass

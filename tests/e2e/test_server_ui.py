@@ -18,7 +18,9 @@ import pytest
 
 from ..conftest import git, lockgate, need
 from .fleet import Load, app_version, build, deploy, eventually, fleet_repo, teardown
+from .forgedouble import ForgeDouble
 from .serving import (
+    STATUSES,
     Server,
     bare_repository,
     bearer,
@@ -333,6 +335,49 @@ def test_a_reviewer_approves_a_held_deployment_on_the_run_page(
     link = page.locator("section.job[data-job=deploy] a.environment-url")
     assert link.get_attribute("href") == f"https://shop.example.com/r-{went_on['id']}"
     assert _fits(page) and errors == []
+
+
+def test_an_operator_queues_a_branch_and_a_pull_request_from_the_page(
+    browser: Any, servers: list[Server], tmp_path: Path, github_examples: list[dict[str, Any]],
+    github_request_schemas: dict[str, Any],
+) -> None:  # fmt: skip
+    source, bare = bare_repository(tmp_path / "git", {"README": "x\n"})
+    git(source, "checkout", "-q", "-b", "feature/login")
+    git(source, "commit", "-q", "--allow-empty", "-m", "login")
+    git(source, "push", "-q", str(bare), "feature/login")
+    labeled = next(e for e in github_examples if e["name"] == "pull_request")["examples"][8]
+    schemas = {"statuses": github_request_schemas[STATUSES]}
+    double = ForgeDouble("github", bare, "octo/app", schemas, labeled["pull_request"])
+    double.open_pull(12, "feature/login")
+    api = double.start()
+    server = start_server(tmp_path / "home", 0, "--github-api", double.api,
+                          LOCKGATE_GITHUB_TOKEN="forge-token")  # fmt: skip
+    servers.append(server)
+    register(server, bare)
+    register(server, "https://github.example/octo/app", "github", name="octo-app")
+    errors: list[str] = []
+    page = _page(browser, server, make_token(server.home, "ops", "operator"), 390, errors)
+    page.goto(f"{server.url}/merge-queue")
+
+    def queue(repository: str, change: str) -> None:
+        page.click("details.dispatch summary")
+        page.select_option("select[name=repository]", label=repository)
+        page.fill("input[name=change]", change)
+        page.click("details.dispatch button[type=submit]")
+
+    with page.expect_navigation():
+        queue("app (git)", "feature/login")
+    with page.expect_navigation():
+        queue("octo-app (github)", "#12")
+    rows = page.inner_text("table.merge-queue")
+    assert "#12 (feature/login) → main" in rows and "feature/login → main" in rows
+    queue("octo-app (github)", "#9")
+    page.wait_for_selector("#flash:not([hidden])")
+    assert "422: octo/app has no pull request #9" in page.inner_text("#flash")
+    assert [e["pull"] for e in server.get("/api/v1/merge-queue")] == [12, None]
+    refused = "the server responded with a status of 422"  # the browser's note of the refusal
+    assert _fits(page) and [e for e in errors if refused not in e] == [] and double.problems == []
+    api.shutdown()
 
 
 def test_forms_without_their_csrf_token_are_refused(servers: list[Server], tmp_path: Path) -> None:

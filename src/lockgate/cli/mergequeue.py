@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..common.errors import UserError
-from ..store.mergequeue import ACTIVE, EntryState, MergeQueueRecords
+from ..store.mergequeue import ACTIVE, MergeQueueRecords
 from .options import DbOpt, open_store, user
 
 app = typer.Typer(help="The merge queue of `lockgate serve`.", no_args_is_help=True)
@@ -40,7 +40,8 @@ def listed(home: HomeOpt = Path("lockgate-server"), db: DbOpt = None) -> None:
     """The queue: changes waiting, under test, merged or failed, newest first."""
     for entry in MergeQueueRecords(open_store(db, home.resolve())).listed():
         why = f"\t{entry.reason}" if entry.reason else ""
-        print(f"#{entry.id}\t{entry.state.value}\t{entry.branch} -> {entry.target}{why}")
+        change = f"#{entry.pull} ({entry.branch})" if entry.pull else entry.branch
+        print(f"#{entry.id}\t{entry.state.value}\t{change} -> {entry.target}{why}")
 
 
 @app.command("remove")
@@ -50,9 +51,13 @@ def remove(
     db: DbOpt = None,
 ) -> None:
     """Take a change out of the queue (those behind it are tested again without it)."""
-    records = MergeQueueRecords(open_store(db, home.resolve()))
-    entry = records.get(entry_id)
+    from ..server.lanes import Lanes  # the server's modules load only here
+    from ..server.mergequeue import leave
+
+    store = open_store(db, home.resolve())
+    entry = MergeQueueRecords(store).get(entry_id)
     if entry is None or entry.state not in ACTIVE:
         raise UserError(f"no change #{entry_id} is in the queue", hint="lockgate queue list")
-    records.change(entry_id, state=EntryState.FAILED, reason=f"removed by {user()}")
+    # No forge token here: a pull request is told by the API's or its forge's removal instead.
+    leave(Lanes(store, {}, home.resolve(), ""), entry, f"removed by {user()}")
     print(f"removed #{entry_id}")

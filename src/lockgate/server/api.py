@@ -52,6 +52,7 @@ from .environments import (
     Summary,
     UnknownEnvironment,
 )
+from .lanes import Lanes
 from .repositories import registration_of
 from .reruns import NothingToRerun, Rerun, jobs_to_rerun
 from .worker import REF, SOURCE
@@ -72,6 +73,7 @@ class Services:
     home: Path  # the server's home: kept artifacts live under home/artifacts
     doorbell: Doorbell  # wakes idle workers
     repositories: RepositoryRecords  # what it runs: nothing else
+    lanes: Lanes  # the merge queue's, per repository
     worker_silence: float = 15.0  # seconds without a heartbeat before a worker shows offline
 
     def enqueue(self, trigger: Trigger, actor: str) -> JSONResponse:

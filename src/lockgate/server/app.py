@@ -13,9 +13,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ..common.errors import UserError
 from ..flags.guard import Guard
 from ..flags.service import FlagService
 from ..store import Store
@@ -23,7 +25,7 @@ from ..store.access import Access
 from ..store.flagrollouts import RolloutRecords
 from ..store.flags import FlagRecords
 from ..store.queue import Queue
-from ..store.repositories import ForgeKind, RepositoryRecords
+from ..store.repositories import ForgeKind, Repository, RepositoryRecords
 from ..store.schedules import Schedules
 from ..store.workers import offline_after
 from . import (
@@ -34,6 +36,7 @@ from . import (
     flagsync,
     merges,
     protections,
+    queuecommands,
     repositories,
     reviews,
     ui,
@@ -45,7 +48,10 @@ from .doorbell import Doorbell
 from .environments import Environments, NoGitops
 from .flagfeed import RevisionFeed
 from .gitpush import GitPush
+from .lanes import Lanes
 from .limits import BoundedBodies, gone
+from .mergequeue import obey
+from .pullrequests import ForgeTrouble
 from .repositories import secret_of
 from .snapshots import InsightsSnapshots
 from .statuses import Forge
@@ -74,6 +80,7 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
     environments = Environments(config.deployments, store)
     services = api.Services(store, Queue(store), access, Schedules(store), environments,
                             config.home, doorbell, RepositoryRecords(store),
+                            Lanes(store, config.forges, config.home, config.public_url),
                             offline_after(config.lost_after))  # fmt: skip
     app.state.services = services
     app.state.keys = Keys(config.session_key, access)
@@ -120,9 +127,32 @@ def create_app(config: ServerConfig, store: Store, doorbell: Doorbell) -> FastAP
             trigger = webhooks.parse(forge, request.headers, body)
         except webhooks.BadDelivery as exc:
             raise HTTPException(400, str(exc)) from None
+        merge_queue = None
+        if forge != "gitlab" and registered is not None:
+            merge_queue = await run_in_threadpool(_merge_queue, forge, registered, request, body)
         if trigger is None:
-            return JSONResponse({"queued": False, "reason": "this delivery asks for no run"})
-        return services.enqueue(trigger, forge)
+            said = {"queued": False, "reason": "this delivery asks for no run"}
+            return JSONResponse({**said, "merge_queue": merge_queue} if merge_queue else said)
+        answer = services.enqueue(trigger, forge)
+        if merge_queue:
+            answer = JSONResponse({**json.loads(bytes(answer.body)), "merge_queue": merge_queue},
+                                  answer.status_code)  # fmt: skip
+        return answer
+
+    def _merge_queue(
+        forge: str, registered: Repository, request: Request, body: bytes
+    ) -> str | None:
+        """What the delivery asked of the merge queue, done; what came of it, or None."""
+        event = webhooks.event_of(forge, request.headers)
+        try:
+            command = queuecommands.command_of(forge, event, webhooks.payload_of(body))
+            if command is None:
+                return None
+            said = obey(services.lanes, registered, command)
+        except (queuecommands.NotAllowed, UserError, ForgeTrouble) as exc:
+            return f"not queued: {exc}"
+        services.access.record(f"{forge}:{command.by}", "merge queue", said)
+        return said
 
     @app.post("/api/v1/hooks/git")
     async def git_hook(push: GitPush, request: Request) -> JSONResponse:

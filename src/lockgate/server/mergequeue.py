@@ -1,7 +1,8 @@
 """The merge queue, as bors and GitHub's merge queue run one: a protected branch only ever moves
 to a merge commit that passed its required workflows.
 
-Each change (a branch of a registered bare repository) is merged onto the target's tip plus
+Each change (a branch of a registered bare repository, or a pull request of a registered
+GitHub or Gitea repository: `server/lanes.py`) is merged onto the target's tip plus
 the changes ahead of it (`git merge-tree`, no working tree), and that commit is tested: a
 `merge_group` run of the workflows that declare it, on a branch `lockgate-queue/TARGET/ID`.
 Up to `depth` changes are tested at once, each on the one ahead. The first change, once
@@ -9,7 +10,8 @@ green, moves the target to its merge commit (a compare-and-swap: a target that m
 makes every candidate be built again). A red change, or one that conflicts, leaves the queue
 with the reason; those behind it were built on it, so they are built and tested again without
 it. Direct pushes to the target are refused by the pre-receive hook `hook install --protect`
-writes."""
+writes; on a forge, a branch rule requiring the `lockgate/merge-queue` status the queue sets
+on each pull request does it."""
 
 from __future__ import annotations
 
@@ -22,25 +24,17 @@ from ..common.errors import UserError
 from ..store import Store
 from ..store.mergequeue import EntryState, MergeEntry, MergeQueueRecords
 from ..store.queue import Queue, QueueStatus, Trigger
-from ..store.repositories import ForgeKind, RepositoryRecords
+from ..store.repositories import ForgeKind, Repository, RepositoryRecords
 from .doorbell import Doorbell
+from .lanes import Lane, Lanes, git, tip
+from .pullrequests import ForgeTrouble, PullRequest, pull_of
+from .queuecommands import Enter, Leave
 
 POLL = 0.5  # seconds between passes
 
 
 class MergeConflict(Exception):
     """The change does not merge onto what is ahead of it."""
-
-
-def git(bare: Path, *args: str, check: bool = True) -> str:
-    done = subprocess.run(["git", "-C", str(bare), *args], capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def tip(bare: Path, branch: str) -> str:
-    return git(bare, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)
 
 
 def merged(bare: Path, base: str, entry: MergeEntry) -> str:
@@ -57,20 +51,35 @@ def merged(bare: Path, base: str, entry: MergeEntry) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"git merge-tree: {done.stderr.strip()}")
     tree = done.stdout.splitlines()[0]
-    message = f"Merge {entry.branch} into {entry.target} (merge queue #{entry.id})"
+    what = f"#{entry.pull} ({entry.branch})" if entry.pull else entry.branch
+    message = f"Merge {what} into {entry.target} (merge queue #{entry.id})"
     identity = ["-c", "user.name=lockgate merge queue", "-c", "user.email=merge-queue@lockgate"]
     return git(bare, *identity, "commit-tree", tree, "-p", base, "-p", entry.head, "-m", message)
+
+
+def registered(store: Store, repository: str) -> Repository:
+    found = RepositoryRecords(store).matching(repository)
+    if found is None:
+        raise UserError(
+            f"{repository} is not a repository this server runs",
+            where="--repository",
+            hint="register it with `lockgate hook install PATH --protect TARGET` (a bare "
+            "repository) or `lockgate repo add URL --forge github|gitea`",
+        )
+    return found
 
 
 def add_change(store: Store, repository: str, branch: str, target: str, by: str) -> MergeEntry:
     """Queue `branch` of a registered bare repository for `target`; UserError saying what is
     wrong (an unknown repository or branch) and nothing is queued."""
-    found = RepositoryRecords(store).matching(repository)
-    if found is None or found.forge != ForgeKind.GIT:
+    found = registered(store, repository)
+    if found.forge != ForgeKind.GIT:
         raise UserError(
-            f"{repository} is not a bare repository this server runs",
-            where="--repository",
-            hint="register it with `lockgate hook install PATH --protect TARGET`",
+            f"{repository} is a {found.forge.value} repository: its pull requests are queued, "
+            "not its branches",
+            where="BRANCH",
+            hint="label the pull request `merge-queue`, comment `/merge` on it, or POST "
+            '/api/v1/merge-queue {"repository": ..., "pull": N}',
         )
     bare = Path(found.source)
     for name, what in ((branch, "BRANCH"), (target, "--target")):
@@ -82,38 +91,117 @@ def add_change(store: Store, repository: str, branch: str, target: str, by: str)
     return MergeQueueRecords(store).add(found.source, branch, target, tip(bare, branch), by)
 
 
+def add_pull(lanes: Lanes, registration: Repository, pull: PullRequest, by: str) -> MergeEntry:
+    """Queue a forge's open pull request for its base branch; the entry it already has if it is
+    queued with the same head. UserError when it is closed."""
+    if not pull.open:
+        raise UserError(f"{registration.full_name}#{pull.number} is closed", where="pull")
+    records = MergeQueueRecords(lanes.store)
+    queued = records.of_pull(registration.source, pull.number)
+    if queued is not None and queued.head == pull.head_sha:
+        return queued
+    if queued is not None:  # pushed to since: tested again from its new head
+        leave(lanes, queued, "queued again with new commits")
+    return records.add(registration.source, pull.head_ref, pull.base_ref, pull.head_sha, by,
+                       pull=pull.number)  # fmt: skip
+
+
+def remove_pull(lanes: Lanes, registration: Repository, number: int, reason: str) -> bool:
+    """Take a pull request out of the queue (closed, pushed to, unlabelled); False if it was
+    not in it."""
+    queued = MergeQueueRecords(lanes.store).of_pull(registration.source, number)
+    if queued is not None:
+        leave(lanes, queued, reason)
+    return queued is not None
+
+
+def obey(lanes: Lanes, registration: Repository, command: Enter | Leave) -> str:
+    """Carry out what a forge's delivery asked of the queue; what happened. UserError when the
+    pull request cannot be queued, ForgeTrouble when the forge cannot be asked."""
+    if isinstance(command, Leave):
+        if remove_pull(lanes, registration, command.number, command.reason):
+            return f"#{command.number} left the merge queue: {command.reason}"
+        return f"#{command.number} is not in the merge queue"
+    pull = command.pull
+    if pull is None:
+        assert registration.full_name is not None
+        pull = pull_of(lanes.forge(registration), registration.full_name, command.number)
+    if pull is None:
+        raise UserError(f"{registration.full_name} has no pull request #{command.number}")
+    entry = add_pull(lanes, registration, pull, command.by)
+    return f"#{pull.number} is in the merge queue as #{entry.id} (into {entry.target})"
+
+
+def leave(lanes: Lanes, entry: MergeEntry, reason: str) -> None:
+    """Take `entry` out of the queue: its test is cancelled, its branch deleted, the change
+    told why, and the changes behind it, built on it, are tested again without it."""
+    store = lanes.store
+    records = MergeQueueRecords(store)
+    behind = [e for e in records.active(entry.repository, entry.target) if e.id > entry.id]
+    records.change(entry.id, state=EntryState.FAILED, reason=reason)
+    if entry.queued_run is not None:
+        Queue(store).cancel(entry.queued_run)
+    rebuild(store, behind)
+    try:
+        lane = lanes.of(entry.repository)
+    except ForgeTrouble:
+        return  # nothing to tell: the store says it
+    lane.withdraw(queue_branch(entry))
+    lane.tell(entry, "error", f"left the merge queue: {reason}")
+
+
+def rebuild(store: Store, entries: list[MergeEntry]) -> None:
+    """Test these again from scratch: what they were merged onto changed."""
+    records, queue = MergeQueueRecords(store), Queue(store)
+    for entry in entries:
+        if entry.queued_run is not None:
+            queue.cancel(entry.queued_run)
+        records.change(entry.id, state=EntryState.QUEUED, base=None, candidate=None,
+                       queued_run=None)  # fmt: skip
+
+
 def queue_branch(entry: MergeEntry) -> str:
     return f"lockgate-queue/{entry.target}/{entry.id}"
 
 
 class MergeQueue:
-    def __init__(self, store: Store, stop: threading.Event, doorbell: Doorbell, depth: int) -> None:
+    def __init__(self, lanes: Lanes, stop: threading.Event, doorbell: Doorbell, depth: int) -> None:
+        store = lanes.store
         self.records, self.queue = MergeQueueRecords(store), Queue(store)
         self.store, self.stop, self.doorbell, self.depth = store, stop, doorbell, max(1, depth)
+        self.lanes = lanes
 
     def loop(self) -> None:
         while not self.stop.is_set():
             for repository, target in self.records.lanes():
                 try:
-                    self.advance(repository, target)
-                except (RuntimeError, OSError) as exc:  # a lane's git trouble stops that lane
+                    self.advance(self.lanes.of(repository), repository, target)
+                except (RuntimeError, OSError, ForgeTrouble) as exc:  # that lane waits
                     print(f"merge queue {repository} {target}: {exc}", flush=True)
             self.stop.wait(POLL)
 
-    def advance(self, repository: str, target: str) -> None:
+    def advance(self, lane: Lane, repository: str, target: str) -> None:
         """One pass over a lane: read the finished tests, drop what failed, merge what leads
         and passed, and test what the window has room for."""
-        bare = Path(repository)
         entries = self.records.active(repository, target)
         for index, entry in enumerate(entries):
-            if entry.state == EntryState.TESTING and not self.settle(entry):
+            if entry.state == EntryState.TESTING and not self.settle(lane, entry):
                 self.rebuild(entries[index + 1 :])  # built on a red change: again, without it
                 return
         entries = self.records.active(repository, target)
-        current = tip(bare, target)
-        if entries and entries[0].candidate == current:  # moved, then the server died
-            self.records.change(entries[0].id, state=EntryState.MERGED)
-            git(bare, "update-ref", "-d", f"refs/heads/{queue_branch(entries[0])}", check=False)
+        window = entries[: self.depth]
+        if not entries or not (entries[0].state == EntryState.PASSED
+                               or any(e.state == EntryState.QUEUED for e in window)):  # fmt: skip
+            return  # nothing to merge or start: the lane's git is not even read
+        stale = lane.sync(target, entries)
+        for index, entry in enumerate(entries):
+            if entry.id in stale:
+                self.fail(lane, entry, stale[entry.id])
+                self.rebuild(entries[index + 1 :])
+                return
+        current = lane.tip(target)
+        if entries[0].candidate == current:  # moved, then the server died
+            self.merged(lane, entries[0])
             entries = entries[1:]
         expected = current  # each candidate must stand on the one ahead: else built again
         for index, entry in enumerate(entries):
@@ -125,23 +213,20 @@ class MergeQueue:
             expected = entry.candidate
         head = entries[0] if entries else None
         if head is not None and head.state == EntryState.PASSED:
-            # compare-and-swap: only from the tip it was built on
-            move = ["update-ref", f"refs/heads/{target}", str(head.candidate), current]
-            swapped = subprocess.run(["git", "-C", str(bare), *move], capture_output=True)
-            if swapped.returncode != 0:
+            assert head.candidate is not None
+            if not lane.move(head, head.candidate, current):  # only from the tip it was built on
                 self.rebuild(entries)
                 return
-            self.records.change(head.id, state=EntryState.MERGED)
-            git(bare, "update-ref", "-d", f"refs/heads/{queue_branch(head)}", check=False)
-            entries, current = entries[1:], str(head.candidate)
+            self.merged(lane, head)
+            entries, current = entries[1:], head.candidate
         base = current
         for entry in entries[: self.depth]:  # each on the one ahead of it
-            made = entry.candidate or self.test(bare, base, entry)
+            made = entry.candidate or self.test(lane, base, entry)
             if made is None:
                 return  # it left the queue: the next pass goes on without it
             base = made
 
-    def settle(self, entry: MergeEntry) -> bool:
+    def settle(self, lane: Lane, entry: MergeEntry) -> bool:
         """A change under test whose run ended: passed when every workflow it ran was green.
         False when it failed (and left the queue)."""
         item = self.queue.get(entry.queued_run) if entry.queued_run else None
@@ -158,44 +243,47 @@ class MergeQueue:
             reason = f"its merge commit failed (run {', '.join(map(str, runs))})"
         else:
             reason = f"its merge commit could not run: {item.message}"
-        self.fail(entry, reason)
+        self.fail(lane, entry, reason)
         return False
 
-    def fail(self, entry: MergeEntry, reason: str) -> None:
+    def merged(self, lane: Lane, entry: MergeEntry) -> None:
+        self.records.change(entry.id, state=EntryState.MERGED)
+        lane.withdraw(queue_branch(entry))
+        lane.tell(entry, "success", f"merged into {entry.target} as {str(entry.candidate)[:12]}")
+
+    def fail(self, lane: Lane, entry: MergeEntry, reason: str) -> None:
         self.records.change(entry.id, state=EntryState.FAILED, reason=reason)
-        git(Path(entry.repository), "update-ref", "-d", f"refs/heads/{queue_branch(entry)}",
-            check=False)  # fmt: skip
+        lane.withdraw(queue_branch(entry))
+        lane.tell(entry, "failure", f"left the merge queue: {reason}", comment=True)
 
     def rebuild(self, entries: list[MergeEntry]) -> None:
-        """Test these again from scratch: what they were merged onto changed."""
-        for entry in entries:
-            if entry.queued_run is not None:
-                self.queue.cancel(entry.queued_run)
-            self.records.change(entry.id, state=EntryState.QUEUED, base=None, candidate=None,
-                                queued_run=None)  # fmt: skip
+        rebuild(self.store, entries)
 
-    def test(self, bare: Path, base: str, entry: MergeEntry) -> str | None:
+    def test(self, lane: Lane, base: str, entry: MergeEntry) -> str | None:
         """Merge `entry` onto `base` and queue its test: the merge commit, or None when it
         does not merge (it leaves the queue)."""
         try:
-            commit = merged(bare, base, entry)
+            commit = merged(lane.git_dir, base, entry)
         except MergeConflict as exc:
-            self.fail(entry, str(exc))
+            self.fail(lane, entry, str(exc))
             return None
         branch = queue_branch(entry)
-        git(bare, "update-ref", f"refs/heads/{branch}", commit)
+        lane.publish(branch, commit)
+        source, url, about = lane.where()
         payload = {
             "action": "checks_requested",
             "merge_group": {"head_sha": commit, "head_ref": f"refs/heads/{branch}",
                             "base_sha": base, "base_ref": f"refs/heads/{entry.target}",
                             "head_commit": {"id": commit}},
             "sender": {"login": entry.added_by},
+            **about,
         }  # fmt: skip
         delivery = f"merge-queue:{entry.id}:{uuid.uuid4()}"
-        trigger = Trigger("queue", delivery, "merge_group", entry.repository,
-                          f"refs/heads/{branch}", commit, base, payload)  # fmt: skip
+        trigger = Trigger(source, delivery, "merge_group", url, f"refs/heads/{branch}", commit,
+                          base, payload)  # fmt: skip
         item, _ = self.queue.enqueue(trigger)
         self.doorbell.ring()
         self.records.change(entry.id, state=EntryState.TESTING, base=base, candidate=commit,
                             queued_run=item.id)  # fmt: skip
+        lane.tell(entry, "pending", f"testing as merged into {entry.target}")
         return commit

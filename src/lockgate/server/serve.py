@@ -30,6 +30,7 @@ from .api import Services
 from .app import ServerConfig, create_app
 from .doorbell import Doorbell
 from .gitpush import spooled
+from .lanes import Lanes
 from .mergequeue import MergeQueue
 from .scheduler import Scheduler
 from .statuses import Forge
@@ -155,7 +156,7 @@ def serve(
     ]
     threads.append(threading.Thread(target=Scheduler(store, stop, doorbell).loop, name="scheduler"))
     threads.append(threading.Thread(target=_reap, args=(store, stop), name="reaper"))
-    merging = MergeQueue(store, stop, doorbell, merge_depth)
+    merging = MergeQueue(Lanes(store, reporting, home, link), stop, doorbell, merge_depth)
     threads.append(threading.Thread(target=merging.loop, name="merge-queue"))
     for thread in threads:
         thread.start()

@@ -37,6 +37,7 @@ class ForgeRequest:
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
+    method: str = "POST"
 
 
 def state_of(exit_code: int) -> str:
@@ -44,7 +45,7 @@ def state_of(exit_code: int) -> str:
     return {0: "success", 1: "failure"}.get(exit_code, "error")
 
 
-def _headers(forge: Forge) -> dict[str, str]:
+def headers_of(forge: Forge) -> dict[str, str]:
     if forge.kind == "github":
         return {"Authorization": f"Bearer {forge.token}",
                 "Accept": "application/vnd.github+json",
@@ -55,19 +56,21 @@ def _headers(forge: Forge) -> dict[str, str]:
 def request_for(forge: Forge, repository: str, sha: str, status: Status) -> ForgeRequest:
     """The request that sets `status` on commit `sha` of `repository` (owner/name)."""
     url = f"{forge.api.rstrip('/')}/repos/{repository}/statuses/{sha}"
-    return ForgeRequest(url, _headers(forge), asdict(status))
+    return ForgeRequest(url, headers_of(forge), asdict(status))
 
 
 def comment_for(forge: Forge, repository: str, number: int, text: str) -> ForgeRequest:
     """The request that comments `text` (Markdown) on pull request `number`."""
     url = f"{forge.api.rstrip('/')}/repos/{repository}/issues/{number}/comments"
-    return ForgeRequest(url, _headers(forge), {"body": text})
+    return ForgeRequest(url, headers_of(forge), {"body": text})
 
 
 def send(forge: Forge, sent: ForgeRequest) -> str | None:
     """Send it; what went wrong, or None."""
     try:
-        answer = httpx.post(sent.url, headers=sent.headers, json=sent.body, timeout=10)
+        answer = httpx.request(
+            sent.method, sent.url, headers=sent.headers, json=sent.body, timeout=10
+        )
     except httpx.HTTPError as exc:
         return f"not sent to {forge.kind}: {exc}"
     if answer.status_code >= 300:

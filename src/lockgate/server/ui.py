@@ -278,9 +278,9 @@ def merge_queue_page(request: Request) -> Response:
     """The merge queue: changes waiting, under test, merged or failed; operators add one."""
     holder = _viewer(request)
     found = services(request)
-    bare = [r for r in found.repositories.all() if r.forge == ForgeKind.GIT]
+    queueable = [r for r in found.repositories.all() if r.forge != ForgeKind.GITLAB]
     entries = MergeQueueRecords(found.store).listed()
-    return _render(request, "merge_queue.html", holder, entries=entries, repositories=bare)
+    return _render(request, "merge_queue.html", holder, entries=entries, repositories=queueable)
 
 
 @router.get("/workers", response_class=HTMLResponse)

@@ -109,13 +109,24 @@ def _push(
     )
 
 
+def event_of(forge: str, headers: Mapping[str, str]) -> str:
+    """The event a GitHub or Gitea (Forgejo) delivery is of; "" when it does not say."""
+    prefix = "x-github" if forge == "github" else "x-gitea"
+    return headers.get(f"{prefix}-event") or headers.get("x-forgejo-event", "")
+
+
+def payload_of(body: bytes) -> dict[str, Any]:
+    """The verified body as a JSON object; BadDelivery when it is not one."""
+    return _object(body)
+
+
 def parse(forge: str, headers: Mapping[str, str], body: bytes) -> Trigger | None:
     """The trigger a verified delivery asks for; None when it asks for no run."""
     payload = _object(body)
     if forge == "gitlab":
         return _gitlab(headers, payload)
     prefix = "x-github" if forge == "github" else "x-gitea"
-    event = headers.get(f"{prefix}-event") or headers.get("x-forgejo-event", "")
+    event = event_of(forge, headers)
     delivery = headers.get(f"{prefix}-delivery") or headers.get("x-forgejo-delivery", "")
     if not event or not delivery:
         raise BadDelivery(f"the {prefix}-event and {prefix}-delivery headers are required")

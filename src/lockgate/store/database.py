@@ -45,7 +45,7 @@ from .records import (
     conclusion_of,
 )
 
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 # The connection of the batch (Store.batch) the current task or thread writes in, if any.
 _BATCH: ContextVar[Connection | None] = ContextVar("lockgate_store_batch", default=None)
 LIVE = (Status.QUEUED, Status.RUNNING)

@@ -1,4 +1,5 @@
-"""The merge queue's entries, as typed records: a lane is one repository's target branch."""
+"""The merge queue's entries, as typed records: a lane is one repository's target branch. An
+entry is a branch of a bare repository, or a pull request (`pull`) of a forge's."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class MergeEntry:
     added_by: str
     added_at: float
     finished_at: float | None
+    pull: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {**self.__dict__, "state": self.state.value}
@@ -53,10 +55,14 @@ class MergeQueueRecords:
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
 
-    def add(self, repository: str, branch: str, target: str, head: str, by: str) -> MergeEntry:
+    def add(
+        self, repository: str, branch: str, target: str, head: str, by: str,
+        pull: int | None = None,
+    ) -> MergeEntry:  # fmt: skip
         values = {
             "repository": repository, "branch": branch, "target": target, "head": head,
             "state": EntryState.QUEUED.value, "added_by": by, "added_at": time.time(),
+            "pull": pull,
         }  # fmt: skip
         with self.engine.begin() as conn:
             key = conn.execute(insert(t.merge_queue).values(**values)).inserted_primary_key
@@ -96,6 +102,16 @@ class MergeQueueRecords:
         )
         with self.engine.connect() as conn:
             return [_entry(row) for row in conn.execute(query)]
+
+    def of_pull(self, repository: str, pull: int) -> MergeEntry | None:
+        """The pull request's entry still in the queue, if any."""
+        c = t.merge_queue.c
+        query = select(t.merge_queue).where(
+            c.repository == repository, c.pull == pull, c.state.in_([s.value for s in ACTIVE])
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+            return _entry(row) if row is not None else None
 
     def change(self, entry_id: int, **fields: Any) -> None:
         if "state" in fields:

@@ -523,8 +523,9 @@ merge_queue = Table(
     "merge_queue",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("repository", Text, nullable=False),  # a registered bare repository's path
-    Column("branch", String(255), nullable=False),  # the change: a branch of that repository
+    Column("repository", Text, nullable=False),  # a registered repository, as registered
+    Column("branch", String(255), nullable=False),  # the change: a branch, or a pull request's
+    Column("pull", Integer),  # the pull request's number, on a forge
     Column("target", String(255), nullable=False),  # the protected branch it goes into
     Column("head", String(64), nullable=False),  # the branch's commit when it was added
     Column("state", String(16), nullable=False),  # queued | testing | passed | merged | failed

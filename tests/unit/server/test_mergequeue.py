@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from lockgate.server.doorbell import Doorbell
+from lockgate.server.lanes import Lanes
 from lockgate.server.mergequeue import MergeQueue, add_change, queue_branch, tip
 from lockgate.store import Store
 from lockgate.store.mergequeue import EntryState, MergeQueueRecords
@@ -32,13 +33,15 @@ def test_a_target_moved_before_the_server_died_is_recorded_merged(tmp_path: Path
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     RepositoryRecords(store).add("repo", str(bare), ForgeKind.GIT, "admin")
     entry = add_change(store, str(bare), "change", "main", "alice")
-    lane = MergeQueue(store, threading.Event(), Doorbell(), depth=1)
-    lane.advance(entry.repository, "main")  # merged and queued for its test
+    lanes = Lanes(store, {}, tmp_path, "")
+    queue = MergeQueue(lanes, threading.Event(), Doorbell(), depth=1)
+    queue.advance(lanes.of(entry.repository), entry.repository, "main")  # merged, test queued
     testing = MergeQueueRecords(store).get(entry.id)
     assert testing is not None and testing.state == EntryState.TESTING and testing.candidate
-    # it passed, the target moved to it, and the server died before recording either
+    # it passed, the target moved to it, and the server died before recording the merge
+    MergeQueueRecords(store).change(entry.id, state=EntryState.PASSED)
     git(bare, "update-ref", "refs/heads/main", testing.candidate)
-    lane.advance(entry.repository, "main")
+    queue.advance(lanes.of(entry.repository), entry.repository, "main")
     done = MergeQueueRecords(store).get(entry.id)
     assert done is not None and done.state == EntryState.MERGED
     assert tip(bare, "main") == testing.candidate

@@ -33,6 +33,9 @@ function body(form) {
       data.bypass = (data.bypass || []).concat(value); // checkboxes: the gates ticked
     } else if (name === "drill") {
       data.drill = true;
+    } else if (name === "change") { // the merge queue's: a branch, or #N for a pull request
+      if (/^#?[0-9]+$/.test(value.trim())) data.pull = Number(value.trim().replace("#", ""));
+      else data.branch = value.trim();
     } else {
       data[name] = value;
     }
