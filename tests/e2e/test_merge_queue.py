@@ -245,6 +245,8 @@ def test_github_pull_requests_go_through_the_queue_by_label_and_comment(
     said = _queue_statuses(double)
     assert [said[heads[n]][-1] for n in (1, 2, 3)] == ["success", "failure", "success"]
     assert said[heads[1]][0] == "pending"
+    # what main moved to carries the status too, as a branch rule requiring it checks
+    assert [said[entries[n]["candidate"]] for n in (1, 3)] == [["success"], ["success"]]
     (told,) = [s for s in double.of("POST", COMMENTS_PATH) if s.path.endswith("/issues/2/comments")]
     assert "its merge commit failed" in told.body["body"]
     assert double.git("for-each-ref", "refs/heads/lockgate-queue/") == ""

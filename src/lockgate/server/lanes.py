@@ -132,6 +132,12 @@ class ForgeLane:
 
     def move(self, entry: MergeEntry, commit: str, expected: str) -> bool:
         assert entry.pull is not None
+        # A branch rule requiring the queue's status checks the commit the branch moves to.
+        status = Status("success", f"{self.link}/merge-queue", f"tested: merge queue #{entry.id}",
+                        QUEUE_CONTEXT)  # fmt: skip
+        failed = send(self.forge, request_for(self.forge, self.full_name, commit, status))
+        if failed:
+            raise ForgeTrouble(f"the tested commit's status: {failed}")
         moved = move(self.forge, self.full_name, self.git_dir, self.url, entry.pull, entry.target,
                      commit, expected)  # fmt: skip
         if moved:
