@@ -246,15 +246,17 @@ class MergeQueue:
         self.fail(lane, entry, reason)
         return False
 
+    # The change is told, and its branch deleted, before its state is recorded: a server that
+    # dies in between finds it where it was and ends it again, so nothing goes untold.
     def merged(self, lane: Lane, entry: MergeEntry) -> None:
-        self.records.change(entry.id, state=EntryState.MERGED)
         lane.withdraw(queue_branch(entry))
         lane.tell(entry, "success", f"merged into {entry.target} as {str(entry.candidate)[:12]}")
+        self.records.change(entry.id, state=EntryState.MERGED)
 
     def fail(self, lane: Lane, entry: MergeEntry, reason: str) -> None:
-        self.records.change(entry.id, state=EntryState.FAILED, reason=reason)
         lane.withdraw(queue_branch(entry))
         lane.tell(entry, "failure", f"left the merge queue: {reason}", comment=True)
+        self.records.change(entry.id, state=EntryState.FAILED, reason=reason)
 
     def rebuild(self, entries: list[MergeEntry]) -> None:
         rebuild(self.store, entries)
