@@ -80,16 +80,18 @@ def start_server(
     *extra: str,
     port: int | None = None,
     log: Path | None = None,
+    wrap: tuple[str, ...] = (),
     **env: str,
 ) -> Server:
-    """`lockgate serve` on `port` (a free one), answering; its stderr to `log`, if given."""
+    """`lockgate serve` on `port` (a free one), answering; its stderr to `log`, if given;
+    `wrap`: a command it is started through (which must exec it)."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     admin = f"admin-{port}-{time.monotonic_ns()}"
     at = extra.index("--db") if "--db" in extra else None
     token = make_token(home, admin, "admin", *(extra[at : at + 2] if at is not None else ()))
     process = subprocess.Popen(
-        [str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
+        [*wrap, str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
          "--workers", str(workers), *extra],
         env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0", **env},
         stdout=subprocess.DEVNULL, stderr=log.open("ab") if log else subprocess.DEVNULL,

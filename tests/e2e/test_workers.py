@@ -9,6 +9,7 @@ a drained worker finishes and stops; a wrong token is refused, a revoked one sto
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -95,30 +96,34 @@ jobs:
 
 @dataclass
 class Redis:
+    """A broker as workers on other machines reach one: with a password (Redis takes no
+    connection from another address without one)."""
+
     port: int
     data: Path
     process: subprocess.Popen[bytes] | None = None
+    password: str = "br0ker-pass"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(self.port), "-a", self.password,
+                               "--no-auth-warning", *args],
+                              capture_output=True, text=True).stdout  # fmt: skip
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--dir", str(self.data)],
+             "--appendonly", "yes", "--dir", str(self.data), "--requirepass", self.password],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        eventually(lambda: _answers(self.port), 20, "redis-server answering")
+        eventually(lambda: self.cli("ping").strip() == "PONG", 20, "redis-server answering")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(20)
-
-
-def _answers(port: int) -> bool:
-    done = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
-    return done.stdout.strip() == "PONG"
 
 
 @pytest.fixture
@@ -228,10 +233,19 @@ def test_jobs_run_on_workers_with_their_labels_and_a_killed_worker_loses_nothing
     with_admin = httpx.post(f"{server.url}/api/v1/worker/heartbeat", headers=bearer(server.token),
                             json={"labels": [], "concurrency": 1, "host": "x", "state": "idle"})  # fmt: skip
     assert with_admin.status_code == 403  # the worker API takes worker tokens only
+    elsewhere = lockgate("worker", "--server", server.url, "--token-file", str(bad),
+                         "--broker", redis.url, "--address", "192.0.2.7", cwd=tmp_path)  # fmt: skip
+    assert elsewhere.returncode == 2 and "cannot connect from '192.0.2.7'" in elsewhere.stderr
+    # three machines, as the server and the broker see them: 127.0.0.2-4
     workers.append(start_worker(server, redis, tmp_path, "gpu-1", "--labels", "gpu",
-                                "--concurrency", "2"))  # fmt: skip
-    for name in ("plain-1", "plain-2"):  # the slow job's: one is killed, the other takes it
-        workers.append(start_worker(server, redis, tmp_path, name, "--labels", "plain"))
+                                "--concurrency", "2", "--address", "127.0.0.2"))  # fmt: skip
+    for name, address in (("plain-1", "127.0.0.3"), ("plain-2", "127.0.0.4")):
+        workers.append(start_worker(server, redis, tmp_path, name, "--labels", "plain",
+                                    "--address", address))  # fmt: skip
+    seen = {w["name"]: w["address"] for w in server.get("/api/v1/workers")}
+    assert seen == {"gpu-1": "127.0.0.2", "plain-1": "127.0.0.3", "plain-2": "127.0.0.4"}
+    sources = set(re.findall(r"addr=([0-9.]+):", redis.cli("client", "list")))
+    assert {"127.0.0.2", "127.0.0.3", "127.0.0.4"} <= sources, sources
     source = _hooked(tmp_path, server, {"version.txt": "7\n"})
     _push(source, {".github/workflows/ci.yml": CI}, "spread")
 

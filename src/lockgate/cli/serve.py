@@ -96,7 +96,9 @@ def register(app: typer.Typer) -> None:
                 min=2.0,
                 max=3600.0,
                 help="seconds without a word from a worker running a job before the job is "
-                "sent to another worker (or reported, as --interrupted says)",
+                "sent to another worker, or from a server (on another machine sharing the "
+                "store) running a run before another takes the run over (or reports it, as "
+                "--interrupted says)",
             ),
         ] = 15.0,
         db: DbOpt = None,

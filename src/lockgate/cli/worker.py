@@ -43,6 +43,10 @@ def worker(
     drain: Annotated[
         bool, typer.Option("--drain", help="ask the server to drain this worker, and exit")
     ] = False,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="the local IP address to connect from (Redis broker)"),
+    ] = None,
 ) -> None:
     """Take jobs whose runs-on labels this machine has, from a server's broker, and run them
     with the same engine as `lockgate run`; logs, outcomes and artifacts go to the server.
@@ -56,8 +60,12 @@ def worker(
     from ..runners.worker import run_worker
 
     token = _token(token_file)
+    if address is not None:
+        from ..runners.bound import checked_address
+
+        checked_address(address)
     if drain:
-        client = WorkerClient(server, token)
+        client = WorkerClient(server, token, address)
         client.drain()
         print("draining: the worker finishes its current jobs, takes no new ones, and stops")
         return
@@ -67,7 +75,9 @@ def worker(
     from ..runners.celeryapp import checked_broker
 
     checked_broker(broker, "--broker")
+    if address is not None and not broker.startswith(("redis://", "rediss://")):
+        raise UserError("--address needs a Redis broker (redis://)", where="--address")
     chosen = worker_labels(labels, ARCH)
     home = home.resolve()
     private_directory(home, "--home")
-    raise typer.Exit(run_worker(server, token, broker, chosen, concurrency, home))
+    raise typer.Exit(run_worker(server, token, broker, chosen, concurrency, home, address))

@@ -23,8 +23,13 @@ TASK = "lockgate.job"
 RETRY = {"max_retries": 60, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
 
 
-def celery_app(broker: str) -> Celery:
+def celery_app(broker: str, address: str | None = None) -> Celery:
+    """`address`: the local address a worker's broker connections leave from (Redis only)."""
     app = Celery("lockgate", broker=broker, set_as_current=False)
+    if address is not None:
+        from .bound import redis_transport
+
+        app.conf.broker_transport = redis_transport(address)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

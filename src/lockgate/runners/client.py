@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from ..common.errors import UserError
+from .bound import http_transport
 from .payload import Beat, Claimed, Heartbeat, HeartbeatReply, Record, Records
 
 RETRY_FOR = 120.0  # seconds a call is retried while the server cannot be reached
@@ -24,9 +25,10 @@ class NotOurs(Exception):
 
 
 class WorkerClient:
-    def __init__(self, server: str, token: str) -> None:
+    def __init__(self, server: str, token: str, address: str | None = None) -> None:
         self.http = httpx.Client(base_url=server.rstrip("/"), timeout=60.0,
-                                 headers={"authorization": f"Bearer {token}"})  # fmt: skip
+                                 headers={"authorization": f"Bearer {token}"},
+                                 transport=http_transport(address))  # fmt: skip
 
     def close(self) -> None:
         self.http.close()

@@ -40,7 +40,7 @@ def local_store(home: Path) -> str:
 
 
 def run_assignment(settings: WorkerSettings, assignment: int, attempt: int) -> None:
-    client = WorkerClient(settings.server, settings.token)
+    client = WorkerClient(settings.server, settings.token, settings.address)
     workdir = settings.home / "jobs" / f"{assignment}-{attempt}"
     try:
         claimed = client.claim(assignment, attempt)

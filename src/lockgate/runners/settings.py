@@ -13,6 +13,7 @@ class WorkerSettings:
     token: str
     home: Path
     name: str
+    address: str | None = None  # the local address its connections leave from
 
 
 SETTINGS: list[WorkerSettings] = []  # the one worker of this process, once started

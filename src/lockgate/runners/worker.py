@@ -56,8 +56,8 @@ class Heartbeats:
 
 
 def run_worker(server: str, token: str, broker: str, labels: tuple[str, ...],
-               concurrency: int, home: Path) -> int:  # fmt: skip
-    client = WorkerClient(server, token)
+               concurrency: int, home: Path, address: str | None = None) -> int:  # fmt: skip
+    client = WorkerClient(server, token, address)
     heartbeats = Heartbeats(client, labels, concurrency)
     beat = Heartbeat(labels=list(labels), concurrency=concurrency, host=socket.gethostname(),
                      state="idle")  # fmt: skip
@@ -65,14 +65,14 @@ def run_worker(server: str, token: str, broker: str, labels: tuple[str, ...],
     if reply.drain:
         raise UserError(f"worker {reply.name} was asked to drain",
                         hint="start it again after the drain: a new start clears it")  # fmt: skip
-    SETTINGS.append(WorkerSettings(server, token, home, reply.name))
+    SETTINGS.append(WorkerSettings(server, token, home, reply.name, address))
     Store(local_store(home))  # made (migrated) once, before the pool's processes open it
     queues = queues_for(labels)
     print(f"lockgate worker {reply.name}: labels {', '.join(labels)}; {concurrency} at once; "
           f"{len(queues)} queues", flush=True)  # fmt: skip
     thread = threading.Thread(target=heartbeats.loop, name="heartbeat", daemon=True)
     thread.start()
-    app = celery_app(broker)
+    app = celery_app(broker, address)
     try:
         app.worker_main([
             "--quiet", "worker", "--queues", ",".join(queues), "--concurrency", str(concurrency),

@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,12 +25,13 @@ from ..engine.orchestrator import combine
 from ..engine.protections import Clearance, Protection
 from ..engine.runner import Runner, dispatched_inputs, overall
 from ..engine.state import Reused, RunOptions, Silent
-from ..runners.celeryapp import Publisher
-from ..runners.dispatch import RemotePlacement, RemoteSettings
 from ..store import Store
 from ..store.queue import InterruptPolicy
 from ..store.records import Conclusion, JobRecord, Status
 from .reruns import top_level
+
+if TYPE_CHECKING:
+    from ..runners.dispatch import RemotePlacement
 
 REMOTE_JOBS = 256  # jobs of a run at once when workers run them (they limit themselves)
 EXIT_CODES = {Conclusion.SUCCESS: 0, Conclusion.FAILURE: 1, Conclusion.CANCELLED: 130}
@@ -173,6 +174,10 @@ def execute(request: RunRequest) -> RunOutcome:
 def remote_placement(request: RunRequest, runner: Runner, store: Store) -> RemotePlacement:
     """Jobs sent to workers through the broker; a lost worker's job sent again or reported
     as the repository chose for cut-off runs."""
+    # Imported here: a run without a broker (most) never loads Celery.
+    from ..runners.celeryapp import Publisher
+    from ..runners.dispatch import RemotePlacement, RemoteSettings
+
     assert request.broker is not None and request.seal_key is not None
     server = runner.project.server
     policy = InterruptPolicy(server.interrupted, server.interrupted_choices())

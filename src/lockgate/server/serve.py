@@ -23,7 +23,7 @@ from fastapi import HTTPException
 from ..common.errors import UserError
 from ..runners.celeryapp import redacted
 from ..store import Store
-from ..store.queue import Queue
+from ..store.queue import Queue, renew_every
 from ..store.workers import AssignmentRecords
 from . import flagguard
 from .api import Services
@@ -35,8 +35,6 @@ from .mergequeue import MergeQueue
 from .scheduler import Scheduler
 from .statuses import Forge
 from .worker import Worker
-
-REAP_SECONDS = 5.0
 
 
 def secret(home: Path, name: str, env: str) -> str:
@@ -65,11 +63,20 @@ def _can_listen(host: str, port: int) -> None:
             ) from None
 
 
-def _reap(store: Store, stop: threading.Event) -> None:
-    """Runs whose process died without finishing (killed) are marked interrupted, so the
-    pages never show them running on."""
-    while not stop.wait(REAP_SECONDS):
+def _reap(
+    store: Store, stop: threading.Event, doorbell: Doorbell, requeue: bool, lease: float
+) -> None:
+    """Keeps this server's runs its own (their leases renewed), and cleans up after servers
+    that died: runs whose process died without finishing (killed) are marked interrupted, so
+    the pages never show them running on; queued runs whose server is gone (on this machine,
+    or on another sharing the store, once its lease ran out) are taken over: queued again or
+    reported, as at a start. A lease is the server's `--lost-after`."""
+    queue = Queue(store)
+    while not stop.wait(renew_every(lease)):
+        queue.renew(lease)
         store.mark_interrupted()
+        if queue.recover(requeue):
+            doorbell.ring()
         AssignmentRecords(store).abandon_orphans()  # their workers stop them
 
 
@@ -155,7 +162,8 @@ def serve(
         for n in range(workers)
     ]
     threads.append(threading.Thread(target=Scheduler(store, stop, doorbell).loop, name="scheduler"))
-    threads.append(threading.Thread(target=_reap, args=(store, stop), name="reaper"))
+    threads.append(threading.Thread(target=_reap, args=(store, stop, doorbell, requeue, lost_after),
+                                    name="reaper"))  # fmt: skip
     merging = MergeQueue(Lanes(store, reporting, home, link), stop, doorbell, merge_depth)
     threads.append(threading.Thread(target=merging.loop, name="merge-queue"))
     for thread in threads:

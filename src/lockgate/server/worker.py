@@ -89,7 +89,7 @@ class Worker:
 
     def loop(self) -> None:
         while not self.stop.is_set():
-            item = self.queue.claim(self.name)
+            item = self.queue.claim(self.name, self.lost_after)
             if item is None:
                 self.doorbell.wait(IDLE)
                 continue

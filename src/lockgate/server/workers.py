@@ -76,8 +76,9 @@ class Claim(BaseModel):
 @router.post("/api/v1/worker/heartbeat")
 def heartbeat(beat: Heartbeat, request: Request, worker: Worker) -> HeartbeatReply:
     record = WorkerRecords(services(request).store).heartbeat(
-        worker.name, tuple(beat.labels), beat.concurrency, beat.host, WorkerState(beat.state)
-    )
+        worker.name, tuple(beat.labels), beat.concurrency, beat.host, WorkerState(beat.state),
+        request.client.host if request.client else None,
+    )  # fmt: skip
     return HeartbeatReply(drain=record.drain, name=worker.name)
 
 
@@ -266,6 +267,7 @@ def workers_json(found: Services) -> list[dict[str, Any]]:
             state = WorkerState.BUSY
         shown.append({
             "name": record.name, "labels": list(record.labels), "host": record.host,
+            "address": record.address,
             "concurrency": record.concurrency, "state": state.value, "drain": record.drain,
             "last_heartbeat": record.last_seen, "started_at": record.started_at,
             "jobs_run": counts.get(record.name, 0),

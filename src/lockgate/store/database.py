@@ -48,6 +48,31 @@ from .records import (
 HEAD_REVISION = "0017"
 # The connection of the batch (Store.batch) the current task or thread writes in, if any.
 _BATCH: ContextVar[Connection | None] = ContextVar("lockgate_store_batch", default=None)
+
+
+def interrupt_runs(conn: Connection, dead: list[int]) -> None:
+    """Mark these runs interrupted, with their unfinished jobs and steps: their process is gone."""
+    if not dead:
+        return
+    now = time.time()
+    conn.execute(
+        update(t.runs)
+        .where(t.runs.c.id.in_(dead))
+        .values(status=Status.INTERRUPTED, finished_at=now)
+    )
+    conn.execute(
+        update(t.jobs)
+        .where(t.jobs.c.run_id.in_(dead), t.jobs.c.status.in_(LIVE))
+        .values(status=Status.INTERRUPTED, finished_at=now)
+    )
+    jobs = select(t.jobs.c.id).where(t.jobs.c.run_id.in_(dead))
+    conn.execute(
+        update(t.steps)
+        .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == Status.RUNNING)
+        .values(status=Status.INTERRUPTED, conclusion=Conclusion.CANCELLED, finished_at=now)
+    )
+
+
 LIVE = (Status.QUEUED, Status.RUNNING)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -286,27 +311,7 @@ class Store:
                 )
             ).all()
             gone = [(r.id, r.pid) for r in rows if not pid_alive(r.pid)]
-            dead = [run for run, _ in gone]
-            if dead:
-                now = time.time()
-                conn.execute(
-                    update(t.runs)
-                    .where(t.runs.c.id.in_(dead))
-                    .values(status=Status.INTERRUPTED, finished_at=now)
-                )
-                conn.execute(
-                    update(t.jobs)
-                    .where(t.jobs.c.run_id.in_(dead), t.jobs.c.status.in_(LIVE))
-                    .values(status=Status.INTERRUPTED, finished_at=now)
-                )
-                jobs = select(t.jobs.c.id).where(t.jobs.c.run_id.in_(dead))
-                conn.execute(
-                    update(t.steps)
-                    .where(t.steps.c.job_row.in_(jobs), t.steps.c.status == Status.RUNNING)
-                    .values(
-                        status=Status.INTERRUPTED, conclusion=Conclusion.CANCELLED, finished_at=now
-                    )
-                )
+            interrupt_runs(conn, [run for run, _ in gone])
         return gone
 
     # -- jobs and steps ---------------------------------------------------------------

@@ -1,6 +1,10 @@
 """The server's durable queue: every trigger becomes a row before it is acknowledged, so a
 server killed with `kill -9` loses nothing; a worker claims a row atomically (one UPDATE from
-queued to running), runs it and records how it ended."""
+queued to running), runs it and records how it ended.
+
+A running row names its server's process (`host:pid/n`) and holds a lease its server renews.
+A server tells a row cut off by a dead server on its own machine at once (the pid is gone),
+and one of a server on another machine sharing the store when the lease has run out."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..common.events import sender
 from . import tables as t
-from .database import Store, pid_alive
+from .database import Store, interrupt_runs, pid_alive
 
 
 class QueueStatus(enum.StrEnum):
@@ -68,6 +72,7 @@ class QueuedRun:
     cancel: bool = False  # an operator asked to cancel it while it ran
     on_interrupt: InterruptPolicy | None = None  # its repository's lockgate.yml says
     plan: dict[str, Any] | None = None  # what it runs: the engine's Plan, as `run --list -o json`
+    lease_until: float | None = None  # its server renews it while it runs
 
 
 @dataclass(frozen=True)
@@ -83,15 +88,31 @@ class InterruptPolicy:
         return self.workflows.get(name) or self.default or server_default
 
 
+LEASE = 15.0  # seconds a running row stays its server's without a renewal (`--lost-after`)
+
+
+def renew_every(lease: float) -> float:
+    """Seconds between a server's renewals: three within a lease, as a busy store may delay one."""
+    return min(5.0, lease / 3)
+
+
 def worker_name(number: int) -> str:
     """`host:pid/n`: enough to tell, after a crash, whether a row's worker still lives."""
-    return f"{socket.gethostname()}:{os.getpid()}/{number}"
+    return f"{this_process()}/{number}"
 
 
-def _orphaned(worker: str | None) -> bool:
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _orphaned(worker: str | None, lease_until: float | None, now: float) -> bool:
+    """Whether a running row's server is gone: its process, on this machine; its lease,
+    on another (a row from before leases has none: only its own machine can tell)."""
     host, _, rest = (worker or "").rpartition(":")
+    if host != socket.gethostname():
+        return lease_until is not None and lease_until < now
     pid = rest.partition("/")[0]
-    return host == socket.gethostname() and not (pid.isdigit() and pid_alive(int(pid)))
+    return not (pid.isdigit() and pid_alive(int(pid)))
 
 
 def _queued(row: Row[Any]) -> QueuedRun:
@@ -139,9 +160,10 @@ class Queue:
             rows = conn.execute(select(t.queue).order_by(t.queue.c.id.desc()).limit(limit))
             return [_queued(row) for row in rows]
 
-    def claim(self, worker: str) -> QueuedRun | None:
-        """The oldest queued row, now running for `worker`; None when nothing waits. Two
-        workers never get one row: the UPDATE only takes a row still queued."""
+    def claim(self, worker: str, lease: float = LEASE) -> QueuedRun | None:
+        """The oldest queued row, now running for `worker` and its for `lease` seconds; None
+        when nothing waits. Two workers never get one row: the UPDATE only takes a row still
+        queued."""
         while True:
             with self.engine.begin() as conn:
                 due = or_(t.queue.c.not_before.is_(None), t.queue.c.not_before <= time.time())
@@ -153,10 +175,16 @@ class Queue:
                 ).scalar()
                 if oldest is None:
                     return None
+                now = time.time()
                 taken = conn.execute(
                     update(t.queue)
                     .where(t.queue.c.id == oldest, t.queue.c.status == QueueStatus.QUEUED.value)
-                    .values(status=QueueStatus.RUNNING.value, started_at=time.time(), worker=worker)
+                    .values(
+                        status=QueueStatus.RUNNING.value,
+                        started_at=now,
+                        worker=worker,
+                        lease_until=now + lease,
+                    )
                 ).rowcount
             if taken:
                 found = self.get(oldest)
@@ -215,17 +243,29 @@ class Queue:
                 .values(on_interrupt=dataclasses.asdict(policy))
             )
 
+    def renew(self, lease: float = LEASE) -> int:
+        """Renew the leases of the rows this process runs, for `lease` seconds; how many."""
+        mine = t.queue.c.worker.like(f"{this_process()}/%")
+        with self.engine.begin() as conn:
+            return int(conn.execute(
+                update(t.queue)
+                .where(t.queue.c.status == QueueStatus.RUNNING.value, mine)
+                .values(lease_until=time.time() + lease)
+            ).rowcount)  # fmt: skip
+
     def recover(self, requeue: bool = True) -> list[int]:
-        """Rows whose worker died with its server (`_orphaned`): a row that started no run yet
-        is queued again or marked interrupted as a whole; otherwise each of its unfinished
-        runs' workflows is queued again on its own, or reported, as the repository chose per
-        workflow (`InterruptPolicy`), else as `requeue` says. Returns the orphaned rows."""
+        """Rows whose server is gone (`_orphaned`): a row that started no run yet is queued
+        again or marked interrupted as a whole; otherwise each of its unfinished runs'
+        workflows is queued again on its own, or reported, as the repository chose per
+        workflow (`InterruptPolicy`), else as `requeue` says, and those runs are marked
+        interrupted. Returns the orphaned rows."""
         default = "requeue" if requeue else "report"
+        now = time.time()
         with self.engine.begin() as conn:
             running = conn.execute(
                 select(t.queue).where(t.queue.c.status == QueueStatus.RUNNING.value)
             ).all()
-            found = [_queued(row) for row in running if _orphaned(row.worker)]
+            found = [_queued(r) for r in running if _orphaned(r.worker, r.lease_until, now)]
             for item in found:
                 self._recover(conn, item, default)
         return [item.id for item in found]
@@ -234,10 +274,11 @@ class Queue:
     def _recover(conn: Connection, item: QueuedRun, default: str) -> None:
         policy = item.on_interrupt or InterruptPolicy()
         runs = conn.execute(
-            select(t.runs.c.workflow_file, t.runs.c.status, t.runs.c.conclusion).where(
-                t.runs.c.trigger_id == item.id
-            )
-        ).all()
+            select(t.runs.c.id, t.runs.c.workflow_file, t.runs.c.status, t.runs.c.conclusion)
+            .where(t.runs.c.trigger_id == item.id)
+        ).all()  # fmt: skip
+        # its runs' process went with its server (on another machine, nobody else can tell)
+        interrupt_runs(conn, [run.id for run in runs if run.status == "running"])
         said = "its server stopped while it ran"
         if not runs:  # it died fetching: nothing ran, so the whole row goes one way
             whole = policy.choice(item.trigger.workflow, default) == "requeue"

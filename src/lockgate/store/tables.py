@@ -265,6 +265,7 @@ queue = Table(
     Column("started_at", Float),
     Column("finished_at", Float),
     Column("worker", String(255)),  # host:pid of the process running it
+    Column("lease_until", Float),  # its server renews this while it runs; past: taken over
     Column("exit_code", Integer),
     Column("message", Text),
     Column("cancel", Boolean, nullable=False, server_default="0"),  # an operator asked
@@ -552,6 +553,7 @@ workers = Table(
     Column("drain", Boolean, nullable=False),  # asked to finish its jobs and take no more
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("address", String(64)),  # the IP address its heartbeats come from
 )
 
 job_assignments = Table(

@@ -42,6 +42,7 @@ class WorkerRecord:
     drain: bool
     started_at: float
     last_seen: float
+    address: str | None = None  # as the server sees its connections
 
     def shown_state(self, now: float, silent_for: float) -> WorkerState:
         """Its state, OFFLINE when it said nothing for `silent_for` seconds."""
@@ -100,14 +101,15 @@ class WorkerRecords:
         self.engine = store.engine
 
     def heartbeat(
-        self, name: str, labels: tuple[str, ...], concurrency: int, host: str, state: WorkerState
-    ) -> WorkerRecord:
+        self, name: str, labels: tuple[str, ...], concurrency: int, host: str, state: WorkerState,
+        address: str | None = None,
+    ) -> WorkerRecord:  # fmt: skip
         """The worker is alive (a new start clears an old drain); what the server holds."""
         now = time.time()
         with self.engine.begin() as conn:
             found = conn.execute(select(t.workers).where(t.workers.c.name == name)).first()
             values = {"labels": list(labels), "concurrency": concurrency, "host": host,
-                      "state": state.value, "last_seen": now}  # fmt: skip
+                      "state": state.value, "last_seen": now, "address": address}  # fmt: skip
             if found is None or found.state == WorkerState.STOPPED:
                 conn.execute(delete(t.workers).where(t.workers.c.name == name))
                 conn.execute(insert(t.workers).values(name=name, drain=False, started_at=now,
