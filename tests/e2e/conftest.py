@@ -76,17 +76,24 @@ def github_examples(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, 
     return list(_once_for_all_workers(tmp_path_factory, "github-examples", _examples))
 
 
+def _packed_file(where: Path, package: str, path: str) -> bytes:
+    """One file of an npm package, fetched as its tarball into `where`."""
+    done = subprocess.run(["npm", "pack", "--silent", package], cwd=where,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    need(done.returncode == 0, f"npm could not fetch {package}: {done.stderr[-300:]}")
+    (tarball,) = where.glob("*.tgz")
+    with tarfile.open(tarball) as archive:
+        member = archive.extractfile(f"package/{path}")
+        assert member is not None
+        return member.read()
+
+
 def _request_schemas(where: Path) -> dict[str, Any]:
     """From GitHub's own description of its REST API (the npm package @octokit/openapi): the
     JSON body schema of each POST the forge tests send, whose path parameters are checked."""
-    done = subprocess.run(["npm", "pack", "--silent", "@octokit/openapi"], cwd=where,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-    need(done.returncode == 0, f"npm could not fetch @octokit/openapi: {done.stderr[-300:]}")
-    (tarball,) = where.glob("*.tgz")
-    with tarfile.open(tarball) as archive:
-        member = archive.extractfile("package/generated/api.github.com.deref.json")
-        assert member is not None
-        description = json.load(member)
+    description = json.loads(
+        _packed_file(where, "@octokit/openapi", "generated/api.github.com.deref.json")
+    )
     schemas = {}
     for path, method, parameters in (
         (STATUSES, "post", ["owner", "repo", "sha"]),
@@ -104,14 +111,7 @@ def _request_schemas(where: Path) -> dict[str, Any]:
 def _gitea_schemas(where: Path) -> dict[str, Any]:
     """Gitea's request bodies, from its swagger as the npm package gitea-js (generated from it)
     declares them, with the routes the merge queue calls checked to be there."""
-    done = subprocess.run(["npm", "pack", "--silent", "gitea-js@1.23.0"], cwd=where,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-    need(done.returncode == 0, f"npm could not fetch gitea-js: {done.stderr[-300:]}")
-    (tarball,) = where.glob("*.tgz")
-    with tarfile.open(tarball) as archive:
-        member = archive.extractfile("package/dist/index.d.ts")
-        assert member is not None
-        declarations = member.read().decode()
+    declarations = _packed_file(where, "gitea-js@1.23.0", "dist/index.d.ts").decode()
     for route in ("POST:/repos/{owner}/{repo}/statuses/{sha}",
                   "POST:/repos/{owner}/{repo}/issues/{index}/comments",
                   "GET:/repos/{owner}/{repo}/pulls/{index}",

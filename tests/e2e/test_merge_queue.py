@@ -121,17 +121,12 @@ def test_main_only_moves_to_merge_commits_that_passed(
 
 
 # -- pull requests of a forge -------------------------------------------------------------------
-GATED = """on: merge_group
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - name: a and b each work, not together
-        run: test ! -e a.flag || test ! -e b.flag
-      - name: held until the test lets it go
+GATED = (
+    WORKFLOW
+    + """      - name: held until the test lets it go
         run: for i in $(seq 1200); do test -e {go} && exit 0; sleep 0.1; done; exit 1
 """
+)
 
 
 def _forge(tmp_path: Path, kind: str, workflow: str, schemas: dict[str, Any],

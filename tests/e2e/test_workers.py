@@ -244,8 +244,12 @@ def test_jobs_run_on_workers_with_their_labels_and_a_killed_worker_loses_nothing
                                     "--address", address))  # fmt: skip
     seen = {w["name"]: w["address"] for w in server.get("/api/v1/workers")}
     assert seen == {"gpu-1": "127.0.0.2", "plain-1": "127.0.0.3", "plain-2": "127.0.0.4"}
-    sources = set(re.findall(r"addr=([0-9.]+):", redis.cli("client", "list")))
-    assert {"127.0.0.2", "127.0.0.3", "127.0.0.4"} <= sources, sources
+
+    def consuming() -> bool:  # each worker's Celery consumer connects after its first heartbeat
+        sources = set(re.findall(r"addr=([0-9.]+):", redis.cli("client", "list")))
+        return {"127.0.0.2", "127.0.0.3", "127.0.0.4"} <= sources
+
+    eventually(consuming, 60, "Redis to see the three workers from their addresses")
     source = _hooked(tmp_path, server, {"version.txt": "7\n"})
     _push(source, {".github/workflows/ci.yml": CI}, "spread")
 

@@ -15,6 +15,7 @@ on each pull request does it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import uuid
@@ -31,6 +32,7 @@ from .pullrequests import ForgeTrouble, PullRequest, pull_of
 from .queuecommands import Enter, Leave
 
 POLL = 0.5  # seconds between passes
+BRANCH = re.compile(r"(?!-)[^\s~^:?*\[\\]+")  # a branch name git takes, near enough
 
 
 class MergeConflict(Exception):
@@ -96,6 +98,9 @@ def add_pull(lanes: Lanes, registration: Repository, pull: PullRequest, by: str)
     queued with the same head. UserError when it is closed."""
     if not pull.open:
         raise UserError(f"{registration.full_name}#{pull.number} is closed", where="pull")
+    if not BRANCH.fullmatch(pull.base_ref) or not re.fullmatch(r"[0-9a-f]{40,64}", pull.head_sha):
+        raise UserError(f"{registration.full_name}#{pull.number} names a base branch or head "
+                        "lockgate cannot use", where="pull")  # fmt: skip
     records = MergeQueueRecords(lanes.store)
     queued = records.of_pull(registration.source, pull.number)
     if queued is not None and queued.head == pull.head_sha:

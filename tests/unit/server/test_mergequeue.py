@@ -1,5 +1,6 @@
 """The merge queue's pass over a lane, on a real store and bare repository: a server killed
-between moving the target and recording it finds the move done on its next pass."""
+between moving the target and recording it finds the move done on its next pass; a pull
+request is queued once, and never with names git would misread."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
+from lockgate.common.errors import UserError
 from lockgate.server.doorbell import Doorbell
 from lockgate.server.lanes import Lanes
-from lockgate.server.mergequeue import MergeQueue, add_change, queue_branch, tip
+from lockgate.server.mergequeue import MergeQueue, add_change, add_pull, queue_branch, tip
+from lockgate.server.pullrequests import PullRequest
 from lockgate.store import Store
 from lockgate.store.mergequeue import EntryState, MergeQueueRecords
 from lockgate.store.repositories import ForgeKind, RepositoryRecords
@@ -46,3 +51,23 @@ def test_a_target_moved_before_the_server_died_is_recorded_merged(tmp_path: Path
     assert done is not None and done.state == EntryState.MERGED
     assert tip(bare, "main") == testing.candidate
     assert tip(bare, queue_branch(testing)) == ""
+
+
+def test_a_pull_request_naming_what_git_would_misread_is_refused(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    registration = RepositoryRecords(store).add(
+        "app", "https://github.example/octo/app", ForgeKind.GITHUB, "admin"
+    )
+    lanes = Lanes(store, {}, tmp_path, "")
+    for base, head in (("--upload-pack=x", "a" * 40), ("main:evil", "a" * 40), ("main", "HEAD")):
+        pull = PullRequest(7, head, "feature", base, True)
+        with pytest.raises(UserError, match="cannot use"):
+            add_pull(lanes, registration, pull, "alice")
+    closed = PullRequest(7, "a" * 40, "feature", "main", False)
+    with pytest.raises(UserError, match="is closed"):
+        add_pull(lanes, registration, closed, "alice")
+    assert MergeQueueRecords(store).listed() == []  # nothing was queued
+    queued = add_pull(lanes, registration, PullRequest(7, "a" * 40, "f", "main", True), "al")
+    assert (
+        add_pull(lanes, registration, PullRequest(7, "a" * 40, "f", "main", True), "bo") == queued
+    )
