@@ -127,14 +127,19 @@ def obey(lanes: Lanes, registration: Repository, command: Enter | Leave) -> str:
         if remove_pull(lanes, registration, command.number, command.reason):
             return f"#{command.number} left the merge queue: {command.reason}"
         return f"#{command.number} is not in the merge queue"
-    pull = command.pull
+    entry = enter(lanes, registration, command.number, command.by, command.pull)
+    return f"#{command.number} is in the merge queue as #{entry.id} (into {entry.target})"
+
+
+def enter(lanes: Lanes, registration: Repository, number: int, by: str,
+          pull: PullRequest | None = None) -> MergeEntry:  # fmt: skip
+    """Queue pull request `number`, as the forge has it now unless the delivery said."""
     if pull is None:
         assert registration.full_name is not None
-        pull = pull_of(lanes.forge(registration), registration.full_name, command.number)
+        pull = pull_of(lanes.forge(registration), registration.full_name, number)
     if pull is None:
-        raise UserError(f"{registration.full_name} has no pull request #{command.number}")
-    entry = add_pull(lanes, registration, pull, command.by)
-    return f"#{pull.number} is in the merge queue as #{entry.id} (into {entry.target})"
+        raise UserError(f"{registration.full_name} has no pull request #{number}")
+    return add_pull(lanes, registration, pull, by)
 
 
 def leave(lanes: Lanes, entry: MergeEntry, reason: str) -> None:

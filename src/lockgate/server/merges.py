@@ -15,9 +15,8 @@ from ..store.repositories import ForgeKind
 from .api import services
 from .auth import Operator, Viewer
 from .lanes import Lanes
-from .mergequeue import add_change, leave, obey, registered
+from .mergequeue import add_change, enter, leave, registered
 from .pullrequests import ForgeTrouble
-from .queuecommands import Enter
 
 router = APIRouter(prefix="/api/v1/merge-queue")
 
@@ -57,11 +56,7 @@ def _added(lanes: Lanes, change: Change, by: str) -> MergeEntry:
     registration = registered(lanes.store, change.repository)
     if registration.forge == ForgeKind.GIT:
         raise UserError(f"{change.repository} is a bare repository: name a branch, not a pull")
-    said = obey(lanes, registration, Enter(change.pull, by, None))
-    entry = MergeQueueRecords(lanes.store).of_pull(registration.source, change.pull)
-    if entry is None:
-        raise UserError(said)
-    return entry
+    return enter(lanes, registration, change.pull, by)
 
 
 @router.delete("/{entry_id}")
