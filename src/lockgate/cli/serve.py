@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
         if deployments is not None and not deployments.is_dir():
             raise UserError(f"{deployments} is not a directory", where="--deployments")
         if broker is not None:
-            from ..runners.celeryapp import checked_broker
+            from ..runners.brokers import checked_broker
 
             checked_broker(broker, "--broker")
         if secret_file is not None:

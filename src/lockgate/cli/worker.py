@@ -72,7 +72,7 @@ def worker(
     if broker is None:
         raise UserError("--broker is required to take jobs", where="--broker",
                         hint="the same URL `lockgate serve --broker` was given")  # fmt: skip
-    from ..runners.celeryapp import checked_broker
+    from ..runners.brokers import checked_broker
 
     checked_broker(broker, "--broker")
     if address is not None and not broker.startswith(("redis://", "rediss://")):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
 from celery.exceptions import Reject
@@ -68,23 +67,3 @@ class Publisher:
             self.app.send_task(
                 TASK, args=[assignment_id, attempt], queue=queue, retry=True, retry_policy=RETRY
             )
-
-
-def checked_broker(url: str, where: str) -> str:
-    """A broker URL lockgate can use (Redis; RabbitMQ's amqp works too), else a UserError."""
-    scheme = urlsplit(url).scheme
-    if scheme not in ("redis", "rediss", "amqp", "amqps") or not urlsplit(url).hostname:
-        raise UserError(f"{redacted(url)!r} is not a broker URL", where=where,
-                        hint="e.g. redis://localhost:6379/0 (redis-server) or "
-                        "amqp://guest@localhost// (RabbitMQ)")  # fmt: skip
-    return url
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, to show."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -21,7 +21,7 @@ import uvicorn
 from fastapi import HTTPException
 
 from ..common.errors import UserError
-from ..runners.celeryapp import redacted
+from ..runners.brokers import redacted
 from ..store import Store
 from ..store.queue import Queue, renew_every
 from ..store.workers import AssignmentRecords
