@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from lockgate.common.errors import UserError
+from lockgate.common.ports import free_port
 from lockgate.server.doorbell import Doorbell
 from lockgate.server.lanes import Lanes
 from lockgate.server.mergequeue import MergeQueue, add_change, add_pull, queue_branch, tip
 from lockgate.server.pullrequests import PullRequest
+from lockgate.server.statuses import Forge
 from lockgate.store import Store
 from lockgate.store.mergequeue import EntryState, MergeQueueRecords
 from lockgate.store.repositories import ForgeKind, RepositoryRecords
@@ -25,8 +27,9 @@ def git(where: Path, *args: str) -> str:
                           text=True).stdout.strip()  # fmt: skip
 
 
-def test_a_target_moved_before_the_server_died_is_recorded_merged(tmp_path: Path) -> None:
-    work, bare = tmp_path / "work", tmp_path / "repo.git"
+def _repository(tmp_path: Path) -> Path:
+    """A bare repository with main and a branch `change` adding a.txt."""
+    work, bare = tmp_path / "work", tmp_path / "octo" / "app"
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
     identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
     git(work, *identity, "commit", "-q", "--allow-empty", "-m", "start")
@@ -35,6 +38,11 @@ def test_a_target_moved_before_the_server_died_is_recorded_merged(tmp_path: Path
     git(work, "add", "a.txt")
     git(work, *identity, "commit", "-q", "-m", "a")
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return bare
+
+
+def test_a_target_moved_before_the_server_died_is_recorded_merged(tmp_path: Path) -> None:
+    bare = _repository(tmp_path)
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     RepositoryRecords(store).add("repo", str(bare), ForgeKind.GIT, "admin")
     entry = add_change(store, str(bare), "change", "main", "alice")
@@ -71,3 +79,27 @@ def test_a_pull_request_naming_what_git_would_misread_is_refused(tmp_path: Path)
     assert (
         add_pull(lanes, registration, PullRequest(7, "a" * 40, "f", "main", True), "bo") == queued
     )
+
+
+def test_a_forge_moved_before_the_server_died_is_recorded_merged(tmp_path: Path) -> None:
+    """The same on a Gitea lane, whose forge is a repository reached by file:// (its API does
+    not answer: what the pull request is told is only said, the queue goes on)."""
+    forge = _repository(tmp_path)
+    git(forge, "update-ref", "refs/pull/1/head", "refs/heads/change")
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    registration = RepositoryRecords(store).add("app", f"file://{forge}", ForgeKind.GITEA, "a")
+    gitea = Forge("gitea", f"http://127.0.0.1:{free_port()}/api/v1", "t0ken")
+    lanes = Lanes(store, {"gitea": gitea}, tmp_path / "home", "")
+    head = git(forge, "rev-parse", "refs/pull/1/head")
+    entry = add_pull(lanes, registration, PullRequest(1, head, "change", "main", True), "al")
+    queue = MergeQueue(lanes, threading.Event(), Doorbell(), depth=1)
+    queue.advance(lanes.of(entry.repository), entry.repository, "main")
+    testing = MergeQueueRecords(store).get(entry.id)
+    assert testing is not None and testing.state == EntryState.TESTING and testing.candidate
+    assert tip(forge, queue_branch(testing)) == testing.candidate  # pushed for the run to fetch
+    MergeQueueRecords(store).change(entry.id, state=EntryState.PASSED)
+    git(forge, "update-ref", "refs/heads/main", testing.candidate)  # pushed, then it died
+    queue.advance(lanes.of(entry.repository), entry.repository, "main")
+    done = MergeQueueRecords(store).get(entry.id)
+    assert done is not None and done.state == EntryState.MERGED
+    assert tip(forge, "main") == testing.candidate and tip(forge, queue_branch(testing)) == ""
