@@ -4,7 +4,8 @@ go to workers that have their labels; needs' outputs, artifacts, secrets and tes
 cross machines; a
 worker killed with -9 mid-job loses nothing (the job runs again elsewhere); a job waits, saying
 why, for labels no worker has, through a broker restart; cancel reaches the worker's process;
-a drained worker finishes and stops; a wrong token is refused, a revoked one stops its worker."""
+a drained worker finishes and stops; a wrong token is refused, a revoked one stops its worker;
+a server killed with -9 and started again is found again by its worker, which takes jobs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,10 +380,29 @@ def test_a_job_run_on_a_worker_is_kept_in_the_remote_cache_and_restored_without_
         _push(source, {".github/workflows/ci.yml": CACHED}, "first")
         eventually(lambda: (_run(server, "first") or {}).get("status") == "completed", 120,
                    "the first run")  # fmt: skip
+        # the server is killed and started again: the worker reconnects on its own
+        server.process.kill()
+        server.process.wait()
+        killed = time.time()
+        server = start_server(tmp_path / "home", 2, "--broker", redis.url, port=server.port,
+                              LOCKGATE_REMOTE_CACHE=f"http://127.0.0.1:{port}/cache")  # fmt: skip
+        servers.append(server)
+
+        def heard_again() -> bool:
+            (shown,) = server.get("/api/v1/workers")
+            return shown["state"] == "idle" and shown["last_heartbeat"] > killed
+
+        eventually(heard_again, 60, "the worker's heartbeat reaching the new server")
         git(source, "commit", "-q", "--allow-empty", "-m", "second")  # the same tree
         git(source, "push", "-q", "origin", "HEAD:main")
         eventually(lambda: (_run(server, "second") or {}).get("status") == "completed", 120,
                    "the second run")  # fmt: skip
+        _push(source, {"app.txt": "hello again\n"}, "third")  # a new tree: the worker runs it
+        eventually(lambda: (_run(server, "third") or {}).get("status") == "completed", 120,
+                   "the third run")  # fmt: skip
+    third = _run(server, "third")
+    assert third is not None and third["conclusion"] == "success"
+    assert third["jobs"][0]["runner"] == "plain-1" and third["jobs"][0]["cached_from"] is None
     first, second = _run(server, "first"), _run(server, "second")
     assert first is not None and second is not None
     built, restored = first["jobs"][0], second["jobs"][0]
