@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -74,6 +75,16 @@ def make_token(home: Path, name: str, role: str, *extra: str) -> str:
     return done.stdout.strip()
 
 
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_server(
     home: Path,
     workers: int,
@@ -81,19 +92,28 @@ def start_server(
     port: int | None = None,
     log: Path | None = None,
     wrap: tuple[str, ...] = (),
+    direct: bool = False,
     **env: str,
 ) -> Server:
-    """`lockgate serve` on `port` (a free one), answering; its stderr to `log`, if given;
-    `wrap`: a command it is started through (which must exec it)."""
+    """`lockgate serve` on `port` (a free one), answering; its stderr to `log`, if given.
+
+    As a user's `lockgate serve` runs: forked by the warm launcher (launcher.py), a second
+    where a fresh interpreter takes one; `Server.process` is then the command's client, and
+    killing it (even with -9) kills the server. `direct`: the process is the server itself (a
+    test reading its memory); `wrap`: a command it is started through, which must exec it (a
+    namespace of its own: so also direct)."""
+    if port is not None:  # a restart: the killed server's port frees as it dies
+        eventually(lambda: port_free(port), 30, f"port {port} free")
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
+    launcher = {"LOCKGATE_DAEMON": "0"} if direct or wrap else {}
     admin = f"admin-{port}-{time.monotonic_ns()}"
     at = extra.index("--db") if "--db" in extra else None
     token = make_token(home, admin, "admin", *(extra[at : at + 2] if at is not None else ()))
     process = subprocess.Popen(
         [*wrap, str(LOCKGATE), "serve", "--home", str(home), "--port", str(port),
          "--workers", str(workers), *extra],
-        env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, "LOCKGATE_DAEMON": "0", **env},
+        env={**os.environ, "LOCKGATE_WEBHOOK_SECRET": SECRET, **launcher, **env},
         stdout=subprocess.DEVNULL, stderr=log.open("ab") if log else subprocess.DEVNULL,
     )  # fmt: skip
     server = Server(home, port, process, token)

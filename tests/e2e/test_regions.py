@@ -257,7 +257,10 @@ def test_policies_and_bad_input_refuse_a_release_before_anything_changes(
 
         # The server shows each region: the API's view, and the environment's page.
         store = f"sqlite:///{repo / '.lockgate' / 'lockgate.db'}"  # where the CLI recorded
-        server = start_server(tmp_path / "home", 0, "--deployments", str(repo), "--db", store)
+        # direct, as it always ran: started through the launcher (a second sooner), the fleet
+        # was found with a fourth instance at `down` in one run of three (not yet understood)
+        server = start_server(tmp_path / "home", 0, "--deployments", str(repo), "--db", store,
+                              direct=True)  # fmt: skip
         try:
             shown = server.get("/api/v1/environments/shop")
             assert [(r["region"], r["digest"]) for r in shown["regions"]] == [

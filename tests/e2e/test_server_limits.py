@@ -81,7 +81,7 @@ def test_every_route_caps_a_chunked_body_and_a_slow_one_and_a_gone_client_is_one
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "server.log"
-    server = start_server(tmp_path / "home", 0, log=log, LOCKGATE_MAX_BODY=str(CAP),
+    server = start_server(tmp_path / "home", 0, log=log, direct=True, LOCKGATE_MAX_BODY=str(CAP),
                           LOCKGATE_BODY_SECONDS="1")  # fmt: skip
     try:
         table = routes(tmp_path)
