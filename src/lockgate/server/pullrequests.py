@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from .statuses import Forge, ForgeRequest, headers_of, send
+from .statuses import Forge, ForgeRequest, answer_to, headers_of, send
 
 QUEUE_CONTEXT = "lockgate/merge-queue"  # the status a branch rule can require
 
@@ -122,7 +122,6 @@ def move(forge: Forge, full_name: str, mirror: Path, url: str, pull: int, target
 
 def _sent(forge: Forge, request: ForgeRequest) -> httpx.Response:
     try:
-        return httpx.request(request.method, request.url, headers=request.headers,
-                             json=request.body, timeout=10)  # fmt: skip
+        return answer_to(request)
     except httpx.HTTPError as exc:
         raise ForgeTrouble(f"{forge.kind} did not answer: {exc}") from None

@@ -19,8 +19,7 @@ from .pullrequests import PullRequest
 QUEUE_LABEL = "merge-queue"
 COMMAND = "/merge"
 WRITERS = ("OWNER", "MEMBER", "COLLABORATOR")  # GitHub's author_association values
-CLOSED = {"github": "closed", "gitea": "closed"}
-PUSHED = {"github": "synchronize", "gitea": "synchronized"}
+PUSHED = {"github": "synchronize", "gitea": "synchronized"}  # as each spells it
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def _pull_request(forge: str, payload: Mapping[str, Any]) -> Enter | Leave | Non
     if pull is None:
         return None
     by = _login(payload, "sender")
-    if action == CLOSED[forge]:
+    if action == "closed":
         return Leave(pull.number, "it was closed", by)
     if action == PUSHED[forge]:
         return Leave(pull.number, "commits were pushed to it: queue it again", by)

@@ -65,12 +65,15 @@ def comment_for(forge: Forge, repository: str, number: int, text: str) -> ForgeR
     return ForgeRequest(url, headers_of(forge), {"body": text})
 
 
+def answer_to(sent: ForgeRequest) -> httpx.Response:
+    """The forge's answer; httpx.HTTPError when there is none."""
+    return httpx.request(sent.method, sent.url, headers=sent.headers, json=sent.body, timeout=10)
+
+
 def send(forge: Forge, sent: ForgeRequest) -> str | None:
     """Send it; what went wrong, or None."""
     try:
-        answer = httpx.request(
-            sent.method, sent.url, headers=sent.headers, json=sent.body, timeout=10
-        )
+        answer = answer_to(sent)
     except httpx.HTTPError as exc:
         return f"not sent to {forge.kind}: {exc}"
     if answer.status_code >= 300:
